@@ -22,7 +22,7 @@ export interface AddressCounters {
   icmp: number;
   /** Other IP protocols (GRE, ESP, ...), and non-first fragments whose protocol header is absent. */
   other: number;
-  /** TCP SYN without ACK (connection attempts). */
+  /** TCP SYN without ACK (connection attempts). RST takes precedence over the other flag classes. */
   syn: number;
   /** TCP SYN+ACK. */
   synAck: number;
@@ -57,7 +57,7 @@ export interface SlotTotals {
   /** Every packet seen in the slot (after the BPF filter). */
   packets: number;
   bytes: number;
-  /** Packets to a protected address (all IP packets when no protected set is configured). */
+  /** Packets to a protected address (all IP packets when no protected set is configured). The protocol and flag totals below count these inbound packets only. */
   inboundPackets: number;
   inboundBytes: number;
   ipv4: number;
@@ -124,6 +124,10 @@ export interface CaptureOptions {
   filter?: string;
   /** Also write every captured packet to this pcap file. */
   writeFile?: string;
+  /** Finished slots held for JS before the oldest is dropped (live) or the reader waits (files). */
+  queueDepth?: number;
+  /** Decode at most this many sources per slot into JS (heaviest first). */
+  keepSources?: number;
 }
 
 export interface LiveCaptureOptions extends CaptureOptions {

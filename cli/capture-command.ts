@@ -1,0 +1,125 @@
+// `floodgate capture`: live capture for N seconds, then the same verdict as analyze.
+// --ndjson streams one line of aggregates per slot (the seed wrote a CSV row per packet).
+import os from 'node:os';
+import type { Command } from 'commander';
+import { Capture } from '../native/lib/capture.js';
+import { loadBinding } from '../native/lib/binding.js';
+import { defaultInterface } from '../native/lib/default-interface.js';
+import type { Slot } from '../native/lib/types.js';
+import { analyzeWindow } from '../agent/detection/analyze.js';
+import { ipOrCidr } from '../native/lib/capture-options.js';
+import { collect, positiveInt, positiveNumber } from './number-options.js';
+import { addThresholdFlags, thresholdsFromFlags, type ThresholdFlagValues } from './threshold-flags.js';
+import { renderVerdict } from './verdict-report.js';
+import { usageError } from './cli-error.js';
+
+interface CaptureFlags extends ThresholdFlagValues {
+  interface?: string;
+  seconds: number;
+  window?: number;
+  ndjson?: boolean;
+  json?: boolean;
+  write?: string;
+  filter?: string;
+  promisc?: boolean;
+  snaplen?: number;
+  slotMs?: number;
+  protect?: string[];
+}
+
+/** Addresses of the capture interface: what "inbound" means on this host. */
+export function interfaceAddresses(iface: string): string[] {
+  const all = os.networkInterfaces();
+  const list = iface === 'any' ? Object.values(all).flat() : (all[iface] ?? []);
+  return list.filter((a) => a !== undefined).map((a) => a!.address.split('%')[0]!);
+}
+
+/** One NDJSON line per slot: totals and the heaviest entries, no sketches. */
+function slotLine(s: Slot): string {
+  const strip = <T extends { sourceSketch?: unknown }>(x: T) => {
+    const { sourceSketch: _omit, ...rest } = x;
+    return rest;
+  };
+  return JSON.stringify({
+    type: 'slot',
+    start: new Date(s.start).toISOString(),
+    end: new Date(s.end).toISOString(),
+    totals: s.totals,
+    distinctSources: s.distinctSources,
+    sources: s.sources.slice(0, 10),
+    destinations: s.destinations.slice(0, 10).map(strip),
+  });
+}
+
+export function registerCapture(program: Command): void {
+  const cmd = program
+    .command('capture')
+    .description('capture live traffic for N seconds and analyze it (needs root or CAP_NET_RAW)')
+    .option('-i, --interface <if>', 'interface (default: the interface of the default route)')
+    .requiredOption('--seconds <n>', 'how long to capture', positiveNumber)
+    .option('--window <seconds>', 'analyze the last N seconds (default: the whole capture)', positiveNumber)
+    .option('--ndjson', 'stream one JSON line of aggregates per slot, then the verdict')
+    .option('--json', 'print the verdict as JSON')
+    .option('-w, --write <file.pcap>', 'also keep the raw packets in a pcap file')
+    .option('--filter <bpf>', 'BPF capture filter')
+    .option('--promisc', 'promiscuous mode')
+    .option('--snaplen <bytes>', 'bytes captured per packet (headers only by default)', positiveInt)
+    .option('--slot-ms <ms>', 'aggregation slot width in ms (100..60000)', positiveInt)
+    .option('--protect <cidrs>', 'extra protected addresses/CIDRs besides the interface\'s own', collect);
+  addThresholdFlags(cmd).action(async (flags: CaptureFlags) => {
+    const thresholds = thresholdsFromFlags(flags);
+    for (const p of flags.protect ?? []) {
+      if (!ipOrCidr.safeParse(p).success) throw usageError(`--protect: "${p}" is not an IP address or CIDR`);
+    }
+    const iface = flags.interface ?? (await defaultInterface(() => loadBinding().interfaces()));
+    const protect = [...interfaceAddresses(iface), ...(flags.protect ?? [])];
+    const cap = Capture.openLive({
+      interface: iface,
+      promiscuous: flags.promisc ?? false,
+      snaplen: flags.snaplen,
+      filter: flags.filter,
+      writeFile: flags.write,
+      slotMs: flags.slotMs,
+      protect,
+      keepSources: 20000,
+    });
+    for (const w of cap.info.warnings) process.stderr.write(`warning: ${w}\n`);
+    const quiet = flags.json || flags.ndjson;
+    if (!quiet) {
+      process.stderr.write(`capturing on ${iface} for ${flags.seconds} s; protected: ${protect.join(', ') || '(none: every destination)'}\n`);
+    }
+    const stop = () => cap.stop();
+    const timer = setTimeout(stop, flags.seconds * 1000);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+
+    const windowMs = (flags.window ?? flags.seconds) * 1000;
+    const kept: Slot[] = [];
+    try {
+      for await (const slot of cap.slots()) {
+        if (flags.ndjson) process.stdout.write(`${slotLine(slot)}\n`);
+        else if (!quiet && process.stderr.isTTY) process.stderr.write(`\r  ${new Date(slot.end).toISOString()}  ${slot.totals.packets} packets in slot`);
+        kept.push(slot);
+        while (kept.length > 0 && kept[0]!.end <= slot.end - windowMs) kept.shift();
+      }
+    } finally {
+      clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+    const stats = cap.stats();
+    cap.close();
+    if (!quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    const verdict = analyzeWindow(kept, thresholds, {
+      drops: { dropped: stats.dropped, ifDropped: stats.ifDropped, slotsDropped: stats.slotsDropped },
+    });
+    if (flags.ndjson) {
+      process.stdout.write(`${JSON.stringify({ type: 'verdict', interface: iface, stats, verdict })}\n`);
+    } else if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ interface: iface, protect, stats, verdict }, null, 2)}\n`);
+    } else {
+      console.log(`${iface}: ${stats.processed} packets captured, ${stats.dropped} dropped by the kernel, ${stats.ifDropped} by the interface${flags.write ? `; raw packets in ${flags.write}` : ''}`);
+      console.log(renderVerdict(verdict));
+    }
+  });
+}

@@ -1,0 +1,146 @@
+/* Per-slot aggregation with a fixed memory cap.
+ *
+ * Each table is set-associative Space-Saving: a key hashes to one bucket of
+ * FG_WAYS entries; a miss in a full bucket evicts the bucket's lightest entry
+ * and the newcomer inherits its count (so `count` over-estimates, `packets`
+ * is what was really seen). Heavy hitters survive because they are never the
+ * lightest in their bucket; a spoofed flood of millions of sources only churns
+ * the light entries. Memory is fixed when the table is created. */
+#ifndef FG_AGG_H
+#define FG_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parse.h"
+
+#define FG_WAYS 8
+#define FG_PORT_TOPK 4
+#define FG_SLOT_HLL_BITS 12
+#define FG_SLOT_HLL_REGS (1u << FG_SLOT_HLL_BITS)
+#define FG_DST_HLL_BITS 8
+#define FG_DST_HLL_REGS (1u << FG_DST_HLL_BITS)
+
+/* Per-entry counters; exported to JS in this order (see fg_counter_names). */
+enum {
+  FG_C_COUNT = 0, /* Space-Saving estimate (upper bound) */
+  FG_C_PACKETS,
+  FG_C_BYTES,
+  FG_C_TCP,
+  FG_C_UDP,
+  FG_C_ICMP,
+  FG_C_OTHER,
+  FG_C_SYN,
+  FG_C_SYNACK,
+  FG_C_ACK,
+  FG_C_RST,
+  FG_C_FRAG,
+  FG_C_N
+};
+
+/* Slot totals; exported to JS in this order (see fg_total_names). */
+enum {
+  FG_T_PACKETS = 0,
+  FG_T_BYTES,
+  FG_T_IN_PACKETS,
+  FG_T_IN_BYTES,
+  FG_T_IPV4,
+  FG_T_IPV6,
+  FG_T_NON_IP,
+  FG_T_MALFORMED,
+  FG_T_TCP,
+  FG_T_UDP,
+  FG_T_ICMP,
+  FG_T_OTHER,
+  FG_T_SYN,
+  FG_T_SYNACK,
+  FG_T_ACK,
+  FG_T_RST,
+  FG_T_FRAG,
+  FG_T_SRC_EVICT,
+  FG_T_DST_EVICT,
+  FG_T_N
+};
+
+/* Port lists per destination, exported in this order. */
+enum { FG_P_UDP_SRC = 0, FG_P_TCP_SRC, FG_P_UDP_DST, FG_P_TCP_DST, FG_P_N };
+
+extern const char *const fg_counter_names[FG_C_N];
+extern const char *const fg_total_names[FG_T_N];
+
+typedef struct {
+  uint64_t hi, lo;
+} fg_key;
+
+typedef struct {
+  uint64_t bytes;
+  uint32_t packets;
+  uint32_t tcp, udp, icmp, other;
+  uint32_t syn, synack, ack, rst, frag;
+  uint32_t pad[4];
+} fg_counters; /* 64 bytes: one cache line. The Space-Saving count lives in the bucket. */
+
+typedef struct {
+  uint16_t port[FG_PORT_TOPK];
+  uint32_t count[FG_PORT_TOPK];
+} fg_port_topk;
+
+typedef struct {
+  fg_port_topk ports[FG_P_N];
+  uint8_t hll[FG_DST_HLL_REGS];
+} fg_dst_ext;
+
+typedef struct {
+  /* Keys and counts of one bucket sit together so a lookup and a min-search touch ~3 cache lines. */
+  fg_key key[FG_WAYS];
+  uint32_t count[FG_WAYS];
+} fg_bucket;
+
+typedef struct {
+  uint32_t nbuckets; /* power of two */
+  uint32_t used;
+  fg_bucket *buckets;
+  fg_counters *counters; /* nbuckets * FG_WAYS */
+  fg_dst_ext *ext;       /* destinations only, else NULL */
+} fg_table;
+
+typedef struct {
+  int64_t start_us; /* 0 while the slot has not started */
+  int64_t end_us;
+  uint64_t totals[FG_T_N];
+  uint8_t hll[FG_SLOT_HLL_REGS];
+  fg_table src;
+  fg_table dst;
+} fg_slot;
+
+typedef struct {
+  fg_key net;
+  fg_key mask;
+} fg_cidr;
+
+typedef struct {
+  fg_cidr *items;
+  size_t n;
+} fg_protect;
+
+int fg_table_init(fg_table *t, uint32_t max_entries, int with_ext);
+void fg_table_free(fg_table *t);
+void fg_table_reset(fg_table *t);
+
+fg_slot *fg_slot_new(uint32_t max_src, uint32_t max_dst);
+void fg_slot_free(fg_slot *s);
+void fg_slot_reset(fg_slot *s);
+
+/* Account one captured frame (parse result already known). wire_len is the on-the-wire length. */
+void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len);
+
+/* Parse "a.b.c.d[/len]" or an IPv6 equivalent into a CIDR. 0 on success. */
+int fg_cidr_parse(const char *text, fg_cidr *out);
+int fg_protect_contains(const fg_protect *prot, const uint8_t addr[16]);
+
+/* Collect the indices of used entries sorted by count, heaviest first. Returns how many. */
+uint32_t fg_table_sorted(const fg_table *t, uint32_t *idx_out);
+
+uint64_t fg_hash_key(const fg_key *k);
+
+#endif

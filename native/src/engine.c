@@ -1,0 +1,396 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define DUMP_FLUSH_US 1000000
+
+static int64_t now_us(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void set_err(fg_error_code *code, char *err, fg_error_code c, const char *fmt, const char *a, const char *b) {
+  if (code) *code = c;
+  if (err) snprintf(err, FG_ERR_LEN, fmt, a ? a : "", b ? b : "");
+}
+
+static fg_engine *engine_alloc(const fg_engine_opts *o) {
+  fg_engine *e = calloc(1, sizeof(fg_engine));
+  if (!e) return NULL;
+  e->opts = *o;
+  if (e->opts.queue_depth < 1) e->opts.queue_depth = 1;
+  e->queue = calloc(e->opts.queue_depth, sizeof(fg_slot *));
+  /* Current slot + queue + slots JS may hold while converting. */
+  e->pool = calloc(e->opts.queue_depth + 3, sizeof(fg_slot *));
+  if (o->nprotect > 0) {
+    e->protect.items = calloc(o->nprotect, sizeof(fg_cidr));
+    if (e->protect.items) {
+      memcpy(e->protect.items, o->protect, o->nprotect * sizeof(fg_cidr));
+      e->protect.n = o->nprotect;
+    }
+  }
+  e->opts.protect = NULL;
+  e->opts.filter = NULL;     /* borrowed strings are not kept past open */
+  e->opts.write_path = NULL;
+  if (!e->queue || !e->pool || (o->nprotect > 0 && !e->protect.items)) {
+    free(e->queue);
+    free(e->pool);
+    free(e->protect.items);
+    free(e);
+    return NULL;
+  }
+  pthread_mutex_init(&e->mu, NULL);
+  pthread_cond_init(&e->cv_ready, NULL);
+  pthread_cond_init(&e->cv_space, NULL);
+  return e;
+}
+
+static void engine_free(fg_engine *e) {
+  if (e->dumper) pcap_dump_close(e->dumper);
+  if (e->pcap) pcap_close(e->pcap);
+  for (uint32_t i = 0; i < e->npool; i++) fg_slot_free(e->pool[i]);
+  for (uint32_t i = 0; i < e->qlen; i++) fg_slot_free(e->queue[(e->qhead + i) % e->opts.queue_depth]);
+  fg_slot_free(e->cur);
+  free(e->queue);
+  free(e->pool);
+  free(e->protect.items);
+  pthread_mutex_destroy(&e->mu);
+  pthread_cond_destroy(&e->cv_ready);
+  pthread_cond_destroy(&e->cv_space);
+  free(e);
+}
+
+/* Filter and dump file setup shared by live and offline handles. */
+static int finish_setup(fg_engine *e, const fg_engine_opts *o, fg_error_code *code, char *err) {
+  e->dlt = pcap_datalink(e->pcap);
+  if (!fg_dlt_supported(e->dlt)) {
+    const char *name = pcap_datalink_val_to_name(e->dlt);
+    set_err(code, err, FG_E_UNSUPPORTED_LINKTYPE, "unsupported link type %s%s", name ? name : "unknown", "");
+    return -1;
+  }
+  if (o->filter && o->filter[0]) {
+    struct bpf_program prog;
+    if (pcap_compile(e->pcap, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+      set_err(code, err, FG_E_BAD_FILTER, "invalid BPF filter \"%s\": %s", o->filter, pcap_geterr(e->pcap));
+      return -1;
+    }
+    int rc = pcap_setfilter(e->pcap, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) {
+      set_err(code, err, FG_E_BAD_FILTER, "cannot apply BPF filter: %s%s", pcap_geterr(e->pcap), "");
+      return -1;
+    }
+  }
+  if (o->write_path && o->write_path[0]) {
+    e->dumper = pcap_dump_open(e->pcap, o->write_path);
+    if (!e->dumper) {
+      set_err(code, err, FG_E_WRITE_FAILED, "cannot write %s: %s", o->write_path, pcap_geterr(e->pcap));
+      return -1;
+    }
+  }
+  e->cur = fg_slot_new(o->max_src, o->max_dst);
+  if (!e->cur) {
+    set_err(code, err, FG_E_NOMEM, "out of memory allocating the aggregation tables%s%s", "", "");
+    return -1;
+  }
+  return 0;
+}
+
+/* Each pcap_set_* is checked, as tcpdump does: a silent failure would capture with the wrong settings. */
+#define CHECK_SET(call, what)                                                                     \
+  do {                                                                                            \
+    int rc_ = (call);                                                                             \
+    if (rc_ != 0) {                                                                               \
+      set_err(code, err, FG_E_PCAP, "cannot set " what " on %s: %s", dev, pcap_statustostr(rc_)); \
+      goto fail;                                                                                  \
+    }                                                                                             \
+  } while (0)
+
+fg_engine *fg_engine_open_live(const char *dev, const fg_engine_opts *o, fg_error_code *code, char *err,
+                               char warnings[FG_MAX_WARNINGS][FG_ERR_LEN], int *nwarnings) {
+  char ebuf[PCAP_ERRBUF_SIZE] = {0};
+  *nwarnings = 0;
+  fg_engine *e = engine_alloc(o);
+  if (!e) {
+    set_err(code, err, FG_E_NOMEM, "out of memory%s%s", "", "");
+    return NULL;
+  }
+  e->live = 1;
+  e->pcap = pcap_create(dev, ebuf);
+  if (!e->pcap) {
+    set_err(code, err, FG_E_PCAP, "cannot open %s: %s", dev, ebuf);
+    goto fail;
+  }
+  CHECK_SET(pcap_set_snaplen(e->pcap, o->snaplen), "snaplen");
+  CHECK_SET(pcap_set_promisc(e->pcap, o->promisc), "promiscuous mode");
+  CHECK_SET(pcap_set_timeout(e->pcap, o->timeout_ms), "timeout");
+  if (o->buffer_size > 0) CHECK_SET(pcap_set_buffer_size(e->pcap, o->buffer_size), "buffer size");
+
+  int rc = pcap_activate(e->pcap);
+  if (rc > 0) {
+    /* Warnings: capture works, but the user should know (e.g. promiscuous mode unsupported). */
+    const char *detail = (rc == PCAP_WARNING || rc == PCAP_WARNING_PROMISC_NOTSUP) ? pcap_geterr(e->pcap) : "";
+    snprintf(warnings[0], FG_ERR_LEN, "%s: %s%s%s", dev, pcap_statustostr(rc), detail[0] ? ": " : "", detail);
+    *nwarnings = 1;
+  } else if (rc < 0) {
+    const char *detail = pcap_geterr(e->pcap);
+    switch (rc) {
+      case PCAP_ERROR_NO_SUCH_DEVICE:
+        set_err(code, err, FG_E_NO_SUCH_DEVICE, "no such interface: %s%s", dev, "");
+        break;
+      case PCAP_ERROR_PERM_DENIED:
+      case PCAP_ERROR_PROMISC_PERM_DENIED:
+        set_err(code, err, FG_E_PERM_DENIED,
+                "permission denied capturing on %s: run as root or grant CAP_NET_RAW (and CAP_NET_ADMIN) (%s)", dev,
+                detail);
+        break;
+      case PCAP_ERROR_IFACE_NOT_UP:
+        set_err(code, err, FG_E_IFACE_DOWN, "interface %s is down%s", dev, "");
+        break;
+      default: {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s%s%s", pcap_statustostr(rc), detail && detail[0] ? ": " : "", detail ? detail : "");
+        set_err(code, err, FG_E_PCAP, "cannot capture on %s: %s", dev, msg);
+      }
+    }
+    goto fail;
+  }
+  if (finish_setup(e, o, code, err) != 0) goto fail;
+  e->selectable_fd = pcap_get_selectable_fd(e->pcap);
+  if (e->selectable_fd >= 0 && pcap_setnonblock(e->pcap, 1, ebuf) != 0) {
+    set_err(code, err, FG_E_PCAP, "cannot set non-blocking mode on %s: %s", dev, ebuf);
+    goto fail;
+  }
+  return e;
+fail:
+  engine_free(e);
+  return NULL;
+}
+
+fg_engine *fg_engine_open_offline(const char *path, const fg_engine_opts *o, fg_error_code *code, char *err) {
+  char ebuf[PCAP_ERRBUF_SIZE] = {0};
+  fg_engine *e = engine_alloc(o);
+  if (!e) {
+    set_err(code, err, FG_E_NOMEM, "out of memory%s%s", "", "");
+    return NULL;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    set_err(code, err, errno == ENOENT ? FG_E_NO_SUCH_FILE : FG_E_PCAP, "cannot open %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  /* pcap_fopen_offline takes ownership of f and reads pcap and pcapng alike. */
+  e->pcap = pcap_fopen_offline(f, ebuf);
+  if (!e->pcap) {
+    fclose(f);
+    set_err(code, err, FG_E_NOT_CAPTURE_FILE, "%s is not a pcap or pcapng capture: %s", path, ebuf);
+    goto fail;
+  }
+  if (finish_setup(e, o, code, err) != 0) goto fail;
+  return e;
+fail:
+  engine_free(e);
+  return NULL;
+}
+
+static fg_slot *take_pooled(fg_engine *e) {
+  fg_slot *s = NULL;
+  pthread_mutex_lock(&e->mu);
+  if (e->npool > 0) s = e->pool[--e->npool];
+  pthread_mutex_unlock(&e->mu);
+  if (s) {
+    fg_slot_reset(s);
+    return s;
+  }
+  return fg_slot_new(e->opts.max_src, e->opts.max_dst);
+}
+
+/* Hand the current slot to JS and start a new one at start_us (0: on the next packet). */
+static void rotate(fg_engine *e, int64_t start_us) {
+  fg_slot *done = e->cur;
+  fg_slot *fresh = take_pooled(e);
+  if (!fresh) { /* out of memory: keep aggregating into the same slot rather than crash */
+    return;
+  }
+  pthread_mutex_lock(&e->mu);
+  if (!e->live) {
+    /* Files: never drop a slot, wait for JS instead. */
+    while (e->qlen == e->opts.queue_depth && !e->stopping) pthread_cond_wait(&e->cv_space, &e->mu);
+  }
+  if (e->qlen == e->opts.queue_depth) {
+    /* Live and JS is behind: drop the oldest finished slot and count it. */
+    fg_slot *old = e->queue[e->qhead];
+    e->qhead = (e->qhead + 1) % e->opts.queue_depth;
+    e->qlen--;
+    e->stats.slots_dropped++;
+    if (e->npool < e->opts.queue_depth + 3) e->pool[e->npool++] = old;
+    else fg_slot_free(old);
+  }
+  e->queue[(e->qhead + e->qlen) % e->opts.queue_depth] = done;
+  e->qlen++;
+  pthread_cond_broadcast(&e->cv_ready);
+  pthread_mutex_unlock(&e->mu);
+  e->cur = fresh;
+  if (start_us > 0) {
+    e->cur->start_us = start_us;
+    e->cur->end_us = start_us + e->opts.slot_us;
+  }
+}
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes) {
+  fg_engine *e = (fg_engine *)user;
+  int64_t ts = (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec;
+  fg_slot *s = e->cur;
+  if (s->start_us == 0) {
+    s->start_us = ts - (ts % e->opts.slot_us);
+    s->end_us = s->start_us + e->opts.slot_us;
+  } else if (ts >= s->end_us) {
+    /* Files skip empty gaps; live captures emit empty slots from the wall-clock check instead. */
+    rotate(e, ts - (ts % e->opts.slot_us));
+    s = e->cur;
+  }
+  fg_packet pkt;
+  fg_parse_result r = fg_parse(e->dlt, bytes, h->caplen, &pkt);
+  fg_slot_account(s, &e->protect, r, &pkt, h->len);
+  e->stats.processed++; /* single writer; readers copy under mu and tolerate a stale value */
+  if (r == FG_PARSE_MALFORMED) e->stats.malformed++;
+  if (e->dumper) pcap_dump((u_char *)e->dumper, h, bytes);
+}
+
+/* Live: wait for the capture fd ourselves. With TPACKET_V3 libpcap's own poll
+ * never times out on an idle link, and slots must close on time regardless. */
+static int wait_readable(fg_engine *e) {
+  if (e->selectable_fd < 0) return 1;
+  struct pollfd pfd = {.fd = e->selectable_fd, .events = POLLIN};
+  int rc = poll(&pfd, 1, e->opts.timeout_ms);
+  return rc != 0;
+}
+
+static void *capture_thread(void *arg) {
+  fg_engine *e = (fg_engine *)arg;
+  for (;;) {
+    if (e->live && !wait_readable(e)) goto housekeeping;
+    int rc = pcap_dispatch(e->pcap, -1, on_packet, (u_char *)e);
+    if (rc == PCAP_ERROR_BREAK) break;
+    if (rc == PCAP_ERROR) {
+      pthread_mutex_lock(&e->mu);
+      e->run_error = FG_E_PCAP;
+      snprintf(e->run_errbuf, FG_ERR_LEN, "capture failed: %s", pcap_geterr(e->pcap));
+      pthread_mutex_unlock(&e->mu);
+      break;
+    }
+    if (!e->live) {
+      if (rc == 0) break; /* end of file */
+      continue;
+    }
+  housekeeping:;
+    int64_t now = now_us();
+    struct pcap_stat ps;
+    if (pcap_stats(e->pcap, &ps) == 0) {
+      pthread_mutex_lock(&e->mu);
+      e->ps = ps;
+      pthread_mutex_unlock(&e->mu);
+    }
+    if (e->cur->start_us == 0) {
+      e->cur->start_us = now - (now % e->opts.slot_us);
+      e->cur->end_us = e->cur->start_us + e->opts.slot_us;
+    } else if (now >= e->cur->end_us) {
+      /* Close the slot on time even when no packet arrives, so a quiet link still yields a series. */
+      int64_t next = now - (now % e->opts.slot_us);
+      rotate(e, next);
+    }
+    if (e->dumper && now - e->last_dump_flush_us > DUMP_FLUSH_US) {
+      pcap_dump_flush(e->dumper);
+      e->last_dump_flush_us = now;
+    }
+    pthread_mutex_lock(&e->mu);
+    int stop = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    if (stop) break;
+  }
+  /* Deliver what was aggregated so far. */
+  if (e->cur->start_us != 0 && e->cur->totals[FG_T_PACKETS] > 0) rotate(e, 0);
+  if (e->dumper) pcap_dump_flush(e->dumper);
+  pthread_mutex_lock(&e->mu);
+  e->done = 1;
+  pthread_cond_broadcast(&e->cv_ready);
+  pthread_mutex_unlock(&e->mu);
+  return NULL;
+}
+
+int fg_engine_start(fg_engine *e, char *err) {
+  if (e->thread_started) return 0;
+  int rc = pthread_create(&e->thread, NULL, capture_thread, e);
+  if (rc != 0) {
+    snprintf(err, FG_ERR_LEN, "cannot start capture thread: %s", strerror(rc));
+    return -1;
+  }
+  e->thread_started = 1;
+  return 0;
+}
+
+void fg_engine_stop(fg_engine *e) {
+  pthread_mutex_lock(&e->mu);
+  e->stopping = 1;
+  pthread_cond_broadcast(&e->cv_space);
+  pthread_mutex_unlock(&e->mu);
+  pcap_breakloop(e->pcap);
+}
+
+fg_slot *fg_engine_next(fg_engine *e, int block) {
+  fg_slot *s = NULL;
+  pthread_mutex_lock(&e->mu);
+  while (block && e->qlen == 0 && !e->done && e->thread_started) pthread_cond_wait(&e->cv_ready, &e->mu);
+  if (e->qlen > 0) {
+    s = e->queue[e->qhead];
+    e->qhead = (e->qhead + 1) % e->opts.queue_depth;
+    e->qlen--;
+    pthread_cond_broadcast(&e->cv_space);
+  }
+  pthread_mutex_unlock(&e->mu);
+  return s;
+}
+
+void fg_engine_release(fg_engine *e, fg_slot *s) {
+  pthread_mutex_lock(&e->mu);
+  if (e->npool < e->opts.queue_depth + 3) {
+    e->pool[e->npool++] = s;
+    s = NULL;
+  }
+  pthread_mutex_unlock(&e->mu);
+  fg_slot_free(s);
+}
+
+void fg_engine_get_stats(fg_engine *e, fg_stats *out) {
+  pthread_mutex_lock(&e->mu);
+  *out = e->stats;
+  if (e->live) {
+    out->received = e->ps.ps_recv;
+    out->dropped = e->ps.ps_drop;
+    out->if_dropped = e->ps.ps_ifdrop;
+  }
+  pthread_mutex_unlock(&e->mu);
+}
+
+fg_error_code fg_engine_run_error(fg_engine *e, char *err) {
+  pthread_mutex_lock(&e->mu);
+  fg_error_code c = e->run_error;
+  if (c != FG_E_OK) snprintf(err, FG_ERR_LEN, "%s", e->run_errbuf);
+  pthread_mutex_unlock(&e->mu);
+  return c;
+}
+
+void fg_engine_close(fg_engine *e) {
+  if (!e) return;
+  if (e->thread_started) {
+    fg_engine_stop(e);
+    pthread_join(e->thread, NULL);
+  }
+  engine_free(e);
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what floodgate needs on Debian 12 (as root), then the npm packages.
+# Idempotent: apt runs only when a package is missing; npm ci only when the lock changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential python3     # node-gyp toolchain for the native engine
+  libpcap-dev tcpdump         # libpcap, and tcpdump as the benchmark floor and reference reader
+  hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
+  nftables iptables ipset     # firewall backends
+  clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
+)
+
+step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "floodgate: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  step "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.floodgate-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -f native/build/Release/floodgate_native.node ]]; then
+  step "npm ci (builds the native engine and the TypeScript)"
+  npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+else
+  step "npm packages up to date; rebuilding sources"
+  npm run --silent build
+fi
