@@ -1,9 +1,8 @@
 // `floodgate capture`: live capture for N seconds, then the same verdict as analyze.
 // --ndjson streams one line of aggregates per slot (the seed wrote a CSV row per packet).
-import os from 'node:os';
 import type { Command } from 'commander';
 import { Capture } from '../native/lib/capture.js';
-import { loadBinding } from '../native/lib/binding.js';
+import { loadBinding, type CaptureInterface } from '../native/lib/binding.js';
 import { defaultInterface } from '../native/lib/default-interface.js';
 import type { Slot } from '../native/lib/types.js';
 import { analyzeWindow } from '../agent/detection/analyze.js';
@@ -27,11 +26,10 @@ interface CaptureFlags extends ThresholdFlagValues {
   protect?: string[];
 }
 
-/** Addresses of the capture interface: what "inbound" means on this host. */
-export function interfaceAddresses(iface: string): string[] {
-  const all = os.networkInterfaces();
-  const list = iface === 'any' ? Object.values(all).flat() : (all[iface] ?? []);
-  return list.filter((a) => a !== undefined).map((a) => a!.address.split('%')[0]!);
+/** Addresses of the capture interface (all of them for "any"): what "inbound" means on this host. */
+export function interfaceAddresses(iface: string, interfaces: CaptureInterface[]): string[] {
+  const chosen = iface === 'any' ? interfaces : interfaces.filter((i) => i.name === iface);
+  return [...new Set(chosen.flatMap((i) => i.addresses.map((a) => a.split('%')[0]!)))];
 }
 
 /** One NDJSON line per slot: totals and the heaviest entries, no sketches. */
@@ -71,8 +69,9 @@ export function registerCapture(program: Command): void {
     for (const p of flags.protect ?? []) {
       if (!ipOrCidr.safeParse(p).success) throw usageError(`--protect: "${p}" is not an IP address or CIDR`);
     }
-    const iface = flags.interface ?? (await defaultInterface(() => loadBinding().interfaces()));
-    const protect = [...interfaceAddresses(iface), ...(flags.protect ?? [])];
+    const interfaces = loadBinding().interfaces();
+    const iface = flags.interface ?? (await defaultInterface(() => interfaces));
+    const protect = [...interfaceAddresses(iface, interfaces), ...(flags.protect ?? [])];
     const cap = Capture.openLive({
       interface: iface,
       promiscuous: flags.promisc ?? false,

@@ -37,6 +37,14 @@ export interface RawStats {
   error?: string;
 }
 
+export interface CaptureInterface {
+  name: string;
+  loopback: boolean;
+  up: boolean;
+  /** IPv4 and IPv6 addresses, whatever the carrier state. */
+  addresses: string[];
+}
+
 export interface RawOpened {
   handle: unknown;
   linktype: number;
@@ -81,7 +89,7 @@ export interface NativeBinding {
   stats(handle: unknown): RawStats;
   close(handle: unknown): void;
   parse(linktype: number, frame: Buffer): RawParsed;
-  interfaces(): { name: string; loopback: boolean; up: boolean }[];
+  interfaces(): CaptureInterface[];
   counterNames: string[];
   totalNames: string[];
   portTopK: number;

@@ -2,6 +2,7 @@
 // unless told otherwise. Never a hard-coded name like en0 or eth0.
 import fs from 'node:fs';
 import { execa } from 'execa';
+import type { CaptureInterface } from './binding.js';
 
 /** Parse /proc/net/route: the interface whose destination is 0.0.0.0 with the lowest metric. */
 export function defaultInterfaceFromProcRoute(text: string): string | undefined {
@@ -21,7 +22,7 @@ export function defaultInterfaceFromRouteGet(text: string): string | undefined {
 }
 
 export async function defaultInterface(
-  fallback: () => { name: string; loopback: boolean; up: boolean }[] = () => [],
+  fallback: () => Pick<CaptureInterface, 'name' | 'loopback' | 'up'>[] = () => [],
 ): Promise<string> {
   if (process.platform === 'linux') {
     try {

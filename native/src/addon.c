@@ -1,6 +1,8 @@
 /* Node-API binding: a thin layer that marshals options in and slots out.
  * All policy (defaults, validation messages, decoding) lives in the TS wrapper
  * native/lib/engine.ts; this file only checks what C needs to stay safe. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <node_api.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
@@ -647,6 +649,23 @@ static napi_value js_interfaces(napi_env env, napi_callback_info info) {
     CALL(env, napi_set_named_property(env, o, "loopback", v));
     CALL(env, napi_get_boolean(env, (d->flags & PCAP_IF_UP) != 0, &v));
     CALL(env, napi_set_named_property(env, o, "up", v));
+    /* Addresses regardless of carrier state, unlike os.networkInterfaces(). */
+    napi_value addrs;
+    CALL(env, napi_create_array(env, &addrs));
+    uint32_t j = 0;
+    for (pcap_addr_t *a = d->addresses; a; a = a->next) {
+      char text[INET6_ADDRSTRLEN] = {0};
+      if (!a->addr) continue;
+      if (a->addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)a->addr)->sin_addr, text, sizeof text);
+      else if (a->addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->addr)->sin6_addr, text, sizeof text);
+      else
+        continue;
+      CALL(env, napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v));
+      CALL(env, napi_set_element(env, addrs, j++, v));
+    }
+    CALL(env, napi_set_named_property(env, o, "addresses", addrs));
     CALL(env, napi_set_element(env, arr, i++, o));
   }
   pcap_freealldevs(all);
