@@ -38,8 +38,10 @@ function victimLines(v: VictimReport): string[] {
 export function renderVerdict(v: Verdict): string {
   const out: string[] = [];
   out.push(`window ${v.window.start} → ${v.window.end} (${v.window.seconds.toFixed(1)} s): ${v.underAttack ? 'UNDER ATTACK' : 'no attack detected'}`);
+  const secs = v.window.seconds || 1;
   out.push(
-    `  inbound: ${int.format(v.totals.inboundPackets)} packets, ${int.format(v.totals.pps)} pps, ${formatRate(v.totals.bps)}, ~${int.format(v.totals.distinctSources)} distinct sources` +
+    `  inbound: ${int.format(v.totals.inboundPackets)} packets, ${int.format(v.totals.inboundPackets / secs)} pps, ${formatRate((v.totals.inboundBytes * 8) / secs)}, ~${int.format(v.totals.distinctSources)} distinct sources` +
+      ` (all traffic: ${int.format(v.totals.pps)} pps, ${formatRate(v.totals.bps)})` +
       (v.totals.malformed ? `, ${int.format(v.totals.malformed)} malformed` : ''),
   );
   if (v.topSource) {

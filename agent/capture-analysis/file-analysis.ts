@@ -50,26 +50,30 @@ const INFERRED_SHARE = 0.1;
 /**
  * Which addresses does this capture protect? A file carries no interface
  * addresses, so take the busiest destination plus any other destination that
- * receives at least 10% of the IP packets. Replies from the victim then count
- * as outbound, as they would on the victim's own interface.
+ * receives at least 10% of the IP packets and at least twice what it sends.
+ * The second condition keeps an attacker that merely gets the victim's
+ * replies (SYN-ACKs, RSTs) out of the protected set. Replies from the victim
+ * then count as outbound, as they would on the victim's own interface.
  */
 export async function inferProtected(file: string, binding?: NativeBinding): Promise<string[]> {
-  // Destinations only matter here: a tiny source table keeps this pass cheap.
-  const cap = Capture.openFile(file, { maxSources: 64, keepSources: 1 }, binding);
-  const byDest = new Map<string, number>();
+  const cap = Capture.openFile(file, { maxSources: 4096, keepSources: 4096 }, binding);
+  const received = new Map<string, number>();
+  const sent = new Map<string, number>();
   let ipPackets = 0;
   try {
     for await (const slot of cap.slots()) {
       ipPackets += slot.totals.ipv4 + slot.totals.ipv6;
-      for (const d of slot.destinations) byDest.set(d.addr, (byDest.get(d.addr) ?? 0) + d.packets);
+      for (const d of slot.destinations) received.set(d.addr, (received.get(d.addr) ?? 0) + d.packets);
+      for (const s of slot.sources) sent.set(s.addr, (sent.get(s.addr) ?? 0) + s.packets);
     }
   } finally {
     cap.close();
   }
-  const ranked = [...byDest.entries()].sort((a, b) => b[1] - a[1]);
-  if (ranked.length === 0) return [];
-  const chosen = ranked.filter(([, n], i) => i === 0 || n >= INFERRED_SHARE * ipPackets).slice(0, MAX_INFERRED);
-  return chosen.map(([addr]) => addr);
+  const ranked = [...received.entries()].sort((a, b) => b[1] - a[1]);
+  const chosen = ranked.filter(
+    ([addr, n], i) => i === 0 || (n >= INFERRED_SHARE * ipPackets && n >= 2 * (sent.get(addr) ?? 0)),
+  );
+  return chosen.slice(0, MAX_INFERRED).map(([addr]) => addr);
 }
 
 function summarize(v: Verdict): WindowSummary {
@@ -79,7 +83,7 @@ function summarize(v: Verdict): WindowSummary {
     seconds: v.window.seconds,
     underAttack: v.underAttack,
     inboundPackets: v.totals.inboundPackets,
-    inboundPps: v.totals.pps,
+    inboundPps: v.window.seconds > 0 ? v.totals.inboundPackets / v.window.seconds : 0,
     victims: v.victims.map((x) => x.ip),
     vectors: v.vectors,
     attackers: v.attackers.map((a) => a.ip),
@@ -89,7 +93,7 @@ function summarize(v: Verdict): WindowSummary {
 function worse(a: Verdict | null, b: Verdict): boolean {
   if (!a) return true;
   if (a.underAttack !== b.underAttack) return b.underAttack;
-  return b.totals.pps > a.totals.pps;
+  return b.totals.inboundPackets / (b.window.seconds || 1) > a.totals.inboundPackets / (a.window.seconds || 1);
 }
 
 export async function analyzeFile(file: string, opts: FileAnalysisOptions): Promise<FileAnalysis> {

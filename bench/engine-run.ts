@@ -1,0 +1,22 @@
+// One benchmark run of the native engine over a capture file, in its own
+// process so its peak RSS is its own. Prints one JSON line.
+import { Capture } from '../native/lib/capture.js';
+
+const file = process.argv[2];
+if (!file) {
+  console.error('usage: engine-run FILE');
+  process.exit(2);
+}
+const t0 = process.hrtime.bigint();
+// Decode only the heavy end into JS, as the agent does; the C tables still see every packet.
+const cap = Capture.openFile(file, { keepSources: 1000 });
+let slots = 0;
+let topPackets = 0;
+for await (const slot of cap.slots()) {
+  slots++;
+  topPackets += slot.sources[0]?.packets ?? 0;
+}
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+const stats = cap.stats();
+cap.close();
+console.log(JSON.stringify({ packets: stats.processed, seconds, slots, topPackets, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
