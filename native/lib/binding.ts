@@ -70,6 +70,8 @@ export interface RawOptions {
   maxSources?: number;
   maxDestinations?: number;
   queueDepth?: number;
+  /** Export at most this many sources per slot to JS, heaviest first (C selects them). */
+  keepSources?: number;
   snaplen?: number;
   bufferSize?: number;
   timeoutMs?: number;

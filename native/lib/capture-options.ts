@@ -21,7 +21,7 @@ export const captureOptionsSchema = z.strictObject({
   filter: z.string().max(4096).optional(),
   writeFile: z.string().min(1).max(4096).optional(),
   queueDepth: z.number().int().min(1).max(1024).optional(),
-  /** Decode at most this many sources per slot into JS (heaviest first); the C table keeps its own cap. */
+  /** Export at most this many sources per slot into JS (heaviest first, selected in C); the table itself keeps maxSources. */
   keepSources: z.number().int().min(1).max(1 << 24).optional(),
 });
 

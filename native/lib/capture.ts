@@ -21,7 +21,6 @@ export class Capture {
     private readonly binding: NativeBinding,
     private readonly handle: unknown,
     readonly info: CaptureInfo,
-    private readonly maxSources?: number,
   ) {}
 
   /** Read a pcap or pcapng file through the same engine as a live capture. */
@@ -30,10 +29,10 @@ export class Capture {
     if (!parsed.success) throw new CaptureError('FG_INVALID', oneLineZodError(parsed.error));
     checkLayout(binding);
     // Files never drop slots: the engine waits for JS, so a small queue bounds memory.
-    const { keepSources, ...opts } = { queueDepth: 2, ...parsed.data };
+    const opts = { queueDepth: 2, ...parsed.data };
     try {
       const opened = binding.openOffline(file, opts);
-      return new Capture(binding, opened.handle, opened, keepSources);
+      return new Capture(binding, opened.handle, opened);
     } catch (err) {
       throw CaptureError.from(err);
     }
@@ -43,10 +42,10 @@ export class Capture {
     const parsed = liveCaptureOptionsSchema.safeParse(options);
     if (!parsed.success) throw new CaptureError('FG_INVALID', oneLineZodError(parsed.error));
     checkLayout(binding);
-    const { interface: iface, keepSources, ...opts } = parsed.data;
+    const { interface: iface, ...opts } = parsed.data;
     try {
       const opened = binding.openLive(iface, opts);
-      return new Capture(binding, opened.handle, opened, keepSources);
+      return new Capture(binding, opened.handle, opened);
     } catch (err) {
       throw CaptureError.from(err);
     }
@@ -99,7 +98,6 @@ export class Capture {
 
   private decode(raw: Parameters<typeof decodeSlot>[0]): Slot {
     return decodeSlot(raw, {
-      maxSources: this.maxSources,
       portTopK: this.binding.portTopK,
       destSketchRegisters: this.binding.destSketchRegisters,
     });

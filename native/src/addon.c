@@ -30,6 +30,8 @@ typedef struct {
   fg_engine *e;
   int pending; /* async next() calls in flight */
   int close_requested;
+  uint32_t keep_src; /* export at most this many entries per slot, heaviest first */
+  uint32_t keep_dst;
 } handle_t;
 
 static const char *code_name(fg_error_code c) {
@@ -97,6 +99,8 @@ static char *opt_string(napi_env env, napi_value obj, const char *name, int *fai
 
 typedef struct {
   fg_engine_opts o;
+  uint32_t keep_src;
+  uint32_t keep_dst;
   char *filter;
   char *write_path;
   fg_cidr *protect;
@@ -119,6 +123,10 @@ static int parse_opts(napi_env env, napi_value obj, parsed_opts *p) {
   p->o.max_dst = (uint32_t)v;
   if (opt_int(env, obj, "queueDepth", 8, 1, 1024, &v)) return -1;
   p->o.queue_depth = (uint32_t)v;
+  if (opt_int(env, obj, "keepSources", 1 << 24, 1, 1 << 24, &v)) return -1;
+  p->keep_src = (uint32_t)v;
+  if (opt_int(env, obj, "keepDestinations", 1 << 20, 1, 1 << 20, &v)) return -1;
+  p->keep_dst = (uint32_t)v;
   if (opt_int(env, obj, "snaplen", 256, 64, 262144, &v)) return -1;
   p->o.snaplen = (int)v;
   if (opt_int(env, obj, "bufferSize", 32 << 20, 0, 1 << 30, &v)) return -1;
@@ -203,7 +211,8 @@ static handle_t *get_handle(napi_env env, napi_value v) {
   return h;
 }
 
-static napi_value make_opened(napi_env env, fg_engine *e, char warnings[][FG_ERR_LEN], int nwarn) {
+static napi_value make_opened(napi_env env, fg_engine *e, const parsed_opts *po, char warnings[][FG_ERR_LEN],
+                              int nwarn) {
   handle_t *h = calloc(1, sizeof(handle_t));
   if (!h) {
     fg_engine_close(e);
@@ -211,6 +220,8 @@ static napi_value make_opened(napi_env env, fg_engine *e, char warnings[][FG_ERR
     return NULL;
   }
   h->e = e;
+  h->keep_src = po->keep_src;
+  h->keep_dst = po->keep_dst;
   napi_value obj, ext, lt, ltname, warr;
   CALL(env, napi_create_object(env, &obj));
   CALL(env, napi_create_external(env, h, handle_finalize, NULL, &ext));
@@ -259,7 +270,7 @@ static napi_value js_open_live(napi_env env, napi_callback_info info) {
     napi_throw_error(env, code_name(code), err);
     return NULL;
   }
-  return make_opened(env, e, warnings, nwarn);
+  return make_opened(env, e, &po, warnings, nwarn);
 }
 
 static napi_value js_open_offline(napi_env env, napi_callback_info info) {
@@ -294,7 +305,7 @@ static napi_value js_open_offline(napi_env env, napi_callback_info info) {
     napi_throw_error(env, code_name(code), err);
     return NULL;
   }
-  return make_opened(env, e, NULL, 0);
+  return make_opened(env, e, &po, NULL, 0);
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
@@ -371,8 +382,8 @@ static napi_value make_u32(napi_env env, size_t n, uint32_t **data) {
 }
 
 static void fill_counters(double *d, const fg_table *t, uint32_t i) {
-  const fg_counters *c = &t->counters[i];
-  d[FG_C_COUNT] = t->buckets[i / FG_WAYS].count[i % FG_WAYS];
+  const fg_entry *c = &t->entries[i];
+  d[FG_C_COUNT] = fg_table_count(t, i);
   d[FG_C_PACKETS] = c->packets;
   d[FG_C_BYTES] = (double)c->bytes;
   d[FG_C_TCP] = c->tcp;
@@ -387,14 +398,14 @@ static void fill_counters(double *d, const fg_table *t, uint32_t i) {
 }
 
 /* One table as {count, keys: Uint8Array(n*16), counters: Float64Array(n*FG_C_N)[, ports, sketches]}. */
-static napi_value table_to_js(napi_env env, const fg_table *t) {
+static napi_value table_to_js(napi_env env, const fg_table *t, uint32_t limit) {
   uint32_t cap = t->nbuckets * FG_WAYS;
   uint32_t *idx = malloc((size_t)cap * sizeof(uint32_t));
   if (!idx) {
     napi_throw_error(env, "FG_NOMEM", "out of memory exporting a slot");
     return NULL;
   }
-  uint32_t n = fg_table_sorted(t, idx);
+  uint32_t n = fg_table_top(t, limit, idx);
   napi_value obj, count, keys, counters;
   uint8_t *kd = NULL;
   double *cd = NULL;
@@ -419,7 +430,7 @@ static napi_value table_to_js(napi_env env, const fg_table *t) {
   }
   for (uint32_t j = 0; j < n; j++) {
     uint32_t i = idx[j];
-    const fg_key *k = &t->buckets[i / FG_WAYS].key[i % FG_WAYS];
+    const fg_key *k = &t->entries[i].key;
     memcpy(kd + (size_t)j * 16, &k->hi, 8);
     memcpy(kd + (size_t)j * 16 + 8, &k->lo, 8);
     fill_counters(cd + (size_t)j * FG_C_N, t, i);
@@ -445,7 +456,7 @@ static napi_value table_to_js(napi_env env, const fg_table *t) {
   return obj;
 }
 
-static napi_value slot_to_js(napi_env env, const fg_slot *s) {
+static napi_value slot_to_js(napi_env env, const fg_slot *s, const handle_t *h) {
   napi_value obj, start, end, totals, sketch, src, dst;
   double *td = NULL;
   uint8_t *hd = NULL;
@@ -457,9 +468,9 @@ static napi_value slot_to_js(napi_env env, const fg_slot *s) {
   if (!totals || !sketch) return NULL;
   for (int i = 0; i < FG_T_N; i++) td[i] = (double)s->totals[i];
   memcpy(hd, s->hll, FG_SLOT_HLL_REGS);
-  src = table_to_js(env, &s->src);
+  src = table_to_js(env, &s->src, h->keep_src);
   if (!src) return NULL;
-  dst = table_to_js(env, &s->dst);
+  dst = table_to_js(env, &s->dst, h->keep_dst);
   if (!dst) return NULL;
   CALL(env, napi_set_named_property(env, obj, "start", start));
   CALL(env, napi_set_named_property(env, obj, "end", end));
@@ -483,7 +494,7 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
     napi_get_null(env, &nul);
     return nul;
   }
-  napi_value out = slot_to_js(env, s);
+  napi_value out = slot_to_js(env, s, h);
   fg_engine_release(h->e, s);
   return out;
 }
@@ -507,7 +518,7 @@ static void next_complete(napi_env env, napi_status status, void *data) {
   h->pending--;
   napi_value result = NULL;
   if (status == napi_ok && r->slot) {
-    result = slot_to_js(env, r->slot);
+    result = slot_to_js(env, r->slot, h);
     fg_engine_release(h->e, r->slot);
   }
   if (result) {

@@ -1,6 +1,9 @@
 #include "agg.h"
 
 #include <arpa/inet.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,15 +42,25 @@ static uint32_t round_pow2(uint32_t v) {
   return p;
 }
 
+/* Cache-line aligned and zeroed. */
+static void *alloc_lines(size_t n, size_t size) {
+  size_t bytes = n * size;
+  bytes = (bytes + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, bytes ? bytes : 64);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
 int fg_table_init(fg_table *t, uint32_t max_entries, int with_ext) {
   memset(t, 0, sizeof(*t));
   uint32_t nb = round_pow2((max_entries + FG_WAYS - 1) / FG_WAYS);
   if (nb == 0) nb = 1;
   t->nbuckets = nb;
-  t->buckets = calloc(nb, sizeof(fg_bucket));
-  t->counters = calloc((size_t)nb * FG_WAYS, sizeof(fg_counters));
-  if (with_ext) t->ext = calloc((size_t)nb * FG_WAYS, sizeof(fg_dst_ext));
-  if (!t->buckets || !t->counters || (with_ext && !t->ext)) {
+  t->buckets = alloc_lines(nb, sizeof(fg_bucket));
+  /* Entries are written when claimed, so untouched pages stay unbacked. */
+  t->entries = aligned_alloc(64, (size_t)nb * FG_WAYS * sizeof(fg_entry));
+  if (with_ext) t->ext = malloc((size_t)nb * FG_WAYS * sizeof(fg_dst_ext));
+  if (!t->buckets || !t->entries || (with_ext && !t->ext)) {
     fg_table_free(t);
     return -1;
   }
@@ -56,13 +69,13 @@ int fg_table_init(fg_table *t, uint32_t max_entries, int with_ext) {
 
 void fg_table_free(fg_table *t) {
   free(t->buckets);
-  free(t->counters);
+  free(t->entries);
   free(t->ext);
   memset(t, 0, sizeof(*t));
 }
 
 void fg_table_reset(fg_table *t) {
-  /* Counters and ext are re-initialised when an entry is claimed, so only the index is cleared. */
+  /* Entries and ext are re-initialised when claimed, so only the headers are cleared. */
   memset(t->buckets, 0, (size_t)t->nbuckets * sizeof(fg_bucket));
   t->used = 0;
 }
@@ -89,48 +102,82 @@ void fg_slot_reset(fg_slot *s) {
   s->end_us = 0;
   memset(s->totals, 0, sizeof(s->totals));
   memset(s->hll, 0, sizeof(s->hll));
+  s->dst_memo = 0;
   fg_table_reset(&s->src);
   fg_table_reset(&s->dst);
 }
 
-/* Find or claim the entry for key; returns its flat index. *evicted is set when a lighter entry was replaced. */
-static uint32_t table_touch(fg_table *t, const fg_key *k, uint64_t h, int *evicted) {
-  fg_bucket *b = &t->buckets[h & (t->nbuckets - 1)];
-  uint32_t base = (uint32_t)(h & (t->nbuckets - 1)) * FG_WAYS;
-  int free_way = -1;
+static inline uint32_t fingerprint(uint64_t h) { return (uint32_t)(h >> 32); }
+
+/* Bit w set when way w is used and carries fingerprint fp. */
+static inline unsigned fp_matches(const fg_bucket *b, uint32_t fp) {
+#if defined(__SSE2__)
+  /* Eight fingerprints and counts compared in two 128-bit steps: this scan runs twice per packet. */
+  __m128i want = _mm_set1_epi32((int)fp), zero = _mm_setzero_si128();
+  __m128i f0 = _mm_load_si128((const __m128i *)b->fp), f1 = _mm_load_si128((const __m128i *)b->fp + 1);
+  __m128i c0 = _mm_load_si128((const __m128i *)b->count), c1 = _mm_load_si128((const __m128i *)b->count + 1);
+  __m128i m0 = _mm_andnot_si128(_mm_cmpeq_epi32(c0, zero), _mm_cmpeq_epi32(f0, want));
+  __m128i m1 = _mm_andnot_si128(_mm_cmpeq_epi32(c1, zero), _mm_cmpeq_epi32(f1, want));
+  return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(m0)) | ((unsigned)_mm_movemask_ps(_mm_castsi128_ps(m1)) << 4);
+#else
+  unsigned m = 0;
+  for (int w = 0; w < FG_WAYS; w++)
+    if (b->count[w] != 0 && b->fp[w] == fp) m |= 1u << w;
+  return m;
+#endif
+}
+
+/* The way holding k, else -1. Touches entry lines only on a fingerprint match. */
+static inline int find_way(const fg_table *t, const fg_bucket *b, uint32_t base, const fg_key *k, uint32_t fp) {
+  for (unsigned m = fp_matches(b, fp); m; m &= m - 1) {
+    int w = __builtin_ctz(m);
+    if (key_eq(&t->entries[base + (uint32_t)w].key, k)) return w;
+  }
+  return -1;
+}
+
+/* The way a new key would take: a free one, else the lightest (Space-Saving). */
+static inline int victim_way(const fg_bucket *b) {
   int min_way = 0;
-  uint32_t min_count = UINT32_MAX;
   for (int w = 0; w < FG_WAYS; w++) {
-    uint32_t c = b->count[w];
-    if (c == 0) {
-      if (free_way < 0) free_way = w;
-      continue;
-    }
-    if (key_eq(&b->key[w], k)) {
-      b->count[w] = c + 1;
-      return base + (uint32_t)w;
-    }
-    if (c < min_count) {
-      min_count = c;
-      min_way = w;
-    }
+    if (b->count[w] == 0) return w;
+    if (b->count[w] < b->count[min_way]) min_way = w;
   }
-  uint32_t inherited = 0;
-  int w = free_way;
-  if (w < 0) {
-    w = min_way;
-    inherited = min_count;
-    *evicted = 1;
-  } else {
-    t->used++;
+  return min_way;
+}
+
+/* Find or claim the entry for k; returns its flat index. *evicted is set when a lighter entry was replaced. */
+static uint32_t table_touch(fg_table *t, const fg_key *k, uint64_t h, int *evicted) {
+  uint32_t bi = (uint32_t)(h & (t->nbuckets - 1));
+  fg_bucket *b = &t->buckets[bi];
+  uint32_t base = bi * FG_WAYS;
+  uint32_t fp = fingerprint(h);
+  int w = find_way(t, b, base, k, fp);
+  if (w >= 0) {
+    b->count[w]++;
+    return base + (uint32_t)w;
   }
-  b->key[w] = *k;
+  w = victim_way(b);
+  uint32_t inherited = b->count[w];
+  if (inherited) *evicted = 1;
+  else t->used++;
   b->count[w] = inherited + 1;
+  b->fp[w] = fp;
   uint32_t i = base + (uint32_t)w;
-  fg_counters *c = &t->counters[i];
-  memset(c, 0, sizeof(*c));
+  fg_entry *e = &t->entries[i];
+  memset(e, 0, sizeof(*e));
+  e->key = *k;
   if (t->ext) memset(&t->ext[i], 0, sizeof(fg_dst_ext));
   return i;
+}
+
+/* Bring in the line of the entry this key will update, found from the (already prefetched) header. */
+static inline void prefetch_entry(const fg_table *t, uint64_t h) {
+  uint32_t bi = (uint32_t)(h & (t->nbuckets - 1));
+  const fg_bucket *b = &t->buckets[bi];
+  unsigned m = fp_matches(b, fingerprint(h));
+  int w = m ? __builtin_ctz(m) : victim_way(b);
+  __builtin_prefetch(&t->entries[bi * FG_WAYS + (uint32_t)w], 1);
 }
 
 static inline void hll_add(uint8_t *regs, unsigned bits, uint64_t h) {
@@ -154,19 +201,31 @@ static inline void port_add(fg_port_topk *pk, uint16_t port) {
   pk->count[min_i]++;
 }
 
-static inline void count_into(fg_counters *c, const fg_packet *p, uint32_t wire_len) {
+/* Which of syn/synack/ack/rst a TCP flag byte counts as (-1: none, e.g. FIN+ACK). RST wins. */
+static inline int flag_class(uint8_t f) {
+  if (f & FG_TCP_RST) return 3;
+  switch (f & (FG_TCP_SYN | FG_TCP_ACK)) {
+    case FG_TCP_SYN: return 0;
+    case FG_TCP_SYN | FG_TCP_ACK: return 1;
+    case FG_TCP_ACK: return (f & FG_TCP_FIN) ? -1 : 2;
+    default: return -1;
+  }
+}
+
+static inline void count_into(fg_entry *c, const fg_batch_item *p) {
   c->packets++;
-  c->bytes += wire_len;
+  c->bytes += p->wire_len;
   switch (p->l4) {
-    case FG_L4_TCP: {
+    case FG_L4_TCP:
       c->tcp++;
-      uint8_t f = p->tcp_flags;
-      if (f & FG_TCP_RST) c->rst++;
-      else if ((f & (FG_TCP_SYN | FG_TCP_ACK)) == FG_TCP_SYN) c->syn++;
-      else if ((f & (FG_TCP_SYN | FG_TCP_ACK)) == (FG_TCP_SYN | FG_TCP_ACK)) c->synack++;
-      else if ((f & (FG_TCP_ACK | FG_TCP_FIN)) == FG_TCP_ACK) c->ack++;
+      switch (flag_class(p->tcp_flags)) {
+        case 0: c->syn++; break;
+        case 1: c->synack++; break;
+        case 2: c->ack++; break;
+        case 3: c->rst++; break;
+        default: break;
+      }
       break;
-    }
     case FG_L4_UDP: c->udp++; break;
     case FG_L4_ICMP: c->icmp++; break;
     default: c->other++; break;
@@ -176,15 +235,16 @@ static inline void count_into(fg_counters *c, const fg_packet *p, uint32_t wire_
 
 static inline void count_totals(uint64_t *t, const fg_packet *p) {
   switch (p->l4) {
-    case FG_L4_TCP: {
+    case FG_L4_TCP:
       t[FG_T_TCP]++;
-      uint8_t f = p->tcp_flags;
-      if (f & FG_TCP_RST) t[FG_T_RST]++;
-      else if ((f & (FG_TCP_SYN | FG_TCP_ACK)) == FG_TCP_SYN) t[FG_T_SYN]++;
-      else if ((f & (FG_TCP_SYN | FG_TCP_ACK)) == (FG_TCP_SYN | FG_TCP_ACK)) t[FG_T_SYNACK]++;
-      else if ((f & (FG_TCP_ACK | FG_TCP_FIN)) == FG_TCP_ACK) t[FG_T_ACK]++;
+      switch (flag_class(p->tcp_flags)) {
+        case 0: t[FG_T_SYN]++; break;
+        case 1: t[FG_T_SYNACK]++; break;
+        case 2: t[FG_T_ACK]++; break;
+        case 3: t[FG_T_RST]++; break;
+        default: break;
+      }
       break;
-    }
     case FG_L4_UDP: t[FG_T_UDP]++; break;
     case FG_L4_ICMP: t[FG_T_ICMP]++; break;
     default: t[FG_T_OTHER]++; break;
@@ -192,7 +252,65 @@ static inline void count_totals(uint64_t *t, const fg_packet *p) {
   if (p->fragment) t[FG_T_FRAG]++;
 }
 
-void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len) {
+/* The memoised destination entry if it still holds k (counted), else UINT32_MAX. */
+static inline uint32_t memo_dst(fg_slot *s, const fg_key *k) {
+  if (s->dst_memo == 0) return UINT32_MAX;
+  uint32_t i = s->dst_memo - 1;
+  fg_bucket *b = &s->dst.buckets[i / FG_WAYS];
+  if (b->count[i % FG_WAYS] == 0 || !key_eq(&s->dst.entries[i].key, k)) return UINT32_MAX;
+  b->count[i % FG_WAYS]++;
+  return i;
+}
+
+static void apply_item(fg_slot *s, const fg_batch_item *p) {
+  uint64_t *t = s->totals;
+  hll_add(s->hll, FG_SLOT_HLL_BITS, p->hs);
+  int ev = 0;
+  uint32_t si = table_touch(&s->src, &p->src, p->hs, &ev);
+  if (ev) t[FG_T_SRC_EVICT]++;
+  count_into(&s->src.entries[si], p);
+
+  uint32_t di = memo_dst(s, &p->dst);
+  if (di == UINT32_MAX) {
+    ev = 0;
+    di = table_touch(&s->dst, &p->dst, p->hd_valid ? p->hd : fg_hash_key(&p->dst), &ev);
+    if (ev) t[FG_T_DST_EVICT]++;
+    s->dst_memo = di + 1;
+  }
+  count_into(&s->dst.entries[di], p);
+  fg_dst_ext *x = &s->dst.ext[di];
+  hll_add(x->hll, FG_DST_HLL_BITS, p->hs);
+  if (p->has_ports) {
+    if (p->l4 == FG_L4_UDP) {
+      port_add(&x->ports[FG_P_UDP_SRC], p->sport);
+      port_add(&x->ports[FG_P_UDP_DST], p->dport);
+    } else if (p->l4 == FG_L4_TCP) {
+      port_add(&x->ports[FG_P_TCP_SRC], p->sport);
+      port_add(&x->ports[FG_P_TCP_DST], p->dport);
+    }
+  }
+}
+
+void fg_batch_flush(fg_batch *b, fg_slot *s) {
+  int n = b->n;
+  if (n == 0) return;
+  /* Three passes: headers in flight, then entry lines in flight, then the updates. */
+  for (int i = 0; i < n; i++) {
+    const fg_batch_item *p = &b->items[i];
+    __builtin_prefetch(&s->src.buckets[p->hs & (s->src.nbuckets - 1)], 1);
+    if (p->hd_valid) __builtin_prefetch(&s->dst.buckets[p->hd & (s->dst.nbuckets - 1)], 1);
+  }
+  for (int i = 0; i < n; i++) {
+    const fg_batch_item *p = &b->items[i];
+    prefetch_entry(&s->src, p->hs);
+    if (p->hd_valid) prefetch_entry(&s->dst, p->hd);
+  }
+  for (int i = 0; i < n; i++) apply_item(s, &b->items[i]);
+  b->n = 0;
+}
+
+void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
+                  uint32_t wire_len) {
   uint64_t *t = s->totals;
   t[FG_T_PACKETS]++;
   t[FG_T_BYTES] += wire_len;
@@ -211,33 +329,28 @@ void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, cons
   t[FG_T_IN_BYTES] += wire_len;
   count_totals(t, pkt);
 
-  fg_key sk, dk;
-  load_key(&sk, pkt->src);
-  load_key(&dk, pkt->dst);
-  uint64_t sh = fg_hash_key(&sk);
-  uint64_t dh = fg_hash_key(&dk);
-  hll_add(s->hll, FG_SLOT_HLL_BITS, sh);
+  fg_batch_item *p = &b->items[b->n++];
+  load_key(&p->src, pkt->src);
+  load_key(&p->dst, pkt->dst);
+  p->hs = fg_hash_key(&p->src);
+  /* Same destination as the memo: skip its hash; apply_item re-checks the memo anyway. */
+  p->hd_valid = !(s->dst_memo != 0 && key_eq(&s->dst.entries[s->dst_memo - 1].key, &p->dst));
+  p->hd = p->hd_valid ? fg_hash_key(&p->dst) : 0;
+  p->wire_len = wire_len;
+  p->sport = pkt->sport;
+  p->dport = pkt->dport;
+  p->l4 = pkt->l4;
+  p->tcp_flags = pkt->tcp_flags;
+  p->fragment = pkt->fragment;
+  p->has_ports = pkt->has_ports;
+  if (b->n == FG_BATCH) fg_batch_flush(b, s);
+}
 
-  int ev = 0;
-  uint32_t si = table_touch(&s->src, &sk, sh, &ev);
-  if (ev) t[FG_T_SRC_EVICT]++;
-  count_into(&s->src.counters[si], pkt, wire_len);
-
-  ev = 0;
-  uint32_t di = table_touch(&s->dst, &dk, dh, &ev);
-  if (ev) t[FG_T_DST_EVICT]++;
-  count_into(&s->dst.counters[di], pkt, wire_len);
-  fg_dst_ext *x = &s->dst.ext[di];
-  hll_add(x->hll, FG_DST_HLL_BITS, sh);
-  if (pkt->has_ports) {
-    if (pkt->l4 == FG_L4_UDP) {
-      port_add(&x->ports[FG_P_UDP_SRC], pkt->sport);
-      port_add(&x->ports[FG_P_UDP_DST], pkt->dport);
-    } else if (pkt->l4 == FG_L4_TCP) {
-      port_add(&x->ports[FG_P_TCP_SRC], pkt->sport);
-      port_add(&x->ports[FG_P_TCP_DST], pkt->dport);
-    }
-  }
+void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len) {
+  fg_batch b;
+  b.n = 0;
+  fg_batch_add(&b, s, prot, r, pkt, wire_len);
+  fg_batch_flush(&b, s);
 }
 
 int fg_cidr_parse(const char *text, fg_cidr *out) {
@@ -289,22 +402,58 @@ int fg_protect_contains(const fg_protect *prot, const uint8_t addr[16]) {
   return 0;
 }
 
-static const fg_table *sort_table;
-static int cmp_desc(const void *a, const void *b) {
-  uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
-  uint32_t ca = sort_table->buckets[ia / FG_WAYS].count[ia % FG_WAYS];
-  uint32_t cb = sort_table->buckets[ib / FG_WAYS].count[ib % FG_WAYS];
-  return ca < cb ? 1 : ca > cb ? -1 : (ia < ib ? -1 : ia > ib);
+typedef struct {
+  uint32_t count;
+  uint32_t idx;
+} ranked;
+
+static int cmp_ranked_desc(const void *a, const void *b) {
+  const ranked *x = a, *y = b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-uint32_t fg_table_sorted(const fg_table *t, uint32_t *idx_out) {
-  uint32_t n = 0;
+static inline int lighter(const ranked *a, const ranked *b) {
+  return a->count < b->count || (a->count == b->count && a->idx > b->idx);
+}
+
+/* Min-heap sift-down over h[0..n). */
+static void sift_down(ranked *h, uint32_t n, uint32_t i) {
+  for (;;) {
+    uint32_t l = 2 * i + 1, m = i;
+    if (l < n && lighter(&h[l], &h[m])) m = l;
+    if (l + 1 < n && lighter(&h[l + 1], &h[m])) m = l + 1;
+    if (m == i) return;
+    ranked tmp = h[i];
+    h[i] = h[m];
+    h[m] = tmp;
+    i = m;
+  }
+}
+
+uint32_t fg_table_top(const fg_table *t, uint32_t limit, uint32_t *idx_out) {
   uint32_t total = t->nbuckets * FG_WAYS;
-  for (uint32_t i = 0; i < total; i++)
-    if (t->buckets[i / FG_WAYS].count[i % FG_WAYS] != 0) idx_out[n++] = i;
-  /* qsort has no context argument in C99; sorting happens on the JS thread only, one table at a time. */
-  sort_table = t;
-  qsort(idx_out, n, sizeof(uint32_t), cmp_desc);
-  sort_table = NULL;
+  uint32_t k = limit < t->used ? limit : t->used;
+  if (k == 0) return 0;
+  /* Keep the k heaviest in a min-heap: O(n log k), no pass over n entries twice. */
+  ranked *h = malloc((size_t)k * sizeof(ranked));
+  if (!h) return 0;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < total; i++) {
+    uint32_t c = fg_table_count(t, i);
+    if (!c) continue;
+    ranked r = {c, i};
+    if (n < k) {
+      h[n++] = r;
+      if (n == k)
+        for (uint32_t j = k / 2; j-- > 0;) sift_down(h, k, j);
+    } else if (lighter(&h[0], &r)) {
+      h[0] = r;
+      sift_down(h, k, 0);
+    }
+  }
+  qsort(h, n, sizeof(ranked), cmp_ranked_desc);
+  for (uint32_t i = 0; i < n; i++) idx_out[i] = h[i].idx;
+  free(h);
   return n;
 }

@@ -72,13 +72,14 @@ typedef struct {
   uint64_t hi, lo;
 } fg_key;
 
+/* One entry: the full key and its counters in one 64-byte cache line. */
 typedef struct {
+  fg_key key;
   uint64_t bytes;
   uint32_t packets;
   uint32_t tcp, udp, icmp, other;
   uint32_t syn, synack, ack, rst, frag;
-  uint32_t pad[4];
-} fg_counters; /* 64 bytes: one cache line. The Space-Saving count lives in the bucket. */
+} fg_entry;
 
 typedef struct {
   uint16_t port[FG_PORT_TOPK];
@@ -90,18 +91,20 @@ typedef struct {
   uint8_t hll[FG_DST_HLL_REGS];
 } fg_dst_ext;
 
+/* A bucket header is one cache line: Space-Saving counts (0 = free way) and
+ * 32-bit key fingerprints, so a lookup touches this line plus, on a match,
+ * the entry's own line. */
 typedef struct {
-  /* Keys and counts of one bucket sit together so a lookup and a min-search touch ~3 cache lines. */
-  fg_key key[FG_WAYS];
   uint32_t count[FG_WAYS];
+  uint32_t fp[FG_WAYS];
 } fg_bucket;
 
 typedef struct {
   uint32_t nbuckets; /* power of two */
   uint32_t used;
   fg_bucket *buckets;
-  fg_counters *counters; /* nbuckets * FG_WAYS */
-  fg_dst_ext *ext;       /* destinations only, else NULL */
+  fg_entry *entries; /* nbuckets * FG_WAYS */
+  fg_dst_ext *ext;   /* destinations only, else NULL */
 } fg_table;
 
 typedef struct {
@@ -111,7 +114,28 @@ typedef struct {
   uint8_t hll[FG_SLOT_HLL_REGS];
   fg_table src;
   fg_table dst;
+  /* The destination entry used last, plus one (0: none). Floods aim at few
+   * destinations, so most packets skip the destination hash and lookup. */
+  uint32_t dst_memo;
 } fg_slot;
+
+/* Inbound packets wait here briefly so their table lines can be prefetched
+ * together: random sources miss the cache, and overlapping those misses is
+ * most of the engine's speed. */
+#define FG_BATCH 16
+typedef struct {
+  fg_key src, dst;
+  uint64_t hs, hd;
+  uint32_t wire_len;
+  uint16_t sport, dport;
+  uint8_t l4, tcp_flags, fragment, has_ports;
+  uint8_t hd_valid; /* hd is only computed when the destination memo may miss */
+} fg_batch_item;
+
+typedef struct {
+  fg_batch_item items[FG_BATCH];
+  int n;
+} fg_batch;
 
 typedef struct {
   fg_key net;
@@ -131,15 +155,26 @@ fg_slot *fg_slot_new(uint32_t max_src, uint32_t max_dst);
 void fg_slot_free(fg_slot *s);
 void fg_slot_reset(fg_slot *s);
 
-/* Account one captured frame (parse result already known). wire_len is the on-the-wire length. */
+/* Account one captured frame (parse result already known); wire_len is the on-the-wire length.
+ * Totals are updated at once; table updates are queued in the batch and
+ * applied by fg_batch_flush, which must run before the slot is read or changed. */
+void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
+                  uint32_t wire_len);
+void fg_batch_flush(fg_batch *b, fg_slot *s);
+
+/* Unbatched form (fuzzer, tests). */
 void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len);
 
 /* Parse "a.b.c.d[/len]" or an IPv6 equivalent into a CIDR. 0 on success. */
 int fg_cidr_parse(const char *text, fg_cidr *out);
 int fg_protect_contains(const fg_protect *prot, const uint8_t addr[16]);
 
-/* Collect the indices of used entries sorted by count, heaviest first. Returns how many. */
-uint32_t fg_table_sorted(const fg_table *t, uint32_t *idx_out);
+/* The indices of the `limit` heaviest used entries, heaviest first. Returns how many.
+ * idx_out must hold the table capacity. */
+uint32_t fg_table_top(const fg_table *t, uint32_t limit, uint32_t *idx_out);
+static inline uint32_t fg_table_count(const fg_table *t, uint32_t i) {
+  return t->buckets[i / FG_WAYS].count[i % FG_WAYS];
+}
 
 uint64_t fg_hash_key(const fg_key *k);
 

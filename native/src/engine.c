@@ -213,6 +213,7 @@ static fg_slot *take_pooled(fg_engine *e) {
 
 /* Hand the current slot to JS and start a new one at start_us (0: on the next packet). */
 static void rotate(fg_engine *e, int64_t start_us) {
+  fg_batch_flush(&e->batch, e->cur);
   fg_slot *done = e->cur;
   fg_slot *fresh = take_pooled(e);
   if (!fresh) { /* out of memory: keep aggregating into the same slot rather than crash */
@@ -257,7 +258,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
   }
   fg_packet pkt;
   fg_parse_result r = fg_parse(e->dlt, bytes, h->caplen, &pkt);
-  fg_slot_account(s, &e->protect, r, &pkt, h->len);
+  fg_batch_add(&e->batch, s, &e->protect, r, &pkt, h->len);
   e->stats.processed++; /* single writer; readers copy under mu and tolerate a stale value */
   if (r == FG_PARSE_MALFORMED) e->stats.malformed++;
   if (e->dumper) pcap_dump((u_char *)e->dumper, h, bytes);
@@ -290,6 +291,7 @@ static void *capture_thread(void *arg) {
       continue;
     }
   housekeeping:;
+    fg_batch_flush(&e->batch, e->cur);
     int64_t now = now_us();
     struct pcap_stat ps;
     if (pcap_stats(e->pcap, &ps) == 0) {
@@ -315,6 +317,7 @@ static void *capture_thread(void *arg) {
     if (stop) break;
   }
   /* Deliver what was aggregated so far. */
+  fg_batch_flush(&e->batch, e->cur);
   if (e->cur->start_us != 0 && e->cur->totals[FG_T_PACKETS] > 0) rotate(e, 0);
   if (e->dumper) pcap_dump_flush(e->dumper);
   pthread_mutex_lock(&e->mu);

@@ -74,6 +74,7 @@ typedef struct fg_engine {
 
   /* Written by the capture thread only. */
   fg_slot *cur;
+  fg_batch batch;
   int64_t last_dump_flush_us;
   /* Copied under mu for JS readers. */
   fg_stats stats;
