@@ -1,12 +1,14 @@
 // One benchmark run of the native engine over a capture file, in its own
 // process so its peak RSS is its own. Prints one JSON line.
 import { Capture } from '../native/lib/capture.js';
+import { loadBinding } from '../native/lib/binding.js';
 
 const file = process.argv[2];
 if (!file) {
   console.error('usage: engine-run FILE');
   process.exit(2);
 }
+loadBinding(); // loading the addon is start-up, not parsing
 const t0 = process.hrtime.bigint();
 // Decode only the heavy end into JS, as the agent does; the C tables still see every packet.
 const cap = Capture.openFile(file, { keepSources: 1000 });

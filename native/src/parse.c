@@ -10,6 +10,8 @@
 #define MAX_VLAN_TAGS 4
 #define MAX_IPV6_EXT 8
 
+static const uint8_t V4_MAPPED_PREFIX[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline uint32_t rd32be(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -70,13 +72,9 @@ static fg_parse_result parse_ipv4(const uint8_t *p, const uint8_t *end, fg_packe
   if (total < avail) end = p + total;
 
   out->family = 4;
-  memset(out->src, 0, 10);
-  out->src[10] = 0xff;
-  out->src[11] = 0xff;
+  memcpy(out->src, V4_MAPPED_PREFIX, 12);
   memcpy(out->src + 12, p + 12, 4);
-  memset(out->dst, 0, 10);
-  out->dst[10] = 0xff;
-  out->dst[11] = 0xff;
+  memcpy(out->dst, V4_MAPPED_PREFIX, 12);
   memcpy(out->dst + 12, p + 16, 4);
 
   uint16_t frag = rd16(p + 6);

@@ -24,7 +24,7 @@ const EXCLUDED_RANGES: ReadonlyArray<readonly [string, number]> = [
 
 const EXCLUDED = EXCLUDED_RANGES.map(([net, bits]) => {
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { net: uint32FromIpv4(net) & mask, mask };
+  return { net: (uint32FromIpv4(net) & mask) >>> 0, mask };
 });
 
 export function isExcludedIpv4(value: number): boolean {

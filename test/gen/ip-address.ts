@@ -15,10 +15,10 @@ export function ipFamily(addr: string): IpFamily {
 const parsed = new Map<string, Buffer>();
 const PARSED_LIMIT = 1 << 20;
 
-function cached(addr: string, parse: (a: string) => Buffer): Buffer {
+function cached(addr: string): Buffer {
   let b = parsed.get(addr);
   if (b === undefined) {
-    b = parse(addr);
+    b = parseIp(addr);
     if (parsed.size >= PARSED_LIMIT) parsed.clear();
     parsed.set(addr, b);
   }
@@ -27,21 +27,21 @@ function cached(addr: string, parse: (a: string) => Buffer): Buffer {
 
 /** IPv4 address bytes. The returned buffer is shared: do not mutate it. */
 export function ipv4ToBytes(addr: string): Buffer {
-  const b = cached(addr, parseIp);
+  const b = cached(addr);
   if (b.length !== 4) throw new Error(`not an IPv4 address: ${addr}`);
   return b;
 }
 
 /** IPv6 address bytes. The returned buffer is shared: do not mutate it. */
 export function ipv6ToBytes(addr: string): Buffer {
-  const b = cached(addr, parseIp);
+  const b = cached(addr);
   if (b.length !== 16) throw new Error(`not an IPv6 address: ${addr}`);
   return b;
 }
 
 /** 4 or 16 address bytes (shared: do not mutate). */
 export function ipToBytes(addr: string): Buffer {
-  return cached(addr, parseIp);
+  return cached(addr);
 }
 
 function parseIp(addr: string): Buffer {

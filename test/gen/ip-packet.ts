@@ -110,7 +110,7 @@ export function ipv6Packet(spec: Ipv6PacketSpec): Buffer {
   return p;
 }
 
-/** Pad1/PadN-padded TLV options for hop-by-hop and destination options headers. */
+/** Router-alert TLV (value 0: MLD) for a hop-by-hop header; the header builder adds the padding. */
 export function ipv6RouterAlertOption(): Buffer {
   return Buffer.from([0x05, 0x02, 0x00, 0x00]);
 }

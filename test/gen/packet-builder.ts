@@ -21,32 +21,32 @@ export interface IpCommon {
 
 /** An IPv4 or IPv6 packet, chosen by the address family of `src`. */
 export function ipPacket(spec: IpCommon & { protocol: number; payload: Uint8Array }): Buffer {
-  if (ipFamily(spec.src) !== ipFamily(spec.dst)) throw new Error(`mixed families: ${spec.src} -> ${spec.dst}`);
-  if (ipFamily(spec.src) === 4) {
-    if (spec.extensionHeaders?.length) throw new Error('extension headers are IPv6 only');
-    return ipv4Packet({ src: spec.src, dst: spec.dst, protocol: spec.protocol, payload: spec.payload, ttl: spec.ttl, id: spec.ipId });
+  return buildIp(spec, spec.protocol, spec.payload);
+}
+
+// Internal form without object spreads: spreading caller objects on every
+// packet was a large share of scenario generation time.
+function buildIp(ip: IpCommon, protocol: number, payload: Uint8Array): Buffer {
+  const family = ipFamily(ip.src);
+  if (family !== ipFamily(ip.dst)) throw new Error(`mixed families: ${ip.src} -> ${ip.dst}`);
+  if (family === 4) {
+    if (ip.extensionHeaders?.length) throw new Error('extension headers are IPv6 only');
+    return ipv4Packet({ src: ip.src, dst: ip.dst, protocol, payload, ttl: ip.ttl, id: ip.ipId });
   }
-  return ipv6Packet({
-    src: spec.src,
-    dst: spec.dst,
-    nextHeader: spec.protocol,
-    payload: spec.payload,
-    hopLimit: spec.ttl,
-    extensionHeaders: spec.extensionHeaders,
-  });
+  return ipv6Packet({ src: ip.src, dst: ip.dst, nextHeader: protocol, payload, hopLimit: ip.ttl, extensionHeaders: ip.extensionHeaders });
 }
 
 export function tcpPacket(spec: IpCommon & TcpSegmentSpec): Buffer {
-  return ipPacket({ ...spec, protocol: IPPROTO.TCP, payload: tcpSegment(spec) });
+  return buildIp(spec, IPPROTO.TCP, tcpSegment(spec));
 }
 
 export function udpPacket(spec: IpCommon & UdpDatagramSpec): Buffer {
-  return ipPacket({ ...spec, protocol: IPPROTO.UDP, payload: udpDatagram(spec) });
+  return buildIp(spec, IPPROTO.UDP, udpDatagram(spec));
 }
 
 /** ICMP echo over IPv4, ICMPv6 echo over IPv6. */
 export function icmpEchoPacket(spec: IpCommon & { kind: 'request' | 'reply'; id: number; seq: number; payload?: Uint8Array }): Buffer {
   const v6 = ipFamily(spec.src) === 6;
   const body = v6 ? icmpv6Echo(spec.kind, spec.id, spec.seq, spec.payload) : icmpEcho(spec.kind, spec.id, spec.seq, spec.payload);
-  return ipPacket({ ...spec, protocol: v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, payload: body });
+  return buildIp(spec, v6 ? IPPROTO.ICMPV6 : IPPROTO.ICMP, body);
 }

@@ -189,11 +189,11 @@ const PLANS: Record<ScenarioName, (prng: Prng) => ScenarioPlan> = {
     const seconds = 5;
     const bots = randomPublicIpv4s(prng.fork(), 5000);
     return {
-      description: '5000 fixed bots, each exactly 10 pps (cycled), UDP to port 80 at 50,000 pps total, over 300 benign web clients.',
+      description: '5000 fixed bots, each exactly 10 pps (cycled), UDP to port 80 at 50,000 pps total, over 300 benign web clients; the victim answers 2% with ICMP port unreachable.',
       durationSeconds: seconds,
       streams: [
         ...background(prng, seconds),
-        floodStream({ name: 'bots', victim: VICTIM, rate: 50_000, count: count(50_000, seconds), prng: prng.fork(), sourceOf: cycledSources(prng.shuffle([...bots])), synShare: 0, udpDstPort: 80 }),
+        floodStream({ name: 'bots', victim: VICTIM, rate: 50_000, count: count(50_000, seconds), prng: prng.fork(), sourceOf: cycledSources(prng.shuffle([...bots])), synShare: 0, udpDstPort: 80, unreachableShare: 0.02 }),
       ],
       attackers: [],
       underAttack: true,
@@ -255,6 +255,8 @@ function buildTruth(name: ScenarioName, plan: ScenarioPlan, t: TrafficTally, cap
     victim: VICTIM,
     underAttack: plan.underAttack,
     attackers: plan.attackers,
+    ...(plan.vector !== undefined ? { vector: plan.vector } : {}),
+    ...(plan.dominantSourcePort !== undefined ? { dominantSourcePort: plan.dominantSourcePort } : {}),
     distinctSourcesApprox: t.inboundBySource.size,
     totalPackets: t.totalPackets,
     inboundPackets: t.inboundPackets,
@@ -270,8 +272,6 @@ function buildTruth(name: ScenarioName, plan: ScenarioPlan, t: TrafficTally, cap
     inboundPerSecond: { min: Math.min(...t.inboundPerSecond), max: Math.max(...t.inboundPerSecond) },
     capture,
   };
-  if (plan.vector !== undefined) truth.vector = plan.vector;
-  if (plan.dominantSourcePort !== undefined) truth.dominantSourcePort = plan.dominantSourcePort;
   return truth;
 }
 

@@ -3,15 +3,13 @@
 // --only writes just that capture (name with or without extension); the
 // manifest is always rewritten in full since it is cheap and must stay whole.
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { readFlag } from './cli-args.js';
 import { buildLinkFixtures, writeLinkFixture, writeManifest } from './link-fixtures.js';
-
-export const DEFAULT_FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'captures');
+import { committedFixtureDir } from './repo-root.js';
 
 function main(argv: string[]): void {
-  const out = resolve(readFlag(argv, 'out') ?? DEFAULT_FIXTURE_DIR);
+  const out = resolve(readFlag(argv, 'out') ?? committedFixtureDir());
   const only = readFlag(argv, 'only');
   const fixtures = buildLinkFixtures();
   const selected = only === undefined ? fixtures : fixtures.filter((f) => f.file === only || f.file.replace(/\.pcap(ng)?$/, '') === only);
