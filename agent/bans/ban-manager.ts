@@ -1,0 +1,417 @@
+// The one place bans happen. Every request is validated by the address
+// policy, escalated for repeat offenders, checked against caps, recorded in
+// the store (the source of truth) and then pushed to the firewall backend.
+// All operations run one at a time through a promise queue, so concurrent
+// API calls, the expiry sweep and reconcile never interleave.
+//
+// What the firewall holds is the minimal cover of the active bans (see
+// cover.ts). Each element carries its ban's remaining time as its timeout
+// where the backend supports that; otherwise (pf, dry-run) the sweep removes
+// it. reconcile() compares the store with backend.list() and repairs drift.
+
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { FirewallBackend, FirewallElement } from '../firewall/types.js';
+import type { AddressPolicy, RefusalCode } from './address-policy.js';
+import { banMetrics, type BanMetrics } from './ban-metrics.js';
+import { type BanRecord, banSourceSchema, type BanStore } from './ban-store.js';
+import { CidrIndex, minimalCover } from './cover.js';
+
+export const blockRequestSchema = z
+  .object({
+    ip: z.string().optional(),
+    cidr: z.string().optional(),
+    durationSeconds: z.number().finite().positive(),
+    reason: z.string().max(500),
+    policy: z.string().max(200),
+    source: banSourceSchema,
+  })
+  .refine((r) => (r.ip === undefined) !== (r.cidr === undefined), { message: 'give exactly one of ip or cidr' });
+
+export type BlockRequest = z.input<typeof blockRequestSchema>;
+
+export type RefusalReason = RefusalCode | 'invalid_request' | 'max_active_bans' | 'rate_limited';
+
+export type BlockOutcome =
+  | {
+      ok: true;
+      /** added: new ban; extended: existing ban now lasts longer; unchanged: existing ban kept as is. */
+      action: 'added' | 'extended' | 'unchanged';
+      ban: BanRecord;
+      /** Set when a broader active ban already drops this traffic. */
+      coveredBy?: string;
+    }
+  | { ok: false; code: RefusalReason; reason: string };
+
+export type UnblockOutcome = { ok: true; cidr: string; removed: boolean } | { ok: false; code: 'invalid'; reason: string };
+
+export interface ReconcileReport {
+  /** Elements the firewall was missing and got back. */
+  added: string[];
+  /** Elements in our firewall objects that no active ban explains. */
+  removed: string[];
+}
+
+export interface BanManagerOptions {
+  backend: FirewallBackend;
+  store: BanStore;
+  policy: AddressPolicy;
+  logger: Logger;
+  registry: Registry;
+  limits?: { maxActiveBans?: number; maxNewBansPerMinute?: number };
+  /** Like fail2ban's bantime.increment: duration × factor^(offences−1), capped. */
+  escalation?: { factor?: number; maxDurationSeconds?: number; findTimeSeconds?: number };
+  reconcileIntervalSeconds?: number;
+  sweepIntervalSeconds?: number;
+  now?: () => number;
+}
+
+/** A firewall element this close to its own expiry is left to expire, not "repaired". */
+const EXPIRY_GRACE_SECONDS = 5;
+
+export class BanManager {
+  private readonly backend: FirewallBackend;
+  private readonly store: BanStore;
+  private readonly policy: AddressPolicy;
+  private readonly logger: Logger;
+  private readonly metrics: BanMetrics;
+  private readonly now: () => number;
+  private readonly maxActiveBans: number;
+  private readonly maxNewBansPerMinute: number;
+  private readonly factor: number;
+  private readonly maxDurationSeconds: number;
+  private readonly findTimeMs: number;
+  private readonly reconcileIntervalMs: number;
+  private readonly sweepIntervalMs: number;
+  /** What we last pushed: CIDR → ban expiry (epoch ms). */
+  private readonly applied = new Map<string, number>();
+  /** Times of recent new bans, for maxNewBansPerMinute. */
+  private newBanTimes: number[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private started = false;
+
+  constructor(options: BanManagerOptions) {
+    this.backend = options.backend;
+    this.store = options.store;
+    this.policy = options.policy;
+    this.logger = options.logger.child({ component: 'ban-manager', backend: options.backend.name });
+    this.metrics = banMetrics(options.registry);
+    this.now = options.now ?? Date.now;
+    this.maxActiveBans = options.limits?.maxActiveBans ?? 10_000;
+    this.maxNewBansPerMinute = options.limits?.maxNewBansPerMinute ?? 600;
+    this.factor = options.escalation?.factor ?? 2;
+    this.maxDurationSeconds = options.escalation?.maxDurationSeconds ?? 7 * 86_400;
+    this.findTimeMs = (options.escalation?.findTimeSeconds ?? 86_400) * 1000;
+    this.reconcileIntervalMs = (options.reconcileIntervalSeconds ?? 30) * 1000;
+    this.sweepIntervalMs = (options.sweepIntervalSeconds ?? 5) * 1000;
+  }
+
+  /**
+   * Runs `task` after every earlier operation has finished. Refused before
+   * start(): saving an unloaded store would overwrite the bans on disk.
+   */
+  private serial<T>(task: () => Promise<T>, options: { beforeStart?: boolean } = {}): Promise<T> {
+    if (!this.started && !options.beforeStart) return Promise.reject(new Error('BanManager.start() has not completed'));
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Load state, create firewall objects, re-apply stored bans, drop leftovers, start timers. */
+  async start(options: { timers?: boolean } = {}): Promise<ReconcileReport> {
+    const report = await this.serial(async () => {
+      await this.store.load();
+      this.started = true;
+      await this.policy.refresh();
+      await this.firewall('init', () => this.backend.init());
+      let changed = this.dropExpired(this.now());
+      // The allowlist or the host's addresses may have changed since the ban was made.
+      for (const ban of this.store.all()) {
+        const decision = this.policy.check(ban.cidr);
+        if (decision.ok) continue;
+        this.store.delete(ban.cidr);
+        changed = true;
+        this.logger.warn({ cidr: ban.cidr, reason: decision.reason }, 'dropping stored ban now refused by policy');
+      }
+      if (changed) await this.store.save();
+      this.applied.clear();
+      return this.reconcileNow({ refreshTimeouts: true });
+    }, { beforeStart: true });
+    if (options.timers !== false && this.timers.length === 0) this.startTimers();
+    return report;
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, name: string, task: () => Promise<unknown>) => {
+      let running = false; // a slow run is not queued up behind itself
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        task()
+          .catch((err: unknown) => this.logger.error({ err }, `${name} failed`))
+          .finally(() => (running = false));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.sweepIntervalMs, 'sweep', () => this.sweep());
+    every(this.reconcileIntervalMs, 'reconcile', () => this.reconcile());
+  }
+
+  /** Stop the timers and wait for the operation in flight. Firewall entries stay. */
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.queue;
+  }
+
+  block(request: BlockRequest): Promise<BlockOutcome> {
+    return this.blockMany([request]).then((outcomes) => outcomes[0] as BlockOutcome);
+  }
+
+  /** Many bans, one store write and one firewall batch. Outcomes are in request order. */
+  blockMany(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
+    return this.serial(async () => {
+      const now = this.now();
+      let changed = this.dropExpired(now);
+      const index = new CidrIndex(this.store.all().map((b) => b.cidr));
+      const outcomes = requests.map((request) => this.decide(request, now, index));
+      changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
+      this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+      if (changed) {
+        await this.store.save();
+        await this.pushDesired(now);
+      }
+      return outcomes;
+    });
+  }
+
+  private escalated(baseSeconds: number, offenceCount: number): number {
+    return Math.min(baseSeconds * this.factor ** (offenceCount - 1), this.maxDurationSeconds);
+  }
+
+  private refuse(code: RefusalReason, reason: string, source: string): BlockOutcome {
+    this.metrics.refusals.inc({ reason: code });
+    this.logger[source === 'auto' ? 'debug' : 'warn']({ code, source }, reason);
+    return { ok: false, code, reason };
+  }
+
+  /** Validate one request and apply it to the in-memory store. */
+  private decide(raw: BlockRequest, now: number, index: CidrIndex): BlockOutcome {
+    const parsed = blockRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
+      return this.refuse('invalid_request', `invalid ban request: ${why}`, 'api');
+    }
+    const request = parsed.data;
+    const decision = this.policy.check(request.ip ?? request.cidr);
+    if (!decision.ok) return this.refuse(decision.code, decision.reason, request.source);
+    const { cidr, family } = decision.target;
+    const coveredBy = index.coveredBy(cidr);
+    const covered = coveredBy === undefined ? {} : { coveredBy };
+
+    const existing = this.store.get(cidr);
+    if (existing) {
+      // Re-flagging an active ban is not a new offence. It only extends the
+      // ban when that gains more than 10% of the duration, so a source seen
+      // in every detection window does not rewrite the firewall every time.
+      const duration = this.escalated(request.durationSeconds, existing.offenceCount);
+      const wanted = now + duration * 1000;
+      const current = Date.parse(existing.expiresAt);
+      if (wanted - current <= Math.max(1000, duration * 100)) return { ok: true, action: 'unchanged', ban: existing, ...covered };
+      const ban = { ...existing, expiresAt: new Date(wanted).toISOString() };
+      this.store.put(ban);
+      return { ok: true, action: 'extended', ban, ...covered };
+    }
+
+    if (this.store.size >= this.maxActiveBans) {
+      return this.refuse('max_active_bans', `refusing to block ${cidr}: ${this.maxActiveBans} bans are active (maxActiveBans)`, request.source);
+    }
+    this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
+    if (this.newBanTimes.length >= this.maxNewBansPerMinute) {
+      return this.refuse(
+        'rate_limited',
+        `refusing to block ${cidr}: ${this.maxNewBansPerMinute} new bans in the last minute (maxNewBansPerMinute)`,
+        request.source,
+      );
+    }
+    const offences = [...this.store.offenceTimes(cidr).filter((t) => t > now - this.findTimeMs), now];
+    const duration = this.escalated(request.durationSeconds, offences.length);
+    const ban: BanRecord = {
+      cidr,
+      family,
+      reason: request.reason,
+      policy: request.policy,
+      source: request.source,
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + duration * 1000).toISOString(),
+      offenceCount: offences.length,
+    };
+    this.store.put(ban);
+    index.add(cidr);
+    this.store.setOffenceTimes(cidr, offences);
+    this.newBanTimes.push(now);
+    this.metrics.bansTotal.inc({ backend: this.backend.name, source: request.source });
+    this.logger.info(
+      { cidr, durationSeconds: duration, offenceCount: ban.offenceCount, source: ban.source, policy: ban.policy, reason: ban.reason, ...covered },
+      'banned',
+    );
+    return { ok: true, action: 'added', ban, ...covered };
+  }
+
+  /** Remove a ban (the exact normalised CIDR). Unknown addresses are not an error. */
+  unblock(input: string): Promise<UnblockOutcome> {
+    return this.serial(async () => {
+      const normal = this.policy.normalise(input);
+      if (!normal.ok) return { ok: false, code: 'invalid', reason: normal.reason.replace('refusing to block', 'cannot unblock') };
+      const { cidr } = normal.target;
+      const removed = this.store.delete(cidr);
+      this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+      if (removed) {
+        await this.store.save();
+        await this.pushDesired(this.now());
+        this.logger.info({ cidr }, 'unbanned');
+      }
+      return { ok: true, cidr, removed };
+    });
+  }
+
+  /** Active bans, oldest first. */
+  list(): BanRecord[] {
+    const now = this.now();
+    return this.store
+      .all()
+      .filter((b) => Date.parse(b.expiresAt) > now)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Drop expired bans from the store and from firewalls that do not expire entries themselves. */
+  sweep(): Promise<number> {
+    return this.serial(async () => {
+      const now = this.now();
+      const before = this.store.size;
+      if (!this.dropExpired(now)) return 0;
+      await this.store.save();
+      await this.pushDesired(now);
+      return before - this.store.size;
+    });
+  }
+
+  /** Compare the store with what the firewall really holds and repair the difference. */
+  reconcile(): Promise<ReconcileReport> {
+    return this.serial(async () => {
+      // Addresses and routes change (DHCP, failover); new bans must see the current ones.
+      await this.policy.refresh().catch((err: unknown) => this.logger.warn({ err }, 'could not refresh protected addresses'));
+      if (this.dropExpired(this.now())) await this.store.save();
+      return this.reconcileNow({ refreshTimeouts: false });
+    });
+  }
+
+  private async reconcileNow(options: { refreshTimeouts: boolean }): Promise<ReconcileReport> {
+    const now = this.now();
+    const held = new Map<string, FirewallElement>();
+    for (const element of await this.firewall('list', () => this.backend.list())) held.set(element.cidr, element);
+    const desired = this.desired();
+    const removed = [...held.values()]
+      .filter((e) => !desired.has(e.cidr))
+      .filter((e) => e.expiresInSeconds === undefined || e.expiresInSeconds > EXPIRY_GRACE_SECONDS)
+      .map((e) => e.cidr);
+    const added = [...desired.entries()]
+      .filter(([cidr, expiresAt]) => {
+        const element = held.get(cidr);
+        if (!element) return true;
+        // After a restart, a timeout that ends well before the ban does is refreshed.
+        const left = element.expiresInSeconds;
+        return options.refreshTimeouts && left !== undefined && left < (expiresAt - now) / 1000 - EXPIRY_GRACE_SECONDS;
+      })
+      .map(([cidr]) => cidr);
+    const missing = added.filter((cidr) => !held.has(cidr));
+
+    for (const cidr of removed) this.applied.delete(cidr);
+    for (const [cidr, expiresAt] of desired) if (held.has(cidr)) this.applied.set(cidr, expiresAt);
+    if (removed.length > 0) {
+      await this.firewall('remove', () => this.backend.remove(removed));
+      this.metrics.reconcileRepairs.inc({ backend: this.backend.name, kind: 'removed' }, removed.length);
+      this.logger.warn({ count: removed.length, sample: removed.slice(0, 10) }, 'removed firewall entries no ban explains');
+    }
+    if (added.length > 0) {
+      await this.addEntries(added.map((cidr) => [cidr, desired.get(cidr) ?? now]), now);
+      if (missing.length > 0) {
+        this.metrics.reconcileRepairs.inc({ backend: this.backend.name, kind: 'added' }, missing.length);
+        this.logger.warn({ count: missing.length, sample: missing.slice(0, 10) }, 're-added bans missing from the firewall');
+      }
+    }
+    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+    return { added: missing, removed };
+  }
+
+  /** Drop expired bans and stale offence history from the in-memory store. */
+  private dropExpired(now: number): boolean {
+    let changed = false;
+    for (const ban of this.store.all()) {
+      if (Date.parse(ban.expiresAt) > now) continue;
+      this.store.delete(ban.cidr);
+      changed = true;
+      this.logger.info({ cidr: ban.cidr }, 'ban expired');
+    }
+    this.store.pruneOffences(now - this.findTimeMs);
+    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+    return changed;
+  }
+
+  /** CIDR → expiry of what the firewall should hold: the minimal cover of the active bans. */
+  private desired(): Map<string, number> {
+    const expiry = new Map(this.store.all().map((b) => [b.cidr, Date.parse(b.expiresAt)]));
+    return new Map(minimalCover([...expiry.keys()]).map((cidr) => [cidr, expiry.get(cidr) ?? 0]));
+  }
+
+  /** Push the difference between what we applied and what the store wants. */
+  private async pushDesired(now: number): Promise<void> {
+    const desired = this.desired();
+    const toRemove: string[] = [];
+    for (const [cidr, expiresAt] of this.applied) {
+      if (desired.has(cidr)) continue;
+      // nft/ipset drop expired entries themselves; deleting them again costs time.
+      if (this.backend.expiresEntries && expiresAt <= now + 1000) this.applied.delete(cidr);
+      else toRemove.push(cidr);
+    }
+    // Remove before adding: nft refuses a /24 while one of its addresses is still in the set.
+    if (toRemove.length > 0) {
+      await this.firewall('remove', () => this.backend.remove(toRemove));
+      for (const cidr of toRemove) this.applied.delete(cidr);
+    }
+    const toAdd = [...desired].filter(([cidr, expiresAt]) => this.applied.get(cidr) !== expiresAt);
+    if (toAdd.length > 0) await this.addEntries(toAdd, now);
+  }
+
+  private async addEntries(entries: readonly (readonly [string, number])[], now: number): Promise<void> {
+    const family = (cidr: string) => (cidr.includes(':') ? 6 : 4);
+    await this.firewall('add', () =>
+      this.backend.add(
+        entries.map(([cidr, expiresAt]) => ({
+          cidr,
+          family: family(cidr),
+          timeoutSeconds: Math.max(1, Math.ceil((expiresAt - now) / 1000)),
+        })),
+      ),
+    );
+    for (const [cidr, expiresAt] of entries) this.applied.set(cidr, expiresAt);
+  }
+
+  /** Time, count and log a backend call. Errors propagate; reconcile repairs what did not land. */
+  private async firewall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const labels = { backend: this.backend.name, operation };
+    const end = this.metrics.firewallSeconds.startTimer(labels);
+    try {
+      return await call();
+    } catch (err) {
+      this.metrics.firewallErrors.inc(labels);
+      this.logger.error({ err, operation }, 'firewall operation failed');
+      throw err;
+    } finally {
+      end();
+    }
+  }
+}

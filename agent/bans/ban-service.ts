@@ -1,0 +1,57 @@
+// Adapter from BanManager to the HTTP API's BanService port (agent/api/ports.ts):
+// refusals become BanRefusedError with the API's codes, records gain durationSeconds.
+
+import { type BanRecord as ApiBanRecord, BanRefusedError, type BanService, type BlockRequest as ApiBlockRequest } from '../api/ports.js';
+import type { BanManager, RefusalReason } from './ban-manager.js';
+import type { BanRecord } from './ban-store.js';
+
+function apiCode(code: RefusalReason): BanRefusedError['code'] {
+  switch (code) {
+    case 'invalid':
+    case 'invalid_request':
+      return 'invalid';
+    case 'max_active_bans':
+      return 'max_active_bans';
+    case 'rate_limited':
+      return 'ban_rate';
+    default:
+      return 'never_block';
+  }
+}
+
+function toApiRecord(ban: BanRecord): ApiBanRecord {
+  return { ...ban, durationSeconds: Math.round((Date.parse(ban.expiresAt) - Date.parse(ban.createdAt)) / 1000) };
+}
+
+export class ManagerBanService implements BanService {
+  constructor(
+    private readonly manager: BanManager,
+    private readonly backend: string,
+  ) {}
+
+  async block(request: ApiBlockRequest): Promise<ApiBanRecord> {
+    const outcome = await this.manager.block({
+      cidr: request.cidr,
+      durationSeconds: request.durationSeconds,
+      reason: request.reason,
+      policy: request.policy ?? 'manual',
+      source: request.source,
+    });
+    if (!outcome.ok) throw new BanRefusedError(outcome.reason, apiCode(outcome.code));
+    return toApiRecord(outcome.ban);
+  }
+
+  async unblock(cidr: string): Promise<boolean> {
+    const outcome = await this.manager.unblock(cidr);
+    if (!outcome.ok) throw new BanRefusedError(outcome.reason, 'invalid');
+    return outcome.removed;
+  }
+
+  list(): ApiBanRecord[] {
+    return this.manager.list().map(toApiRecord);
+  }
+
+  backendName(): string {
+    return this.backend;
+  }
+}

@@ -1,0 +1,164 @@
+// Persistent ban state: one JSON file in the agent's state dir, replaced
+// atomically (write temp, fsync, rename, fsync dir) so a crash leaves either
+// the old or the new file, never half of one. It is the source of truth the
+// firewall is reconciled against after a restart.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+export const banSourceSchema = z.enum(['auto', 'api', 'controller']);
+export type BanSource = z.infer<typeof banSourceSchema>;
+
+export const banRecordSchema = z.object({
+  /** Canonical CIDR ("203.0.113.7/32"). */
+  cidr: z.string(),
+  family: z.union([z.literal(4), z.literal(6)]),
+  reason: z.string(),
+  /** Name of the detection/mitigation policy that asked for the ban. */
+  policy: z.string(),
+  source: banSourceSchema,
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  /** Bans of this CIDR within the escalation findtime, this one included. */
+  offenceCount: z.number().int().min(1),
+});
+export type BanRecord = z.infer<typeof banRecordSchema>;
+
+const storeFileSchema = z.object({
+  version: z.literal(1),
+  bans: z.array(banRecordSchema),
+  /** CIDR → epoch-ms times it was banned, kept for the escalation findtime. */
+  offences: z.record(z.string(), z.array(z.number())),
+});
+
+export interface BanStoreOptions {
+  stateDir: string;
+  fileName?: string;
+  logger?: Logger;
+}
+
+export class BanStore {
+  readonly path: string;
+  private readonly stateDir: string;
+  private readonly fileName: string;
+  private readonly logger: Logger | undefined;
+  private bans = new Map<string, BanRecord>();
+  private offences = new Map<string, number[]>();
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(options: BanStoreOptions) {
+    this.stateDir = options.stateDir;
+    this.fileName = options.fileName ?? 'bans.json';
+    this.path = join(this.stateDir, this.fileName);
+    this.logger = options.logger;
+  }
+
+  /**
+   * Reads the file (missing → empty). Temp files left by a crash are deleted.
+   * A file that does not parse is moved aside as *.corrupt-<time> and the
+   * store starts empty: detection re-bans active attackers, and a broken
+   * file must not keep the agent from starting.
+   */
+  async load(): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(this.stateDir)) {
+      if (name.startsWith(`${this.fileName}.tmp-`)) await unlink(join(this.stateDir, name)).catch(() => undefined);
+    }
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.reset();
+      throw error;
+    }
+    let data: z.infer<typeof storeFileSchema>;
+    try {
+      data = storeFileSchema.parse(JSON.parse(text));
+    } catch (error) {
+      const aside = `${this.path}.corrupt-${Date.now()}`;
+      await rename(this.path, aside);
+      this.logger?.error({ err: error, movedTo: aside }, 'ban store unreadable; starting empty');
+      return this.reset();
+    }
+    this.bans = new Map(data.bans.map((b) => [b.cidr, b]));
+    this.offences = new Map(Object.entries(data.offences));
+  }
+
+  private reset(): void {
+    this.bans = new Map();
+    this.offences = new Map();
+  }
+
+  all(): BanRecord[] {
+    return [...this.bans.values()];
+  }
+
+  get(cidr: string): BanRecord | undefined {
+    return this.bans.get(cidr);
+  }
+
+  put(record: BanRecord): void {
+    this.bans.set(record.cidr, record);
+  }
+
+  delete(cidr: string): boolean {
+    return this.bans.delete(cidr);
+  }
+
+  get size(): number {
+    return this.bans.size;
+  }
+
+  offenceTimes(cidr: string): number[] {
+    return this.offences.get(cidr) ?? [];
+  }
+
+  setOffenceTimes(cidr: string, times: number[]): void {
+    if (times.length === 0) this.offences.delete(cidr);
+    else this.offences.set(cidr, times);
+  }
+
+  /** Drop offence history older than `before` (epoch ms). */
+  pruneOffences(before: number): void {
+    for (const [cidr, times] of this.offences) this.setOffenceTimes(cidr, times.filter((t) => t >= before));
+  }
+
+  /** Atomically replace the file with the current state. Saves never interleave. */
+  save(): Promise<void> {
+    const snapshot = JSON.stringify(
+      { version: 1, bans: this.all(), offences: Object.fromEntries(this.offences) } satisfies z.infer<typeof storeFileSchema>,
+      null,
+      1,
+    );
+    const next = this.saving.then(() => this.write(snapshot));
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(text: string): Promise<void> {
+    const temp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const file = await open(temp, 'w', 0o600);
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, this.path);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    // The rename itself is only durable once the directory is synced.
+    const dir = await open(this.stateDir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

@@ -1,0 +1,122 @@
+// The agent's configuration: one strict schema for the YAML file and the
+// CLI flags (flags override the file). Unknown keys and bad values are a
+// one-line error before anything starts.
+import fs from 'node:fs';
+import net from 'node:net';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ipOrCidr, oneLineZodError } from '../../native/lib/capture-options.js';
+import { detectionThresholdOverridesSchema } from '../detection/defaults.js';
+
+/** "HOST:PORT" or "[v6]:PORT". */
+export const listenAddress = z.string().transform((s, ctx) => {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:]+):(\d{1,5})$/.exec(s);
+  const host = m?.[1];
+  const port = Number(m?.[2]);
+  if (!host || !(host === 'localhost' || net.isIP(host)) || !(port >= 0 && port <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT with an IP address, e.g. 127.0.0.1:12345 or [::1]:12345' });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+export const agentConfigSchema = z.strictObject({
+  /** Capture interface; default: the interface of the default route. */
+  interface: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:@-]+$/, 'is not an interface name').optional(),
+  backend: z.enum(['auto', 'nft', 'pf', 'iptables', 'dry-run']).default('auto'),
+  listen: listenAddress.default({ host: '127.0.0.1', port: 12345 }),
+  tokenFile: z.string().min(1).optional(),
+  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  stateDir: z.string().min(1).default('/var/lib/floodgate'),
+  /** continuous: always capturing, analyses answer at once; window: the seed's capture-then-judge. */
+  mode: z.enum(['continuous', 'window']).default('continuous'),
+  capture: z
+    .strictObject({
+      slotMs: z.number().int().min(100).max(5000).default(100),
+      promiscuous: z.boolean().default(false),
+      snaplen: z.number().int().min(64).max(262144).default(256),
+      bufferSize: z.number().int().min(1 << 20).max(1 << 30).default(64 << 20),
+      filter: z.string().max(4096).optional(),
+      maxSources: z.number().int().min(1024).max(1 << 22).default(65536),
+    })
+    .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 64 << 20, maxSources: 65536 }),
+  /** Extra protected addresses/CIDRs besides the capture interface's own (e.g. pod CIDRs on a node). */
+  protect: z.array(ipOrCidr).max(4096).default([]),
+  /** Never banned: cluster pod and service CIDRs, monitoring, offices. */
+  allowlist: z.array(ipOrCidr).max(4096).default([]),
+  autoDefense: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      windowSeconds: z.number().min(0.5).max(60).default(1),
+      banDurationSeconds: z.number().int().min(1).max(30 * 86400).default(60),
+      thresholds: detectionThresholdOverridesSchema.default({}),
+    })
+    .default({ enabled: false, windowSeconds: 1, banDurationSeconds: 60, thresholds: {} }),
+  bans: z
+    .strictObject({
+      maxActiveBans: z.number().int().min(1).max(1_000_000).default(10_000),
+      maxNewBansPerMinute: z.number().int().min(1).max(1_000_000).default(12_000),
+      escalationFactor: z.number().min(1).max(100).default(2),
+      maxBanDurationSeconds: z.number().int().min(1).max(365 * 86400).default(7 * 86400),
+      ipv6Prefix: z.number().int().min(32).max(128).default(64),
+    })
+    .default({ maxActiveBans: 10_000, maxNewBansPerMinute: 12_000, escalationFactor: 2, maxBanDurationSeconds: 7 * 86400, ipv6Prefix: 64 }),
+  api: z
+    .strictObject({ maxConcurrentAnalyses: z.number().int().min(1).max(64).default(4) })
+    .default({ maxConcurrentAnalyses: 4 }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Read a YAML file (if given), lay the flag overrides over it, validate once. */
+export function loadAgentConfig(file: string | undefined, overrides: AgentConfigInput = {}): AgentConfig {
+  let fromFile: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      fromFile = YAML.parse(text) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(`config ${file} must be a YAML mapping`);
+  }
+  const merged = { ...(fromFile as object), ...stripUndefined(overrides) };
+  const parsed = agentConfigSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(`${file ? `config ${file}: ` : ''}${oneLineZodError(parsed.error)}`);
+  return parsed.data;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The API token: --token-file wins, then FLOODGATE_TOKEN. Whitespace around a file's token is ignored. */
+export function readToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (tokenFile) {
+    let token: string;
+    try {
+      token = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`cannot read token file ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (token.length < 16) throw new ConfigError(`token in ${tokenFile} is shorter than 16 characters`);
+    return token;
+  }
+  const t = env.FLOODGATE_TOKEN?.trim();
+  if (t !== undefined && t !== '' && t.length < 16) throw new ConfigError('FLOODGATE_TOKEN is shorter than 16 characters');
+  return t || undefined;
+}

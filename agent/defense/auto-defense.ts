@@ -1,0 +1,127 @@
+// The optional auto-defense loop: on every finished slot, judge the last
+// `windowSeconds` and ban each new attacker through the ban service. Slots
+// close every 100 ms by default, so a flood is banned within a few slots of
+// starting; the controller can drive the same steps through the API instead.
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { analyzeWindow } from '../detection/analyze.js';
+import type { DetectionThresholds } from '../detection/types.js';
+import { BanRefusedError, type BanService } from '../api/ports.js';
+import type { SlotRing } from '../traffic/slot-ring.js';
+import { BlockedMatcher } from '../traffic/blocked-matcher.js';
+import type { AttackHistory } from './attack-history.js';
+
+export interface AutoDefensePolicy {
+  enabled: boolean;
+  windowSeconds: number;
+  banDurationSeconds: number;
+  thresholds: Partial<DetectionThresholds>;
+}
+
+export interface AutoDefenseDeps {
+  ring: SlotRing;
+  bans: BanService;
+  history: AttackHistory;
+  logger: Logger;
+  registry: Registry;
+  now?: () => number;
+}
+
+/** Don't retry a refused address on every slot: once per this long. */
+const REFUSAL_BACKOFF_MS = 30_000;
+
+export class AutoDefense {
+  private running = false;
+  private pending = false;
+  private refusedUntil = new Map<string, number>();
+  private readonly evaluations: Counter;
+  private readonly autoBans: Counter;
+  private readonly reaction: Histogram;
+
+  constructor(
+    private readonly deps: AutoDefenseDeps,
+    private policy: AutoDefensePolicy,
+  ) {
+    const r = deps.registry;
+    this.evaluations = new Counter({ name: 'floodgate_analyses_total', help: 'Analyses run, by trigger and result', labelNames: ['trigger', 'result'], registers: [r] });
+    this.autoBans = new Counter({ name: 'floodgate_auto_bans_total', help: 'Bans placed by auto-defense, by outcome', labelNames: ['outcome'], registers: [r] });
+    this.reaction = new Histogram({
+      name: 'floodgate_auto_ban_seconds',
+      help: 'From the end of the slot that showed an attacker to its ban being in place',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [r],
+    });
+  }
+
+  setPolicy(policy: AutoDefensePolicy): void {
+    this.policy = policy;
+  }
+
+  getPolicy(): AutoDefensePolicy {
+    return this.policy;
+  }
+
+  /** Called for every finished slot; evaluations never overlap, a busy loop coalesces. */
+  onSlot(): void {
+    if (!this.policy.enabled) return;
+    if (this.running) {
+      this.pending = true;
+      return;
+    }
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      do {
+        this.pending = false;
+        await this.evaluate();
+      } while (this.pending);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'auto-defense evaluation failed');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One evaluation; exported for tests. Returns the addresses banned. */
+  async evaluate(): Promise<string[]> {
+    const { ring, bans, logger, history } = this.deps;
+    const now = (this.deps.now ?? Date.now)();
+    // A partial window would turn a short burst into a huge rate: wait until the ring covers it.
+    if (ring.spanSeconds() < this.policy.windowSeconds) return [];
+    const slots = ring.window(this.policy.windowSeconds);
+    const matcher = new BlockedMatcher(bans.list().map((b) => b.cidr));
+    const verdict = analyzeWindow(slots, this.policy.thresholds, { blocked: (ip) => matcher.has(ip) });
+    this.evaluations.inc({ trigger: 'auto', result: verdict.underAttack ? 'attack' : 'clean' });
+    const banned: string[] = [];
+    for (const a of verdict.attackers) {
+      if ((this.refusedUntil.get(a.ip) ?? 0) > now) continue;
+      try {
+        await bans.block({
+          cidr: a.ip,
+          durationSeconds: this.policy.banDurationSeconds,
+          reason: `auto-defense: ${a.rules.join('+')}, ${Math.round(a.pps)} pps, ${(a.share * 100).toFixed(1)}% of inbound`,
+          policy: 'auto-defense',
+          source: 'auto',
+        });
+        banned.push(a.ip);
+        this.autoBans.inc({ outcome: 'banned' });
+        this.reaction.observe(Math.max(0, (Date.now() - (slots.at(-1)?.end ?? Date.now())) / 1000));
+        logger.warn({ ip: a.ip, rules: a.rules, pps: Math.round(a.pps), share: a.share }, 'auto-defense banned an attacker');
+      } catch (err) {
+        this.autoBans.inc({ outcome: 'refused' });
+        this.refusedUntil.set(a.ip, now + REFUSAL_BACKOFF_MS);
+        const msg = err instanceof BanRefusedError ? err.message : (err as Error).message;
+        logger.warn({ ip: a.ip, reason: msg }, 'auto-defense could not ban');
+      }
+    }
+    const rec = history.observe(verdict, now, banned);
+    if (rec && rec.signatureRuleNeeded && banned.length === 0 && verdict.victims.length > 0) {
+      logger.warn({ victims: rec.victims, signatures: rec.signatures }, 'attack needs a signature rule: per-IP bans cannot stop it');
+    }
+    for (const [ip, until] of this.refusedUntil) if (until <= now) this.refusedUntil.delete(ip);
+    return banned;
+  }
+}

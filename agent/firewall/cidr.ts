@@ -1,0 +1,140 @@
+// IP/CIDR parsing shared by the backends and the address policy.
+// Node's net.isIP decides what is an address; this module only converts a
+// validated address to bytes and back, so every string a backend writes into
+// a firewall command is one we formatted ourselves from bytes, never input.
+
+import net from 'node:net';
+
+export type Family = 4 | 6;
+
+export interface Cidr {
+  family: Family;
+  /** Network address, host bits zeroed. 4 or 16 bytes. */
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+/** Longest string we will even look at; anything longer is not an address. */
+export const MAX_INPUT_LENGTH = 64;
+
+/** Bytes of an address Node accepts as IPv4 or IPv6 (zone ids refused). */
+export function parseAddress(input: string): { family: Family; bytes: Uint8Array } | undefined {
+  if (input.length > MAX_INPUT_LENGTH || input.includes('%')) return undefined;
+  const kind = net.isIP(input);
+  if (kind === 4) return { family: 4, bytes: Uint8Array.from(input.split('.').map(Number)) };
+  if (kind === 6) return { family: 6, bytes: ipv6Bytes(input) };
+  return undefined;
+}
+
+// Only called on strings net.isIP already accepted as IPv6.
+function ipv6Bytes(address: string): Uint8Array {
+  let text = address;
+  const lastColon = text.lastIndexOf(':');
+  const last = text.slice(lastColon + 1);
+  if (last.includes('.')) {
+    // Embedded IPv4 (e.g. ::ffff:1.2.3.4) becomes its two hex groups.
+    const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
+    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', rest] = text.split('::');
+  const toGroups = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const headGroups = toGroups(head);
+  const restGroups = toGroups(rest ?? '');
+  const zeros = rest === undefined ? 0 : 8 - headGroups.length - restGroups.length;
+  const groups = [...headGroups, ...new Array<number>(zeros).fill(0), ...restGroups];
+  const bytes = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    bytes[i * 2] = g >> 8;
+    bytes[i * 2 + 1] = g & 0xff;
+  });
+  return bytes;
+}
+
+/** RFC 5952 text form (lower-case, longest zero run compressed). */
+export function formatAddress(family: Family, bytes: Uint8Array): string {
+  if (family === 4) return Array.from(bytes.subarray(0, 4)).join('.');
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestLen < 2) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+export function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    out[i] = (bytes[i] ?? 0) & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+export function maxPrefix(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+/**
+ * "ip" or "ip/prefix". Host bits are zeroed; `hadHostBits` tells the caller
+ * whether that changed anything (1.2.3.4/24 → 1.2.3.0/24).
+ */
+export function parseCidr(input: string): (Cidr & { hadHostBits: boolean }) | undefined {
+  if (input.length > MAX_INPUT_LENGTH) return undefined;
+  const slash = input.indexOf('/');
+  const addressText = slash === -1 ? input : input.slice(0, slash);
+  const address = parseAddress(addressText);
+  if (!address) return undefined;
+  let prefix = maxPrefix(address.family);
+  if (slash !== -1) {
+    const prefixText = input.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText)) return undefined;
+    prefix = Number(prefixText);
+    if (prefix > maxPrefix(address.family)) return undefined;
+  }
+  const bytes = maskBytes(address.bytes, prefix);
+  const hadHostBits = bytes.some((b, i) => b !== address.bytes[i]);
+  return { family: address.family, bytes, prefix, hadHostBits };
+}
+
+/** Canonical text: always with a prefix ("10.0.0.5/32", "2001:db8::/64"). */
+export function formatCidr(cidr: Cidr): string {
+  return `${formatAddress(cidr.family, cidr.bytes)}/${cidr.prefix}`;
+}
+
+/** Canonical form of an IP or CIDR string, or undefined when it is neither. */
+export function canonicalCidr(input: string): string | undefined {
+  const parsed = parseCidr(input);
+  return parsed ? formatCidr(parsed) : undefined;
+}
+
+/** True when `outer` covers every address of `inner` (equal counts). */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  if (outer.family !== inner.family || outer.prefix > inner.prefix) return false;
+  const masked = maskBytes(inner.bytes, outer.prefix);
+  return masked.every((b, i) => b === outer.bytes[i]);
+}
+
+/** Two CIDRs overlap exactly when one contains the other. */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b) || cidrContains(b, a);
+}
+
+/** Short text for humans: a host prefix prints as the bare address. */
+export function displayCidr(cidr: Cidr): string {
+  const address = formatAddress(cidr.family, cidr.bytes);
+  return cidr.prefix === maxPrefix(cidr.family) ? address : `${address}/${cidr.prefix}`;
+}
