@@ -5,6 +5,8 @@ import { CliError } from './cli-error.js';
 import { CaptureError } from '../native/lib/capture-error.js';
 import { registerAnalyze } from './analyze-command.js';
 import { registerCapture } from './capture-command.js';
+import { registerAgent } from './agent-command.js';
+import { registerBlocks } from './blocks-command.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerAnalyze(program);
   registerCapture(program);
+  registerAgent(program);
+  registerBlocks(program);
   return program;
 }
 

@@ -43,7 +43,7 @@ export class AutoDefense {
     private policy: AutoDefensePolicy,
   ) {
     const r = deps.registry;
-    this.evaluations = new Counter({ name: 'floodgate_analyses_total', help: 'Analyses run, by trigger and result', labelNames: ['trigger', 'result'], registers: [r] });
+    this.evaluations = new Counter({ name: 'floodgate_auto_defense_evaluations_total', help: 'Auto-defense evaluations, by result', labelNames: ['result'], registers: [r] });
     this.autoBans = new Counter({ name: 'floodgate_auto_bans_total', help: 'Bans placed by auto-defense, by outcome', labelNames: ['outcome'], registers: [r] });
     this.reaction = new Histogram({
       name: 'floodgate_auto_ban_seconds',
@@ -94,7 +94,7 @@ export class AutoDefense {
     const slots = ring.window(this.policy.windowSeconds);
     const matcher = new BlockedMatcher(bans.list().map((b) => b.cidr));
     const verdict = analyzeWindow(slots, this.policy.thresholds, { blocked: (ip) => matcher.has(ip) });
-    this.evaluations.inc({ trigger: 'auto', result: verdict.underAttack ? 'attack' : 'clean' });
+    this.evaluations.inc({ result: verdict.underAttack ? 'attack' : 'clean' });
     const banned: string[] = [];
     for (const a of verdict.attackers) {
       if ((this.refusedUntil.get(a.ip) ?? 0) > now) continue;

@@ -5,11 +5,12 @@ import { z } from 'zod';
 /** An IP address or CIDR ("10.0.0.0/24", "2001:db8::/64"). */
 export const ipOrCidr = z.string().max(64).refine((s) => {
   const [addr, len, extra] = s.split('/');
-  if (extra !== undefined || !addr) return false;
+  // No zone ids (fe80::1%eth0): a firewall set cannot hold them.
+  if (extra !== undefined || !addr || addr.includes('%')) return false;
   const fam = net.isIP(addr);
   if (fam === 0) return false;
   if (len === undefined) return true;
-  if (!/^\d{1,3}$/.test(len)) return false;
+  if (!/^(0|[1-9]\d{0,2})$/.test(len)) return false;
   return Number(len) <= (fam === 4 ? 32 : 128);
 }, { message: 'must be an IP address or CIDR such as 10.0.0.0/24 or 2001:db8::/64' });
 

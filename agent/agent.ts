@@ -1,0 +1,180 @@
+// The host agent: captures continuously, keeps 10 minutes of slots, judges
+// them (auto-defense and on request), bans through one ban manager, and
+// serves the REST API. startAgent() wires the parts; each part owns one job.
+import os from 'node:os';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { loadBinding, type CaptureInterface, type NativeBinding } from '../native/lib/binding.js';
+import { defaultInterface } from '../native/lib/default-interface.js';
+import { createAgentApi } from './api/app.js';
+import { startAgentServer, type AgentServer } from './api/server.js';
+import type { BanService } from './api/ports.js';
+import { AddressPolicy } from './bans/address-policy.js';
+import { BanManager } from './bans/ban-manager.js';
+import { ManagerBanService } from './bans/ban-service.js';
+import { BanStore } from './bans/ban-store.js';
+import type { InterfaceTable } from './bans/protected-addresses.js';
+import type { AgentConfig } from './config/agent-config.js';
+import { AttackHistory } from './defense/attack-history.js';
+import { AutoDefense } from './defense/auto-defense.js';
+import { selectBackend } from './firewall/select-backend.js';
+import type { FirewallBackend } from './firewall/types.js';
+import { LiveTraffic } from './traffic/live-traffic.js';
+import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
+import { RingTrafficAnalyzer } from './traffic/traffic-analyzer.js';
+
+export interface AgentOptions {
+  token?: string;
+  logger?: Logger;
+  binding?: NativeBinding;
+}
+
+export interface RunningAgent {
+  config: AgentConfig;
+  interface: string;
+  protect: string[];
+  backend: FirewallBackend;
+  bans: BanService;
+  server: AgentServer;
+  autoDefense: AutoDefense;
+  history: AttackHistory;
+  live: LiveTraffic;
+  /** Stop serving and capturing. Bans stay in the firewall and the store: a restart re-applies them. */
+  stop(): Promise<void>;
+}
+
+/** The capture interface's addresses: what "inbound" means here. */
+export function interfaceAddresses(iface: string, interfaces: CaptureInterface[]): string[] {
+  const chosen = iface === 'any' ? interfaces : interfaces.filter((i) => i.name === iface);
+  return [...new Set(chosen.flatMap((i) => i.addresses.map((a) => a.split('%')[0]!)))];
+}
+
+/**
+ * The host's addresses for the never-block rule. os.networkInterfaces() skips
+ * interfaces without carrier, so libpcap's list (which does not) is merged in.
+ */
+function hostInterfaceTable(pcapInterfaces: () => CaptureInterface[]): () => InterfaceTable {
+  return () => {
+    const table: InterfaceTable = { ...os.networkInterfaces() };
+    for (const i of pcapInterfaces()) {
+      const known = new Set((table[i.name] ?? []).map((x) => x.address));
+      const extra = i.addresses
+        .filter((a) => !known.has(a))
+        .map((address) => ({
+          address,
+          netmask: '',
+          family: address.includes(':') ? ('IPv6' as const) : ('IPv4' as const),
+          mac: '00:00:00:00:00:00',
+          internal: i.loopback,
+          cidr: null,
+          scopeid: 0,
+        }));
+      table[i.name] = [...(table[i.name] ?? []), ...(extra as os.NetworkInterfaceInfo[])];
+    }
+    return table;
+  };
+}
+
+export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
+  const logger = opts.logger ?? pino({ level: cfg.logLevel, base: { component: 'agent' } });
+  const binding = opts.binding ?? loadBinding();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'floodgate_agent_' });
+
+  const iface = cfg.interface ?? (await defaultInterface(() => binding.interfaces()));
+  const protect = [...interfaceAddresses(iface, binding.interfaces()), ...cfg.protect];
+  if (protect.length === 0) logger.warn({ interface: iface }, 'capture interface has no addresses and no protect list: every destination counts as inbound');
+
+  const { backend, reasons } = await selectBackend({ name: cfg.backend });
+  logger.info({ backend: backend.name, reasons }, 'firewall backend selected');
+  const policy = await AddressPolicy.create(
+    { allowlist: cfg.allowlist, ipv6BanPrefix: cfg.bans.ipv6Prefix },
+    { interfaces: hostInterfaceTable(() => binding.interfaces()) },
+  );
+  const manager = new BanManager({
+    backend,
+    store: new BanStore({ stateDir: path.resolve(cfg.stateDir), logger }),
+    policy,
+    logger,
+    registry,
+    limits: { maxActiveBans: cfg.bans.maxActiveBans, maxNewBansPerMinute: cfg.bans.maxNewBansPerMinute },
+    escalation: { factor: cfg.bans.escalationFactor, maxDurationSeconds: cfg.bans.maxBanDurationSeconds },
+  });
+  const startReport = await manager.start();
+  logger.info({ restored: manager.list().length, repaired: startReport }, 'ban manager started');
+  const bans = new ManagerBanService(manager, backend.name);
+
+  const ring = new SlotRing({ ...DEFAULT_RING });
+  const live = new LiveTraffic({
+    capture: {
+      interface: iface,
+      slotMs: cfg.capture.slotMs,
+      promiscuous: cfg.capture.promiscuous,
+      snaplen: cfg.capture.snaplen,
+      bufferSize: cfg.capture.bufferSize,
+      filter: cfg.capture.filter,
+      maxSources: cfg.capture.maxSources,
+      keepSources: DEFAULT_RING.fineSources,
+      protect,
+    },
+    ring,
+    logger,
+    registry,
+    binding,
+  });
+  const history = new AttackHistory();
+  const autoDefense = new AutoDefense({ ring, bans, history, logger, registry }, cfg.autoDefense);
+  live.on('slot', () => autoDefense.onSlot());
+
+  let server: AgentServer | undefined;
+  try {
+    live.start();
+    const analyzer = new RingTrafficAnalyzer({
+      ring,
+      activeBans: () => bans.list().map((b) => b.cidr),
+      drops: (from, until) => live.dropsBetween(from, until),
+      firewallDrops: () => backend.counters(),
+      defaultMode: cfg.mode,
+      slotMs: cfg.capture.slotMs,
+      waitForSlotEnd: (ms) => live.waitForSlotEnd(ms),
+    });
+    const app = createAgentApi({
+      analyzer,
+      bans,
+      token: opts.token,
+      logger,
+      registry,
+      limits: { maxConcurrentAnalyses: cfg.api.maxConcurrentAnalyses },
+      defaultMode: cfg.mode,
+    });
+    server = await startAgentServer({ app, host: cfg.listen.host, port: cfg.listen.port, token: opts.token, tls: cfg.tls });
+  } catch (err) {
+    await live.stop().catch(() => undefined);
+    manager.stop();
+    throw err;
+  }
+  logger.info(
+    { interface: iface, protect, url: server.url, backend: backend.name, autoDefense: cfg.autoDefense.enabled, mode: cfg.mode },
+    'floodgate agent running',
+  );
+
+  const running = server;
+  return {
+    config: cfg,
+    interface: iface,
+    protect,
+    backend,
+    bans,
+    server: running,
+    autoDefense,
+    history,
+    live,
+    async stop() {
+      await running.close();
+      await live.stop();
+      manager.stop();
+      logger.info('floodgate agent stopped; bans stay in place until they expire');
+    },
+  };
+}

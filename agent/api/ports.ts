@@ -1,0 +1,94 @@
+// What the agent's REST API needs from the rest of the agent. The API layer
+// depends only on these interfaces; agent/agent.ts wires the real ones.
+import type { DetectionThresholds, Verdict } from '../detection/types.js';
+
+export interface AnalyzeRequest {
+  windowSeconds: number;
+  thresholds?: Partial<DetectionThresholds>;
+  /**
+   * 'continuous' answers at once from the ring of recent slots; 'window' is the
+   * seed's behaviour: capture for windowSeconds from now, then analyze.
+   * Absent: the agent's configured mode.
+   */
+  mode?: 'continuous' | 'window';
+}
+
+/** A source that is banned already and still sending (capture sits before the firewall). */
+export interface BlockedSender {
+  ip: string;
+  packets: number;
+  pps: number;
+}
+
+export interface AnalysisResult {
+  verdict: Verdict;
+  /** Banned sources still seen on the wire in the window, not reported as new attackers. */
+  blockedStillSending: BlockedSender[];
+  /** Packets/bytes the firewall dropped since the backend started. */
+  firewallDrops: { packets: number; bytes: number };
+}
+
+export interface TrafficPoint {
+  /** Second start, ISO-8601. */
+  t: string;
+  packets: number;
+  bytes: number;
+  inboundPackets: number;
+  inboundBytes: number;
+  topSources: { ip: string; packets: number; bytes: number }[];
+  topDestinations: { ip: string; packets: number; bytes: number }[];
+}
+
+export interface TrafficAnalyzer {
+  analyze(req: AnalyzeRequest): Promise<AnalysisResult>;
+  /** Per-second series over the last `seconds` seconds, oldest first. */
+  traffic(seconds: number): TrafficPoint[];
+  /** Longest window the ring can answer (seconds). */
+  readonly maxWindowSeconds: number;
+  /** True once the capture runs and has delivered at least one slot. */
+  ready(): boolean;
+}
+
+export type BanSource = 'auto' | 'api' | 'controller';
+
+export interface BanRecord {
+  cidr: string;
+  family: 4 | 6;
+  reason: string;
+  policy?: string;
+  source: BanSource;
+  createdAt: string;
+  expiresAt: string;
+  /** How many times this address has been banned within the escalation window (1 = first). */
+  offenceCount: number;
+  durationSeconds: number;
+}
+
+export interface BlockRequest {
+  /** IP or CIDR, already validated by the API schema; the ban service re-validates. */
+  cidr: string;
+  durationSeconds: number;
+  reason: string;
+  policy?: string;
+  source: BanSource;
+}
+
+/** A refusal the caller must see as a 4xx with this one-line message (never-block rule, cap, rate). */
+export class BanRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'never_block' | 'max_active_bans' | 'ban_rate' | 'invalid',
+  ) {
+    super(message);
+    this.name = 'BanRefusedError';
+  }
+}
+
+export interface BanService {
+  /** Idempotent: an existing ban for the same CIDR is extended (and escalated), not duplicated. */
+  block(req: BlockRequest): Promise<BanRecord>;
+  /** Idempotent: returns false when there was no such ban. */
+  unblock(cidr: string): Promise<boolean>;
+  list(): BanRecord[];
+  backendName(): string;
+}

@@ -1,0 +1,30 @@
+// On-demand analysis and the per-second traffic series.
+
+import { Router } from 'express';
+import type { AnalysisRunner } from './analysis-runner.js';
+import { jsonBody, requireBody } from './json-body.js';
+import type { TrafficAnalyzer } from './ports.js';
+import { analyzeBodySchema, parseInput, trafficQuerySchema } from './schemas.js';
+
+const DEFAULT_TRAFFIC_SECONDS = 60;
+
+export function analysisRoutes(deps: {
+  analyzer: TrafficAnalyzer;
+  runner: AnalysisRunner;
+  maxBodyBytes: number;
+}): Router {
+  const router = Router();
+
+  router.post('/v1/analyze', jsonBody(deps.maxBodyBytes), async (req, res) => {
+    // Read per request: the ring's length is the analyzer's, not fixed at startup.
+    const body = parseInput(analyzeBodySchema(deps.analyzer.maxWindowSeconds), requireBody(req));
+    res.json(await deps.runner.run(body));
+  });
+
+  router.get('/v1/traffic', (req, res) => {
+    const query = parseInput(trafficQuerySchema, req.query);
+    res.json({ points: deps.analyzer.traffic(query.seconds ?? DEFAULT_TRAFFIC_SECONDS) });
+  });
+
+  return router;
+}

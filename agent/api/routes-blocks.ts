@@ -1,0 +1,60 @@
+// Ban list CRUD. Both writes are idempotent: POST of an active ban extends it
+// and answers 200 (201 only when the ban is new), DELETE of an absent ban
+// answers 200 {removed:false}.
+
+import { Router } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { canonicalCidr } from '../firewall/cidr.js';
+import { jsonBody, requireBody } from './json-body.js';
+import type { BanRecord, BanService } from './ports.js';
+import { banTarget, blockBodySchema, parseInput } from './schemas.js';
+
+const deleteParamsSchema = z.strictObject({ ip: banTarget });
+
+/** Canonical CIDRs of bans active at `now`, to tell a new ban from an extended one. */
+function activeCidrs(bans: readonly BanRecord[], now: number): Set<string> {
+  const active = new Set<string>();
+  for (const ban of bans) {
+    if (Date.parse(ban.expiresAt) > now) active.add(canonicalCidr(ban.cidr) ?? ban.cidr);
+  }
+  return active;
+}
+
+export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyBytes: number }): Router {
+  const { bans, logger } = deps;
+  const router = Router();
+
+  router.get('/v1/blocks', (_req, res) => {
+    res.json({ blocks: bans.list() });
+  });
+
+  router.post('/v1/blocks', jsonBody(deps.maxBodyBytes), async (req, res) => {
+    const body = parseInput(blockBodySchema, requireBody(req));
+    const target = body.ip ?? body.cidr ?? '';
+    const before = activeCidrs(bans.list(), Date.now());
+    const record = await bans.block({
+      cidr: target,
+      durationSeconds: body.durationSeconds,
+      reason: body.reason,
+      source: 'api',
+      ...(body.policy === undefined ? {} : { policy: body.policy }),
+    });
+    // Compare with what the service answered: it may canonicalise the target.
+    const existed = before.has(canonicalCidr(record.cidr) ?? record.cidr);
+    logger.info(
+      { cidr: record.cidr, durationSeconds: record.durationSeconds, policy: record.policy, existed },
+      'ban requested through the API',
+    );
+    res.status(existed ? 200 : 201).json(record);
+  });
+
+  router.delete('/v1/blocks/:ip', async (req, res) => {
+    const { ip } = parseInput(deleteParamsSchema, { ...req.params });
+    const removed = await bans.unblock(ip);
+    logger.info({ cidr: ip, removed }, 'unban requested through the API');
+    res.json({ removed });
+  });
+
+  return router;
+}

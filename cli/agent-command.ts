@@ -1,0 +1,65 @@
+// `floodgate agent`: run the host agent in the foreground until SIGINT/SIGTERM.
+import type { Command } from 'commander';
+import { loadAgentConfig, readToken, type AgentConfigInput } from '../agent/config/agent-config.js';
+import { startAgent } from '../agent/agent.js';
+import { usageError } from './cli-error.js';
+import { ConfigError } from '../agent/config/agent-config.js';
+
+interface AgentFlags {
+  interface?: string;
+  backend?: AgentConfigInput['backend'];
+  listen?: string;
+  tokenFile?: string;
+  config?: string;
+  stateDir?: string;
+  mode?: AgentConfigInput['mode'];
+  autoDefense?: boolean;
+  protect?: string[];
+  allowlist?: string[];
+}
+
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('run the host agent: continuous capture, detection, firewall bans, REST API on :12345')
+    .option('-i, --interface <if>', 'capture interface (default: the interface of the default route)')
+    .option('--backend <name>', 'firewall backend: auto, nft, pf, iptables or dry-run')
+    .option('--listen <host:port>', 'API address (default 127.0.0.1:12345)')
+    .option('--token-file <path>', 'file holding the API bearer token (else $FLOODGATE_TOKEN)')
+    .option('--config <file.yaml>', 'YAML config; flags override it')
+    .option('--state-dir <dir>', 'where the ban store lives (default /var/lib/floodgate)')
+    .option('--mode <mode>', 'continuous (default) or window (the seed\'s capture-then-analyze)')
+    .option('--auto-defense', 'ban attackers automatically (else only on request)')
+    .option('--protect <cidrs>', 'extra protected CIDRs besides the interface addresses', list)
+    .option('--allowlist <cidrs>', 'CIDRs never to ban (cluster pod/service CIDRs)', list)
+    .action(async (flags: AgentFlags) => {
+      let cfg;
+      let token;
+      try {
+        cfg = loadAgentConfig(flags.config, {
+          interface: flags.interface,
+          backend: flags.backend,
+          listen: flags.listen,
+          tokenFile: flags.tokenFile,
+          stateDir: flags.stateDir,
+          mode: flags.mode,
+          protect: flags.protect,
+          allowlist: flags.allowlist,
+        });
+        if (flags.autoDefense) cfg.autoDefense.enabled = true;
+        token = readToken(cfg.tokenFile);
+      } catch (err) {
+        if (err instanceof ConfigError) throw usageError(err.message);
+        throw err;
+      }
+      const agent = await startAgent(cfg, { token });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await agent.stop();
+    });
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { BanRecord } from '../../agent/api/ports.js';
+import { jsonOf, startTestApi, type TestApi } from './helpers.js';
+
+describe('/v1/blocks', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+  });
+  after(() => api.close());
+  beforeEach(() => {
+    api.bans.bans.clear();
+    api.bans.calls = [];
+    api.bans.refuse.clear();
+    api.bans.failure = undefined;
+  });
+
+  const post = (json: unknown) => api.request('/v1/blocks', { method: 'POST', json });
+
+  it('creates a ban (201), extends it idempotently (200), lists it', async () => {
+    const body = { ip: '198.51.100.7', durationSeconds: 600, reason: 'manual: SYN flood', policy: 'web.prod-policy' };
+    let res = await post(body);
+    assert.equal(res.status, 201);
+    const created = (await res.json()) as BanRecord;
+    assert.equal(created.cidr, '198.51.100.7/32');
+    assert.equal(created.policy, 'web.prod-policy');
+    assert.deepEqual(api.bans.calls, [
+      { method: 'block', arg: { cidr: '198.51.100.7', durationSeconds: 600, reason: 'manual: SYN flood', policy: 'web.prod-policy', source: 'api' } },
+    ]);
+
+    res = await post(body);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as BanRecord).offenceCount, 2);
+
+    res = await api.request('/v1/blocks');
+    assert.equal(res.status, 200);
+    const { blocks } = (await res.json()) as { blocks: BanRecord[] };
+    assert.deepEqual(blocks.map((b) => b.cidr), ['198.51.100.7/32']);
+  });
+
+  it('treats the IP and its /32 as the same ban', async () => {
+    assert.equal((await post({ cidr: '198.51.100.7/32', durationSeconds: 60, reason: 'x' })).status, 201);
+    assert.equal((await post({ ip: '198.51.100.7', durationSeconds: 60, reason: 'x' })).status, 200);
+  });
+
+  it('a ban that has expired counts as new again', async () => {
+    assert.equal((await post({ ip: '198.51.100.7', durationSeconds: 60, reason: 'x' })).status, 201);
+    const record = api.bans.bans.get('198.51.100.7/32');
+    assert.ok(record);
+    record.expiresAt = new Date(Date.now() - 1000).toISOString();
+    assert.equal((await post({ ip: '198.51.100.7', durationSeconds: 60, reason: 'x' })).status, 201);
+  });
+
+  it('bans a CIDR and IPv6 and deletes them by URL-encoded path, idempotently', async () => {
+    assert.equal((await post({ cidr: '10.0.0.0/24', durationSeconds: 60, reason: 'range' })).status, 201);
+    assert.equal((await post({ ip: '2001:db8::1', durationSeconds: 60, reason: 'v6' })).status, 201);
+
+    let res = await api.request('/v1/blocks/10.0.0.0%2F24', { method: 'DELETE' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { removed: true });
+    res = await api.request('/v1/blocks/10.0.0.0%2F24', { method: 'DELETE' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { removed: false });
+
+    res = await api.request(`/v1/blocks/${encodeURIComponent('2001:db8::1')}`, { method: 'DELETE' });
+    assert.deepEqual(await res.json(), { removed: true });
+    res = await api.request('/v1/blocks/2001:db8::1', { method: 'DELETE' });
+    assert.deepEqual(await res.json(), { removed: false });
+
+    assert.deepEqual(
+      api.bans.calls.filter((c) => c.method === 'unblock').map((c) => c.arg),
+      ['10.0.0.0/24', '10.0.0.0/24', '2001:db8::1', '2001:db8::1'],
+    );
+  });
+
+  it('maps ban refusals: never_block 403, caps 429, invalid 400, with the one-line message', async () => {
+    const cases = [
+      ['192.0.2.1', 'never_block', 403],
+      ['192.0.2.2', 'max_active_bans', 429],
+      ['192.0.2.3', 'ban_rate', 429],
+      ['192.0.2.4', 'invalid', 400],
+    ] as const;
+    for (const [ip, code, status] of cases) {
+      api.bans.refuse.set(ip, code);
+      const res = await post({ ip, durationSeconds: 60, reason: 'x' });
+      assert.equal(res.status, status, code);
+      assert.deepEqual(await res.json(), { error: `${ip} refused: ${code}` });
+    }
+  });
+
+  it('hides a firewall failure behind a one-line 500', async () => {
+    api.bans.failure = new Error('nft -f - failed: Error: Could not process rule\n  at /usr/lib/secret.ts:12');
+    const res = await post({ ip: '192.0.2.9', durationSeconds: 60, reason: 'x' });
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'internal error (see the agent log)' });
+  });
+
+  it('answers 404 for DELETE without an address', async () => {
+    const res = await api.request('/v1/blocks/', { method: 'DELETE' });
+    assert.equal(res.status, 404);
+    assert.deepEqual(await jsonOf(res), { error: 'no such route' });
+  });
+});
