@@ -84,9 +84,13 @@ export class BanRefusedError extends Error {
   }
 }
 
+export type BlockResult = { ok: true; ban: BanRecord } | { ok: false; error: string; code: BanRefusedError['code'] };
+
 export interface BanService {
   /** Idempotent: an existing ban for the same CIDR is extended (and escalated), not duplicated. */
   block(req: BlockRequest): Promise<BanRecord>;
+  /** Many bans in one store write and one firewall transaction; results in request order. */
+  blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]>;
   /** Idempotent: returns false when there was no such ban. */
   unblock(cidr: string): Promise<boolean>;
   list(): BanRecord[];

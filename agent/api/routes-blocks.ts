@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { canonicalCidr } from '../firewall/cidr.js';
 import { jsonBody, requireBody } from './json-body.js';
 import type { BanRecord, BanService } from './ports.js';
-import { banTarget, blockBodySchema, parseInput } from './schemas.js';
+import { banTarget, blockBatchBodySchema, blockBodySchema, MAX_BATCH_BLOCKS, parseInput } from './schemas.js';
 
 const deleteParamsSchema = z.strictObject({ ip: banTarget });
 
@@ -47,6 +47,25 @@ export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyByt
       'ban requested through the API',
     );
     res.status(existed ? 200 : 201).json(record);
+  });
+
+  // Bulk bans (a controller re-pushing its BlockEvents, or an import): one store
+  // write and one firewall transaction for the whole batch. Each item is
+  // validated like POST /v1/blocks; any invalid item rejects the whole body.
+  router.post('/v1/blocks/batch', jsonBody(Math.max(deps.maxBodyBytes, MAX_BATCH_BLOCKS * 256)), async (req, res) => {
+    const body = parseInput(blockBatchBodySchema, requireBody(req));
+    const results = await bans.blockMany(
+      body.blocks.map((b) => ({
+        cidr: b.ip ?? b.cidr ?? '',
+        durationSeconds: b.durationSeconds,
+        reason: b.reason,
+        source: 'api' as const,
+        ...(b.policy === undefined ? {} : { policy: b.policy }),
+      })),
+    );
+    const refused = results.filter((r) => !r.ok).length;
+    logger.info({ requested: results.length, refused }, 'batch ban requested through the API');
+    res.json({ results });
   });
 
   router.delete('/v1/blocks/:ip', async (req, res) => {

@@ -66,6 +66,12 @@ export const blockBodySchema = z
     error: 'give exactly one of "ip" or "cidr"',
   });
 
+/** POST /v1/blocks/batch: up to 10,000 bans in one firewall transaction. */
+export const MAX_BATCH_BLOCKS = 10_000;
+export const blockBatchBodySchema = z.strictObject({
+  blocks: z.array(blockBodySchema).min(1).max(MAX_BATCH_BLOCKS, { error: `at most ${MAX_BATCH_BLOCKS} bans per batch` }),
+});
+
 /** windowSeconds and the seed's wait_time: a window the analyzer's ring can answer. */
 export function windowSecondsSchema(maxWindowSeconds: number) {
   return z

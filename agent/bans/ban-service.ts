@@ -1,7 +1,13 @@
 // Adapter from BanManager to the HTTP API's BanService port (agent/api/ports.ts):
 // refusals become BanRefusedError with the API's codes, records gain durationSeconds.
 
-import { type BanRecord as ApiBanRecord, BanRefusedError, type BanService, type BlockRequest as ApiBlockRequest } from '../api/ports.js';
+import {
+  type BanRecord as ApiBanRecord,
+  BanRefusedError,
+  type BanService,
+  type BlockRequest as ApiBlockRequest,
+  type BlockResult,
+} from '../api/ports.js';
 import type { BanManager, RefusalReason } from './ban-manager.js';
 import type { BanRecord } from './ban-store.js';
 
@@ -39,6 +45,13 @@ export class ManagerBanService implements BanService {
     });
     if (!outcome.ok) throw new BanRefusedError(outcome.reason, apiCode(outcome.code));
     return toApiRecord(outcome.ban);
+  }
+
+  async blockMany(requests: readonly ApiBlockRequest[]): Promise<BlockResult[]> {
+    const outcomes = await this.manager.blockMany(
+      requests.map((r) => ({ cidr: r.cidr, durationSeconds: r.durationSeconds, reason: r.reason, policy: r.policy ?? 'manual', source: r.source })),
+    );
+    return outcomes.map((o) => (o.ok ? { ok: true, ban: toApiRecord(o.ban) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
   }
 
   async unblock(cidr: string): Promise<boolean> {

@@ -102,3 +102,43 @@ describe('/v1/blocks', () => {
     assert.deepEqual(await jsonOf(res), { error: 'no such route' });
   });
 });
+
+describe('/v1/blocks/batch', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+  });
+  after(() => api.close());
+
+  it('bans many addresses in one call, reporting refusals per item', async () => {
+    api.bans.refuse.set('127.0.0.1', 'never_block');
+    const blocks = [
+      ...Array.from({ length: 300 }, (_, i) => ({ ip: `198.51.100.${i % 250}`, durationSeconds: 60, reason: 'bulk' })),
+      { ip: '127.0.0.1', durationSeconds: 60, reason: 'bulk' },
+    ];
+    const res = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { results: { ok: boolean; code?: string }[] };
+    assert.equal(body.results.length, 301);
+    assert.equal(body.results.filter((r) => r.ok).length, 300);
+    assert.equal(body.results.at(-1)?.code, 'never_block');
+    assert.equal(api.bans.list().length, 250);
+  });
+
+  it('rejects the whole batch when one item is invalid, and bans nothing', async () => {
+    const before = api.bans.calls.length;
+    const res = await api.request('/v1/blocks/batch', {
+      method: 'POST',
+      json: { blocks: [{ ip: '203.0.113.9', durationSeconds: 60, reason: 'ok' }, { ip: '1.2.3.4; rm -rf /', durationSeconds: 60, reason: 'x' }] },
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, /blocks\.1\.ip/);
+    assert.equal(api.bans.calls.length, before);
+  });
+
+  it('refuses more than 10,000 bans in one batch', async () => {
+    const blocks = Array.from({ length: 10_001 }, () => ({ ip: '203.0.113.1', durationSeconds: 60, reason: 'x' }));
+    const res = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks } });
+    assert.ok(res.status === 400 || res.status === 413, `status ${res.status}`);
+  });
+});

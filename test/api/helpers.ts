@@ -11,6 +11,7 @@ import {
   type BanRecord,
   type BanService,
   type BlockRequest,
+  type BlockResult,
   type TrafficAnalyzer,
   type TrafficPoint,
 } from '../../agent/api/ports.js';
@@ -154,6 +155,19 @@ export class RecordingBanService implements BanService {
     };
     this.bans.set(cidr, record);
     return record;
+  }
+
+  async blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]> {
+    const results: BlockResult[] = [];
+    for (const req of reqs) {
+      try {
+        results.push({ ok: true, ban: await this.block(req) });
+      } catch (err) {
+        if (!(err instanceof BanRefusedError)) throw err;
+        results.push({ ok: false, error: err.message, code: err.code });
+      }
+    }
+    return results;
   }
 
   async unblock(cidr: string): Promise<boolean> {
