@@ -1,0 +1,227 @@
+// The agent's in-process parts over synthetic slots: the ring, the traffic
+// series, the blocked matcher, auto-defense against a recording ban service,
+// the analyzer's window mode, and the config loader.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { buildSlot, ipv4, type Flow } from '../detection/slot-fixtures.js';
+import { SlotRing } from '../../agent/traffic/slot-ring.js';
+import { trafficSeries } from '../../agent/traffic/traffic-series.js';
+import { BlockedMatcher } from '../../agent/traffic/blocked-matcher.js';
+import { RingTrafficAnalyzer } from '../../agent/traffic/traffic-analyzer.js';
+import { AutoDefense } from '../../agent/defense/auto-defense.js';
+import { AttackHistory } from '../../agent/defense/attack-history.js';
+import { BanRefusedError, type BanRecord, type BanService, type BlockRequest, type BlockResult } from '../../agent/api/ports.js';
+import { ConfigError, loadAgentConfig, readToken } from '../../agent/config/agent-config.js';
+
+const VICTIM = '10.77.0.10';
+const quiet = pino({ level: 'silent' });
+
+/** One 100 ms slot: benign clients plus optional attackers at the given packets per slot. */
+function slotAt(start: number, attackers: Record<string, number> = {}, benignClients = 20): ReturnType<typeof buildSlot> {
+  const flows: Flow[] = [];
+  for (let i = 0; i < benignClients; i++) flows.push({ src: ipv4(i, 192), dst: VICTIM, kind: 'ack', packets: 5, dport: 80 });
+  for (const [src, packets] of Object.entries(attackers)) flows.push({ src, dst: VICTIM, kind: 'syn', packets, dport: 80 });
+  return buildSlot({ start, widthMs: 100, flows });
+}
+
+class FakeBans implements BanService {
+  records = new Map<string, BanRecord>();
+  refuse = new Set<string>();
+  calls: BlockRequest[] = [];
+  async block(req: BlockRequest): Promise<BanRecord> {
+    this.calls.push(req);
+    if (this.refuse.has(req.cidr)) throw new BanRefusedError(`refusing to block ${req.cidr}: allowlisted`, 'never_block');
+    const cidr = `${req.cidr}/32`;
+    const rec: BanRecord = {
+      cidr, family: 4, reason: req.reason, policy: req.policy, source: req.source,
+      createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + req.durationSeconds * 1000).toISOString(),
+      offenceCount: 1, durationSeconds: req.durationSeconds,
+    };
+    this.records.set(cidr, rec);
+    return rec;
+  }
+  async blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]> {
+    return Promise.all(reqs.map(async (r) => ({ ok: true as const, ban: await this.block(r) })));
+  }
+  async unblock(cidr: string): Promise<boolean> {
+    return this.records.delete(cidr.includes('/') ? cidr : `${cidr}/32`);
+  }
+  list(): BanRecord[] {
+    return [...this.records.values()];
+  }
+  backendName(): string {
+    return 'fake';
+  }
+}
+
+describe('SlotRing', () => {
+  it('keeps only the retention period and trims old slots to their heaviest sources', () => {
+    const ring = new SlotRing({ retainMs: 2000, fineMs: 1000, fineSources: 50, coarseSources: 3 });
+    for (let t = 0; t < 30; t++) ring.push(slotAt(1_000_000 + t * 100, {}, 10));
+    assert.equal(ring.size, 20, '2 s of 100 ms slots');
+    const all = ring.window(10);
+    assert.equal(all[0]!.sources.length, 3, 'slots older than fineMs keep coarseSources');
+    assert.equal(all.at(-1)!.sources.length, 10, 'recent slots keep their sources');
+    assert.equal(ring.window(0.5).length, 5);
+  });
+});
+
+describe('trafficSeries', () => {
+  it('groups slots into whole seconds with totals and top talkers', () => {
+    const slots = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => slotAt(5_000_000 + i * 100, { '203.0.113.7': 100 }));
+    const points = trafficSeries(slots);
+    assert.equal(points.length, 2);
+    assert.equal(points[0]!.t, new Date(5_000_000).toISOString());
+    assert.equal(points[0]!.topSources[0]!.ip, '203.0.113.7');
+    assert.equal(points[0]!.topSources[0]!.packets, 1000);
+    assert.equal(points[1]!.inboundPackets, 2 * (100 + 20 * 5));
+  });
+});
+
+describe('BlockedMatcher', () => {
+  it('matches host bans, IPv4 and IPv6 CIDRs, and nothing else', () => {
+    const m = new BlockedMatcher(['203.0.113.7/32', '198.51.100.0/24', '2001:db8:1::/64']);
+    assert.ok(m.has('203.0.113.7'));
+    assert.ok(m.has('198.51.100.200'));
+    assert.ok(m.has('2001:db8:1::42'));
+    assert.ok(!m.has('203.0.113.8'));
+    assert.ok(!m.has('2001:db8:2::1'));
+  });
+});
+
+describe('AutoDefense', () => {
+  const setup = (attackers: Record<string, number>) => {
+    const ring = new SlotRing();
+    const bans = new FakeBans();
+    const history = new AttackHistory();
+    const defense = new AutoDefense(
+      { ring, bans, history, logger: quiet, registry: new Registry() },
+      { enabled: true, windowSeconds: 1, banDurationSeconds: 60, thresholds: {} },
+    );
+    return { ring, bans, history, defense, push: (t: number, a = attackers) => ring.push(slotAt(t, a)) };
+  };
+
+  it('waits for a full window, then bans a source above the rate threshold and not the benign clients', async () => {
+    const { bans, defense, push, history } = setup({ '203.0.113.7': 1000 });
+    push(0);
+    assert.deepEqual(await defense.evaluate(), [], 'a partial window never bans');
+    for (let i = 1; i < 10; i++) push(i * 100);
+    assert.deepEqual(await defense.evaluate(), ['203.0.113.7']);
+    assert.equal(bans.calls.length, 1);
+    assert.equal(bans.calls[0]!.source, 'auto');
+    assert.match(bans.calls[0]!.reason, /source_pps|share/);
+    assert.equal(history.list().length, 1);
+    // Already banned: capture still sees it, but it is not banned again.
+    push(1000);
+    assert.deepEqual(await defense.evaluate(), []);
+    assert.equal(bans.calls.length, 1);
+  });
+
+  it('does nothing on benign traffic', async () => {
+    const { bans, defense, push } = setup({});
+    for (let i = 0; i < 12; i++) push(i * 100);
+    assert.deepEqual(await defense.evaluate(), []);
+    assert.equal(bans.calls.length, 0);
+  });
+
+  it('backs off from an address the ban service refuses', async () => {
+    const { bans, defense, push } = setup({ '203.0.113.7': 1000 });
+    bans.refuse.add('203.0.113.7');
+    for (let i = 0; i < 11; i++) push(i * 100);
+    assert.deepEqual(await defense.evaluate(), []);
+    assert.deepEqual(await defense.evaluate(), []);
+    assert.equal(bans.calls.length, 1, 'a refused address is not retried on every slot');
+  });
+});
+
+describe('RingTrafficAnalyzer', () => {
+  it('continuous mode answers from the ring; blocked senders are reported apart', async () => {
+    const ring = new SlotRing();
+    for (let i = 0; i < 20; i++) ring.push(slotAt(i * 100, { '203.0.113.7': 1000, '198.51.100.9': 1000 }));
+    const analyzer = new RingTrafficAnalyzer({
+      ring,
+      activeBans: () => ['203.0.113.7/32'],
+      drops: () => ({ dropped: 0, ifDropped: 0, slotsDropped: 0 }),
+      firewallDrops: async () => ({ packets: 42, bytes: 4200 }),
+      defaultMode: 'continuous',
+      slotMs: 100,
+      waitForSlotEnd: async () => undefined,
+    });
+    const r = await analyzer.analyze({ windowSeconds: 1 });
+    assert.deepEqual(r.verdict.attackers.map((a) => a.ip), ['198.51.100.9']);
+    assert.equal(r.blockedStillSending[0]!.ip, '203.0.113.7');
+    assert.equal(r.blockedStillSending[0]!.packets, 10_000);
+    assert.equal(r.firewallDrops.packets, 42);
+  });
+
+  it('window mode waits for the window to pass and analyzes only what came after the request', async () => {
+    const ring = new SlotRing();
+    let now = 10_000;
+    for (let i = 0; i < 10; i++) ring.push(slotAt(9_000 + i * 100, { '203.0.113.7': 1000 }));
+    const analyzer = new RingTrafficAnalyzer({
+      ring,
+      activeBans: () => [],
+      drops: () => ({ dropped: 0, ifDropped: 0, slotsDropped: 0 }),
+      firewallDrops: async () => ({ packets: 0, bytes: 0 }),
+      defaultMode: 'window',
+      slotMs: 100,
+      now: () => now,
+      waitForSlotEnd: async (until) => {
+        // Simulate the capture: benign-only slots arrive until the window is over.
+        for (let t = now; t < until; t += 100) ring.push(slotAt(t));
+        now = until;
+      },
+    });
+    const r = await analyzer.analyze({ windowSeconds: 2 });
+    assert.equal(r.verdict.window.seconds, 2);
+    assert.equal(r.verdict.attackers.length, 0, 'the flood before the request is not in the window');
+  });
+});
+
+describe('agent config', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-config-'));
+  const write = (name: string, text: string) => {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+
+  it('reads YAML, applies defaults, and lets flags override the file', () => {
+    const f = write('ok.yaml', 'interface: eth1\nbackend: dry-run\nlisten: "0.0.0.0:9999"\nautoDefense:\n  enabled: true\n  banDurationSeconds: 120\n');
+    const cfg = loadAgentConfig(f, { backend: 'nft' });
+    assert.equal(cfg.interface, 'eth1');
+    assert.equal(cfg.backend, 'nft');
+    assert.deepEqual(cfg.listen, { host: '0.0.0.0', port: 9999 });
+    assert.equal(cfg.autoDefense.banDurationSeconds, 120);
+    assert.equal(cfg.autoDefense.windowSeconds, 1);
+    assert.equal(cfg.capture.slotMs, 100);
+  });
+
+  it('rejects unknown keys, bad values and bad YAML with one line', () => {
+    for (const [text, pattern] of [
+      ['interfase: eth0\n', /interfase/],
+      ['backend: ufw\n', /backend/],
+      ['listen: "example.com:80"\n', /HOST:PORT/],
+      ['autoDefense:\n  thresholds:\n    attackerShareThreshold: 50\n', /fraction/],
+      ['allowlist: ["10.0.0.0/33"]\n', /CIDR/],
+      ['a: [\n', /not valid YAML/],
+    ] as const) {
+      const f = write('bad.yaml', text);
+      assert.throws(() => loadAgentConfig(f), (err: Error) => err instanceof ConfigError && pattern.test(err.message) && !err.message.includes('\n'), text);
+    }
+    assert.throws(() => loadAgentConfig(path.join(tmp, 'missing.yaml')), /cannot read config/);
+  });
+
+  it('reads the token from a file or FLOODGATE_TOKEN, refusing short ones', () => {
+    const f = write('token', 'a-very-long-secret-token\n');
+    assert.equal(readToken(f), 'a-very-long-secret-token');
+    assert.equal(readToken(undefined, { FLOODGATE_TOKEN: 'env-secret-token-123456' }), 'env-secret-token-123456');
+    assert.equal(readToken(undefined, {}), undefined);
+    assert.throws(() => readToken(write('short', 'abc')), /shorter than 16/);
+  });
+});
