@@ -7,6 +7,7 @@ import { registerAnalyze } from './analyze-command.js';
 import { registerCapture } from './capture-command.js';
 import { registerAgent } from './agent-command.js';
 import { registerBlocks } from './blocks-command.js';
+import { registerDoctor } from './doctor-command.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerCapture(program);
   registerAgent(program);
   registerBlocks(program);
+  registerDoctor(program);
   return program;
 }
 
@@ -25,7 +27,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may set process.exitCode (e.g. doctor with a failed check).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed its one-line message (or the help/version text).
