@@ -1,5 +1,7 @@
-// A small client for a running agent's REST API, used by `floodgate blocks`.
+// The CLI's view of a running agent: the shared API client, with its errors
+// turned into one-line CLI errors.
 import { readToken } from '../agent/config/agent-config.js';
+import { AgentApiClient, AgentApiError } from '../agent/api/agent-api-client.js';
 import { CliError } from './cli-error.js';
 
 export interface AgentClientOptions {
@@ -8,40 +10,24 @@ export interface AgentClientOptions {
 }
 
 export class AgentClient {
-  private readonly base: URL;
-  private readonly token?: string;
+  private readonly client: AgentApiClient;
 
   constructor(opts: AgentClientOptions) {
     try {
-      this.base = new URL(opts.agent);
-    } catch {
-      throw new CliError(`--agent: "${opts.agent}" is not a URL such as http://127.0.0.1:12345`, 2);
+      this.client = new AgentApiClient({ url: opts.agent, token: readToken(opts.tokenFile) });
+    } catch (err) {
+      if (err instanceof TypeError) throw new CliError(`--agent: "${opts.agent}" is not a URL such as http://127.0.0.1:12345`, 2);
+      throw err;
     }
-    this.token = readToken(opts.tokenFile);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
     try {
-      res = await fetch(new URL(path, this.base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      return await this.client.request<T>(method, path, body);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CliError(`cannot reach the agent at ${this.base.origin}: ${cause}`);
+      if (!(err instanceof AgentApiError)) throw err;
+      if (err.kind === 'unauthorized') throw new CliError(`${err.message} (pass --token-file or set FLOODGATE_TOKEN)`);
+      throw new CliError(err.kind === 'refused' || err.kind === 'server' ? `agent refused: ${err.message}` : err.message);
     }
-    const text = await res.text();
-    let data: unknown = undefined;
-    try {
-      data = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON: reported below */
-    }
-    if (!res.ok) {
-      const msg = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
-      throw new CliError(`agent refused: ${msg}${res.status === 401 ? ' (pass --token-file or set FLOODGATE_TOKEN)' : ''}`);
-    }
-    return data as T;
   }
 }
