@@ -62,6 +62,8 @@ export interface BanRecord {
   /** How many times this address has been banned within the escalation window (1 = first). */
   offenceCount: number;
   durationSeconds: number;
+  /** The firewall backend holding it: nft, pf, iptables, dry-run. */
+  backend?: string;
 }
 
 export interface BlockRequest {

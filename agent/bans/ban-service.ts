@@ -25,8 +25,8 @@ function apiCode(code: RefusalReason): BanRefusedError['code'] {
   }
 }
 
-function toApiRecord(ban: BanRecord): ApiBanRecord {
-  return { ...ban, durationSeconds: Math.round((Date.parse(ban.expiresAt) - Date.parse(ban.createdAt)) / 1000) };
+function toApiRecord(ban: BanRecord, backend: string): ApiBanRecord {
+  return { ...ban, durationSeconds: Math.round((Date.parse(ban.expiresAt) - Date.parse(ban.createdAt)) / 1000), backend };
 }
 
 export class ManagerBanService implements BanService {
@@ -44,14 +44,14 @@ export class ManagerBanService implements BanService {
       source: request.source,
     });
     if (!outcome.ok) throw new BanRefusedError(outcome.reason, apiCode(outcome.code));
-    return toApiRecord(outcome.ban);
+    return toApiRecord(outcome.ban, this.backend);
   }
 
   async blockMany(requests: readonly ApiBlockRequest[]): Promise<BlockResult[]> {
     const outcomes = await this.manager.blockMany(
       requests.map((r) => ({ cidr: r.cidr, durationSeconds: r.durationSeconds, reason: r.reason, policy: r.policy ?? 'manual', source: r.source })),
     );
-    return outcomes.map((o) => (o.ok ? { ok: true, ban: toApiRecord(o.ban) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
+    return outcomes.map((o) => (o.ok ? { ok: true, ban: toApiRecord(o.ban, this.backend) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
   }
 
   async unblock(cidr: string): Promise<boolean> {
@@ -61,7 +61,7 @@ export class ManagerBanService implements BanService {
   }
 
   list(): ApiBanRecord[] {
-    return this.manager.list().map(toApiRecord);
+    return this.manager.list().map((b) => toApiRecord(b, this.backend));
   }
 
   backendName(): string {

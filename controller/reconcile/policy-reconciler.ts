@@ -1,0 +1,112 @@
+// Reconciles one DefensePolicy: resolve its agents and check each one answers
+// with the token (AgentsReachable), accept or reject the spec (Ready), count
+// its active BlockEvents, keep its triggers in step with the spec, and run a
+// defense when the floodgate.dev/trigger annotation changes (a manual trigger).
+import type { Logger } from 'pino';
+import { AgentApiClient, AgentApiError } from '../../agent/api/agent-api-client.js';
+import { findCondition, setCondition } from '../api/conditions.js';
+import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../api/types.js';
+import type { AgentResolver } from '../agents/agent-resolver.js';
+import type { EventRecorder } from '../kube/event-recorder.js';
+import type { ResourceClient } from '../resources/resource-client.js';
+import { TriggerScheduler } from './trigger-scheduler.js';
+import type { ReconcileResult } from './block-event-reconciler.js';
+
+export const MANUAL_TRIGGER_ANNOTATION = 'floodgate.dev/trigger';
+
+export interface PolicyReconcilerDeps {
+  policies: ResourceClient<DefensePolicy>;
+  getPolicy: (key: string) => DefensePolicy | undefined;
+  listBlockEvents: () => BlockEvent[];
+  resolver: AgentResolver;
+  events: EventRecorder;
+  triggers: TriggerScheduler;
+  logger: Logger;
+  now?: () => number;
+  /** How often agents are re-checked while all is well. */
+  recheckMs?: number;
+}
+
+export class PolicyReconciler {
+  private manualSeen = new Map<string, string>();
+
+  constructor(private readonly deps: PolicyReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { deps } = this;
+    const policy = deps.getPolicy(key);
+    if (!policy || policy.metadata.deletionTimestamp) {
+      deps.triggers.remove(key);
+      this.manualSeen.delete(key);
+      return;
+    }
+    const now = new Date((deps.now ?? Date.now)());
+    const gen = policy.metadata.generation;
+    let conditions: Condition[] = policy.status?.conditions ?? [];
+
+    const { agents, problems } = await deps.resolver.resolve(policy);
+    const failures: { name: string; err: AgentApiError | Error }[] = [];
+    await Promise.all(
+      agents.map(async (a) => {
+        try {
+          await new AgentApiClient({ url: a.url, token: a.token, timeoutMs: 3000 }).readyz();
+        } catch (err) {
+          failures.push({ name: a.name, err: err as Error });
+        }
+      }),
+    );
+
+    const scheduleOk = TriggerScheduler.validSchedule(policy.spec.trigger?.schedule);
+    const noAgents = !policy.spec.agents?.length && !policy.spec.agentSelector;
+    conditions = setCondition(
+      conditions,
+      !scheduleOk
+        ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger?.schedule}" is not a valid cron expression` }
+        : noAgents
+          ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'NoAgents', message: 'set spec.agents or spec.agentSelector' }
+          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: `policy accepted; ${agents.length} agent(s)` },
+      gen,
+      now,
+    );
+    const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`)];
+    const unauthorized = failures.some((f) => f.err instanceof AgentApiError && f.err.kind === 'unauthorized');
+    const reachable = allProblems.length === 0 && agents.length > 0;
+    const wasReachable = findCondition(conditions, DefensePolicyConditions.AgentsReachable)?.status;
+    conditions = setCondition(
+      conditions,
+      reachable
+        ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'AllAgentsReachable', message: `${agents.length} agent(s) answered` }
+        : {
+            type: DefensePolicyConditions.AgentsReachable,
+            status: 'False',
+            reason: unauthorized ? 'AgentUnauthorized' : agents.length === 0 ? 'NoAgents' : 'AgentUnreachable',
+            message: allProblems.join('; ').slice(0, 2000) || 'no agents',
+          },
+      gen,
+      now,
+    );
+    if (!findCondition(conditions, DefensePolicyConditions.UnderAttack)) {
+      conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
+    }
+    if (!reachable && wasReachable !== 'False') {
+      void deps.events.warning(policy, unauthorized ? 'AgentUnauthorized' : 'AgentUnreachable', allProblems.join('; ').slice(0, 1000) || 'no agents');
+    }
+
+    const ns = policy.metadata.namespace ?? 'default';
+    const name = policy.metadata.name ?? '';
+    const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
+    const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks };
+    const old = policy.status ?? {};
+    if (JSON.stringify({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }) !== JSON.stringify({ o: gen, c: conditions, a: activeBlocks })) {
+      await deps.policies.patchStatus({ namespace: ns, name }, status);
+    }
+
+    if (scheduleOk) deps.triggers.ensure(key, policy);
+    const manual = policy.metadata.annotations?.[MANUAL_TRIGGER_ANNOTATION];
+    if (manual !== undefined && this.manualSeen.get(key) !== manual) {
+      this.manualSeen.set(key, manual);
+      void deps.triggers.fire(key, { reason: 'manual' });
+    }
+    return { requeueAfterMs: reachable ? (deps.recheckMs ?? 30_000) : 10_000 };
+  }
+}
