@@ -8,6 +8,7 @@ import { registerCapture } from './capture-command.js';
 import { registerAgent } from './agent-command.js';
 import { registerBlocks } from './blocks-command.js';
 import { registerDoctor } from './doctor-command.js';
+import { registerController } from './controller-command.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerBlocks(program);
   registerDoctor(program);
+  registerController(program);
   return program;
 }
 

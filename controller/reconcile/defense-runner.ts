@@ -144,7 +144,7 @@ export class DefenseRunner {
         policy.status?.conditions,
         merged.underAttack
           ? { type: DefensePolicyConditions.UnderAttack, status: 'True', reason: 'AttackDetected', message: `${merged.attackers.length} attacker(s); victims ${merged.victims.join(', ') || '-'}` }
-          : { type: DefensePolicyConditions.UnderAttack, status: 'False', reason: verdicts.length ? 'NoAttack' : 'NoAnalysis', message: verdicts.length ? 'the last analysis found no attack' : outcome.errors.join('; ').slice(0, 1000) },
+          : { type: DefensePolicyConditions.UnderAttack, status: 'False', reason: verdicts.length ? 'NoAttack' : 'NoAnalysis', message: verdicts.length ? 'the last analysis found no attack' : outcome.errors.join('; ').slice(0, 1000) || 'no agent answered' },
         policy.metadata.generation,
         now,
       ),

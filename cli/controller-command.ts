@@ -1,0 +1,48 @@
+// `floodgate controller`: run the operator until SIGINT/SIGTERM (the Lease is released on the way out).
+import type { Command } from 'commander';
+import pino from 'pino';
+import { startController } from '../controller/controller.js';
+import type { MemorySourceName } from '../controller/memory/memory-monitor.js';
+import { positiveInt } from './number-options.js';
+import { usageError } from './cli-error.js';
+
+const SOURCES: MemorySourceName[] = ['metrics-api', 'kubelet', 'cgroup'];
+
+/** "24h", "90m", "3600s" or plain seconds. */
+export function parseDuration(v: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw usageError(`"${v}" is not a duration such as 24h, 90m or 3600s`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit * 1000;
+}
+
+export function registerController(program: Command): void {
+  program
+    .command('controller')
+    .description('run the operator: watches DefensePolicies and pod memory, drives agents, records BlockEvents')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .option('--lease-namespace <ns>', 'namespace of the leader-election Lease', process.env.POD_NAMESPACE ?? 'default')
+    .option('--retention <duration>', 'keep expired BlockEvents this long', '24h')
+    .option('--memory-sources <list>', `memory sources in order (${SOURCES.join(',')})`, 'metrics-api,kubelet,cgroup')
+    .option('--cgroup-root <dir>', 'cgroup filesystem root for the cgroup memory source', '/sys/fs/cgroup')
+    .option('--probe-port <port>', 'port for /healthz, /readyz, /metrics', positiveInt, 8081)
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; logLevel: string }) => {
+      const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
+      for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
+      const controller = await startController({
+        kubeconfig: flags.kubeconfig,
+        leaseNamespace: flags.leaseNamespace,
+        retentionMs: parseDuration(flags.retention),
+        memorySources: sources,
+        cgroupRoot: flags.cgroupRoot,
+        probePort: flags.probePort,
+        logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
+      });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await controller.stop();
+    });
+}

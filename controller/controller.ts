@@ -1,0 +1,222 @@
+// The floodgate operator: informers on DefensePolicy and BlockEvent, one work
+// queue per kind (serialised per object key), the reconcilers, the memory /
+// schedule / continuous triggers, and a Lease so that of several replicas
+// exactly one acts. Every replica serves /healthz, /readyz and /metrics.
+import http from 'node:http';
+import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from './api/types.js';
+import { createInformer, objectKey, type Informer } from './kube/informer.js';
+import { WorkQueue } from './kube/work-queue.js';
+import { LeaderElector } from './kube/leader-election.js';
+import { EventRecorder } from './kube/event-recorder.js';
+import { loadKubeConfig } from './kube/kube-config.js';
+import { ResourceClient } from './resources/resource-client.js';
+import { AgentResolver } from './agents/agent-resolver.js';
+import { selectorString } from './agents/label-selector.js';
+import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
+import { PolicyReconciler } from './reconcile/policy-reconciler.js';
+import { DefenseRunner } from './reconcile/defense-runner.js';
+import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
+import { MemoryMonitor, type MemorySourceFn, type MemorySourceName } from './memory/memory-monitor.js';
+import { metricsApiReading } from './memory/metrics-api-source.js';
+import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
+import { cgroupReading, findPodCgroup } from './memory/cgroup-memory.js';
+import { MemorySourceUnavailable } from './memory/memory-reading.js';
+
+export interface ControllerOptions {
+  kubeconfig?: string;
+  /** Namespace of the leader-election Lease. */
+  leaseNamespace: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** Expired/Released/Failed BlockEvents are deleted after this long. */
+  retentionMs: number;
+  memorySources: MemorySourceName[];
+  /** Root of the cgroup filesystem for the cgroup memory source. */
+  cgroupRoot?: string;
+  /** Port for /healthz, /readyz and /metrics; 0 picks one; undefined: none. */
+  probePort?: number;
+  probeHost?: string;
+  identity?: string;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+export interface RunningController {
+  kubeConfig: KubeConfig;
+  policies: Informer<DefensePolicy>;
+  blockEvents: Informer<BlockEvent>;
+  elector: LeaderElector;
+  isLeader(): boolean;
+  probeUrl?: string;
+  stop(): Promise<void>;
+}
+
+function memorySources(opts: ControllerOptions, kc: KubeConfig, core: CoreV1Api, custom: ResourceClient<unknown>): [MemorySourceName, MemorySourceFn][] {
+  const all: Record<MemorySourceName, MemorySourceFn> = {
+    'metrics-api': (pod) => metricsApiReading(custom.api, pod),
+    kubelet: (pod) =>
+      kubeletReading(async (node) => {
+        const cluster = kc.getCurrentCluster();
+        if (!cluster) throw new Error('no cluster in kubeconfig');
+        const init: RequestInit = {};
+        await kc.applyToFetchOptions(init as never);
+        const res = await fetch(`${cluster.server}/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`, init);
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        return (await res.json()) as KubeletSummary;
+      }, pod),
+    cgroup: async (pod) => {
+      const dir = await findPodCgroup(pod.metadata?.uid ?? '', pod.status?.qosClass ?? 'BestEffort', opts.cgroupRoot);
+      if (!dir) throw new MemorySourceUnavailable(`no cgroup found for pod ${pod.metadata?.namespace}/${pod.metadata?.name} under ${opts.cgroupRoot ?? '/sys/fs/cgroup'}`);
+      return cgroupReading(`${pod.metadata?.namespace}/${pod.metadata?.name}`, dir);
+    },
+  };
+  void core;
+  return opts.memorySources.map((name) => [name, all[name]]);
+}
+
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const logger = opts.logger ?? pino({ base: { component: 'controller' } });
+  const registry = opts.registry ?? new Registry();
+  if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
+  const kc = loadKubeConfig({ kubeconfig: opts.kubeconfig });
+  const core = kc.makeApiClient(CoreV1Api);
+  const policiesApi = new ResourceClient<DefensePolicy>(kc, DEFENSE_POLICY);
+  const blockEventsApi = new ResourceClient<BlockEvent>(kc, BLOCK_EVENT);
+  const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
+  const resolver = new AgentResolver(core);
+
+  const listOf = <T,>(client: ResourceClient<T>) => (o: { resourceVersion?: string; limit?: number; continue?: string; labelSelector?: string }) =>
+    client.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: client.resource.plural, ...o }) as never;
+  const policies = createInformer<DefensePolicy>(
+    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, kubeConfig: kc, logger, registry },
+    false,
+  );
+  const blockEvents = createInformer<BlockEvent>(
+    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, kubeConfig: kc, logger, registry },
+    false,
+  );
+
+  const listPods = async (namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]> =>
+    (await core.listNamespacedPod({ namespace, labelSelector: selectorString(selector) })).items;
+  const runner = new DefenseRunner({
+    policies: policiesApi,
+    blockEvents: blockEventsApi,
+    listBlockEvents: () => blockEvents.list(),
+    listPods,
+    memory: new MemoryMonitor(memorySources(opts, kc, core, policiesApi as ResourceClient<unknown>)),
+    resolver,
+    events,
+    logger,
+  });
+  const triggers = new TriggerScheduler({ runner, logger, getPolicy: (key) => policies.getByKey(key) });
+  const policyReconciler = new PolicyReconciler({
+    policies: policiesApi,
+    getPolicy: (key) => policies.getByKey(key),
+    listBlockEvents: () => blockEvents.list(),
+    resolver,
+    events,
+    triggers,
+    logger,
+  });
+  const beReconciler = new BlockEventReconciler({
+    blockEvents: blockEventsApi,
+    getBlockEvent: (key) => blockEvents.getByKey(key),
+    getPolicy: (ns, name) => policies.get(name, ns),
+    resolver,
+    events,
+    logger,
+    retentionMs: opts.retentionMs,
+  });
+
+  let policyQueue: WorkQueue | undefined;
+  let beQueue: WorkQueue | undefined;
+  const enqueuePolicy = (key: string) => policyQueue?.add(key);
+  const enqueueBe = (be: BlockEvent) => {
+    beQueue?.add(objectKey(be));
+    // A policy's activeBlocks follows its BlockEvents.
+    if (be.spec?.policyRef?.name) enqueuePolicy(`${be.metadata.namespace}/${be.spec.policyRef.name}`);
+  };
+  policies.onAdd((p) => enqueuePolicy(objectKey(p)));
+  policies.onUpdate((_o, p) => enqueuePolicy(objectKey(p)));
+  policies.onDelete((p) => enqueuePolicy(objectKey(p)));
+  blockEvents.onAdd(enqueueBe);
+  blockEvents.onUpdate((_o, b) => enqueueBe(b));
+  blockEvents.onDelete(enqueueBe);
+  policies.start();
+  blockEvents.start();
+
+  const elector = new LeaderElector({
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    namespace: opts.leaseNamespace,
+    name: opts.leaseName ?? 'floodgate-controller',
+    identity: opts.identity,
+    leaseDurationMs: opts.leaseDurationMs,
+    renewDeadlineMs: opts.renewDeadlineMs,
+    retryPeriodMs: opts.retryPeriodMs,
+    logger,
+    registry,
+    onStartedLeading: async (signal) => {
+      logger.info('became leader: reconciling');
+      await Promise.all([policies.waitForSync(), blockEvents.waitForSync()]);
+      policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
+      beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 4, logger, registry });
+      // Level-triggered: after (re)gaining leadership every object is reconciled once.
+      for (const k of policies.keys()) policyQueue.add(k);
+      for (const k of blockEvents.keys()) beQueue.add(k);
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      triggers.stop();
+      const pq = policyQueue;
+      const bq = beQueue;
+      policyQueue = undefined;
+      beQueue = undefined;
+      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false })]);
+    },
+    onStoppedLeading: () => logger.warn('stopped leading: standing by'),
+    onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
+  });
+  elector.start();
+
+  let server: http.Server | undefined;
+  let probeUrl: string | undefined;
+  if (opts.probePort !== undefined) {
+    server = http.createServer(async (req, res) => {
+      if (req.url === '/healthz') return void res.end('ok');
+      if (req.url === '/readyz') {
+        const ready = policies.hasSynced() && blockEvents.hasSynced();
+        res.statusCode = ready ? 200 : 503;
+        return void res.end(ready ? 'ready' : 'informers not synced');
+      }
+      if (req.url === '/metrics') {
+        res.setHeader('content-type', registry.contentType);
+        return void res.end(await registry.metrics());
+      }
+      if (req.url === '/leader') return void res.end(JSON.stringify({ leader: elector.getLeader(), self: elector.isLeader() }));
+      res.statusCode = 404;
+      res.end('not found');
+    });
+    await new Promise<void>((resolve) => server!.listen(opts.probePort, opts.probeHost ?? '0.0.0.0', resolve));
+    const addr = server.address() as { port: number };
+    probeUrl = `http://127.0.0.1:${addr.port}`;
+  }
+
+  return {
+    kubeConfig: kc,
+    policies,
+    blockEvents,
+    elector,
+    isLeader: () => elector.isLeader(),
+    probeUrl,
+    async stop() {
+      await elector.stop();
+      triggers.stop();
+      await Promise.all([policies.stop(), blockEvents.stop()]);
+      await events.flush();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// The controller's end-to-end environment: our own API server with the CRDs,
+// a real agent in the root namespace capturing on a veth whose peer lives in
+// an "attacker" namespace (so hping3 floods reach it), and kubectl.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { fileURLToPath } from 'node:url';
+import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
+
+export const STATE_DIR = '/tmp/floodgate-cp-controller';
+export const KUBECTL = 'kubectl';
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = path.join(root, 'bin', 'floodgate.js');
+
+export async function kubectl(kubeconfig: string, args: string[], input?: string) {
+  const r = await execa(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { input, reject: false, timeout: 60_000 });
+  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+}
+
+export async function startApiServerWithCrds(): Promise<ControlPlane> {
+  const cp = await ensureControlPlane({ stateDir: STATE_DIR });
+  const r = await kubectl(cp.kubeconfig, ['apply', '-f', path.join(root, 'crds')]);
+  if (r.exitCode !== 0) throw new Error(`kubectl apply crds: ${r.stderr}`);
+  await kubectl(cp.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev']);
+  return cp;
+}
+
+export async function stopApiServer(): Promise<void> {
+  if (process.env.FLOODGATE_CP_KEEP === '1') return;
+  await stopControlPlane({ stateDir: STATE_DIR, wipe: true });
+}
+
+export interface AttackerLink {
+  ns: string;
+  hostDev: string;
+  hostIp: string;
+  attackerIp: string;
+  flood(seconds: number, args?: string[]): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** A veth between the root namespace (10.78.0.1) and an attacker namespace (10.78.0.66). */
+export async function createAttackerLink(): Promise<AttackerLink> {
+  const ns = 'fgctl-attacker';
+  const hostDev = 'fgctl0';
+  const destroy = async () => {
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+    await execa('ip', ['link', 'del', hostDev], { reject: false });
+  };
+  await destroy();
+  await execa('ip', ['netns', 'add', ns]);
+  await execa('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await execa('ip', ['addr', 'add', '10.78.0.1/24', 'dev', hostDev]);
+  await execa('ip', ['link', 'set', hostDev, 'up']);
+  await execa('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '10.78.0.66/24', 'dev', 'eth0']);
+  await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'eth0', 'up']);
+  await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  for (let i = 0; i < 100; i++) {
+    if (!String((await execa('ip', ['-o', 'link', 'show', hostDev])).stdout).includes('NO-CARRIER')) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    ns,
+    hostDev,
+    hostIp: '10.78.0.1',
+    attackerIp: '10.78.0.66',
+    async flood(seconds, args = ['-S', '-p', '80', '--flood']) {
+      await execa('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'hping3', ...args, '10.78.0.1'], { reject: false });
+    },
+    destroy,
+  };
+}
+
+export interface RunningAgent {
+  url: string;
+  token: string;
+  api<T>(method: string, p: string, body?: unknown): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/** The real agent (bin/floodgate.js agent), dry-run backend, on the given interface. */
+export async function startAgent(iface: string, port: number): Promise<RunningAgent> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgctl-agent-'));
+  const token = `ctl-agent-token-${port}-abcdef`;
+  fs.writeFileSync(path.join(dir, 'token'), token);
+  const child: ResultPromise = execa(process.execPath, [bin, 'agent', '-i', iface, '--backend', 'dry-run', '--listen', `127.0.0.1:${port}`, '--state-dir', dir, '--token-file', path.join(dir, 'token')], { reject: false, all: true });
+  let log = '';
+  child.all!.on('data', (d: Buffer) => (log += String(d)));
+  const url = `http://127.0.0.1:${port}`;
+  const api = async <T,>(method: string, p: string, body?: unknown): Promise<T> => {
+    const res = await fetch(url + p, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return (await res.json()) as T;
+  };
+  for (let i = 0; i < 150; i++) {
+    const r = await fetch(`${url}/readyz`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    if (r?.status === 200) break;
+    if (i === 149) throw new Error(`agent not ready:\n${log}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return {
+    url,
+    token,
+    api,
+    async stop() {
+      child.kill('SIGTERM');
+      await child;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll until fn returns a truthy value, or fail with the last value after timeoutMs. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
