@@ -19,6 +19,7 @@ import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
 import { PolicyReconciler } from './reconcile/policy-reconciler.js';
 import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
+import { AgentBanSync } from './reconcile/agent-ban-sync.js';
 import { MemoryMonitor, type MemorySourceFn, type MemorySourceName } from './memory/memory-monitor.js';
 import { metricsApiReading } from './memory/metrics-api-source.js';
 import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
@@ -38,6 +39,8 @@ export interface ControllerOptions {
   memorySources: MemorySourceName[];
   /** Root of the cgroup filesystem for the cgroup memory source. */
   cgroupRoot?: string;
+  /** How often agents' ban lists are mirrored into BlockEvents. Default 300 ms. */
+  banSyncIntervalMs?: number;
   /** Port for /healthz, /readyz and /metrics; 0 picks one; undefined: none. */
   probePort?: number;
   probeHost?: string;
@@ -133,6 +136,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     retentionMs: opts.retentionMs,
   });
 
+  const banSync = new AgentBanSync({
+    blockEvents: blockEventsApi,
+    getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    listPolicies: () => policies.list(),
+    resolver,
+    logger,
+    intervalMs: opts.banSyncIntervalMs,
+  });
+
   let policyQueue: WorkQueue | undefined;
   let beQueue: WorkQueue | undefined;
   const enqueuePolicy = (key: string) => policyQueue?.add(key);
@@ -146,7 +158,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   policies.onDelete((p) => enqueuePolicy(objectKey(p)));
   blockEvents.onAdd(enqueueBe);
   blockEvents.onUpdate((_o, b) => enqueueBe(b));
-  blockEvents.onDelete(enqueueBe);
+  blockEvents.onDelete((be) => {
+    banSync.noteDeleted(be);
+    enqueueBe(be);
+  });
   policies.start();
   blockEvents.start();
 
@@ -168,7 +183,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       // Level-triggered: after (re)gaining leadership every object is reconciled once.
       for (const k of policies.keys()) policyQueue.add(k);
       for (const k of blockEvents.keys()) beQueue.add(k);
+      banSync.start();
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      banSync.stop();
       triggers.stop();
       const pq = policyQueue;
       const bq = beQueue;

@@ -67,11 +67,18 @@ export function isCamelCaseReason(reason: string): boolean {
   return reason.length <= MAX_REASON && REASON_RE.test(reason);
 }
 
-/** The involved-object reference of a Kubernetes object. */
-export function involvedObjectOf(obj: KubernetesObject, fieldPath?: string): InvolvedObject {
+/**
+ * The involved-object reference of a Kubernetes object. Items of built-in
+ * LIST responses carry no apiVersion/kind: give them as defaults then.
+ */
+export function involvedObjectOf(
+  obj: KubernetesObject,
+  opts: { apiVersion?: string; kind?: string; fieldPath?: string } = {},
+): InvolvedObject {
+  const fieldPath = opts.fieldPath;
   return {
-    apiVersion: obj.apiVersion ?? '',
-    kind: obj.kind ?? '',
+    apiVersion: obj.apiVersion || opts.apiVersion || '',
+    kind: obj.kind || opts.kind || '',
     name: obj.metadata?.name ?? '',
     namespace: obj.metadata?.namespace || undefined,
     uid: obj.metadata?.uid,

@@ -56,7 +56,17 @@ export async function startLabAgent(lab: Lab, opts: LabAgentOptions): Promise<La
     all: true,
     buffer: false,
   });
-  child.all?.on('data', (d: Buffer) => lines.push(...String(d).split('\n').filter(Boolean)));
+  // A pipe chunk can end mid-line: keep the unfinished tail for the next chunk.
+  let partial = '';
+  child.all?.on('data', (d: Buffer) => {
+    const parts = (partial + String(d)).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+  });
+  child.all?.on('end', () => {
+    if (partial) lines.push(partial);
+    partial = '';
+  });
 
   const api: LabAgent['api'] = async (method, urlPath, body) => {
     const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '-X', method, '-H', `Authorization: Bearer ${token}`];
