@@ -34,6 +34,7 @@ export class AutoDefense {
   private running = false;
   private pending = false;
   private refusedUntil = new Map<string, number>();
+  private signatureWarned = new Set<number>();
   private readonly evaluations: Counter;
   private readonly autoBans: Counter;
   private readonly reaction: Histogram;
@@ -118,7 +119,9 @@ export class AutoDefense {
       }
     }
     const rec = history.observe(verdict, now, banned);
-    if (rec && rec.signatureRuleNeeded && banned.length === 0 && verdict.victims.length > 0) {
+    // Once per attack, not on every slot of a long flood.
+    if (rec && rec.signatureRuleNeeded && !this.signatureWarned.has(rec.id)) {
+      this.signatureWarned.add(rec.id);
       logger.warn({ victims: rec.victims, signatures: rec.signatures }, 'attack needs a signature rule: per-IP bans cannot stop it');
     }
     for (const [ip, until] of this.refusedUntil) if (until <= now) this.refusedUntil.delete(ip);

@@ -60,14 +60,32 @@ class FakeBans implements BanService {
 }
 
 describe('SlotRing', () => {
-  it('keeps only the retention period and trims old slots to their heaviest sources', () => {
-    const ring = new SlotRing({ retainMs: 2000, fineMs: 1000, fineSources: 50, coarseSources: 3 });
-    for (let t = 0; t < 30; t++) ring.push(slotAt(1_000_000 + t * 100, {}, 10));
-    assert.equal(ring.size, 20, '2 s of 100 ms slots');
-    const all = ring.window(10);
-    assert.equal(all[0]!.sources.length, 3, 'slots older than fineMs keep coarseSources');
-    assert.equal(all.at(-1)!.sources.length, 10, 'recent slots keep their sources');
+  it('keeps fine slots, rolls older ones up per second with their heaviest sources, and drops beyond retention', () => {
+    const ring = new SlotRing({ retainMs: 5000, fineMs: 1000, fineSources: 50, coarseMs: 1000, coarseSources: 3, coarseDestinations: 2 });
+    for (let t = 0; t < 80; t++) ring.push(slotAt(1_000_000 + t * 100, { '203.0.113.7': 50 }, 10));
+    const all = ring.window(100);
+    const coarse = all.filter((s) => s.end - s.start === 1000);
+    const fine = all.filter((s) => s.end - s.start === 100);
+    assert.equal(fine.length, 10, '1 s of 100 ms slots stays fine');
+    assert.ok(coarse.length >= 4 && coarse.length <= 5, `~4 s of 1 s roll-ups, got ${coarse.length}`);
+    const c = coarse.at(-1)!;
+    assert.equal(c.sources.length, 3, 'roll-ups keep coarseSources');
+    assert.equal(c.sources[0]!.addr, '203.0.113.7');
+    assert.equal(c.sources[0]!.packets, 500, 'ten slots of 50 packets summed');
+    assert.equal(c.totals.inboundPackets, 10 * (50 + 10 * 5));
+    assert.equal(fine.at(-1)!.sources.length, 11, 'recent slots keep their sources');
+    assert.ok(ring.spanSeconds() <= 5.1);
     assert.equal(ring.window(0.5).length, 5);
+  });
+
+  it('memory stays bounded under a spoofed flood: thousands of sources per slot, few kept', () => {
+    const ring = new SlotRing();
+    for (let t = 0; t < 300; t++) {
+      const flows: Flow[] = Array.from({ length: 2000 }, (_, i) => ({ src: ipv4(t * 2000 + i, 100), dst: VICTIM, kind: 'syn' as const, packets: 1 }));
+      ring.push(buildSlot({ start: t * 100, widthMs: 100, flows }));
+    }
+    const kept = ring.window(100).reduce((n, s) => n + s.sources.length, 0);
+    assert.ok(kept <= 150 * 300 + 15 * 64, `sources kept: ${kept}`);
   });
 });
 
