@@ -116,6 +116,8 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       filter: cfg.capture.filter,
       maxSources: cfg.capture.maxSources,
       keepSources: DEFAULT_RING.fineSources,
+      // JS pulls every slot at once; a short queue keeps the pooled tables few.
+      queueDepth: 4,
       protect,
     },
     ring,

@@ -37,9 +37,10 @@ export const agentConfigSchema = z.strictObject({
       snaplen: z.number().int().min(64).max(262144).default(256),
       bufferSize: z.number().int().min(1 << 20).max(1 << 30).default(32 << 20),
       filter: z.string().max(4096).optional(),
-      maxSources: z.number().int().min(1024).max(1 << 22).default(65536),
+      // Per-slot source table; heavy hitters survive eviction, so a small table is enough for detection.
+      maxSources: z.number().int().min(1024).max(1 << 22).default(16384),
     })
-    .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 32 << 20, maxSources: 65536 }),
+    .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 32 << 20, maxSources: 16384 }),
   /** Extra protected addresses/CIDRs besides the capture interface's own (e.g. pod CIDRs on a node). */
   protect: z.array(ipOrCidr).max(4096).default([]),
   /** Never banned: cluster pod and service CIDRs, monitoring, offices. */
