@@ -88,6 +88,8 @@ export class BanManager {
   private readonly applied = new Map<string, number>();
   /** Times of recent new bans, for maxNewBansPerMinute. */
   private newBanTimes: number[] = [];
+  /** Size of the batch being decided: per-ban log lines drop to debug inside large batches. */
+  private batchSize = 1;
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private started = false;
@@ -177,7 +179,15 @@ export class BanManager {
       const now = this.now();
       let changed = this.dropExpired(now);
       const index = new CidrIndex(this.store.all().map((b) => b.cidr));
+      // Once per batch: every decision in it shares `now`.
+      this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
+      this.batchSize = requests.length;
       const outcomes = requests.map((request) => this.decide(request, now, index));
+      const added = outcomes.filter((o) => o.ok && o.action === 'added').length;
+      if (requests.length > 1) {
+        const refused = outcomes.filter((o) => !o.ok).length;
+        this.logger.info({ requested: requests.length, added, extended: outcomes.filter((o) => o.ok && o.action === 'extended').length, refused }, 'batch of bans');
+      }
       changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
       this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
       if (changed) {
@@ -229,7 +239,6 @@ export class BanManager {
     if (this.store.size >= this.maxActiveBans) {
       return this.refuse('max_active_bans', `refusing to block ${cidr}: ${this.maxActiveBans} bans are active (maxActiveBans)`, request.source);
     }
-    this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
     if (this.newBanTimes.length >= this.maxNewBansPerMinute) {
       return this.refuse(
         'rate_limited',
@@ -254,7 +263,7 @@ export class BanManager {
     this.store.setOffenceTimes(cidr, offences);
     this.newBanTimes.push(now);
     this.metrics.bansTotal.inc({ backend: this.backend.name, source: request.source });
-    this.logger.info(
+    this.logger[this.batchSize > 1 ? 'debug' : 'info'](
       { cidr, durationSeconds: duration, offenceCount: ban.offenceCount, source: ban.source, policy: ban.policy, reason: ban.reason, ...covered },
       'banned',
     );

@@ -52,7 +52,8 @@ function ipv6Bytes(address: string): Uint8Array {
 
 /** RFC 5952 text form (lower-case, longest zero run compressed). */
 export function formatAddress(family: Family, bytes: Uint8Array): string {
-  if (family === 4) return Array.from(bytes.subarray(0, 4)).join('.');
+  // Hot in large batches: a template beats Array.from().join() several times over.
+  if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
   let bestStart = -1;
