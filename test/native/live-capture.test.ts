@@ -43,9 +43,13 @@ test('capture --ndjson streams one line per slot and --write keeps a readable pc
   try {
     const capture = execa('ip', [
       'netns', 'exec', pair.b, process.execPath, bin, 'capture',
-      '-i', pair.ifB, '--seconds', '2', '--slot-ms', '500', '--ndjson', '--write', file,
+      '-i', pair.ifB, '--seconds', '3', '--slot-ms', '500', '--ndjson', '--write', file,
     ]);
-    await new Promise((r) => setTimeout(r, 1000));
+    // The first slot line proves the capture is running; probes sent before it would be lost.
+    await new Promise<void>((resolve, reject) => {
+      capture.stdout!.once('data', () => resolve());
+      capture.catch(reject);
+    });
     await execa('ip', ['netns', 'exec', pair.a, 'hping3', '-2', '-p', '53', '-c', '50', '-i', 'u2000', pair.ipB], { reject: false });
     const out = await capture;
     const lines = String(out.stdout).trim().split('\n').map((l) => JSON.parse(l) as { type: string; totals?: { udp: number } });
