@@ -32,9 +32,20 @@ export async function destroyLab(prefix = 'fglab'): Promise<void> {
   for (const role of ['victim', 'attacker', 'client', 'router']) {
     await execa('ip', ['netns', 'del', `${prefix}-${role}`], { reject: false });
   }
+  await execa('ip', ['link', 'del', `${prefix}-host`], { reject: false });
 }
 
-export async function createLab(prefix = 'fglab'): Promise<Lab> {
+export interface LabOptions {
+  /**
+   * Also join the root namespace to the bridge as 10.77.0.1 (device `<prefix>-host`),
+   * so processes outside the lab (a controller) can reach the agent in the victim.
+   */
+  hostLink?: boolean;
+}
+
+export const HOST_LINK_IP = `${SUBNET}.1`;
+
+export async function createLab(prefix = 'fglab', opts: LabOptions = {}): Promise<Lab> {
   await destroyLab(prefix); // leftovers from a killed run
   const router = `${prefix}-router`;
   const hosts: Record<'victim' | 'attacker' | 'client', LabHost> = {
@@ -56,6 +67,16 @@ export async function createLab(prefix = 'fglab'): Promise<Lab> {
       await sh('ip', ['netns', 'exec', h.ns, 'ip', 'addr', 'add', `${h.ip}/24`, 'dev', h.dev]);
       await sh('ip', ['netns', 'exec', h.ns, 'ip', 'link', 'set', h.dev, 'up']);
       await sh('ip', ['netns', 'exec', h.ns, 'ip', 'link', 'set', 'lo', 'up']);
+    }
+    if (opts.hostLink) {
+      // Deleting the router namespace later removes the peer and with it this device.
+      const dev = `${prefix}-host`;
+      await execa('ip', ['link', 'del', dev], { reject: false });
+      await sh('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', 'br-host', 'netns', router]);
+      await sh('ip', ['netns', 'exec', router, 'ip', 'link', 'set', 'br-host', 'master', 'br0']);
+      await sh('ip', ['netns', 'exec', router, 'ip', 'link', 'set', 'br-host', 'up']);
+      await sh('ip', ['addr', 'add', `${HOST_LINK_IP}/24`, 'dev', dev]);
+      await sh('ip', ['link', 'set', dev, 'up']);
     }
     // Wait for carrier on every veth: traffic sent before it is lost.
     for (const h of Object.values(hosts)) {
