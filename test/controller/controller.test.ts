@@ -4,6 +4,9 @@
 // leader election between two replicas, and an API server restart mid-watch.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { restartApiServer, type ControlPlane } from '../control-plane/control-plane.js';
@@ -23,6 +26,14 @@ import {
 } from './e2e-env.js';
 
 const NS = 'floodgate-e2e';
+
+/** This process's v1 memory cgroup: pods' cgroups for the memory trigger are made below it. */
+function ownMemoryCgroup(): string | undefined {
+  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l));
+  const dir = line ? path.join('/sys/fs/cgroup/memory', line.split(':')[2]!) : undefined;
+  return dir && fs.existsSync(path.join(dir, 'memory.usage_in_bytes')) ? dir : undefined;
+}
+const CGROUP_ROOT = ownMemoryCgroup();
 const skip = isRoot() ? false : 'needs root (network namespaces, capture)';
 
 describe('controller end to end', { skip, timeout: 400_000 }, () => {
@@ -47,6 +58,7 @@ describe('controller end to end', { skip, timeout: 400_000 }, () => {
       retryPeriodMs: 500,
       retentionMs: 60_000,
       memorySources: ['cgroup'],
+      cgroupRoot: CGROUP_ROOT,
       identity,
       logger: quiet,
       registry: new Registry(),
@@ -195,6 +207,55 @@ spec: {ip: 198.51.100.77, policyRef: {name: web}, durationSeconds: 4, reason: by
     await eventually('failover', async () => follower.isLeader(), 8000, 100);
     assert.ok(Date.now() - t0 < 4000 + 1000, 'within the 4 s lease');
     void second;
+  });
+
+  it('pod memory above the threshold triggers a defense (cgroup source, real v1 cgroup)', { skip: CGROUP_ROOT ? false : 'no cgroup v1 memory hierarchy' }, async () => {
+    await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: shop-web-0, namespace: ${NS}, labels: {app: shop-web}}
+spec: {containers: [{name: web, image: registry.invalid/web:1}]}`);
+    const pod = await getJson<{ metadata: { uid: string }; status: { qosClass: string } }>(['-n', NS, 'get', 'pod', 'shop-web-0']);
+    assert.equal(pod.status.qosClass, 'BestEffort');
+    // Where the kubelet's cgroupfs driver would put this pod, under our own cgroup.
+    const podDir = path.join(CGROUP_ROOT!, 'kubepods', 'besteffort', `pod${pod.metadata.uid}`);
+    fs.mkdirSync(podDir, { recursive: true });
+    fs.writeFileSync(path.join(podDir, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+    let hog: ResultPromise | undefined;
+    try {
+      hog = execa('sh', ['-c', `echo $$ > ${podDir}/cgroup.procs && exec ${process.execPath} -e "const b=Buffer.alloc(44*1024*1024,1); console.log('ready'); setInterval(()=>b[0]++,1000)"`], { reject: false });
+      await new Promise<void>((resolve) => hog!.stdout!.once('data', () => resolve()));
+      await k(['apply', '-f', '-'], `
+apiVersion: floodgate.dev/v1alpha1
+kind: DefensePolicy
+metadata: {name: memory, namespace: ${NS}}
+spec:
+  targetSelector: {matchLabels: {app: shop-web}}
+  trigger: {memoryThresholdPercent: 50, pollIntervalSeconds: 1}
+  detection: {windowSeconds: 2}
+  agents: [{url: ${agent.url}, tokenSecretRef: {name: agent-token, key: token}}]`);
+      const p = await eventually('a memory trigger', async () => {
+        const p = await policy('memory');
+        return p.status?.lastTrigger?.reason === 'memory' ? p : undefined;
+      }, 30_000);
+      assert.equal(p.status?.lastTrigger?.pod, `${NS}/shop-web-0`);
+      assert.ok((p.status?.lastTrigger?.memoryPercent ?? 0) > 50, `memory ${p.status?.lastTrigger?.memoryPercent}%`);
+      assert.ok(p.status?.lastAnalysis, 'the trigger ran an analysis on the agent');
+    } finally {
+      hog?.kill('SIGKILL');
+      await hog;
+      await k(['-n', NS, 'delete', 'dp', 'memory']);
+      for (const dir of [podDir, path.dirname(podDir), path.dirname(path.dirname(podDir))]) {
+        for (let i = 0; i < 30; i++) {
+          try {
+            fs.rmdirSync(dir);
+            break;
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+    }
   });
 
   it('survives an API server restart mid-watch', async () => {
