@@ -115,6 +115,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       bufferSize: cfg.capture.bufferSize,
       filter: cfg.capture.filter,
       maxSources: cfg.capture.maxSources,
+      maxDestinations: cfg.capture.maxDestinations,
       keepSources: DEFAULT_RING.fineSources,
       // JS pulls every slot at once; a short queue keeps the pooled tables few.
       queueDepth: 4,

@@ -35,12 +35,15 @@ export const agentConfigSchema = z.strictObject({
       slotMs: z.number().int().min(100).max(5000).default(100),
       promiscuous: z.boolean().default(false),
       snaplen: z.number().int().min(64).max(262144).default(256),
-      bufferSize: z.number().int().min(1 << 20).max(1 << 30).default(32 << 20),
+      // The kernel ring: 16 MiB holds ~0.5 s of a 100k pps flood at the default snaplen; raise it for faster links.
+      bufferSize: z.number().int().min(1 << 20).max(1 << 30).default(16 << 20),
       filter: z.string().max(4096).optional(),
       // Per-slot source table; heavy hitters survive eviction, so a small table is enough for detection.
       maxSources: z.number().int().min(1024).max(1 << 22).default(16384),
+      /** Per-slot destination table: only protected addresses enter it. */
+      maxDestinations: z.number().int().min(16).max(1 << 20).default(1024),
     })
-    .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 32 << 20, maxSources: 16384 }),
+    .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 16 << 20, maxSources: 16384, maxDestinations: 1024 }),
   /** Extra protected addresses/CIDRs besides the capture interface's own (e.g. pod CIDRs on a node). */
   protect: z.array(ipOrCidr).max(4096).default([]),
   /** Never banned: cluster pod and service CIDRs, monitoring, offices. */

@@ -22,7 +22,7 @@ export interface SlotRingOptions {
 export const DEFAULT_RING: SlotRingOptions = {
   retainMs: 10 * 60_000,
   fineMs: 15_000,
-  fineSources: 300,
+  fineSources: 100,
   coarseMs: 1000,
   coarseSources: 64,
   coarseDestinations: 16,
