@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadBinding, type CaptureInterface, type NativeBinding } from '../native/lib/binding.js';
 import { defaultInterface } from '../native/lib/default-interface.js';
+import { interfaceAddresses } from '../native/lib/interface-addresses.js';
 import { createAgentApi } from './api/app.js';
 import { startAgentServer, type AgentServer } from './api/server.js';
 import type { BanService } from './api/ports.js';
@@ -44,11 +45,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** The capture interface's addresses: what "inbound" means here. */
-export function interfaceAddresses(iface: string, interfaces: CaptureInterface[]): string[] {
-  const chosen = iface === 'any' ? interfaces : interfaces.filter((i) => i.name === iface);
-  return [...new Set(chosen.flatMap((i) => i.addresses.map((a) => a.split('%')[0]!)))];
-}
 
 /**
  * The host's addresses for the never-block rule. os.networkInterfaces() skips

@@ -2,7 +2,8 @@
 // --ndjson streams one line of aggregates per slot (the seed wrote a CSV row per packet).
 import type { Command } from 'commander';
 import { Capture } from '../native/lib/capture.js';
-import { loadBinding, type CaptureInterface } from '../native/lib/binding.js';
+import { loadBinding } from '../native/lib/binding.js';
+import { interfaceAddresses } from '../native/lib/interface-addresses.js';
 import { defaultInterface } from '../native/lib/default-interface.js';
 import type { Slot } from '../native/lib/types.js';
 import { analyzeWindow } from '../agent/detection/analyze.js';
@@ -26,11 +27,6 @@ interface CaptureFlags extends ThresholdFlagValues {
   protect?: string[];
 }
 
-/** Addresses of the capture interface (all of them for "any"): what "inbound" means on this host. */
-export function interfaceAddresses(iface: string, interfaces: CaptureInterface[]): string[] {
-  const chosen = iface === 'any' ? interfaces : interfaces.filter((i) => i.name === iface);
-  return [...new Set(chosen.flatMap((i) => i.addresses.map((a) => a.split('%')[0]!)))];
-}
 
 /** One NDJSON line per slot: totals and the heaviest entries, no sketches. */
 function slotLine(s: Slot): string {

@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
 import type { BanRecord } from '../../agent/api/ports.js';
 import { toRfc3339 } from '../api/conditions.js';
-import { API_VERSION, type BlockEvent, type DefensePolicy } from '../api/types.js';
+import type { BlockEvent, DefensePolicy } from '../api/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
-import { blockEventName } from './block-event-names.js';
+import { blockEventName, newBlockEvent } from './block-event-names.js';
 
 export interface AgentBanSyncDeps {
   blockEvents: ResourceClient<BlockEvent>;
@@ -102,18 +102,7 @@ export class AgentBanSync {
         await this.deps.blockEvents.patch({ namespace: ns, name: beName }, { spec: { durationSeconds, reason, agent: agentUrl } });
         await this.deps.blockEvents.patchStatus({ namespace: ns, name: beName }, status);
       } else {
-        const be: BlockEvent = {
-          apiVersion: API_VERSION,
-          kind: 'BlockEvent',
-          metadata: {
-            name: beName,
-            namespace: ns,
-            labels: { 'floodgate.dev/policy': name, 'floodgate.dev/source': ban.source },
-            annotations: { 'floodgate.dev/offences': String(ban.offenceCount) },
-            ownerReferences: [{ apiVersion: API_VERSION, kind: 'DefensePolicy', name, uid: policy.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
-          },
-          spec: { ip, policyRef: { name }, durationSeconds, reason, agent: agentUrl },
-        };
+        const be = newBlockEvent(policy, { ip, durationSeconds, reason, agent: agentUrl }, { offences: ban.offenceCount, labels: { 'floodgate.dev/source': ban.source } });
         await this.deps.blockEvents.create(ns, be);
         await this.deps.blockEvents.patchStatus({ namespace: ns, name: beName }, status);
       }

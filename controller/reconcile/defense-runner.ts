@@ -12,7 +12,6 @@ import type { AttackerEvidence, Verdict } from '../../agent/detection/types.js';
 import { setCondition, toRfc3339 } from '../api/conditions.js';
 import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {
-  API_VERSION,
   DefensePolicyConditions,
   type BlockEvent,
   type DefensePolicy,
@@ -23,7 +22,7 @@ import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { aboveThreshold, type MemoryMonitor } from '../memory/memory-monitor.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
-import { blockEventName } from './block-event-names.js';
+import { blockEventName, newBlockEvent } from './block-event-names.js';
 
 export interface DefenseRunnerDeps {
   policies: ResourceClient<DefensePolicy>;
@@ -207,18 +206,7 @@ export class DefenseRunner {
         outcome.skipped.push({ ip: a.ip, why: `maxActiveBlocks ${spec.mitigation.maxActiveBlocks} reached` });
         continue;
       }
-      const be: BlockEvent = {
-        apiVersion: API_VERSION,
-        kind: 'BlockEvent',
-        metadata: {
-          name: beName,
-          namespace: ns,
-          labels: { 'floodgate.dev/policy': name },
-          annotations: { 'floodgate.dev/offences': '1' },
-          ownerReferences: [{ apiVersion: API_VERSION, kind: 'DefensePolicy', name, uid: policy.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
-        },
-        spec: { ip: a.ip, policyRef: { name }, durationSeconds: banDurationSeconds(policy.spec, 1), reason, evidence },
-      };
+      const be = newBlockEvent(policy, { ip: a.ip, durationSeconds: banDurationSeconds(policy.spec, 1), reason, evidence }, { offences: 1 });
       try {
         await deps.blockEvents.create(ns, be);
         outcome.created.push(a.ip);

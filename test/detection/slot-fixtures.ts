@@ -4,7 +4,7 @@
 // The HLL hash here is not the engine's; only merge/estimate are exercised.
 
 import { DEST_SKETCH_REGISTERS, estimateSketch as estimate, SLOT_SKETCH_REGISTERS } from '../../native/lib/hll.js';
-import type { AddressCounters, DestinationCounters, PortCount, Slot, SlotTotals } from '../../native/lib/types.js';
+import type { AddressCounters, DestinationCounters, PortCount, Slot } from '../../native/lib/types.js';
 
 export type FlowKind = 'syn' | 'synack' | 'ack' | 'rst' | 'udp' | 'icmp' | 'fragment';
 
@@ -157,29 +157,8 @@ interface DestAcc {
   sketch: Uint8Array;
 }
 
-export function emptyTotals(): SlotTotals {
-  return {
-    packets: 0,
-    bytes: 0,
-    inboundPackets: 0,
-    inboundBytes: 0,
-    ipv4: 0,
-    ipv6: 0,
-    nonIp: 0,
-    malformed: 0,
-    tcp: 0,
-    udp: 0,
-    icmp: 0,
-    other: 0,
-    syn: 0,
-    synAck: 0,
-    ack: 0,
-    rst: 0,
-    fragments: 0,
-    sourceEvictions: 0,
-    destinationEvictions: 0,
-  };
-}
+import { emptyTotals } from '../../agent/detection/window-merge.js';
+export { emptyTotals };
 
 /** Aggregate flows into one Slot, as the engine would for [start, start + widthMs). */
 export function buildSlot(spec: SlotSpec): Slot {
