@@ -93,7 +93,24 @@ export function maxPrefix(family: Family): number {
  * "ip" or "ip/prefix". Host bits are zeroed; `hadHostBits` tells the caller
  * whether that changed anything (1.2.3.4/24 → 1.2.3.0/24).
  */
-export function parseCidr(input: string): (Cidr & { hadHostBits: boolean }) | undefined {
+type ParsedCidr = Cidr & { hadHostBits: boolean };
+
+/**
+ * A ban passes parseCidr several times (policy, cover index, firewall entry):
+ * memoised, a 10,000-ban batch parses each string once. Results are shared,
+ * so callers must not mutate them. Bounded: cleared past 65,536 strings.
+ */
+const parsedCache = new Map<string, ParsedCidr | undefined>();
+
+export function parseCidr(input: string): ParsedCidr | undefined {
+  if (parsedCache.has(input)) return parsedCache.get(input);
+  const parsed = parseCidrUncached(input);
+  if (parsedCache.size >= 65_536) parsedCache.clear();
+  parsedCache.set(input, parsed);
+  return parsed;
+}
+
+function parseCidrUncached(input: string): ParsedCidr | undefined {
   if (input.length > MAX_INPUT_LENGTH) return undefined;
   const slash = input.indexOf('/');
   const addressText = slash === -1 ? input : input.slice(0, slash);
