@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from './api/types.js';
-import { createInformer, objectKey, type Informer } from './kube/informer.js';
+import { createInformer, objectKey, withoutManagedFields, type Informer } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { EventRecorder } from './kube/event-recorder.js';
@@ -96,11 +96,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const listOf = <T,>(client: ResourceClient<T>) => (o: { resourceVersion?: string; limit?: number; continue?: string; labelSelector?: string }) =>
     client.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: client.resource.plural, ...o }) as never;
   const policies = createInformer<DefensePolicy>(
-    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, kubeConfig: kc, logger, registry },
+    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, kubeConfig: kc, logger, registry, transform: withoutManagedFields },
     false,
   );
   const blockEvents = createInformer<BlockEvent>(
-    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, kubeConfig: kc, logger, registry },
+    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, kubeConfig: kc, logger, registry, transform: withoutManagedFields },
     false,
   );
 

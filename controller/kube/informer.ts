@@ -103,6 +103,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   listTimeoutMs?: number;
   /** `limit` per LIST page; 0 = unpaged. Default 500. */
   pageSize?: number;
+  /**
+   * Applied to every object before it is cached (e.g. dropping
+   * metadata.managedFields, which can be most of an object's size).
+   */
+  transform?: (obj: T) => T;
   logger?: Logger;
   registry?: Registry;
 }
@@ -546,7 +551,8 @@ export class Informer<T extends KubernetesObject> {
       if (cont) opts._continue = cont;
       const page = await withDeadline(this.opts.list(opts), this.listTimeoutMs, `list ${this.name}`, this.stopCtl.signal);
       if (!page || !Array.isArray(page.items)) throw new Error(`list ${this.name}: response has no items array`);
-      items.push(...page.items);
+      const t = this.opts.transform;
+      items.push(...(t ? page.items.map(t) : page.items));
       const meta = (page.metadata ?? {}) as { resourceVersion?: string; _continue?: string; continue?: string };
       rv = meta.resourceVersion || rv;
       cont = meta._continue || meta.continue || undefined;
@@ -613,7 +619,7 @@ export class Informer<T extends KubernetesObject> {
           case 'ADDED':
           case 'MODIFIED': {
             progressed = true;
-            const o = obj as T;
+            const o = this.opts.transform ? this.opts.transform(obj as T) : (obj as T);
             this.upsert(o, info);
             this.bumpVersion(o);
             break;
@@ -725,4 +731,10 @@ export function createInformer<T extends KubernetesObject>(opts: InformerOptions
   const inf = new Informer<T>(opts);
   if (start) inf.start();
   return inf;
+}
+
+/** A transform that drops metadata.managedFields: the controller never reads them. */
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
 }
