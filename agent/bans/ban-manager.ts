@@ -91,6 +91,9 @@ export class BanManager {
   /** Size of the batch being decided: per-ban log lines drop to debug inside large batches. */
   private batchSize = 1;
   private queue: Promise<unknown> = Promise.resolve();
+  /** block() calls waiting for the next coalesced batch. */
+  private pendingBlocks: { request: BlockRequest; resolve: (o: BlockOutcome) => void; reject: (e: unknown) => void }[] = [];
+  private drainQueued = false;
   private timers: NodeJS.Timeout[] = [];
   private started = false;
 
@@ -169,33 +172,59 @@ export class BanManager {
     await this.queue;
   }
 
+  /**
+   * One ban. Bans requested while an operation is in flight are coalesced into
+   * the next batch: one store write and one firewall transaction for all of
+   * them, so many concurrent callers (a controller re-pushing BlockEvents)
+   * do not each pay for an fsync.
+   */
   block(request: BlockRequest): Promise<BlockOutcome> {
-    return this.blockMany([request]).then((outcomes) => outcomes[0] as BlockOutcome);
+    return new Promise<BlockOutcome>((resolve, reject) => {
+      this.pendingBlocks.push({ request, resolve, reject });
+      if (this.drainQueued) return;
+      this.drainQueued = true;
+      this.serial(async () => {
+        this.drainQueued = false;
+        const batch = this.pendingBlocks.splice(0);
+        try {
+          const outcomes = await this.applyBatch(batch.map((b) => b.request));
+          batch.forEach((b, i) => b.resolve(outcomes[i] as BlockOutcome));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }).catch((err: unknown) => {
+        // serial() refused (before start): fail everything that was waiting.
+        this.drainQueued = false;
+        for (const b of this.pendingBlocks.splice(0)) b.reject(err);
+      });
+    });
   }
 
   /** Many bans, one store write and one firewall batch. Outcomes are in request order. */
   blockMany(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
-    return this.serial(async () => {
-      const now = this.now();
-      let changed = this.dropExpired(now);
-      const index = new CidrIndex(this.store.all().map((b) => b.cidr));
-      // Once per batch: every decision in it shares `now`.
-      this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
-      this.batchSize = requests.length;
-      const outcomes = requests.map((request) => this.decide(request, now, index));
-      const added = outcomes.filter((o) => o.ok && o.action === 'added').length;
-      if (requests.length > 1) {
-        const refused = outcomes.filter((o) => !o.ok).length;
-        this.logger.info({ requested: requests.length, added, extended: outcomes.filter((o) => o.ok && o.action === 'extended').length, refused }, 'batch of bans');
-      }
-      changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
-      this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
-      if (changed) {
-        await this.store.save();
-        await this.pushDesired(now);
-      }
-      return outcomes;
-    });
+    return this.serial(() => this.applyBatch(requests));
+  }
+
+  private async applyBatch(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
+    const now = this.now();
+    let changed = this.dropExpired(now);
+    const index = new CidrIndex(this.store.all().map((b) => b.cidr));
+    // Once per batch: every decision in it shares `now`.
+    this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
+    this.batchSize = requests.length;
+    const outcomes = requests.map((request) => this.decide(request, now, index));
+    const added = outcomes.filter((o) => o.ok && o.action === 'added').length;
+    if (requests.length > 1) {
+      const refused = outcomes.filter((o) => !o.ok).length;
+      this.logger.info({ requested: requests.length, added, extended: outcomes.filter((o) => o.ok && o.action === 'extended').length, refused }, 'batch of bans');
+    }
+    changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
+    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+    if (changed) {
+      await this.store.save();
+      await this.pushDesired(now);
+    }
+    return outcomes;
   }
 
   private escalated(baseSeconds: number, offenceCount: number): number {
