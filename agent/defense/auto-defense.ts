@@ -121,6 +121,7 @@ export class AutoDefense {
     const rec = history.observe(verdict, now, banned);
     // Once per attack, not on every slot of a long flood.
     if (rec && rec.signatureRuleNeeded && !this.signatureWarned.has(rec.id)) {
+      if (this.signatureWarned.size >= 256) this.signatureWarned.clear(); // ids only grow; old ones are done
       this.signatureWarned.add(rec.id);
       logger.warn({ victims: rec.victims, signatures: rec.signatures }, 'attack needs a signature rule: per-IP bans cannot stop it');
     }
