@@ -19,7 +19,7 @@ import { measureBanToBlockEvent, type BanResult } from './controller/ban-to-bloc
 import { summariseProfile, formatProfile } from './controller/cpu-profile.js';
 import { kubectl, startBenchAgent, startControlPlane, startControllerProcess, type BenchAgent, type BenchControlPlane, type BenchController } from './controller/env.js';
 import { KubeApi } from './controller/kube-api.js';
-import { measureManyBlockEvents, type ManyResult } from './controller/many-block-events.js';
+import { measureManyBlockEvents, type ManyProgress, type ManyResult } from './controller/many-block-events.js';
 import { policyManifest, waitPolicyReady } from './controller/policies.js';
 import { measurePolicyReady, type ReadyRun } from './controller/policy-ready.js';
 import { envNumber, fmtMB, fmtS, loadAvg, log, max, median, met, onTeardown, percentile, runTeardown, seededRandom, sleep } from './controller/util.js';
@@ -50,6 +50,7 @@ interface Results {
   ban?: BanResult;
   ready?: ReadyRun[];
   many?: ManyResult;
+  manyProgress?: ManyProgress;
   profile?: string[];
   controllerLogWarnings?: string[];
   env: string[];
@@ -63,19 +64,34 @@ async function teardown(): Promise<void> {
   await runTeardown();
 }
 
-// process.on, not once: execa's signal-exit re-raises the signal (killing us mid-teardown)
-// when it finds itself the only listener left.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (tornDown) return;
-    log(`${sig}: tearing down`);
-    void teardown().finally(() => process.exit(130));
+/** The results so far, printed also when the run is interrupted. */
+const results: Results = { env: [], errors: [] };
+let interruptedBy: string | undefined;
+let printed = false;
+function printReport(): void {
+  if (printed) return;
+  printed = true;
+  console.log(report(results));
+}
+
+function interrupted(why: string, code: number): void {
+  if (interruptedBy !== undefined) return;
+  interruptedBy = why;
+  log(`${why}: tearing down`);
+  results.errors.push(`interrupted (${why}): the section in progress and those after it are missing`);
+  void teardown().finally(() => {
+    printReport();
+    process.exit(code);
   });
 }
 
+// process.on, not once: execa's signal-exit re-raises the signal (killing us mid-teardown)
+// when it finds itself the only listener left.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => interrupted(sig, 130));
+
 process.on('uncaughtException', (err) => {
   log(`uncaught: ${err.stack ?? err.message}`);
-  void teardown().finally(() => process.exit(1));
+  interrupted(`uncaught exception: ${err.message}`, 1);
 });
 
 async function section<T>(name: string, r: Results, fn: () => Promise<T>): Promise<T | undefined> {
@@ -207,6 +223,11 @@ function report(r: Results): string {
         ` ${fmtMB(m.hwm).padEnd(10)} target ≤ 150 MB (${ratio(m.hwm, TARGET_RSS_BYTES)}); now ${fmtMB(m.rssAfterSettle)}${full ? '' : ` — only ${m.created.toLocaleString()} of ${m.requested.toLocaleString()} created`}${m.timedOut ? ' — not all Active' : ''}  ${met(m.hwm <= TARGET_RSS_BYTES && full && !m.timedOut)}`,
       `   all Active after                        ${m.timedOut ? `not within ${ACTIVE_TIMEOUT_S} s (${m.active}/${m.created})` : fmtS(m.allActiveMs!)}; creating took ${fmtS(m.createMs)} (${(m.created / (m.createMs / 1000)).toFixed(0)}/s)`,
     );
+  } else if (r.manyProgress?.startedAt !== undefined) {
+    const p = r.manyProgress;
+    const secs = (performance.now() - p.startedAt!) / 1000;
+    out.push('', `**interrupted after ${secs.toFixed(0)} s**: created ${p.created.toLocaleString()}, Active ${p.active.toLocaleString()}; controller RSS peak so far ${fmtMB(p.peakRss)}, VmHWM ${fmtMB(p.hwm)}`);
+    summary.push(`3. controller peak RSS (VmHWM) so far`.padEnd(42) + ` ${fmtMB(p.hwm).padEnd(10)} target ≤ 150 MB — interrupted after ${secs.toFixed(0)} s at ${p.active.toLocaleString()}/${p.created.toLocaleString()} Active  ${met(false)}`);
   } else {
     out.push('', notMeasured('3'));
     summary.push(`3. controller RSS, ${OBJECTS.toLocaleString()} BlockEvents`.padEnd(44) + notMeasured('3'));
@@ -241,7 +262,7 @@ function controllerWarnings(logFile: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const r: Results = { env: [], errors: [] };
+  const r = results;
   let cp: BenchControlPlane | undefined;
   let api: KubeApi | undefined;
   let agent: BenchAgent | undefined;
@@ -268,7 +289,7 @@ async function main(): Promise<void> {
     };
     await ok(['create', 'namespace', NS]);
     log('starting the agent (dry-run backend)');
-    agent = await startBenchAgent('fgcbench0', CPU_PROF ? { cpuProfileDir: path.join(work, 'agent-cpu-profile') } : {});
+    agent = await startBenchAgent(`${NS.replace(/[^a-z0-9]/g, '').slice(0, 12)}0`, CPU_PROF ? { cpuProfileDir: path.join(work, 'agent-cpu-profile') } : {});
     r.env.push(`agent: ${agent.url}, pid ${agent.pid}, capture on ${agent.iface}, maxActiveBans raised to 100000 (default 10000), state on ${fs.existsSync('/dev/shm') ? 'tmpfs' : 'disk'}`);
     await ok(['-n', NS, 'create', 'secret', 'generic', SECRET, `--from-literal=token=${agent.token}`]);
     log('starting the controller: node bin/floodgate.js controller');
@@ -296,8 +317,11 @@ async function main(): Promise<void> {
     }
     if (SECTIONS.has('3')) {
       const from = Date.now();
+      r.manyProgress = { created: 0, active: 0, peakRss: 0, hwm: NaN };
+      const progress = r.manyProgress;
       r.many = await section(`3. ${OBJECTS} BlockEvents`, r, () =>
         measureManyBlockEvents({
+          progress,
           api: a,
           ns: NS,
           policy: POLICY,
@@ -350,7 +374,8 @@ async function main(): Promise<void> {
     }
     await teardown();
   }
-  console.log(report(r));
+  if (interruptedBy !== undefined) return; // the signal handler prints once teardown is done
+  printReport();
   if (r.errors.length) process.exitCode = 1;
 }
 

@@ -30,10 +30,45 @@ async function kubectlOk(kubeconfig: string, args: string[], input?: string): Pr
   return r.stdout;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `<stateDir>.owner` holds the pid of the bench run using stateDir: a second
+ * run refuses to start (instead of wiping the first one's API server and
+ * agent link); a stale file from a crashed run is taken over.
+ */
+function claimStateDir(stateDir: string): void {
+  const owner = `${stateDir}.owner`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(owner, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const pid = Number(fs.readFileSync(owner, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new Error(`another bench:controller run (pid ${pid}) is using ${stateDir}: wait for it, or give this one BENCH_CP_STATE_DIR and BENCH_NS of its own`);
+      }
+      fs.rmSync(owner, { force: true }); // stale: its run is gone
+    }
+  }
+  onTeardown(`release ${owner}`, async () => {
+    if (fs.existsSync(owner) && fs.readFileSync(owner, 'utf8').trim() === String(process.pid)) fs.rmSync(owner, { force: true });
+  });
+}
+
 /** Our own kube-apiserver + etcd in stateDir, with the CRDs; stopped and wiped at teardown. */
 export async function startControlPlane(stateDir: string): Promise<BenchControlPlane> {
   // Always our own API server, never a cluster someone exported.
   delete process.env.KUBECONFIG;
+  claimStateDir(stateDir);
   if (fs.existsSync(stateDir)) {
     log(`state dir ${stateDir} exists (a previous run did not finish?): stopping and wiping it first`);
     await stopControlPlane({ stateDir, wipe: true });

@@ -84,7 +84,17 @@ async function scrapeMetrics(url: string): Promise<Record<string, number>> {
   return out;
 }
 
+/** Live figures of a section 3 in progress (for a report after an interruption). */
+export interface ManyProgress {
+  startedAt?: number;
+  created: number;
+  active: number;
+  peakRss: number;
+  hwm: number;
+}
+
 export async function measureManyBlockEvents(o: {
+  progress?: ManyProgress;
   api: KubeApi;
   ns: string;
   policy: string;
@@ -145,9 +155,11 @@ export async function measureManyBlockEvents(o: {
   let created = 0;
   let createFailures = 0;
   let firstCreateError: string | undefined;
+  if (o.progress) o.progress.startedAt = t0;
   const sampler = setInterval(() => {
     const m = procMemory(controller.pid);
     if (m) samples.push({ t: performance.now() - t0, rss: m.rss, active, created });
+    if (m && o.progress) Object.assign(o.progress, { created, active, peakRss: Math.max(o.progress.peakRss, m.rss), hwm: m.hwm });
   }, 1000);
 
   let next = 0;
