@@ -7,15 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { writeBenchCapture } from '../test/gen/bench-capture.js';
+import { log, median } from './bench-util.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cacheDir = path.join(root, '.cache', 'bench');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const PACKETS = 2_000_000;
-
-function log(msg: string) {
-  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
 
 function ensureCapture(name: string, distinctSources?: number): string {
   fs.mkdirSync(cacheDir, { recursive: true });
@@ -44,10 +41,6 @@ async function runNode(script: string, file: string): Promise<RunResult> {
   return JSON.parse(String(r.stdout).trim().split('\n').at(-1)!) as RunResult;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 const mpps = (r: RunResult) => r.packets / r.seconds / 1e6;
 
 async function main() {
