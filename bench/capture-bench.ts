@@ -36,8 +36,8 @@ async function runTcpdump(file: string): Promise<RunResult> {
   return { packets: PACKETS, seconds, maxRssMB: 0 };
 }
 
-async function runNode(script: string, file: string): Promise<RunResult> {
-  const r = await execa(process.execPath, [path.join(root, 'dist', 'bench', script), file]);
+async function runNode(script: string, file: string, ...args: string[]): Promise<RunResult> {
+  const r = await execa(process.execPath, [path.join(root, 'dist', 'bench', script), file, ...args]);
   return JSON.parse(String(r.stdout).trim().split('\n').at(-1)!) as RunResult;
 }
 
@@ -48,6 +48,7 @@ async function main() {
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
+  const b1: number[] = [];
   for (let i = 1; i <= rounds; i++) {
     log(`round ${i}/${rounds}: tcpdump -r`);
     a.push(mpps(await runTcpdump(file)));
@@ -55,6 +56,10 @@ async function main() {
     const eng = await runNode('engine-run.js', file);
     if (eng.packets !== PACKETS) throw new Error(`engine processed ${eng.packets} of ${PACKETS} packets`);
     b.push(mpps(eng));
+    log(`round ${i}/${rounds}: native engine, one thread`);
+    const eng1 = await runNode('engine-run.js', file, 'single-thread');
+    if (eng1.packets !== PACKETS) throw new Error(`engine (one thread) processed ${eng1.packets} of ${PACKETS} packets`);
+    b1.push(mpps(eng1));
     log(`round ${i}/${rounds}: npm pcap in JS`);
     const js = await runNode('pcap-js-run.js', file);
     if (js.packets !== PACKETS) throw new Error(`npm pcap decoded ${js.packets} of ${PACKETS} packets`);
@@ -63,6 +68,7 @@ async function main() {
   const ma = median(a);
   const mb = median(b);
   const mc = median(c);
+  const mb1 = median(b1);
   const ok = (x: boolean) => (x ? 'meets target' : 'MISSES target');
 
   const rss: { distinct: string; mb: number }[] = [];
@@ -79,18 +85,19 @@ async function main() {
     '| reader | Mpps | per packet |',
     '|---|---:|---:|',
     `| (a) tcpdump -r file -w /dev/null (libpcap floor) | ${ma.toFixed(2)} | ${(1000 / ma).toFixed(0)} ns |`,
-    `| (b) floodgate native engine: parse + aggregate | ${mb.toFixed(2)} | ${(1000 / mb).toFixed(0)} ns |`,
+    `| (b) floodgate native engine: read + parse on the capture thread, tables on a second thread | ${mb.toFixed(2)} | ${(1000 / mb).toFixed(0)} ns |`,
+    `| (b1) the same engine on one thread (pipeline: false) | ${mb1.toFixed(2)} | ${(1000 / mb1).toFixed(0)} ns |`,
     `| (c) npm pcap: decode in JS + Map of sources | ${mc.toFixed(2)} | ${(1000 / mc).toFixed(0)} ns |`,
     '',
     `b/a = ${(mb / ma).toFixed(2)} (target ≥ 0.6: ${ok(mb / ma >= 0.6)})`,
-    `b/c = ${(mb / mc).toFixed(1)} (target ≥ 15: ${ok(mb / mc >= 15)})`,
+    `b/c = ${(mb / mc).toFixed(1)} (target ≥ 15: ${ok(mb / mc >= 15)}); one thread: b1/a = ${(mb1 / ma).toFixed(2)}, b1/c = ${(mb1 / mc).toFixed(1)}`,
     '',
     '| distinct sources | engine peak RSS |',
     '|---:|---:|',
     ...rss.map((r) => `| ${r.distinct} | ${r.mb.toFixed(0)} MB |`),
     '',
     `peak RSS at 1,000,000 distinct sources: ${rss1m.toFixed(0)} MB (target < 150 MB: ${ok(rss1m < 150)})`,
-    `all rounds (Mpps): a=${a.map((x) => x.toFixed(2)).join(', ')}  b=${b.map((x) => x.toFixed(2)).join(', ')}  c=${c.map((x) => x.toFixed(3)).join(', ')}`,
+    `all rounds (Mpps): a=${a.map((x) => x.toFixed(2)).join(', ')}  b=${b.map((x) => x.toFixed(2)).join(', ')}  b1=${b1.map((x) => x.toFixed(2)).join(', ')}  c=${c.map((x) => x.toFixed(3)).join(', ')}`,
   ];
   console.log(lines.join('\n'));
 }

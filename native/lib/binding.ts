@@ -72,6 +72,8 @@ export interface RawOptions {
   queueDepth?: number;
   /** Export at most this many sources per slot to JS, heaviest first (C selects them). */
   keepSources?: number;
+  /** Parse on the capture thread and update the tables on a second thread (default true). */
+  pipeline?: boolean;
   snaplen?: number;
   bufferSize?: number;
   timeoutMs?: number;

@@ -24,6 +24,8 @@ export const captureOptionsSchema = z.strictObject({
   queueDepth: z.number().int().min(1).max(1024).optional(),
   /** Export at most this many sources per slot into JS (heaviest first, selected in C); the table itself keeps maxSources. */
   keepSources: z.number().int().min(1).max(1 << 24).optional(),
+  /** Parse on the capture thread, update the tables on a second one (default); false: one thread does both. */
+  pipeline: z.boolean().optional(),
 });
 
 export const liveCaptureOptionsSchema = captureOptionsSchema.extend({

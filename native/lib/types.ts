@@ -128,6 +128,8 @@ export interface CaptureOptions {
   queueDepth?: number;
   /** Decode at most this many sources per slot into JS (heaviest first). */
   keepSources?: number;
+  /** Read and parse on the capture thread, update the tables on a second thread (default true). */
+  pipeline?: boolean;
 }
 
 export interface LiveCaptureOptions extends CaptureOptions {

@@ -143,6 +143,15 @@ static int parse_opts(napi_env env, napi_value obj, parsed_opts *p) {
     }
     p->o.promisc = b ? 1 : 0;
   }
+  p->o.pipeline = 1;
+  if (get_prop(env, obj, "pipeline", &pv)) {
+    bool b = true;
+    if (napi_get_value_bool(env, pv, &b) != napi_ok) {
+      napi_throw_type_error(env, "FG_INVALID", "option pipeline must be a boolean");
+      return -1;
+    }
+    p->o.pipeline = b ? 1 : 0;
+  }
   int failed = 0;
   p->filter = opt_string(env, obj, "filter", &failed);
   if (failed) return -1;

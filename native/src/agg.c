@@ -293,51 +293,62 @@ static void apply_item(fg_slot *s, const fg_batch_item *p) {
   }
 }
 
+void fg_items_apply(fg_slot *s, const fg_batch_item *items, int n) {
+  for (int base = 0; base < n; base += FG_BATCH) {
+    const fg_batch_item *it = items + base;
+    int m = n - base < FG_BATCH ? n - base : FG_BATCH;
+    /* Three passes: headers in flight, then entry lines in flight, then the updates. */
+    for (int i = 0; i < m; i++) {
+      const fg_batch_item *p = &it[i];
+      __builtin_prefetch(&s->src.buckets[p->hs & (s->src.nbuckets - 1)], 1);
+      if (p->hd_valid) __builtin_prefetch(&s->dst.buckets[p->hd & (s->dst.nbuckets - 1)], 1);
+    }
+    for (int i = 0; i < m; i++) {
+      const fg_batch_item *p = &it[i];
+      prefetch_entry(&s->src, p->hs);
+      if (p->hd_valid) prefetch_entry(&s->dst, p->hd);
+    }
+    for (int i = 0; i < m; i++) apply_item(s, &it[i]);
+  }
+}
+
 void fg_batch_flush(fg_batch *b, fg_slot *s) {
-  int n = b->n;
-  if (n == 0) return;
-  /* Three passes: headers in flight, then entry lines in flight, then the updates. */
-  for (int i = 0; i < n; i++) {
-    const fg_batch_item *p = &b->items[i];
-    __builtin_prefetch(&s->src.buckets[p->hs & (s->src.nbuckets - 1)], 1);
-    if (p->hd_valid) __builtin_prefetch(&s->dst.buckets[p->hd & (s->dst.nbuckets - 1)], 1);
-  }
-  for (int i = 0; i < n; i++) {
-    const fg_batch_item *p = &b->items[i];
-    prefetch_entry(&s->src, p->hs);
-    if (p->hd_valid) prefetch_entry(&s->dst, p->hd);
-  }
-  for (int i = 0; i < n; i++) apply_item(s, &b->items[i]);
+  if (b->n == 0) return;
+  fg_items_apply(s, b->items, b->n);
   b->n = 0;
 }
 
-void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
-                  uint32_t wire_len) {
+int fg_item_prepare(fg_batch_item *p, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
+                    uint32_t wire_len, fg_dst_hash_memo *memo) {
   uint64_t *t = s->totals;
   t[FG_T_PACKETS]++;
   t[FG_T_BYTES] += wire_len;
   if (r == FG_PARSE_MALFORMED) {
     t[FG_T_MALFORMED]++;
-    return;
+    return 0;
   }
   if (r == FG_PARSE_NON_IP) {
     t[FG_T_NON_IP]++;
-    return;
+    return 0;
   }
   t[pkt->family == 4 ? FG_T_IPV4 : FG_T_IPV6]++;
-  if (prot->n > 0 && !fg_protect_contains(prot, pkt->dst)) return; /* outbound or transit */
+  if (prot->n > 0 && !fg_protect_contains(prot, pkt->dst)) return 0; /* outbound or transit */
 
   t[FG_T_IN_PACKETS]++;
   t[FG_T_IN_BYTES] += wire_len;
   count_totals(t, pkt);
 
-  fg_batch_item *p = &b->items[b->n++];
   load_key(&p->src, pkt->src);
   load_key(&p->dst, pkt->dst);
   p->hs = fg_hash_key(&p->src);
-  /* Same destination as the memo: skip its hash; apply_item re-checks the memo anyway. */
-  p->hd_valid = !(s->dst_memo != 0 && key_eq(&s->dst.entries[s->dst_memo - 1].key, &p->dst));
-  p->hd = p->hd_valid ? fg_hash_key(&p->dst) : 0;
+  /* Floods hit few destinations: reuse the last destination's hash. */
+  if (!memo->valid || !key_eq(&memo->key, &p->dst)) {
+    memo->key = p->dst;
+    memo->hash = fg_hash_key(&p->dst);
+    memo->valid = 1;
+  }
+  p->hd = memo->hash;
+  p->hd_valid = 1;
   p->wire_len = wire_len;
   p->sport = pkt->sport;
   p->dport = pkt->dport;
@@ -345,12 +356,19 @@ void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_resu
   p->tcp_flags = pkt->tcp_flags;
   p->fragment = pkt->fragment;
   p->has_ports = pkt->has_ports;
-  if (b->n == FG_BATCH) fg_batch_flush(b, s);
+  return 1;
+}
+
+void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
+                  uint32_t wire_len) {
+  if (!fg_item_prepare(&b->items[b->n], s, prot, r, pkt, wire_len, &b->memo)) return;
+  if (++b->n == FG_BATCH) fg_batch_flush(b, s);
 }
 
 void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len) {
   fg_batch b;
   b.n = 0;
+  b.memo.valid = 0;
   fg_batch_add(&b, s, prot, r, pkt, wire_len);
   fg_batch_flush(&b, s);
 }

@@ -129,12 +129,20 @@ typedef struct {
   uint32_t wire_len;
   uint16_t sport, dport;
   uint8_t l4, tcp_flags, fragment, has_ports;
-  uint8_t hd_valid; /* hd is only computed when the destination memo may miss */
+  uint8_t hd_valid; /* 0: hd not computed, apply hashes dst itself */
 } fg_batch_item;
+
+/* The last destination and its hash: floods hit few destinations. */
+typedef struct {
+  fg_key key;
+  uint64_t hash;
+  int valid;
+} fg_dst_hash_memo;
 
 typedef struct {
   fg_batch_item items[FG_BATCH];
   int n;
+  fg_dst_hash_memo memo;
 } fg_batch;
 
 typedef struct {
@@ -161,6 +169,14 @@ void fg_slot_reset(fg_slot *s);
 void fg_batch_add(fg_batch *b, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
                   uint32_t wire_len);
 void fg_batch_flush(fg_batch *b, fg_slot *s);
+
+/* The two halves of fg_batch_add, for a pipeline where one thread reads and
+ * parses and another updates the tables. prepare updates s's totals at once and
+ * returns 1 when p holds a table update (an inbound IP packet), which
+ * fg_items_apply later applies to the same slot. */
+int fg_item_prepare(fg_batch_item *p, fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt,
+                    uint32_t wire_len, fg_dst_hash_memo *memo);
+void fg_items_apply(fg_slot *s, const fg_batch_item *items, int n);
 
 /* Unbatched form (fuzzer, tests). */
 void fg_slot_account(fg_slot *s, const fg_protect *prot, fg_parse_result r, const fg_packet *pkt, uint32_t wire_len);

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <stdio_ext.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -45,9 +48,20 @@ static fg_engine *engine_alloc(const fg_engine_opts *o) {
     free(e);
     return NULL;
   }
+  e->ring = calloc(FG_HANDOFF_RING, sizeof(fg_handoff));
+  if (!e->ring) {
+    free(e->queue);
+    free(e->pool);
+    free(e->protect.items);
+    free(e);
+    return NULL;
+  }
   pthread_mutex_init(&e->mu, NULL);
   pthread_cond_init(&e->cv_ready, NULL);
   pthread_cond_init(&e->cv_space, NULL);
+  pthread_mutex_init(&e->hmu, NULL);
+  pthread_cond_init(&e->hcv_items, NULL);
+  pthread_cond_init(&e->hcv_space, NULL);
   return e;
 }
 
@@ -60,9 +74,13 @@ static void engine_free(fg_engine *e) {
   free(e->queue);
   free(e->pool);
   free(e->protect.items);
+  free(e->ring);
   pthread_mutex_destroy(&e->mu);
   pthread_cond_destroy(&e->cv_ready);
   pthread_cond_destroy(&e->cv_space);
+  pthread_mutex_destroy(&e->hmu);
+  pthread_cond_destroy(&e->hcv_items);
+  pthread_cond_destroy(&e->hcv_space);
   free(e);
 }
 
@@ -187,6 +205,11 @@ fg_engine *fg_engine_open_offline(const char *path, const fg_engine_opts *o, fg_
   }
   /* A large stdio buffer: libpcap does two freads per packet, and 4 KiB refills cost a syscall every ~60 packets. */
   setvbuf(f, NULL, _IOFBF, 1 << 20);
+#ifdef __GLIBC__
+  /* Only the capture thread reads f. In a multi-threaded process (Node) glibc
+   * otherwise takes the stream lock on each of those two freads per packet. */
+  __fsetlocking(f, FSETLOCKING_BYCALLER);
+#endif
   /* pcap_fopen_offline takes ownership of f and reads pcap and pcapng alike. */
   e->pcap = pcap_fopen_offline(f, ebuf);
   if (!e->pcap) {
@@ -213,14 +236,8 @@ static fg_slot *take_pooled(fg_engine *e) {
   return fg_slot_new(e->opts.max_src, e->opts.max_dst);
 }
 
-/* Hand the current slot to JS and start a new one at start_us (0: on the next packet). */
-static void rotate(fg_engine *e, int64_t start_us) {
-  fg_batch_flush(&e->batch, e->cur);
-  fg_slot *done = e->cur;
-  fg_slot *fresh = take_pooled(e);
-  if (!fresh) { /* out of memory: keep aggregating into the same slot rather than crash */
-    return;
-  }
+/* Queue a finished slot for JS (aggregator thread, or the reader when not pipelined). */
+static void publish(fg_engine *e, fg_slot *done) {
   pthread_mutex_lock(&e->mu);
   if (!e->live) {
     /* Files: never drop a slot, wait for JS instead. */
@@ -239,6 +256,66 @@ static void rotate(fg_engine *e, int64_t start_us) {
   e->qlen++;
   pthread_cond_broadcast(&e->cv_ready);
   pthread_mutex_unlock(&e->mu);
+}
+
+/* Reader: the block being filled. widx is the reader's own, so no lock is needed. */
+static inline fg_handoff *fill_block(fg_engine *e) {
+  return &e->ring[e->widx];
+}
+
+/* Reader: hand the block being filled to the aggregator and wait for room for the next. */
+static void commit_block(fg_engine *e, fg_handoff_kind kind, fg_slot *slot) {
+  pthread_mutex_lock(&e->hmu);
+  fg_handoff *h = fill_block(e);
+  h->kind = kind;
+  h->slot = slot;
+  e->rlen++;
+  e->widx = (e->widx + 1) % FG_HANDOFF_RING;
+  pthread_cond_signal(&e->hcv_items);
+  /* The next block must be free before the reader fills it; the aggregator never waits on us. */
+  while (e->rlen == FG_HANDOFF_RING) pthread_cond_wait(&e->hcv_space, &e->hmu);
+  pthread_mutex_unlock(&e->hmu);
+  fill_block(e)->n = 0;
+}
+
+/* Reader: pass on what was parsed for the current slot. */
+static void flush_items(fg_engine *e) {
+  if (!e->pipelined) {
+    fg_batch_flush(&e->batch, e->cur);
+    return;
+  }
+  if (fill_block(e)->n > 0) commit_block(e, FG_H_ITEMS, e->cur);
+}
+
+static void *aggregator_thread(void *arg) {
+  fg_engine *e = (fg_engine *)arg;
+  for (;;) {
+    pthread_mutex_lock(&e->hmu);
+    while (e->rlen == 0) pthread_cond_wait(&e->hcv_items, &e->hmu);
+    fg_handoff *h = &e->ring[e->rhead];
+    pthread_mutex_unlock(&e->hmu);
+    /* The reader does not touch committed blocks: work on h without the lock. */
+    fg_handoff_kind kind = h->kind;
+    if (kind == FG_H_ITEMS) fg_items_apply(h->slot, h->items, h->n);
+    else if (kind == FG_H_PUBLISH) publish(e, h->slot);
+    pthread_mutex_lock(&e->hmu);
+    e->rhead = (e->rhead + 1) % FG_HANDOFF_RING;
+    e->rlen--;
+    pthread_cond_signal(&e->hcv_space);
+    pthread_mutex_unlock(&e->hmu);
+    if (kind == FG_H_END) return NULL;
+  }
+}
+
+/* Hand the current slot to JS and start a new one at start_us (0: on the next packet). */
+static void rotate(fg_engine *e, int64_t start_us) {
+  fg_slot *fresh = take_pooled(e);
+  if (!fresh) { /* out of memory: keep aggregating into the same slot rather than crash */
+    return;
+  }
+  flush_items(e);
+  if (e->pipelined) commit_block(e, FG_H_PUBLISH, e->cur); /* after its items, in order */
+  else publish(e, e->cur);
   e->cur = fresh;
   if (start_us > 0) {
     e->cur->start_us = start_us;
@@ -260,7 +337,14 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
   }
   fg_packet pkt;
   fg_parse_result r = fg_parse(e->dlt, bytes, h->caplen, &pkt);
-  fg_batch_add(&e->batch, s, &e->protect, r, &pkt, h->len);
+  if (e->pipelined) {
+    fg_handoff *blk = fill_block(e);
+    if (fg_item_prepare(&blk->items[blk->n], s, &e->protect, r, &pkt, h->len, &e->memo) &&
+        ++blk->n == FG_HANDOFF_ITEMS)
+      commit_block(e, FG_H_ITEMS, s);
+  } else {
+    fg_batch_add(&e->batch, s, &e->protect, r, &pkt, h->len);
+  }
   e->stats.processed++; /* single writer; readers copy under mu and tolerate a stale value */
   if (r == FG_PARSE_MALFORMED) e->stats.malformed++;
   if (e->dumper) pcap_dump((u_char *)e->dumper, h, bytes);
@@ -293,7 +377,7 @@ static void *capture_thread(void *arg) {
       continue;
     }
   housekeeping:;
-    fg_batch_flush(&e->batch, e->cur);
+    flush_items(e);
     int64_t now = now_us();
     struct pcap_stat ps;
     if (pcap_stats(e->pcap, &ps) == 0) {
@@ -319,8 +403,12 @@ static void *capture_thread(void *arg) {
     if (stop) break;
   }
   /* Deliver what was aggregated so far. */
-  fg_batch_flush(&e->batch, e->cur);
+  flush_items(e);
   if (e->cur->start_us != 0 && e->cur->totals[FG_T_PACKETS] > 0) rotate(e, 0);
+  if (e->pipelined) {
+    commit_block(e, FG_H_END, NULL);
+    pthread_join(e->agg_thread, NULL);
+  }
   if (e->dumper) pcap_dump_flush(e->dumper);
   pthread_mutex_lock(&e->mu);
   e->done = 1;
@@ -331,9 +419,17 @@ static void *capture_thread(void *arg) {
 
 int fg_engine_start(fg_engine *e, char *err) {
   if (e->thread_started) return 0;
+  /* Without the aggregator thread the reader applies updates itself: slower, still correct. */
+  e->pipelined = e->opts.pipeline;
+  if (e->pipelined && pthread_create(&e->agg_thread, NULL, aggregator_thread, e) != 0) e->pipelined = 0;
   int rc = pthread_create(&e->thread, NULL, capture_thread, e);
   if (rc != 0) {
     snprintf(err, FG_ERR_LEN, "cannot start capture thread: %s", strerror(rc));
+    if (e->pipelined) { /* the aggregator is waiting for blocks: end it */
+      commit_block(e, FG_H_END, NULL);
+      pthread_join(e->agg_thread, NULL);
+      e->pipelined = 0;
+    }
     return -1;
   }
   e->thread_started = 1;

@@ -27,6 +27,7 @@ typedef struct {
   int snaplen;
   int buffer_size;
   int timeout_ms;
+  int pipeline; /* 1: a second thread updates the tables while the capture thread reads and parses */
 } fg_engine_opts;
 
 typedef enum {
@@ -48,6 +49,19 @@ typedef struct {
   uint64_t received, dropped, if_dropped;
   uint64_t processed, malformed, slots_dropped;
 } fg_stats;
+
+/* Reader → aggregator hand-off: parsed packets in blocks, and slot boundaries.
+ * The reader thread reads and parses (libpcap, the parser, per-slot totals),
+ * the aggregator thread updates the tables; on two cores they overlap. */
+#define FG_HANDOFF_ITEMS 256
+#define FG_HANDOFF_RING 8
+typedef enum { FG_H_ITEMS, FG_H_PUBLISH, FG_H_END } fg_handoff_kind;
+typedef struct {
+  fg_handoff_kind kind;
+  fg_slot *slot; /* ITEMS: the slot they belong to; PUBLISH: the finished slot */
+  int n;
+  fg_batch_item items[FG_HANDOFF_ITEMS];
+} fg_handoff;
 
 typedef struct fg_engine {
   pcap_t *pcap;
@@ -72,9 +86,18 @@ typedef struct fg_engine {
   fg_error_code run_error;
   char run_errbuf[FG_ERR_LEN];
 
-  /* Written by the capture thread only. */
+  /* Hand-off ring: entries rhead .. rhead+rlen-1 wait for the aggregator (under
+   * hmu); ring[widx] is the block the reader fills (widx: reader only). */
+  int pipelined; /* 0: the aggregator thread could not start, the reader applies inline */
+  pthread_t agg_thread;
+  pthread_mutex_t hmu;
+  pthread_cond_t hcv_items, hcv_space;
+  fg_handoff *ring;
+  uint32_t rhead, rlen, widx;
+  /* Written by the capture (reader) thread only. */
   fg_slot *cur;
-  fg_batch batch;
+  fg_batch batch; /* inline mode */
+  fg_dst_hash_memo memo;
   int64_t last_dump_flush_us;
   /* Copied under mu for JS readers. */
   fg_stats stats;
