@@ -57,7 +57,7 @@ export function leafKeys(values: unknown, prefix = ''): string[] {
   return Object.entries(values as Record<string, unknown>).flatMap(([k, v]) => leafKeys(v, prefix ? `${prefix}.${k}` : k));
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|');
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;');
 
 export function valuesTable(valuesYaml: string): string {
   const rows = documentedValues(valuesYaml).map((d) => `| \`${d.key}\` | \`${cell(JSON.stringify(d.default))}\` | ${cell(d.description)} |`);
