@@ -212,3 +212,15 @@ test('values.schema.json rejects a typo\'d key, a wrong type and an unknown memo
     assert.match(r.stderr, why);
   }
 });
+
+test('NOTES.txt tells the user the next commands (helm install --dry-run=client)', async () => {
+  const r = await helm(['install', 'floodgate', CHART_DIR, '--namespace', 'floodgate-system', '--dry-run=client']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  assert.match(notes, /helm test floodgate -n floodgate-system/);
+  assert.match(notes, /get secret floodgate-agent-token -o jsonpath='\{\.data\.token\}'/);
+  assert.match(notes, /The cluster reaches it at http:\/\/host\.docker\.internal:12345/);
+  assert.match(notes, /kubectl get defensepolicies,blockevents -A/);
+  const ds = await helm(['install', 'floodgate', CHART_DIR, '--namespace', 'floodgate-system', '--dry-run=client', '--set', 'agent.daemonset.enabled=true']);
+  assert.match(ds.stdout, /the agent DaemonSet floodgate-agent reads it/);
+});
