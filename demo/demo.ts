@@ -165,7 +165,7 @@ async function main() {
   });
 
   await step(10, total, 'show what a user sees; the controller was never denied by its RBAC', async () => {
-    const denied = fs.readFileSync(path.join(STATE, 'controller.log'), 'utf8').split('\n').filter((l) => /forbidden|\b403\b/i.test(l));
+    const denied = fs.readFileSync(path.join(STATE, 'controller.log'), 'utf8').split('\n').filter((l) => /forbidden|HTTP 403/i.test(l));
     if (denied.length) throw new Error(`the controller was denied ${denied.length} time(s) by its RBAC, first: ${denied[0]!.slice(0, 300)}`);
     const show = async (title: string, p: Promise<{ stdout: unknown }>) => console.log(`\n$ ${title}\n${String((await p).stdout).trimEnd()}`);
     console.log('');
