@@ -5,7 +5,10 @@
 //      runs in, when that namespace is a floodgate lab namespace (its name,
 //      from `ip netns identify`, starts with "fg"), or
 //   3. an address assigned inside a floodgate lab namespace (any named
-//      namespace starting with "fg", read with `ip -n NS addr`; needs root),
+//      namespace starting with "fg", read with `ip -n NS addr`; needs root)
+//      that this namespace reaches directly (no gateway) through a device
+//      the lab made (named "fg*", e.g. the lab's host link): an address that
+//      would leave through the default route is refused, whoever owns it,
 // or when the user passes --i-own-this-target. Hostnames are resolved first
 // and every address they resolve to must pass; the flood then goes to the
 // checked address, so a second lookup cannot send it elsewhere.
@@ -26,6 +29,8 @@ export interface NetworkView {
   connectedSubnets(): Promise<string[]>;
   /** Addresses assigned inside every named namespace whose name starts with the lab prefix. */
   labNamespaceAddresses(): Promise<Map<string, string>>;
+  /** The route from this namespace to an address (`ip route get`). */
+  routeTo(address: string): Promise<{ dev?: string; gateway?: string } | undefined>;
   resolve(host: string): Promise<string[]>;
 }
 
@@ -73,6 +78,9 @@ export const systemNetworkView: NetworkView = {
       }
     }
     return owners;
+  },
+  async routeTo(address) {
+    return (await ipJson<{ dev?: string; gateway?: string }[]>(['route', 'get', address]))?.[0];
   },
   async resolve(host) {
     if (net.isIP(host)) return [host];
@@ -123,7 +131,10 @@ async function allowedBy(address: string, view: NetworkView, cache: { ns?: strin
   }
   cache.lab ??= await view.labNamespaceAddresses();
   const owner = cache.lab.get(address);
-  if (owner) return { rule: 'lab-namespace', why: `an address of lab namespace ${owner}` };
+  if (owner) {
+    const route = await view.routeTo(address);
+    if (route?.dev?.startsWith(LAB_NETNS_PREFIX) && !route.gateway) return { rule: 'lab-namespace', why: `an address of lab namespace ${owner}, reached through ${route.dev}` };
+  }
   return undefined;
 }
 
