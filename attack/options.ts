@@ -95,6 +95,7 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown): z.
   const issue = r.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') throw new InvalidAttackOptions(`unknown option ${issue.keys.map((k) => flagName(k)).join(', ')}`);
   const value = issue.path.reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown> | undefined)?.[k], input);
-  const shown = value === undefined || typeof value === 'boolean' ? '' : ` "${String(value)}"`;
+    // JSON quoting keeps a value with a newline on one line.
+  const shown = value === undefined || typeof value === 'boolean' ? '' : ` ${JSON.stringify(String(value))}`;
   throw new InvalidAttackOptions(`${flagName(issue.path[0])}${shown} ${issue.message}`);
 }
