@@ -124,6 +124,10 @@ describe('floodgate attack http against the lab victim', { skip, timeout: 240_00
     const blocks = await agent!.api<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
     assert.deepEqual(blocks.body.blocks.map((b) => b.cidr), [`${l.attacker.ip}/32`]);
     assert.ok(!(await blockEvents()).some((b) => b.spec.ip === l.client.ip), 'no BlockEvent for the client');
+    // What the Grafana "Drops per second" panel reads: the nft drop counter, through the agent's /metrics.
+    const metrics = await l.exec(l.victim.ns, 'curl', ['-s', '-H', `Authorization: Bearer ${agent!.token}`, 'http://127.0.0.1:12345/metrics']);
+    const dropped = Number(/^floodgate_firewall_dropped_packets_total\{backend="nft"\} (\d+)$/m.exec(metrics.stdout)?.[1]);
+    assert.ok(dropped > 0, `nft dropped ${dropped} packets of the banned attacker`);
     const codes = fs.readFileSync(clientLog, 'utf8').trim().split('\n');
     const ok = codes.filter((c) => c === '200').length;
     assert.ok(codes.length >= 20 && ok >= codes.length * 0.9, `the client got ${ok} of ${codes.length} answers`);
