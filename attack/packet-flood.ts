@@ -19,6 +19,8 @@ export interface PacketFloodSummary {
   address: string;
   port: number | null;
   mode: string;
+  /** The --rate asked for; null with --flood. */
+  requestedPps: number | null;
   randSource: boolean;
   durationSeconds: number;
   /** hping3's counts. */
@@ -117,6 +119,7 @@ export function startPacketFlood(opts: PacketFloodOptions, target: string, addre
       address,
       port: opts.port ?? null,
       mode: opts.flood ? 'flood' : `${opts.rate} pps`,
+      requestedPps: opts.flood ? null : (opts.rate ?? null),
       randSource: opts.randSource,
       durationSeconds: Number(seconds.toFixed(2)),
       transmitted: stats.transmitted,

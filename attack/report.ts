@@ -44,5 +44,8 @@ export function renderPacketSummary(s: PacketFloodSummary): string {
       ['interface', s.dev ? `${s.dev}: ${s.interfaceTxPackets ?? '?'} packets transmitted` : 'unknown'],
       ['command', s.command.join(' ')],
     ]),
+    ...(s.requestedPps && s.packetsPerSecond < s.requestedPps * 0.8
+      ? [`  note: hping3 reached ${s.packetsPerSecond} of the ${s.requestedPps} pps asked for (its interval timer is coarse); --flood sends as fast as it can`]
+      : []),
   ].join('\n');
 }
