@@ -20,6 +20,7 @@ import type { AgentConfig } from './config/agent-config.js';
 import { AttackHistory } from './defense/attack-history.js';
 import { AutoDefense } from './defense/auto-defense.js';
 import { selectBackend } from './firewall/select-backend.js';
+import { registerFirewallDropMetrics } from './firewall/drop-metrics.js';
 import type { FirewallBackend } from './firewall/types.js';
 import { LiveTraffic } from './traffic/live-traffic.js';
 import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
@@ -84,6 +85,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
 
   const { backend, reasons } = await selectBackend({ name: cfg.backend });
   logger.info({ backend: backend.name, reasons }, 'firewall backend selected');
+  registerFirewallDropMetrics(registry, backend);
   const policy = await AddressPolicy.create(
     { allowlist: cfg.allowlist, ipv6BanPrefix: cfg.bans.ipv6Prefix },
     { interfaces: hostInterfaceTable(() => binding.interfaces()) },

@@ -9,6 +9,7 @@ import { registerAgent } from './agent-command.js';
 import { registerBlocks } from './blocks-command.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerController } from './controller-command.js';
+import { registerAttack } from './attack-command.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerBlocks(program);
   registerDoctor(program);
   registerController(program);
+  registerAttack(program);
   return program;
 }
 

@@ -18,17 +18,18 @@ export async function kubectl(kubeconfig: string, args: string[], input?: string
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
 }
 
-export async function startApiServerWithCrds(): Promise<ControlPlane> {
-  const cp = await ensureControlPlane({ stateDir: STATE_DIR });
+/** Our API server with the CRDs established; other suites pass their own state dir so they never share one. */
+export async function startApiServerWithCrds(stateDir = STATE_DIR): Promise<ControlPlane> {
+  const cp = await ensureControlPlane({ stateDir });
   const r = await kubectl(cp.kubeconfig, ['apply', '-f', path.join(root, 'crds')]);
   if (r.exitCode !== 0) throw new Error(`kubectl apply crds: ${r.stderr}`);
   await kubectl(cp.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev']);
   return cp;
 }
 
-export async function stopApiServer(): Promise<void> {
+export async function stopApiServer(stateDir = STATE_DIR): Promise<void> {
   if (process.env.FLOODGATE_CP_KEEP === '1') return;
-  await stopControlPlane({ stateDir: STATE_DIR, wipe: true });
+  await stopControlPlane({ stateDir, wipe: true });
 }
 
 export interface AttackerLink {

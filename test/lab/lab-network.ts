@@ -1,7 +1,9 @@
 // The lab: network namespaces victim, attacker and client, each joined by a
-// veth pair to a bridge in a router namespace, all on 10.77.0.0/24. Names
-// carry a prefix so a host's own namespaces are never touched, and
-// destroy() removes everything, also after a failure.
+// veth pair to a bridge in a router namespace, all on one /24 (10.77.0.0/24
+// unless `subnet` says otherwise). Names carry a prefix so a host's own
+// namespaces are never touched, and destroy() removes everything, also after
+// a failure. Two labs with different prefixes coexist; with `hostLink` they
+// also need different subnets, since the host side lives in the root namespace.
 import { execa } from 'execa';
 
 export interface LabHost {
@@ -17,12 +19,14 @@ export interface Lab {
   victim: LabHost;
   attacker: LabHost;
   client: LabHost;
+  /** The root namespace's address on the bridge, when created with `hostLink`. */
+  hostLinkIp?: string;
   /** Run a command inside a namespace. */
   exec(ns: string, cmd: string, args: string[], opts?: { reject?: boolean; timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   destroy(): Promise<void>;
 }
 
-const SUBNET = '10.77.0';
+const DEFAULT_SUBNET = '10.77.0';
 
 async function sh(cmd: string, args: string[]): Promise<void> {
   await execa(cmd, args);
@@ -41,17 +45,23 @@ export interface LabOptions {
    * so processes outside the lab (a controller) can reach the agent in the victim.
    */
   hostLink?: boolean;
+  /** The first three octets of the lab's /24, e.g. '10.82.0' (default '10.77.0'). */
+  subnet?: string;
 }
 
-export const HOST_LINK_IP = `${SUBNET}.1`;
+/** The host link's address in a lab on the default subnet. */
+export const HOST_LINK_IP = `${DEFAULT_SUBNET}.1`;
 
 export async function createLab(prefix = 'fglab', opts: LabOptions = {}): Promise<Lab> {
   await destroyLab(prefix); // leftovers from a killed run
+  const subnet = opts.subnet ?? DEFAULT_SUBNET;
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(subnet)) throw new Error(`lab subnet must be three octets like 10.82.0, not ${subnet}`);
+  const hostLinkIp = `${subnet}.1`;
   const router = `${prefix}-router`;
   const hosts: Record<'victim' | 'attacker' | 'client', LabHost> = {
-    victim: { ns: `${prefix}-victim`, dev: 'eth0', ip: `${SUBNET}.10` },
-    attacker: { ns: `${prefix}-attacker`, dev: 'eth0', ip: `${SUBNET}.66` },
-    client: { ns: `${prefix}-client`, dev: 'eth0', ip: `${SUBNET}.20` },
+    victim: { ns: `${prefix}-victim`, dev: 'eth0', ip: `${subnet}.10` },
+    attacker: { ns: `${prefix}-attacker`, dev: 'eth0', ip: `${subnet}.66` },
+    client: { ns: `${prefix}-client`, dev: 'eth0', ip: `${subnet}.20` },
   };
   try {
     await sh('ip', ['netns', 'add', router]);
@@ -75,7 +85,7 @@ export async function createLab(prefix = 'fglab', opts: LabOptions = {}): Promis
       await sh('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', 'br-host', 'netns', router]);
       await sh('ip', ['netns', 'exec', router, 'ip', 'link', 'set', 'br-host', 'master', 'br0']);
       await sh('ip', ['netns', 'exec', router, 'ip', 'link', 'set', 'br-host', 'up']);
-      await sh('ip', ['addr', 'add', `${HOST_LINK_IP}/24`, 'dev', dev]);
+      await sh('ip', ['addr', 'add', `${hostLinkIp}/24`, 'dev', dev]);
       await sh('ip', ['link', 'set', dev, 'up']);
     }
     // Wait for carrier on every veth: traffic sent before it is lost.
@@ -94,6 +104,7 @@ export async function createLab(prefix = 'fglab', opts: LabOptions = {}): Promis
     prefix,
     router,
     ...hosts,
+    hostLinkIp: opts.hostLink ? hostLinkIp : undefined,
     async exec(ns, cmd, args, opts = {}) {
       const r = await execa('ip', ['netns', 'exec', ns, cmd, ...args], {
         reject: opts.reject ?? true,

@@ -24,13 +24,16 @@ export async function run(cmd: string, args: string[]): Promise<string> {
 
 export const inNs = (ns: string, cmd: string, args: string[]) => run('ip', ['netns', 'exec', ns, cmd, ...args]);
 
-/** Two namespaces A and B on one /24 over a veth pair. */
-export async function createNsPair(subnet = '10.201.0'): Promise<NsPair> {
+/**
+ * Two namespaces A and B on one /24 over a veth pair. `prefix` names the
+ * namespaces (`<prefix>-a-<tag>`) and devices (`<prefix>a<tag>`, at most 15 characters).
+ */
+export async function createNsPair(subnet = '10.201.0', prefix = 'fgt'): Promise<NsPair> {
   const tag = randomBytes(3).toString('hex');
-  const a = `fgt-a-${tag}`;
-  const b = `fgt-b-${tag}`;
-  const ifA = `fga${tag}`;
-  const ifB = `fgb${tag}`;
+  const a = `${prefix}-a-${tag}`;
+  const b = `${prefix}-b-${tag}`;
+  const ifA = `${prefix === 'fgt' ? 'fg' : prefix}a${tag}`;
+  const ifB = `${prefix === 'fgt' ? 'fg' : prefix}b${tag}`;
   const destroy = async () => {
     await execa('ip', ['netns', 'del', a], { reject: false });
     await execa('ip', ['netns', 'del', b], { reject: false });
