@@ -173,9 +173,16 @@ async function refreshPolicies() {
     policyCards.delete(key);
   }
   if (policies.length === 0) body.replaceChildren(el('p', { class: 'muted' }, 'no DefensePolicies'));
-  const attacked = policies.filter((p) => p.underAttack);
-  $('attack-banner').textContent = attacked.length ? `under attack: ${attacked.map((p) => p.name).join(', ')}` : 'no attack';
-  $('attack-banner').className = `badge ${attacked.length ? 'bad' : 'ok'}`;
+  state.attackedPolicies = policies.filter((p) => p.underAttack).map((p) => p.name);
+  renderBanner();
+}
+
+// Under attack: a policy's last analysis said so, or an agent's attack episode is still open.
+function renderBanner() {
+  const what = [...(state.attackedPolicies ?? []), ...(state.ongoingVictims ?? [])];
+  const banner = $('attack-banner');
+  banner.textContent = what.length ? `under attack: ${[...new Set(what)].join(', ')}` : 'no attack';
+  banner.className = `badge ${what.length ? 'bad' : 'ok'}`;
 }
 
 // ---- active blocks -------------------------------------------------------
@@ -231,6 +238,8 @@ async function refreshBlocks() {
 
 async function refreshAttacks() {
   const { attacks, errors } = await api.get('/attacks');
+  state.ongoingVictims = attacks.filter((a) => !a.endedAt).flatMap((a) => (a.victims.length ? a.victims : [`${a.agent} (per-source)`]));
+  renderBanner();
   const body = $('attacks-body');
   const parts = errors.map((e) => el('p', { class: 'error' }, `${e.agent}: ${e.error}`));
   if (attacks.length === 0) parts.push(el('p', { class: 'muted' }, 'no attacks detected'));
@@ -242,7 +251,7 @@ async function refreshAttacks() {
           el('tr', { class: a.endedAt ? '' : 'ongoing' },
             el('td', {}, time(a.startedAt), a.endedAt ? '' : el('span', { class: 'badge bad' }, 'ongoing')),
             el('td', { class: 'num' }, duration((Date.parse(a.endedAt ?? a.lastSeenAt) - Date.parse(a.startedAt)) / 1000)),
-            el('td', {}, a.vectors.join(', ') || '–'),
+            el('td', {}, a.vectors.join(', ') || (a.attackers.length ? 'per-source rate/share' : '–')),
             el('td', { class: 'mono' }, a.victims.join(', ') || '–'),
             el('td', { class: 'num' }, `${si(a.peakInboundPps)} pps`),
             el('td', {}, mitigation(a)),
