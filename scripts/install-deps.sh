@@ -10,6 +10,7 @@ APT_PACKAGES=(
   hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
+  chromium                    # headless browser for the dashboard's end-to-end tests
 )
 
 step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }

@@ -184,6 +184,8 @@ spec:
   });
 
   it('a flood is banned, listed under active blocks and attack history; Unblock deletes the BlockEvent after confirmation', async () => {
+    // FLOODGATE_DASHBOARD_WARMUP=<s>: let the chart fill before the flood (for the README screenshot).
+    await new Promise((r) => setTimeout(r, Number(process.env.FLOODGATE_DASHBOARD_WARMUP ?? 0) * 1000));
     await link.flood(5, ['-S', '-p', '80', '-i', 'u100']);
     const be = await eventually('a BlockEvent for the flooding address', async () => {
       const names = (await k(['-n', NS, 'get', 'be', '-o', `jsonpath={range .items[?(@.spec.ip=="${link.attackerIp}")]}{.metadata.name}{"\\n"}{end}`])).stdout.trim();

@@ -16,6 +16,11 @@ export function align(agents, key) {
   return [ts, ...columns];
 }
 
+function newest(column) {
+  for (let i = (column?.length ?? 0) - 1; i >= 0; i--) if (column[i] !== null) return column[i];
+  return null;
+}
+
 export class TrafficChart {
   constructor(container, title, unit) {
     this.container = container;
@@ -43,7 +48,18 @@ export class TrafficChart {
           { stroke: '#9aa4b2', grid: { stroke: '#2a3140' }, ticks: { stroke: '#2a3140' } },
           { stroke: '#9aa4b2', grid: { stroke: '#2a3140' }, ticks: { stroke: '#2a3140' }, size: 70, values: (_u, vals) => vals.map(fmt) },
         ],
-        series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, fill: `${COLORS[i % COLORS.length]}22`, value: (_u, v) => fmt(v), spanGaps: false }))],
+        // Off the chart the legend shows the newest second instead of dashes.
+        series: [
+          { value: (_u, v, _s, idx) => (idx == null ? 'latest' : new Date(v * 1000).toLocaleTimeString()) },
+          ...names.map((n, i) => ({
+            label: n,
+            stroke: COLORS[i % COLORS.length],
+            width: 2,
+            fill: `${COLORS[i % COLORS.length]}22`,
+            value: (u, v, s, idx) => fmt(idx == null ? newest(u.data[s]) : v),
+            spanGaps: false,
+          })),
+        ],
         legend: { live: true },
       },
       [[], ...names.map(() => [])],
