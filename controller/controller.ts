@@ -167,6 +167,22 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     banSync.noteDeleted(be);
     enqueueBe(be);
   });
+  // Every replica serves the dashboard; its writes go to the API server, which the leader acts on.
+  // Started before anything else runs, so a bad token file or a taken port fails fast.
+  let dashboard: RunningDashboard | undefined;
+  if (opts.dashboard) {
+    dashboard = await startDashboard(opts.dashboard, {
+      listPolicies: () => policies.list(),
+      listBlockEvents: () => blockEvents.list(),
+      listPods,
+      resolver,
+      memory,
+      logger,
+      patchPolicy: (ref, body) => policiesApi.patch(ref, body),
+      deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
+    });
+  }
+
   policies.start();
   blockEvents.start();
 
@@ -224,21 +240,6 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     await new Promise<void>((resolve) => server!.listen(opts.probePort, opts.probeHost ?? '0.0.0.0', resolve));
     const addr = server.address() as { port: number };
     probeUrl = `http://127.0.0.1:${addr.port}`;
-  }
-
-  // Every replica serves the dashboard; its writes go to the API server, which the leader acts on.
-  let dashboard: RunningDashboard | undefined;
-  if (opts.dashboard) {
-    dashboard = await startDashboard(opts.dashboard, {
-      listPolicies: () => policies.list(),
-      listBlockEvents: () => blockEvents.list(),
-      listPods,
-      resolver,
-      memory,
-      logger,
-      patchPolicy: (ref, body) => policiesApi.patch(ref, body),
-      deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
-    });
   }
 
   return {
