@@ -39,7 +39,6 @@ async function start(token: string | null = TOKEN): Promise<Harness> {
   const logger = pino({ level: 'silent' });
   const data = new DashboardData({
     listPolicies: () => [policy],
-    listBlockEvents: () => [],
     listPods: async () => [],
     resolver: new AgentResolver(undefined as never),
     memory: new MemoryMonitor([]),

@@ -5,11 +5,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
-import type { AnalysisResult, TrafficPoint } from '../../agent/api/ports.js';
+import type { TopTalker, TopTalkers, TrafficPoint } from '../../agent/api/ports.js';
 import type { AttackRecord } from '../../agent/defense/attack-history.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { withDefaults } from '../api/defaults.js';
-import type { BlockEvent, DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../api/types.js';
 import type { MemoryMonitor } from '../memory/memory-monitor.js';
 
 /** Single-flight cache: one computation per key per TTL, failures cached too. */
@@ -49,15 +49,6 @@ export interface AgentSeries {
   error?: string;
 }
 
-export interface TopTalker {
-  ip: string;
-  packets: number;
-  share: number;
-  pps: number;
-  protocols?: { tcp: number; udp: number; icmp: number; other: number };
-  blocked: boolean;
-}
-
 export interface AgentTopTalkers {
   agent: string;
   windowSeconds: number;
@@ -83,7 +74,6 @@ export interface PodMemoryView {
 
 export interface DashboardDataDeps {
   listPolicies(): DefensePolicy[];
-  listBlockEvents(): BlockEvent[];
   listPods(namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]>;
   resolver: AgentResolver;
   memory: MemoryMonitor;
@@ -149,30 +139,15 @@ export class DashboardData {
     );
   }
 
-  /**
-   * The heaviest sources of each agent's current window. An analysis with a
-   * vanishing per-source rate floor lists every source (heaviest first, up to
-   * maxAttackers) with its evidence; banned sources come back apart, as
-   * blocked-and-still-sending.
-   */
+  /** The heaviest inbound sources of each agent's current window (its first policy's windowSeconds). */
   async topTalkers(): Promise<AgentTopTalkers[]> {
-    const blocked = new Set(
-      this.deps
-        .listBlockEvents()
-        .filter((b) => b.status?.phase === 'Active' || b.status?.phase === 'Pending' || !b.status?.phase)
-        .map((b) => b.spec.ip.replace(/\/(32|128)$/, '')),
-    );
     return Promise.all(
       (await this.agents()).map(async (a) => {
         try {
-          const r = await this.cache.get(`top:${a.url}`, 2000, () =>
-            this.client(a).analyze({
-              windowSeconds: a.windowSeconds,
-              mode: 'continuous',
-              thresholds: { sourcePpsThreshold: 1e-9, minPackets: 1, maxAttackers: TOP_TALKERS },
-            }),
+          const r = await this.cache.get(`talkers:${a.url}:${a.windowSeconds}`, 2000, () =>
+            this.client(a).request<TopTalkers>('GET', `/v1/talkers?seconds=${Math.max(1, Math.round(a.windowSeconds))}&limit=${TOP_TALKERS}`),
           );
-          return { agent: a.name, windowSeconds: r.verdict.window.seconds, inboundPackets: r.verdict.totals.inboundPackets, talkers: talkersOf(r, blocked) };
+          return { agent: a.name, windowSeconds: r.window?.seconds ?? a.windowSeconds, inboundPackets: r.inboundPackets, talkers: r.talkers };
         } catch (err) {
           return { agent: a.name, windowSeconds: a.windowSeconds, inboundPackets: 0, talkers: [], error: (err as Error).message };
         }
@@ -223,11 +198,4 @@ export class DashboardData {
       return out;
     });
   }
-}
-
-function talkersOf(r: AnalysisResult, blocked: Set<string>): TopTalker[] {
-  const inbound = r.verdict.totals.inboundPackets;
-  const rows: TopTalker[] = r.verdict.attackers.map((a) => ({ ip: a.ip, packets: a.packets, share: a.share, pps: a.pps, protocols: a.protocols, blocked: blocked.has(a.ip) }));
-  for (const b of r.blockedStillSending) rows.push({ ip: b.ip, packets: b.packets, share: inbound > 0 ? b.packets / inbound : 0, pps: b.pps, blocked: true });
-  return rows.sort((x, y) => y.packets - x.packets).slice(0, TOP_TALKERS);
 }

@@ -33,7 +33,7 @@ export function readDashboardToken(file: string): string {
 
 export async function startDashboard(
   opts: DashboardOptions,
-  deps: DashboardDataDeps & Pick<DashboardAppDeps, 'patchPolicy' | 'deleteBlockEvent'>,
+  deps: DashboardDataDeps & Pick<DashboardAppDeps, 'listBlockEvents' | 'patchPolicy' | 'deleteBlockEvent'>,
 ): Promise<RunningDashboard> {
   const auth = new DashboardAuth({ token: opts.tokenFile ? readDashboardToken(opts.tokenFile) : undefined });
   const app = createDashboardApp({
