@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { topTalkers } from '../../agent/traffic/top-talkers.js';
-import { buildSlots } from '../detection/slot-fixtures.js';
+import { SlotRing } from '../../agent/traffic/slot-ring.js';
+import { RingTrafficAnalyzer } from '../../agent/traffic/traffic-analyzer.js';
+import { buildSlot, buildSlots } from '../detection/slot-fixtures.js';
 import { startTestApi, type TestApi } from './helpers.js';
 
 describe('topTalkers over slots', () => {
@@ -34,6 +36,31 @@ describe('topTalkers over slots', () => {
   it('keeps only `limit` sources and answers an empty window without a window', () => {
     assert.equal(topTalkers(slots, () => false, 2).talkers.length, 2);
     assert.deepEqual(topTalkers([], () => false, 5), { window: null, inboundPackets: 0, talkers: [] });
+  });
+});
+
+describe('RingTrafficAnalyzer.talkers', () => {
+  it('answers over the last N seconds of the ring and marks sources inside a banned CIDR', () => {
+    const ring = new SlotRing();
+    // 30 slots of 100 ms: 203.0.113.7 sends throughout, 192.0.2.50 only in the first second.
+    for (let i = 0; i < 30; i++) {
+      const flows = [{ src: '203.0.113.7', dst: '10.0.0.1', kind: 'syn' as const, packets: 100 }];
+      if (i < 10) flows.push({ src: '192.0.2.50', dst: '10.0.0.1', kind: 'syn' as const, packets: 500 });
+      ring.push(buildSlot({ start: 1_700_000_000_000 + i * 100, widthMs: 100, flows }));
+    }
+    const analyzer = new RingTrafficAnalyzer({
+      ring,
+      activeBans: () => ['203.0.113.0/24'],
+      drops: () => ({ dropped: 0, ifDropped: 0, slotsDropped: 0 }),
+      firewallDrops: async () => ({ packets: 0, bytes: 0 }),
+      defaultMode: 'continuous',
+      slotMs: 100,
+      waitForSlotEnd: async () => undefined,
+    });
+    const last = analyzer.talkers(1, 10);
+    assert.deepEqual(last.talkers.map((t) => [t.ip, t.packets, t.blocked]), [['203.0.113.7', 1000, true]]);
+    const all = analyzer.talkers(3, 10);
+    assert.deepEqual(all.talkers.map((t) => [t.ip, t.packets, t.blocked]), [['192.0.2.50', 5000, false], ['203.0.113.7', 3000, true]]);
   });
 });
 
