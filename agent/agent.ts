@@ -148,6 +148,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       registry,
       limits: { maxConcurrentAnalyses: cfg.api.maxConcurrentAnalyses },
       defaultMode: cfg.mode,
+      attacks: history,
     });
     server = await startAgentServer({ app, host: cfg.listen.host, port: cfg.listen.port, token: opts.token, tls: cfg.tls });
   } catch (err) {

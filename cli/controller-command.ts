@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { startController } from '../controller/controller.js';
 import type { MemorySourceName } from '../controller/memory/memory-monitor.js';
-import { positiveInt } from './number-options.js';
+import { portOrZero, positiveInt } from './number-options.js';
 import { usageError } from './cli-error.js';
 
 const SOURCES: MemorySourceName[] = ['metrics-api', 'kubelet', 'cgroup'];
@@ -26,8 +26,10 @@ export function registerController(program: Command): void {
     .option('--memory-sources <list>', `memory sources in order (${SOURCES.join(',')})`, 'metrics-api,kubelet,cgroup')
     .option('--cgroup-root <dir>', 'cgroup filesystem root for the cgroup memory source', '/sys/fs/cgroup')
     .option('--probe-port <port>', 'port for /healthz, /readyz, /metrics', positiveInt, 8081)
+    .option('--dashboard-port <port>', 'port of the web dashboard (0 disables it)', portOrZero, 8080)
+    .option('--dashboard-token-file <file>', 'file holding the dashboard token; without it the dashboard is read-only')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
       const controller = await startController({
@@ -37,6 +39,7 @@ export function registerController(program: Command): void {
         memorySources: sources,
         cgroupRoot: flags.cgroupRoot,
         probePort: flags.probePort,
+        dashboard: flags.dashboardPort === 0 ? undefined : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile },
         logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
       });
       await new Promise<void>((resolve) => {

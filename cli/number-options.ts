@@ -26,3 +26,10 @@ export function fraction(value: string): number {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
+
+/** A TCP port, or 0 for "off". */
+export function portOrZero(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0-65535, 0 disables)`);
+  return n;
+}

@@ -25,6 +25,7 @@ import { metricsApiReading } from './memory/metrics-api-source.js';
 import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
 import { cgroupReading, findPodCgroup } from './memory/cgroup-memory.js';
 import { MemorySourceUnavailable } from './memory/memory-reading.js';
+import { startDashboard, type DashboardOptions, type RunningDashboard } from './dashboard/dashboard-server.js';
 
 export interface ControllerOptions {
   kubeconfig?: string;
@@ -45,6 +46,8 @@ export interface ControllerOptions {
   probePort?: number;
   probeHost?: string;
   identity?: string;
+  /** The web dashboard (controller/dashboard); undefined: none. */
+  dashboard?: DashboardOptions;
   logger?: Logger;
   registry?: Registry;
 }
@@ -56,6 +59,7 @@ export interface RunningController {
   elector: LeaderElector;
   isLeader(): boolean;
   probeUrl?: string;
+  dashboardUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -106,12 +110,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   const listPods = async (namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]> =>
     (await core.listNamespacedPod({ namespace, labelSelector: selectorString(selector) })).items;
+  const memory = new MemoryMonitor(memorySources(opts, kc, core, policiesApi as ResourceClient<unknown>));
   const runner = new DefenseRunner({
     policies: policiesApi,
     blockEvents: blockEventsApi,
     listBlockEvents: () => blockEvents.list(),
     listPods,
-    memory: new MemoryMonitor(memorySources(opts, kc, core, policiesApi as ResourceClient<unknown>)),
+    memory,
     resolver,
     events,
     logger,
@@ -162,6 +167,22 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     banSync.noteDeleted(be);
     enqueueBe(be);
   });
+  // Every replica serves the dashboard; its writes go to the API server, which the leader acts on.
+  // Started before anything else runs, so a bad token file or a taken port fails fast.
+  let dashboard: RunningDashboard | undefined;
+  if (opts.dashboard) {
+    dashboard = await startDashboard(opts.dashboard, {
+      listPolicies: () => policies.list(),
+      listBlockEvents: () => blockEvents.list(),
+      listPods,
+      resolver,
+      memory,
+      logger,
+      patchPolicy: (ref, body) => policiesApi.patch(ref, body),
+      deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
+    });
+  }
+
   policies.start();
   blockEvents.start();
 
@@ -228,7 +249,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     elector,
     isLeader: () => elector.isLeader(),
     probeUrl,
+    dashboardUrl: dashboard?.url,
     async stop() {
+      await dashboard?.close();
       await elector.stop();
       triggers.stop();
       await Promise.all([policies.stop(), blockEvents.stop()]);

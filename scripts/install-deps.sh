@@ -12,6 +12,7 @@ APT_PACKAGES=(
   shellcheck systemd          # chart tests: shellcheck of the scripts, systemd-analyze verify of the agent unit
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
+  chromium                    # headless browser for the dashboard's end-to-end tests
 )
 
 step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }

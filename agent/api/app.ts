@@ -15,6 +15,7 @@ import { analysisRoutes } from './routes-analysis.js';
 import { blockRoutes } from './routes-blocks.js';
 import { healthRoutes } from './routes-health.js';
 import { triggerDefenseRoutes } from './routes-trigger-defense.js';
+import { attackRoutes, type AttackLog } from './routes-attacks.js';
 
 export interface AgentApiDeps {
   analyzer: TrafficAnalyzer;
@@ -26,6 +27,8 @@ export interface AgentApiDeps {
   registry: Registry;
   limits: { maxConcurrentAnalyses: number; maxBodyBytes?: number };
   defaultMode: 'continuous' | 'window';
+  /** Detected attacks for GET /v1/attacks (auto-defense's history); absent: an empty list. */
+  attacks?: AttackLog;
 }
 
 /**
@@ -72,6 +75,7 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
   app.use(healthRoutes(deps));
   app.use(analysisRoutes({ analyzer: deps.analyzer, runner, maxBodyBytes }));
   app.use(blockRoutes({ bans: deps.bans, logger: deps.logger, maxBodyBytes }));
+  app.use(attackRoutes({ attacks: deps.attacks }));
   app.use(triggerDefenseRoutes({ analyzer: deps.analyzer, runner, bans: deps.bans, logger: deps.logger, maxBodyBytes }));
 
   app.use(notFound);

@@ -39,10 +39,34 @@ export interface TrafficPoint {
   topDestinations: { ip: string; packets: number; bytes: number }[];
 }
 
+/** One inbound source of a window (GET /v1/talkers). */
+export interface TopTalker {
+  ip: string;
+  packets: number;
+  bytes: number;
+  /** Fraction 0-1 of the window's inbound packets. */
+  share: number;
+  pps: number;
+  bps: number;
+  protocols: { tcp: number; udp: number; icmp: number; other: number };
+  /** An active ban covers it (it is still seen: capture sits before the firewall). */
+  blocked: boolean;
+}
+
+export interface TopTalkers {
+  /** null when the ring holds no slot of the window yet. */
+  window: { start: string; end: string; seconds: number } | null;
+  inboundPackets: number;
+  /** Heaviest first. */
+  talkers: TopTalker[];
+}
+
 export interface TrafficAnalyzer {
   analyze(req: AnalyzeRequest): Promise<AnalysisResult>;
   /** Per-second series over the last `seconds` seconds, oldest first. */
   traffic(seconds: number): TrafficPoint[];
+  /** The heaviest inbound sources over the last `seconds` seconds. */
+  talkers(seconds: number, limit: number): TopTalkers;
   /** Longest window the ring can answer (seconds). */
   readonly maxWindowSeconds: number;
   /** True once the capture runs and has delivered at least one slot. */

@@ -1,12 +1,14 @@
-// On-demand analysis and the per-second traffic series.
+// On-demand analysis, the per-second traffic series and the top talkers.
 
 import { Router } from 'express';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { jsonBody, requireBody } from './json-body.js';
 import type { TrafficAnalyzer } from './ports.js';
-import { analyzeBodySchema, parseInput, trafficQuerySchema } from './schemas.js';
+import { analyzeBodySchema, parseInput, talkersQuerySchema, trafficQuerySchema } from './schemas.js';
 
 const DEFAULT_TRAFFIC_SECONDS = 60;
+const DEFAULT_TALKERS_SECONDS = 7;
+const DEFAULT_TALKERS = 20;
 
 export function analysisRoutes(deps: {
   analyzer: TrafficAnalyzer;
@@ -24,6 +26,11 @@ export function analysisRoutes(deps: {
   router.get('/v1/traffic', (req, res) => {
     const query = parseInput(trafficQuerySchema, req.query);
     res.json({ points: deps.analyzer.traffic(query.seconds ?? DEFAULT_TRAFFIC_SECONDS) });
+  });
+
+  router.get('/v1/talkers', (req, res) => {
+    const query = parseInput(talkersQuerySchema, req.query);
+    res.json(deps.analyzer.talkers(query.seconds ?? DEFAULT_TALKERS_SECONDS, query.limit ?? DEFAULT_TALKERS));
   });
 
   return router;

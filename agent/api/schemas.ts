@@ -149,6 +149,17 @@ export const trafficQuerySchema = z.strictObject({
     .optional(),
 });
 
+/** GET /v1/talkers: the window (default 7 s) and how many sources (default 20). */
+export const talkersQuerySchema = z.strictObject({
+  seconds: trafficQuerySchema.shape.seconds,
+  limit: z
+    .string({ error: 'must be given once, as a whole number' })
+    .regex(/^[0-9]{1,3}$/, { error: 'must be a whole number from 1 to 100' })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: 'must be at least 1' }).max(100, { error: 'must be at most 100' }))
+    .optional(),
+});
+
 /** Parse or throw a 400 whose message is the first issue on one line. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);

@@ -7,8 +7,10 @@ import type {
   AnalyzeRequest,
   BlockedSender,
   TrafficAnalyzer,
+  TopTalkers,
   TrafficPoint,
 } from '../api/ports.js';
+import { topTalkers } from './top-talkers.js';
 import type { SlotRing } from './slot-ring.js';
 import { BlockedMatcher } from './blocked-matcher.js';
 import { trafficSeries } from './traffic-series.js';
@@ -74,5 +76,10 @@ export class RingTrafficAnalyzer implements TrafficAnalyzer {
 
   traffic(seconds: number): TrafficPoint[] {
     return trafficSeries(this.deps.ring.window(seconds));
+  }
+
+  talkers(seconds: number, limit: number): TopTalkers {
+    const matcher = new BlockedMatcher(this.deps.activeBans());
+    return topTalkers(this.deps.ring.window(seconds), (ip) => matcher.has(ip), limit);
   }
 }

@@ -12,6 +12,7 @@ import {
   type BanService,
   type BlockRequest,
   type BlockResult,
+  type TopTalkers,
   type TrafficAnalyzer,
   type TrafficPoint,
 } from '../../agent/api/ports.js';
@@ -118,6 +119,12 @@ export class FakeAnalyzer implements TrafficAnalyzer {
         topDestinations: [{ ip: '10.0.0.1', packets: 8, bytes: 480 }],
       },
     ];
+  }
+
+  talkersCalls: [number, number][] = [];
+  talkers(seconds: number, limit: number): TopTalkers {
+    this.talkersCalls.push([seconds, limit]);
+    return { window: null, inboundPackets: 0, talkers: [] };
   }
 
   ready(): boolean {

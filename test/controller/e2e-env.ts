@@ -41,10 +41,20 @@ export interface AttackerLink {
   destroy(): Promise<void>;
 }
 
-/** A veth between the root namespace (10.78.0.1) and an attacker namespace (10.78.0.66). */
-export async function createAttackerLink(): Promise<AttackerLink> {
-  const ns = 'fgctl-attacker';
-  const hostDev = 'fgctl0';
+export interface AttackerLinkOptions {
+  ns?: string;
+  hostDev?: string;
+  /** First three octets of the /24, e.g. "10.78.0". */
+  subnet?: string;
+}
+
+/** A veth between the root namespace (<subnet>.1) and an attacker namespace (<subnet>.66). */
+export async function createAttackerLink(opts: AttackerLinkOptions = {}): Promise<AttackerLink> {
+  const ns = opts.ns ?? 'fgctl-attacker';
+  const hostDev = opts.hostDev ?? 'fgctl0';
+  const subnet = opts.subnet ?? '10.78.0';
+  const hostIp = `${subnet}.1`;
+  const attackerIp = `${subnet}.66`;
   const destroy = async () => {
     await execa('ip', ['netns', 'del', ns], { reject: false });
     await execa('ip', ['link', 'del', hostDev], { reject: false });
@@ -52,9 +62,9 @@ export async function createAttackerLink(): Promise<AttackerLink> {
   await destroy();
   await execa('ip', ['netns', 'add', ns]);
   await execa('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-  await execa('ip', ['addr', 'add', '10.78.0.1/24', 'dev', hostDev]);
+  await execa('ip', ['addr', 'add', `${hostIp}/24`, 'dev', hostDev]);
   await execa('ip', ['link', 'set', hostDev, 'up']);
-  await execa('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '10.78.0.66/24', 'dev', 'eth0']);
+  await execa('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${attackerIp}/24`, 'dev', 'eth0']);
   await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'eth0', 'up']);
   await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
   for (let i = 0; i < 100; i++) {
@@ -64,10 +74,10 @@ export async function createAttackerLink(): Promise<AttackerLink> {
   return {
     ns,
     hostDev,
-    hostIp: '10.78.0.1',
-    attackerIp: '10.78.0.66',
+    hostIp,
+    attackerIp,
     async flood(seconds, args = ['-S', '-p', '80', '--flood']) {
-      await execa('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'hping3', ...args, '10.78.0.1'], { reject: false });
+      await execa('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'hping3', ...args, hostIp], { reject: false });
     },
     destroy,
   };
@@ -80,12 +90,12 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** The real agent (bin/floodgate.js agent), dry-run backend, on the given interface. */
-export async function startAgent(iface: string, port: number): Promise<RunningAgent> {
+/** The real agent (bin/floodgate.js agent), dry-run backend, on the given interface; `extraArgs` e.g. ['--auto-defense']. */
+export async function startAgent(iface: string, port: number, extraArgs: string[] = []): Promise<RunningAgent> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgctl-agent-'));
   const token = `ctl-agent-token-${port}-abcdef`;
   fs.writeFileSync(path.join(dir, 'token'), token);
-  const child: ResultPromise = execa(process.execPath, [bin, 'agent', '-i', iface, '--backend', 'dry-run', '--listen', `127.0.0.1:${port}`, '--state-dir', dir, '--token-file', path.join(dir, 'token')], { reject: false, all: true });
+  const child: ResultPromise = execa(process.execPath, [bin, 'agent', '-i', iface, '--backend', 'dry-run', '--listen', `127.0.0.1:${port}`, '--state-dir', dir, '--token-file', path.join(dir, 'token'), ...extraArgs], { reject: false, all: true });
   let log = '';
   child.all!.on('data', (d: Buffer) => (log += String(d)));
   const url = `http://127.0.0.1:${port}`;

@@ -1,0 +1,16 @@
+// Detected attacks, newest first: the agent's attack history (one record per
+// episode), for the dashboard's attack history and `curl`.
+import { Router } from 'express';
+import type { AttackRecord } from '../defense/attack-history.js';
+
+export interface AttackLog {
+  list(): AttackRecord[];
+}
+
+export function attackRoutes(deps: { attacks?: AttackLog }): Router {
+  const router = Router();
+  router.get('/v1/attacks', (_req, res) => {
+    res.json({ attacks: deps.attacks?.list() ?? [] });
+  });
+  return router;
+}
