@@ -60,6 +60,7 @@ function background(cmd: string, args: string[], logFile: string): ResultPromise
 /** The chart's objects that make up "CRDs and RBAC", as helm template renders them. */
 const INSTALLED_KINDS = new Set(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const PROBE_PORT = 18081; // not the chart's 8081: this runs on a shared host
+const DASHBOARD_PORT = 18080; // not the chart's 8080, likewise
 
 /** A kubeconfig for the chart's ServiceAccount: the admin one's cluster, with a bound token from the TokenRequest API. */
 function serviceAccountKubeconfig(adminKubeconfig: string, token: string): string {
@@ -75,13 +76,13 @@ async function main() {
   fs.mkdirSync(STATE, { recursive: true });
   const token = `demo-${Math.random().toString(36).slice(2)}-token`;
   fs.writeFileSync(path.join(STATE, 'token'), token, { mode: 0o600 });
+  fs.writeFileSync(path.join(STATE, 'dashboard-token'), `demo-dashboard-${Math.random().toString(36).slice(2)}-token`, { mode: 0o600 });
 
   const cp = await step(1, total, 'start the control plane (etcd + kube-apiserver)', () => ensureControlPlane({ stateDir: path.join(STATE, 'cp') }));
   const kubectl = (args: string[], input?: string) => execa('kubectl', ['--kubeconfig', cp.kubeconfig, ...args], { input });
 
-  // The dashboard flags are left out until `floodgate controller` has them everywhere the demo runs.
   const chart = await step(2, total, `install the CRDs and RBAC as \`helm template charts/floodgate -n ${RELEASE_NS}\` renders them`, async () => {
-    const objs = await renderObjects({ set: ['dashboard.enabled=false'] });
+    const objs = await renderObjects();
     const install = objs.filter((o) => INSTALLED_KINDS.has(o.kind));
     await kubectl(['create', 'namespace', RELEASE_NS]);
     await kubectl(['apply', '-f', '-'], install.map((o) => `---\n${YAML.stringify(o)}`).join(''));
@@ -115,8 +116,9 @@ async function main() {
     fs.writeFileSync(saKubeconfig, serviceAccountKubeconfig(cp.kubeconfig, saToken), { mode: 0o600 });
     const deployment = chart.find((o) => o.kind === 'Deployment') as K8sObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
     const args = deployment.spec.template.spec.containers[0]!.args
-      .filter((a) => !a.startsWith('--probe-port=') && !a.startsWith('--log-level='))
-      .concat([`--probe-port=${PROBE_PORT}`, '--log-level=info', '--kubeconfig', saKubeconfig]); // info: RBAC denials in a defense run are logged there
+      .filter((a) => !/^--(probe-port|log-level|dashboard-port|dashboard-token-file)=/.test(a))
+      .concat([`--probe-port=${PROBE_PORT}`, `--dashboard-port=${DASHBOARD_PORT}`, `--dashboard-token-file=${path.join(STATE, 'dashboard-token')}`,
+        '--log-level=info', '--kubeconfig', saKubeconfig]); // info: RBAC denials in a defense run are logged there
     background(process.execPath, [bin, ...args], path.join(STATE, 'controller.log'));
     await kubectl(['create', 'namespace', NS]);
     await kubectl(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${token}`]);
@@ -173,6 +175,8 @@ async function main() {
     await show(`floodgate blocks list --agent http://${l.victim.ip}:12345`, execa(process.execPath, [bin, 'blocks', 'list', '--agent', `http://${l.victim.ip}:12345`, '--token-file', path.join(STATE, 'token')]));
     await show('nft list table inet floodgate   (in the victim namespace)', l.exec(l.victim.ns, 'nft', ['list', 'table', 'inet', 'floodgate']));
     await show(`kubectl get events -n ${NS} --field-selector involvedObject.name=web`, kubectl(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=web']));
+    const blocks = (await (await fetch(`http://127.0.0.1:${DASHBOARD_PORT}/api/blocks`)).json()) as { blocks?: { ip?: string }[] };
+    console.log(`\n$ curl http://127.0.0.1:${DASHBOARD_PORT}/api/blocks   (the dashboard's JSON API; open the page at the same address)\n${JSON.stringify((blocks.blocks ?? []).map((b) => b.ip))}`);
     if (ban) console.log(`\nflood started ${new Date(floodStart).toISOString()}, attacker banned ${ban.createdAt}: ${(Date.parse(ban.createdAt) - floodStart)} ms later`);
   });
 }
