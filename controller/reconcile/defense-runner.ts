@@ -110,11 +110,13 @@ export class DefenseRunner {
     const { agents, problems } = await deps.resolver.resolve(policy);
     outcome.errors.push(...problems);
     const verdicts: Verdict[] = [];
+    const stillSending = new Set<string>();
     for (const a of agents) {
       try {
         const client = new AgentApiClient({ url: a.url, token: a.token });
         const r = await client.analyze({ windowSeconds: spec.detection.windowSeconds, thresholds: policyToThresholds(policy.spec), mode: 'continuous' });
         verdicts.push(r.verdict);
+        for (const b of r.blockedStillSending ?? []) stillSending.add(b.ip);
       } catch (err) {
         outcome.errors.push(`${a.name}: ${(err as Error).message}`);
       }
@@ -122,12 +124,14 @@ export class DefenseRunner {
     const merged = mergeVerdicts(verdicts);
     outcome.underAttack = merged.underAttack;
     const now = new Date(this.now());
+    // Banned sources still on the wire are not new attackers, but they are why the victim is still hot.
+    const attackerSummary = `${merged.attackers.length} new attacker(s)${stillSending.size ? `, ${stillSending.size} blocked and still sending` : ''}`;
 
     if (merged.underAttack) {
       void deps.events.warning(
         policy,
         'AttackDetected',
-        `attack on ${merged.victims.join(', ') || 'protected addresses'} (${merged.vectors.join(', ') || 'per-source rates'}); ${merged.attackers.length} attacker(s); trigger: ${trigger.reason}${trigger.pod ? ` ${trigger.pod} at ${trigger.memoryPercent}%` : ''}`,
+        `attack on ${merged.victims.join(', ') || 'protected addresses'} (${merged.vectors.join(', ') || 'per-source rates'}); ${attackerSummary}; trigger: ${trigger.reason}${trigger.pod ? ` ${trigger.pod} at ${trigger.memoryPercent}%` : ''}`,
       );
     }
     if (merged.underAttack && spec.mitigation.mode === 'block') {
@@ -142,7 +146,7 @@ export class DefenseRunner {
       conditions: setCondition(
         policy.status?.conditions,
         merged.underAttack
-          ? { type: DefensePolicyConditions.UnderAttack, status: 'True', reason: 'AttackDetected', message: `${merged.attackers.length} attacker(s); victims ${merged.victims.join(', ') || '-'}` }
+          ? { type: DefensePolicyConditions.UnderAttack, status: 'True', reason: 'AttackDetected', message: `${attackerSummary}; victims ${merged.victims.join(', ') || '-'}` }
           : { type: DefensePolicyConditions.UnderAttack, status: 'False', reason: verdicts.length ? 'NoAttack' : 'NoAnalysis', message: verdicts.length ? 'the last analysis found no attack' : outcome.errors.join('; ').slice(0, 1000) || 'no agent answered' },
         policy.metadata.generation,
         now,

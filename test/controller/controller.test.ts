@@ -140,6 +140,7 @@ ${extra}`);
     assert.equal(p.status?.lastTrigger?.reason, 'manual');
     const events = (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=web'])).stdout;
     assert.match(events, /AttackDetected/);
+    assert.match(events, /\d+ new attacker\(s\)/);
     assert.match(events, /Blocked/);
   });
 
