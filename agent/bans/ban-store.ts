@@ -27,6 +27,20 @@ export const banRecordSchema = z.object({
 });
 export type BanRecord = z.infer<typeof banRecordSchema>;
 
+/**
+ * Date.parse with a memo, for one pass over many records: the bans of a
+ * batch share their createdAt and expiresAt texts, so 10,000 bans cost a
+ * handful of parses. Use one per pass; the memo grows with distinct texts.
+ */
+export function isoTimeParser(): (iso: string) => number {
+  const memo = new Map<string, number>();
+  return (iso) => {
+    let ms = memo.get(iso);
+    if (ms === undefined) memo.set(iso, (ms = Date.parse(iso)));
+    return ms;
+  };
+}
+
 const storeFileSchema = z.object({
   version: z.literal(1),
   bans: z.array(banRecordSchema),
@@ -96,6 +110,11 @@ export class BanStore {
     return [...this.bans.values()];
   }
 
+  /** The banned CIDRs, without copying the records. */
+  cidrs(): IterableIterator<string> {
+    return this.bans.keys();
+  }
+
   get(cidr: string): BanRecord | undefined {
     return this.bans.get(cidr);
   }
@@ -123,7 +142,11 @@ export class BanStore {
 
   /** Drop offence history older than `before` (epoch ms). */
   pruneOffences(before: number): void {
-    for (const [cidr, times] of this.offences) this.setOffenceTimes(cidr, times.filter((t) => t >= before));
+    for (const [cidr, times] of this.offences) {
+      // Runs before every batch: most histories are current, so leave those arrays alone.
+      if (times.every((t) => t >= before)) continue;
+      this.setOffenceTimes(cidr, times.filter((t) => t >= before));
+    }
   }
 
   /** Atomically replace the file with the current state. Saves never interleave. */
