@@ -324,7 +324,13 @@ export class BanManager {
     if (!decision.ok) return this.refuse(decision.code, decision.reason, request.source);
     const { cidr, family } = decision.target;
     const coveredBy = index.coveredBy(cidr);
-    const covered = coveredBy === undefined ? {} : { coveredBy };
+    const covered = coveredBy === undefined ? undefined : { coveredBy };
+    // An outcome, with coveredBy only when a broader ban covers it (no spread: this runs per ban).
+    const accepted = (action: 'added' | 'extended' | 'unchanged', ban: BanRecord): BlockOutcome => {
+      const outcome: BlockOutcome = { ok: true, action, ban };
+      if (coveredBy !== undefined) outcome.coveredBy = coveredBy;
+      return outcome;
+    };
 
     const existing = this.store.get(cidr);
     if (existing) {
@@ -334,10 +340,10 @@ export class BanManager {
       const duration = this.escalated(request.durationSeconds, existing.offenceCount);
       const wanted = now + duration * 1000;
       const current = Date.parse(existing.expiresAt);
-      if (wanted - current <= Math.max(1000, duration * 100)) return { ok: true, action: 'unchanged', ban: existing, ...covered };
+      if (wanted - current <= Math.max(1000, duration * 100)) return accepted('unchanged', existing);
       const ban = { ...existing, expiresAt: expiryText(batch, wanted) };
       this.store.put(ban);
-      return { ok: true, action: 'extended', ban, ...covered };
+      return accepted('extended', ban);
     }
 
     if (this.store.size >= this.maxActiveBans) {
@@ -375,7 +381,7 @@ export class BanManager {
         'banned',
       );
     }
-    return { ok: true, action: 'added', ban, ...covered };
+    return accepted('added', ban);
   }
 
   /** Remove a ban (the exact normalised CIDR). Unknown addresses are not an error. */

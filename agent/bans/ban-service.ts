@@ -26,7 +26,19 @@ function apiCode(code: RefusalReason): BanRefusedError['code'] {
 }
 
 function toApiRecord(ban: BanRecord, backend: string, epochMs: (iso: string) => number = Date.parse): ApiBanRecord {
-  return { ...ban, durationSeconds: Math.round((epochMs(ban.expiresAt) - epochMs(ban.createdAt)) / 1000), backend };
+  // Spelled out rather than {...ban}: a batch answers with 10,000 of these, and a spread costs several times a literal.
+  return {
+    cidr: ban.cidr,
+    family: ban.family,
+    reason: ban.reason,
+    policy: ban.policy,
+    source: ban.source,
+    createdAt: ban.createdAt,
+    expiresAt: ban.expiresAt,
+    offenceCount: ban.offenceCount,
+    durationSeconds: Math.round((epochMs(ban.expiresAt) - epochMs(ban.createdAt)) / 1000),
+    backend,
+  };
 }
 
 export class ManagerBanService implements BanService {

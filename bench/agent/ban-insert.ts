@@ -65,8 +65,12 @@ async function agentInsert(lab: Lab, addrs: string[], round: number): Promise<Om
   await dropFloodgateTable(lab);
   const stateDir = tmpDir(`insert${round}`);
   // BENCH_AGENT_CPU_PROF=DIR: the agent writes a V8 CPU profile there when it stops.
+  // BENCH_AGENT_NODE_ARGS: more node flags for the agent, space-separated (e.g. --trace-gc).
   const profDir = process.env.BENCH_AGENT_CPU_PROF;
-  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const nodeArgs = [
+    ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const agent = await startAgent(lab, { ns: lab.victim.ns, dev: lab.victim.dev, backend: 'nft', autoDefense: false, stateDir, nodeArgs });
   try {
     const metrics = async () => (await agentCurl(lab, lab.victim.ns, agent, 'GET', '/metrics')).text;
