@@ -63,9 +63,3 @@ export class CidrIndex {
     return undefined;
   }
 }
-
-/** The CIDRs of `cidrs` that no other CIDR of `cidrs` contains. */
-export function minimalCover(cidrs: readonly string[]): string[] {
-  const index = new CidrIndex(cidrs);
-  return cidrs.filter((c) => index.coveredBy(c) === undefined);
-}
