@@ -8,7 +8,9 @@
 // Env: BENCH_RUNS (10), BENCH_BLOCK (5), BENCH_SEED, BENCH_INSERT_REPEATS (3),
 // BENCH_LOSS_SECONDS (10), BENCH_SPOOF_SECONDS (60), BENCH_LAB_PREFIX (fglab),
 // BENCH_LAB_WAIT_SECONDS (3600), BENCH_SECTIONS (1,2,3,4), BENCH_NO_INSTALL=1, BENCH_SKIP_FASTNETMON=1,
-// BENCH_KEEP_TMP=1 (keep state dirs and FastNetMon logs under /tmp/fgbench-*).
+// BENCH_KEEP_TMP=1 (keep state dirs and FastNetMon logs under /tmp/fgbench-*),
+// BENCH_AGENT_CPU_PROF=DIR (section 2: the agent writes a V8 CPU profile into DIR),
+// BENCH_AGENT_NODE_ARGS (section 2: extra node flags for the agent, space-separated).
 import { createLab, type Lab } from '../test/lab/lab-network.js';
 import { measureBanLatency, type LatencyResult } from './agent/ban-latency.js';
 import { BAN_COUNT, deleteScratchNs, measureInsert, type InsertRound } from './agent/ban-insert.js';

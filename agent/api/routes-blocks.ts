@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalCidr } from '../firewall/cidr.js';
 import { jsonBody, requireBody } from './json-body.js';
-import type { BanRecord, BanService } from './ports.js';
+import type { BanRecord, BanService, BlockRequest } from './ports.js';
 import { banTarget, blockBatchBodySchema, blockBodySchema, MAX_BATCH_BLOCKS, parseInput } from './schemas.js';
 
 const deleteParamsSchema = z.strictObject({ ip: banTarget });
@@ -55,13 +55,11 @@ export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyByt
   router.post('/v1/blocks/batch', jsonBody(Math.max(deps.maxBodyBytes, MAX_BATCH_BLOCKS * 256)), async (req, res) => {
     const body = parseInput(blockBatchBodySchema, requireBody(req));
     const results = await bans.blockMany(
-      body.blocks.map((b) => ({
-        cidr: b.ip ?? b.cidr ?? '',
-        durationSeconds: b.durationSeconds,
-        reason: b.reason,
-        source: 'api' as const,
-        ...(b.policy === undefined ? {} : { policy: b.policy }),
-      })),
+      body.blocks.map((b) => {
+        const request: BlockRequest = { cidr: b.ip ?? b.cidr ?? '', durationSeconds: b.durationSeconds, reason: b.reason, source: 'api' };
+        if (b.policy !== undefined) request.policy = b.policy; // no spread per item: batches hold 10,000
+        return request;
+      }),
     );
     const refused = results.filter((r) => !r.ok).length;
     logger.info({ requested: results.length, refused }, 'batch ban requested through the API');

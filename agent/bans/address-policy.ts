@@ -25,6 +25,7 @@ import {
   parseCidr,
 } from '../firewall/cidr.js';
 import { hostAddresses, type InterfaceTable, readDefaultGateways, readResolvers } from './protected-addresses.js';
+import { RangeIndex } from './range-index.js';
 
 export type RefusalCode =
   | 'invalid'
@@ -110,6 +111,8 @@ export class AddressPolicy {
   private readonly config: z.output<typeof addressPolicyConfigSchema>;
   private readonly allowlist: ProtectedEntry[];
   private discovered: ProtectedEntry[] = [];
+  /** Every protected CIDR, merged for the per-ban overlap test; rebuilt by refresh(). */
+  private protectedIndex: RangeIndex;
 
   private constructor(config: AddressPolicyConfig, private readonly sources: Required<ProtectedSources>) {
     this.config = addressPolicyConfigSchema.parse(config);
@@ -118,6 +121,7 @@ export class AddressPolicy {
       if (!cidr) throw new Error(`allowlist entry is not an IP or CIDR: ${quoted(text)}`);
       return { cidr, code: 'allowlisted', label: 'allowlisted' };
     });
+    this.protectedIndex = new RangeIndex(this.protectedList().map((p) => p.cidr));
   }
 
   /** Reads the host's addresses, gateways and resolvers (or the injected sources). */
@@ -142,6 +146,7 @@ export class AddressPolicy {
       ...parsed(await this.sources.gateways(), 'gateway', 'default gateway'),
       ...parsed(await this.sources.resolvers(), 'dns_resolver', 'DNS resolver'),
     ];
+    this.protectedIndex = new RangeIndex(this.protectedList().map((p) => p.cidr));
   }
 
   /** Everything currently protected, for status/doctor output. */
@@ -161,10 +166,12 @@ export class AddressPolicy {
     const text = typeof input === 'string' ? input : '';
     const parsed = text.length <= MAX_INPUT_LENGTH ? parseCidr(text) : undefined;
     if (!parsed) return { ok: false, code: 'invalid', reason: `refusing to block ${quoted(String(input))}: not an IP address or CIDR` };
-    let exact: Cidr = { family: parsed.family, bytes: parsed.bytes, prefix: parsed.prefix };
+    // The parsed CIDR is shared (parseCidr memoises); it is read, never changed.
+    if (parsed.family === 4) return { ok: true, target: { cidr: parsed.text, family: 4 }, exact: parsed, ban: parsed };
+    let exact: Cidr = parsed;
     // ::ffff:a.b.c.d is an IPv4 sender seen through a dual-stack socket.
     const mapped = maskBytes(exact.bytes, 96);
-    if (exact.family === 6 && exact.prefix >= 96 && mapped.every((b, i) => b === (i === 10 || i === 11 ? 0xff : 0))) {
+    if (exact.prefix >= 96 && mapped.every((b, i) => b === (i === 10 || i === 11 ? 0xff : 0))) {
       exact = { family: 4, bytes: exact.bytes.slice(12), prefix: exact.prefix - 96 };
     }
     const ban =
@@ -178,9 +185,13 @@ export class AddressPolicy {
     const normal = this.normalise(input);
     if (!normal.ok) return normal;
     const { exact, ban, target } = normal;
-    const subject = formatCidr(exact) === target.cidr ? displayCidr(ban) : `${displayCidr(exact)} (as ${displayCidr(ban)})`;
-
     const minimum = ban.family === 4 ? this.config.minPrefixV4 : this.config.minPrefixV6;
+    // The ban contains the address as given, so a ban that overlaps nothing
+    // protected is allowed: one binary search, whatever the allowlist's size.
+    if (ban.prefix >= minimum && !this.protectedIndex.overlaps(ban)) return { ok: true, target };
+
+    // Refused: say why, naming the first protected range it hits, in list order.
+    const subject = formatCidr(exact) === target.cidr ? displayCidr(ban) : `${displayCidr(exact)} (as ${displayCidr(ban)})`;
     if (ban.prefix < minimum) {
       return refusal(subject, 'prefix_too_broad', `prefix /${ban.prefix} is broader than the minimum /${minimum} for IPv${ban.family}`);
     }

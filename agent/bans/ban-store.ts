@@ -27,6 +27,20 @@ export const banRecordSchema = z.object({
 });
 export type BanRecord = z.infer<typeof banRecordSchema>;
 
+/**
+ * Date.parse with a memo, for one pass over many records: the bans of a
+ * batch share their createdAt and expiresAt texts, so 10,000 bans cost a
+ * handful of parses. Use one per pass; the memo grows with distinct texts.
+ */
+export function isoTimeParser(): (iso: string) => number {
+  const memo = new Map<string, number>();
+  return (iso) => {
+    let ms = memo.get(iso);
+    if (ms === undefined) memo.set(iso, (ms = Date.parse(iso)));
+    return ms;
+  };
+}
+
 const storeFileSchema = z.object({
   version: z.literal(1),
   bans: z.array(banRecordSchema),
@@ -46,7 +60,12 @@ export class BanStore {
   private readonly fileName: string;
   private readonly logger: Logger | undefined;
   private bans = new Map<string, BanRecord>();
-  private offences = new Map<string, number[]>();
+  /**
+   * CIDR → offence times. A null-prototype record rather than a Map: it is
+   * serialised as is on every save, and building a 10,000-key object from a
+   * Map each time cost more than the rest of the serialisation.
+   */
+  private offences: Record<string, number[]> = Object.create(null) as Record<string, number[]>;
   private saving: Promise<void> = Promise.resolve();
 
   constructor(options: BanStoreOptions) {
@@ -84,16 +103,21 @@ export class BanStore {
       return this.reset();
     }
     this.bans = new Map(data.bans.map((b) => [b.cidr, b]));
-    this.offences = new Map(Object.entries(data.offences));
+    this.offences = Object.assign(Object.create(null) as Record<string, number[]>, data.offences);
   }
 
   private reset(): void {
     this.bans = new Map();
-    this.offences = new Map();
+    this.offences = Object.create(null) as Record<string, number[]>;
   }
 
   all(): BanRecord[] {
     return [...this.bans.values()];
+  }
+
+  /** The banned CIDRs, without copying the records. */
+  cidrs(): IterableIterator<string> {
+    return this.bans.keys();
   }
 
   get(cidr: string): BanRecord | undefined {
@@ -113,26 +137,28 @@ export class BanStore {
   }
 
   offenceTimes(cidr: string): number[] {
-    return this.offences.get(cidr) ?? [];
+    return this.offences[cidr] ?? [];
   }
 
   setOffenceTimes(cidr: string, times: number[]): void {
-    if (times.length === 0) this.offences.delete(cidr);
-    else this.offences.set(cidr, times);
+    if (times.length === 0) delete this.offences[cidr];
+    else this.offences[cidr] = times;
   }
 
   /** Drop offence history older than `before` (epoch ms). */
   pruneOffences(before: number): void {
-    for (const [cidr, times] of this.offences) this.setOffenceTimes(cidr, times.filter((t) => t >= before));
+    for (const cidr in this.offences) {
+      // Runs before every batch: most histories are current, so leave those arrays alone.
+      const times = this.offences[cidr] ?? [];
+      if (times.every((t) => t >= before)) continue;
+      this.setOffenceTimes(cidr, times.filter((t) => t >= before));
+    }
   }
 
   /** Atomically replace the file with the current state. Saves never interleave. */
   save(): Promise<void> {
-    const snapshot = JSON.stringify(
-      { version: 1, bans: this.all(), offences: Object.fromEntries(this.offences) } satisfies z.infer<typeof storeFileSchema>,
-      null,
-      1,
-    );
+    // Compact: with 10,000 bans the file is a few MB, and indentation alone is a fifth of it.
+    const snapshot = JSON.stringify({ version: 1, bans: this.all(), offences: this.offences } satisfies z.infer<typeof storeFileSchema>);
     const next = this.saving.then(() => this.write(snapshot));
     this.saving = next.catch(() => undefined);
     return next;

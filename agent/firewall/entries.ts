@@ -2,13 +2,15 @@
 // parsed into bytes and re-formatted, so a string like "1.2.3.4; flush ruleset"
 // is refused here and never reaches nft, ipset or pfctl.
 
-import { type Cidr, type Family, formatAddress, formatCidr, maxPrefix, parseAddress, parseCidr } from './cidr.js';
+import { type Cidr, type Family, formatAddress, maxPrefix, type ParsedCidr, parseAddress, parseCidr } from './cidr.js';
 import { type FirewallEntry, FirewallInputError } from './types.js';
 
 export interface ValidEntry {
   cidr: Cidr;
   /** Canonical text with prefix. */
   text: string;
+  /** elementText(cidr): how the element is written in a set. */
+  element: string;
   timeoutSeconds: number;
 }
 
@@ -16,7 +18,7 @@ function describeInput(input: unknown): string {
   return JSON.stringify(String(input)).slice(0, 80);
 }
 
-export function validCidr(input: string): Cidr {
+export function validCidr(input: string): ParsedCidr {
   const parsed = typeof input === 'string' ? parseCidr(input) : undefined;
   if (!parsed) throw new FirewallInputError(`not an IP address or CIDR: ${describeInput(input)}`);
   if (parsed.hadHostBits) throw new FirewallInputError(`CIDR has host bits set: ${describeInput(input)}`);
@@ -38,9 +40,12 @@ export function validateEntries(entries: readonly FirewallEntry[], maxTimeoutSec
       throw new FirewallInputError(`timeout is not a number for ${describeInput(entry.cidr)}`);
     }
     const timeoutSeconds = Math.min(maxTimeoutSeconds, Math.max(1, Math.ceil(entry.timeoutSeconds)));
-    const text = formatCidr(cidr);
+    const text = cidr.text;
     const previous = byText.get(text);
-    if (!previous || previous.timeoutSeconds < timeoutSeconds) byText.set(text, { cidr, text, timeoutSeconds });
+    if (previous && previous.timeoutSeconds >= timeoutSeconds) continue;
+    // The canonical text minus a host prefix is elementText(cidr), without formatting the address again.
+    const element = cidr.prefix === maxPrefix(cidr.family) ? text.slice(0, text.lastIndexOf('/')) : text;
+    byText.set(text, { cidr, text, element, timeoutSeconds });
   }
   return [...byText.values()];
 }

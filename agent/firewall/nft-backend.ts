@@ -100,7 +100,7 @@ export class NftBackend implements FirewallBackend {
   async add(entries: readonly FirewallEntry[]): Promise<void> {
     const valid = validateEntries(entries, NFT_MAX_TIMEOUT_SECONDS);
     if (valid.length === 0) return;
-    const timed = valid.map((v) => ({ family: v.cidr.family, element: `${elementText(v.cidr)} timeout ${v.timeoutSeconds}s` }));
+    const timed = valid.map((v) => ({ family: v.cidr.family, element: `${v.element} timeout ${v.timeoutSeconds}s` }));
     this.refreshMode ??= await this.probeRefreshMode();
     if (this.refreshMode === 'update') {
       await this.run(elementStatements('add', timed));
@@ -110,7 +110,7 @@ export class NftBackend implements FirewallBackend {
     // Retried once: an element may expire between list() and the transaction.
     await this.retryOnce(async () => {
       const present = new Set((await this.list()).map((e) => e.cidr));
-      const stale = valid.filter((v) => present.has(v.text)).map((v) => ({ family: v.cidr.family, element: elementText(v.cidr) }));
+      const stale = valid.filter((v) => present.has(v.text)).map((v) => ({ family: v.cidr.family, element: v.element }));
       await this.run(elementStatements('delete', stale) + elementStatements('add', timed));
     });
   }
@@ -184,10 +184,13 @@ export class NftBackend implements FirewallBackend {
   }
 }
 
+/** `add|delete element` statements for both sets, ELEMENTS_PER_STATEMENT elements each, in one pass. */
 function elementStatements(verb: 'add' | 'delete', elements: readonly { family: 4 | 6; element: string }[]): string {
+  const byFamily: Record<4 | 6, string[]> = { 4: [], 6: [] };
+  for (const e of elements) byFamily[e.family].push(e.element);
   let script = '';
   for (const [family, set] of [[4, SET4], [6, SET6]] as const) {
-    const mine = elements.filter((e) => e.family === family).map((e) => e.element);
+    const mine = byFamily[family];
     for (let i = 0; i < mine.length; i += ELEMENTS_PER_STATEMENT) {
       script += `${verb} element ${TABLE} ${set} { ${mine.slice(i, i + ELEMENTS_PER_STATEMENT).join(', ')} }\n`;
     }

@@ -64,7 +64,14 @@ async function rawFloor(addrs: string[]): Promise<{ ms: number; count: number }>
 async function agentInsert(lab: Lab, addrs: string[], round: number): Promise<Omit<InsertRound, 'round' | 'rawMs' | 'rawCount'>> {
   await dropFloodgateTable(lab);
   const stateDir = tmpDir(`insert${round}`);
-  const agent = await startAgent(lab, { ns: lab.victim.ns, dev: lab.victim.dev, backend: 'nft', autoDefense: false, stateDir });
+  // BENCH_AGENT_CPU_PROF=DIR: the agent writes a V8 CPU profile there when it stops.
+  // BENCH_AGENT_NODE_ARGS: more node flags for the agent, space-separated (e.g. --trace-gc).
+  const profDir = process.env.BENCH_AGENT_CPU_PROF;
+  const nodeArgs = [
+    ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
+  const agent = await startAgent(lab, { ns: lab.victim.ns, dev: lab.victim.dev, backend: 'nft', autoDefense: false, stateDir, nodeArgs });
   try {
     const metrics = async () => (await agentCurl(lab, lab.victim.ns, agent, 'GET', '/metrics')).text;
     const fwAdd = (t: string) => metricWhere(t, 'floodgate_firewall_operation_seconds_sum', ['operation="add"']) * 1000;

@@ -136,6 +136,30 @@ describe('/v1/blocks/batch', () => {
     assert.equal(api.bans.calls.length, before);
   });
 
+  it('every item rule holds inside a batch, reported with the item and field', async () => {
+    const ok = { ip: '203.0.113.9', durationSeconds: 60, reason: 'ok' };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...ok, ip: '10.0.0.0/24' }, /^blocks\.3\.ip: must be a single IP address; use "cidr" for a range$/],
+      [{ ...ok, ip: 'fe80::1%eth0' }, /^blocks\.3\.ip: must be an IP address or CIDR/],
+      [{ durationSeconds: 60, reason: 'x', cidr: '10.0.0.0/024' }, /^blocks\.3\.cidr: must be an IP address or CIDR/],
+      [{ ...ok, durationSeconds: 1.5 }, /^blocks\.3\.durationSeconds: must be a whole number of seconds$/],
+      [{ ...ok, durationSeconds: 0 }, /^blocks\.3\.durationSeconds: must be at least 1 second$/],
+      [{ ...ok, durationSeconds: 2592001 }, /^blocks\.3\.durationSeconds: must be at most 2592000 seconds/],
+      [{ ...ok, reason: 'a\u202eb' }, /^blocks\.3\.reason: must be printable text on one line/],
+      [{ ...ok, reason: '   ' }, /^blocks\.3\.reason: must not be blank$/],
+      [{ ...ok, policy: 'Upper' }, /^blocks\.3\.policy: must be a lower-case DNS-1123 name/],
+      [{ ...ok, cidr: '10.0.0.0/24' }, /^blocks\.3: give exactly one of "ip" or "cidr"$/],
+      [{ ...ok, extra: true }, /^blocks\.3: Unrecognized key/],
+    ];
+    const before = api.bans.calls.length;
+    for (const [item, message] of cases) {
+      const res = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks: [ok, ok, ok, item, ok] } });
+      assert.equal(res.status, 400, JSON.stringify(item));
+      assert.match(((await res.json()) as { error: string }).error, message);
+    }
+    assert.equal(api.bans.calls.length, before, 'no invalid batch reaches the ban service');
+  });
+
   it('refuses more than 10,000 bans in one batch', async () => {
     const blocks = Array.from({ length: 10_001 }, () => ({ ip: '203.0.113.1', durationSeconds: 60, reason: 'x' }));
     const res = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks } });

@@ -122,6 +122,55 @@ describe('ban manager', () => {
     assert.match(await registry.metrics(), /floodgate_ban_refusals_total\{reason="rate_limited"\} 1/);
   });
 
+  it('one large batch enforces every never-block rule and both caps, item by item', async () => {
+    const backend = new DryRunBackend();
+    const { manager, store } = await makeManager(backend, state.dir, { limits: { maxActiveBans: 3000, maxNewBansPerMinute: 2500 } });
+    await manager.start({ timers: false });
+    const protectedAddresses = ['127.0.0.1', '10.1.2.3', '10.1.0.1', '10.1.0.2', '10.244.9.9', '10.244.0.0/24', '10.0.0.0/8', '::1', '224.0.0.1'];
+    type Request = Parameters<typeof manager.blockMany>[0][number];
+    const requests: Request[] = Array.from({ length: 3000 }, (_, i) => ban(`198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`));
+    // Protected targets spread through the batch, and malformed internal requests.
+    protectedAddresses.forEach((ip, k) => requests.splice(k * 300, 0, ip.includes('/') ? { ...ban('x'), ip: undefined, cidr: ip } : ban(ip)));
+    const malformed = [
+      { ...ban('203.0.113.1'), durationSeconds: Number.NaN },
+      { ...ban('203.0.113.2'), durationSeconds: Number.POSITIVE_INFINITY },
+      { ...ban('203.0.113.3'), durationSeconds: 0 },
+      { ...ban('203.0.113.4'), source: 'intruder' },
+      { ...ban('203.0.113.5'), cidr: '203.0.113.5/32' },
+      { ...ban('203.0.113.6'), reason: 'r'.repeat(501) },
+      { ...ban('203.0.113.7'), policy: 42 },
+      null,
+    ];
+    malformed.forEach((m, k) => requests.splice(k * 400 + 7, 0, m as unknown as Request));
+    const outcomes = await manager.blockMany(requests);
+    assert.equal(outcomes.length, requests.length);
+    const codeOf = (i: number) => {
+      const o = outcomes[i];
+      return o === undefined || o.ok ? 'ok' : o.code;
+    };
+    requests.forEach((r, i) => {
+      const target = r === null ? undefined : (r.ip ?? r.cidr);
+      if ((malformed as unknown[]).includes(r)) assert.equal(codeOf(i), 'invalid_request', `malformed request #${i}`);
+      else if (target !== undefined && protectedAddresses.includes(target)) assert.notEqual(codeOf(i), 'ok', `${target} must be refused`);
+    });
+    // 3000 well-formed, unprotected bans: the rate cap (2500 a minute) admits exactly 2500.
+    assert.equal(outcomes.filter((o) => o.ok).length, 2500);
+    assert.equal(outcomes.filter((o) => !o.ok && o.code === 'rate_limited').length, 500);
+    assert.equal(store.size, 2500);
+    const held = new Set((await backend.list()).map((e) => e.cidr));
+    assert.equal(held.size, 2500);
+    for (const ip of protectedAddresses) assert.ok(![...held].some((c) => c.startsWith(`${ip}/`)), `${ip} reached the firewall`);
+  });
+
+  it('a batch stops at maxActiveBans', async () => {
+    const { manager } = await makeManager(new DryRunBackend(), state.dir, { limits: { maxActiveBans: 100, maxNewBansPerMinute: 10_000 } });
+    await manager.start({ timers: false });
+    const outcomes = await manager.blockMany(Array.from({ length: 150 }, (_, i) => ban(`198.51.100.${i + 1}`)));
+    assert.equal(outcomes.filter((o) => o.ok).length, 100);
+    assert.ok(outcomes.slice(100).every((o) => !o.ok && o.code === 'max_active_bans'));
+    assert.equal(manager.list().length, 100);
+  });
+
   it('refuses protected addresses and malformed requests without touching the firewall', async () => {
     const backend = new DryRunBackend();
     const { manager, registry } = await makeManager(backend, state.dir);

@@ -86,6 +86,26 @@ describe('ban store', () => {
     assert.equal(reloaded.size, 20);
   });
 
+  it('offence history survives a restart, and pruning drops only what is older than findtime', async () => {
+    const store = new BanStore({ stateDir: state.dir });
+    await store.load();
+    store.put(record('203.0.113.1/32'));
+    store.setOffenceTimes('203.0.113.1/32', [1000, 5000]);
+    store.setOffenceTimes('203.0.113.2/32', [2000]);
+    store.pruneOffences(1500);
+    await store.save();
+    const reloaded = new BanStore({ stateDir: state.dir });
+    await reloaded.load();
+    assert.deepEqual(reloaded.offenceTimes('203.0.113.1/32'), [5000]);
+    assert.deepEqual(reloaded.offenceTimes('203.0.113.2/32'), [2000]);
+    assert.deepEqual(reloaded.offenceTimes('203.0.113.9/32'), []);
+    reloaded.pruneOffences(2500);
+    assert.deepEqual(reloaded.offenceTimes('203.0.113.2/32'), []);
+    await reloaded.save();
+    const file = JSON.parse(await readFile(join(state.dir, 'bans.json'), 'utf8')) as { offences: Record<string, number[]> };
+    assert.deepEqual(Object.keys(file.offences).sort(), ['203.0.113.1/32']);
+  });
+
   it('a missing state dir is created', async () => {
     const store = new BanStore({ stateDir: join(state.dir, 'nested', 'state') });
     await store.load();

@@ -19,6 +19,8 @@ export interface LabAgentOptions {
   /** Extra YAML config merged into the generated file. */
   config?: Record<string, unknown>;
   port?: number;
+  /** Extra node flags for the agent process, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
+  nodeArgs?: string[];
 }
 
 export interface LabAgent {
@@ -51,7 +53,7 @@ export async function startLabAgent(lab: Lab, opts: LabAgentOptions): Promise<La
   };
   fs.writeFileSync(configFile, JSON.stringify(config)); // JSON is valid YAML
   const lines: string[] = [];
-  const child: ResultPromise = execa('ip', ['netns', 'exec', opts.ns, process.execPath, bin, 'agent', '--config', configFile], {
+  const child: ResultPromise = execa('ip', ['netns', 'exec', opts.ns, process.execPath, ...(opts.nodeArgs ?? []), bin, 'agent', '--config', configFile], {
     reject: false,
     all: true,
     buffer: false,
