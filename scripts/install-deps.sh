@@ -10,6 +10,7 @@ APT_PACKAGES=(
   hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
+  cgroup-tools                # cgexec: bench:controller runs the controller under a pod-like memory limit
 )
 
 step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
