@@ -11,6 +11,8 @@
 // BENCH_SECTIONS (1,2,3), BENCH_SEED, BENCH_CPU_PROF=1 (run the controller and the
 // agent under node --cpu-prof and summarise where their CPU went in section 3),
 // BENCH_CONTROLLER_NODE_ARGS (extra node flags for the controller process, default none),
+// BENCH_CONTROLLER_MEMORY_LIMIT_MIB (256: the controller runs in a memory cgroup with this
+// limit, as in its pod; 0 = none),
 // BENCH_CP_STATE_DIR (/tmp/floodgate-cp-bench), BENCH_NS (fgcbench), BENCH_KEEP_TMP=1.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +38,8 @@ const SEED = envNumber('BENCH_SEED', Date.now() % 2 ** 31);
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
 /** Extra node flags for the controller process only, e.g. "--max-old-space-size=128" (default none). */
 const NODE_ARGS = (process.env.BENCH_CONTROLLER_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+/** The controller's memory limit, as its Deployment's resources.limits.memory (0: none). */
+const MEMORY_LIMIT_MIB = envNumber('BENCH_CONTROLLER_MEMORY_LIMIT_MIB', 256, 0);
 const SECTIONS = new Set((process.env.BENCH_SECTIONS || '1,2,3').split(',').map((x) => x.trim()));
 const STATE_DIR = process.env.BENCH_CP_STATE_DIR || '/tmp/floodgate-cp-bench';
 const NS = process.env.BENCH_NS || 'fgcbench';
@@ -53,6 +57,8 @@ interface Results {
   manyProgress?: ManyProgress;
   profile?: string[];
   controllerLogWarnings?: string[];
+  /** How the controller's memory was limited (its cgroup), short form for the summary. */
+  controllerMemory?: string;
   env: string[];
   errors: string[];
 }
@@ -194,6 +200,7 @@ function report(r: Results): string {
       `create → Active per object: median ${fmtS(median(lat))}, p90 ${fmtS(percentile(lat, 90))}, max ${fmtS(max(lat))}`,
       `BlockEvents in ${NS} at the end: ${m.totalBlockEvents ?? '?'} (expected ${m.created + (r.ban?.runs.length ?? 0)}; ${m.unexpectedNames} unexpected); bans on the agent: ${m.agentBans ?? '?'}`,
       '',
+      `controller memory: ${r.controllerMemory ?? 'n/a'}`,
       `controller RSS: before ${fmtMB(m.baselineRss)}; peak of the 1 s samples ${fmtMB(m.peakSampledRss)}; **VmHWM ${fmtMB(m.hwm)}**; ${m.settleSeconds} s later ${fmtMB(m.rssAfterSettle)}`,
       `controller CPU over the ${m.settleSeconds} s after that (${m.timedOut ? 'still reconciling' : `at rest, ${m.active.toLocaleString()} Active; its ban sync still lists the agent's bans every 300 ms`}): ${m.settleCpuPct !== undefined ? `${m.settleCpuPct.toFixed(0)}% of a core` : 'n/a'}`,
       `CPU time during create+reconcile (${s(m.wallMs)} wall, 2 cores): ` +
@@ -220,7 +227,7 @@ function report(r: Results): string {
     const full = m.created === m.requested;
     summary.push(
       `3. controller peak RSS (VmHWM), ${m.created.toLocaleString()} BEs`.padEnd(42) +
-        ` ${fmtMB(m.hwm).padEnd(10)} target ≤ 150 MB (${ratio(m.hwm, TARGET_RSS_BYTES)}); now ${fmtMB(m.rssAfterSettle)}${full ? '' : ` — only ${m.created.toLocaleString()} of ${m.requested.toLocaleString()} created`}${m.timedOut ? ' — not all Active' : ''}  ${met(m.hwm <= TARGET_RSS_BYTES && full && !m.timedOut)}`,
+        ` ${fmtMB(m.hwm).padEnd(10)} target ≤ 150 MB (${ratio(m.hwm, TARGET_RSS_BYTES)}); ${r.controllerMemory ?? ''}; now ${fmtMB(m.rssAfterSettle)}${full ? '' : ` — only ${m.created.toLocaleString()} of ${m.requested.toLocaleString()} created`}${m.timedOut ? ' — not all Active' : ''}  ${met(m.hwm <= TARGET_RSS_BYTES && full && !m.timedOut)}`,
       `   all Active after                        ${m.timedOut ? `not within ${ACTIVE_TIMEOUT_S} s (${m.active}/${m.created})` : fmtS(m.allActiveMs!)}; creating took ${fmtS(m.createMs)} (${(m.created / (m.createMs / 1000)).toFixed(0)}/s)`,
     );
   } else if (r.manyProgress?.startedAt !== undefined) {
@@ -293,8 +300,12 @@ async function main(): Promise<void> {
     r.env.push(`agent: ${agent.url}, pid ${agent.pid}, capture on ${agent.iface}, maxActiveBans raised to 100000 (default 10000), state on ${fs.existsSync('/dev/shm') ? 'tmpfs' : 'disk'}`);
     await ok(['-n', NS, 'create', 'secret', 'generic', SECRET, `--from-literal=token=${agent.token}`]);
     log('starting the controller: node bin/floodgate.js controller');
-    ctl = await startControllerProcess({ kubeconfig: kc, leaseNamespace: NS, workDir: work, cpuProfile: CPU_PROF, nodeArgs: NODE_ARGS });
-    r.env.push(`controller: pid ${ctl.pid}, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(' ')} ` : ''}bin/floodgate.js controller --kubeconfig … --lease-namespace ${NS} --probe-port <free> --memory-sources cgroup\`, log level info`);
+    ctl = await startControllerProcess({ kubeconfig: kc, leaseNamespace: NS, workDir: work, cpuProfile: CPU_PROF, nodeArgs: NODE_ARGS, memoryLimitBytes: MEMORY_LIMIT_MIB * 1048576, cgroupName: `${NS}-controller-${process.pid}` });
+    r.env.push(
+      `controller: pid ${ctl.pid}, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(' ')} ` : ''}bin/floodgate.js controller --kubeconfig … --lease-namespace ${NS} --probe-port <free> --memory-sources cgroup\`, log level info`,
+      `controller memory: ${ctl.memoryNote}`,
+    );
+    r.controllerMemory = ctl.cgroup && !ctl.memoryNote.startsWith('NOT') ? `in a ${MEMORY_LIMIT_MIB} MiB memory cgroup` : 'no memory limit';
     await ok(['apply', '-f', '-'], policyManifest(NS, POLICY, agent.url, SECRET));
     await waitPolicyReady(api, NS, POLICY, { reachable: true, timeoutMs: 60_000 });
     log(`policy ${NS}/${POLICY} Ready and its agent reachable`);

@@ -1,9 +1,7 @@
 // `floodgate agent`: run the host agent in the foreground until SIGINT/SIGTERM.
 import type { Command } from 'commander';
-import { loadAgentConfig, readToken, type AgentConfigInput } from '../agent/config/agent-config.js';
-import { startAgent } from '../agent/agent.js';
+import type { AgentConfigInput } from '../agent/config/agent-config.js';
 import { usageError } from './cli-error.js';
-import { ConfigError } from '../agent/config/agent-config.js';
 
 interface AgentFlags {
   interface?: string;
@@ -35,6 +33,9 @@ export function registerAgent(program: Command): void {
     .option('--protect <cidrs>', 'extra protected CIDRs besides the interface addresses', list)
     .option('--allowlist <cidrs>', 'CIDRs never to ban (cluster pod/service CIDRs)', list)
     .action(async (flags: AgentFlags) => {
+      // Loaded here, not at the top: other commands (the controller) need none of the agent.
+      const { loadAgentConfig, readToken, ConfigError } = await import('../agent/config/agent-config.js');
+      const { startAgent } = await import('../agent/agent.js');
       let cfg;
       let token;
       try {

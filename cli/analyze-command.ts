@@ -1,8 +1,6 @@
 // `floodgate analyze FILE`: judge a pcap/pcapng capture, window by window.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { analyzeFile } from '../agent/capture-analysis/file-analysis.js';
-import { ipOrCidr } from '../native/lib/capture-options.js';
 import { collect, positiveInt, positiveNumber } from './number-options.js';
 import { addThresholdFlags, thresholdsFromFlags, type ThresholdFlagValues } from './threshold-flags.js';
 import { renderVerdict } from './verdict-report.js';
@@ -25,7 +23,10 @@ export function registerAnalyze(program: Command): void {
     .option('--slot-ms <ms>', 'aggregation slot width in ms (100..60000)', positiveInt)
     .option('--json', 'print the analysis as JSON');
   addThresholdFlags(cmd).action(async (file: string, flags: AnalyzeFlags) => {
-    const thresholds = thresholdsFromFlags(flags);
+    // Loaded here, not at the top: other commands (the controller) need none of the engine.
+    const { analyzeFile } = await import('../agent/capture-analysis/file-analysis.js');
+    const { ipOrCidr } = await import('../native/lib/capture-options.js');
+    const thresholds = await thresholdsFromFlags(flags);
     for (const p of flags.protect ?? []) {
       if (!ipOrCidr.safeParse(p).success) throw usageError(`--protect: "${p}" is not an IP address or CIDR`);
     }

@@ -1,13 +1,19 @@
 // `floodgate blocks list|add|rm`: manage bans on a running agent.
 import type { Command } from 'commander';
 import type { BanRecord } from '../agent/api/ports.js';
-import { AgentClient } from './agent-client.js';
+import type { AgentClient as AgentClientType } from './agent-client.js';
 import { positiveInt } from './number-options.js';
 
 interface ClientFlags {
   agent: string;
   tokenFile?: string;
   json?: boolean;
+}
+
+/** The agent client, loaded on use: other commands (the controller) need none of the agent's config code. */
+async function agentClient(flags: ClientFlags): Promise<AgentClientType> {
+  const { AgentClient } = await import('./agent-client.js');
+  return new AgentClient(flags);
 }
 
 function timeLeft(expiresAt: string): string {
@@ -32,7 +38,7 @@ export function registerBlocks(program: Command): void {
       .option('--json', 'print JSON');
 
   common(blocks.command('list').description('list active bans')).action(async (flags: ClientFlags) => {
-    const res = await new AgentClient(flags).request<{ blocks: BanRecord[] }>('GET', '/v1/blocks');
+    const res = await (await agentClient(flags)).request<{ blocks: BanRecord[] }>('GET', '/v1/blocks');
     console.log(flags.json ? JSON.stringify(res, null, 2) : renderBlocks(res.blocks));
   });
 
@@ -45,7 +51,7 @@ export function registerBlocks(program: Command): void {
       .option('--reason <text>', 'why', 'manual ban (floodgate blocks add)'),
   ).action(async (target: string, flags: ClientFlags & { duration: number; reason: string }) => {
     const key = target.includes('/') ? 'cidr' : 'ip';
-    const res = await new AgentClient(flags).request<BanRecord>('POST', '/v1/blocks', {
+    const res = await (await agentClient(flags)).request<BanRecord>('POST', '/v1/blocks', {
       [key]: target,
       durationSeconds: flags.duration,
       reason: flags.reason,
@@ -55,7 +61,7 @@ export function registerBlocks(program: Command): void {
 
   common(blocks.command('rm').description('unban an address or CIDR').argument('<ip-or-cidr>')).action(
     async (target: string, flags: ClientFlags) => {
-      const res = await new AgentClient(flags).request<{ removed: boolean }>('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
+      const res = await (await agentClient(flags)).request<{ removed: boolean }>('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
       console.log(flags.json ? JSON.stringify(res) : res.removed ? `unblocked ${target}` : `${target} was not blocked`);
     },
   );

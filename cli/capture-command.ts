@@ -1,13 +1,7 @@
 // `floodgate capture`: live capture for N seconds, then the same verdict as analyze.
 // --ndjson streams one line of aggregates per slot (the seed wrote a CSV row per packet).
 import type { Command } from 'commander';
-import { Capture } from '../native/lib/capture.js';
-import { loadBinding } from '../native/lib/binding.js';
-import { interfaceAddresses } from '../native/lib/interface-addresses.js';
-import { defaultInterface } from '../native/lib/default-interface.js';
 import type { Slot } from '../native/lib/types.js';
-import { analyzeWindow } from '../agent/detection/analyze.js';
-import { ipOrCidr } from '../native/lib/capture-options.js';
 import { collect, positiveInt, positiveNumber } from './number-options.js';
 import { addThresholdFlags, thresholdsFromFlags, type ThresholdFlagValues } from './threshold-flags.js';
 import { renderVerdict } from './verdict-report.js';
@@ -61,7 +55,14 @@ export function registerCapture(program: Command): void {
     .option('--slot-ms <ms>', 'aggregation slot width in ms (100..60000)', positiveInt)
     .option('--protect <cidrs>', 'extra protected addresses/CIDRs besides the interface\'s own', collect);
   addThresholdFlags(cmd).action(async (flags: CaptureFlags) => {
-    const thresholds = thresholdsFromFlags(flags);
+    // Loaded here, not at the top: other commands (the controller) need none of the engine.
+    const { Capture } = await import('../native/lib/capture.js');
+    const { loadBinding } = await import('../native/lib/binding.js');
+    const { interfaceAddresses } = await import('../native/lib/interface-addresses.js');
+    const { defaultInterface } = await import('../native/lib/default-interface.js');
+    const { analyzeWindow } = await import('../agent/detection/analyze.js');
+    const { ipOrCidr } = await import('../native/lib/capture-options.js');
+    const thresholds = await thresholdsFromFlags(flags);
     for (const p of flags.protect ?? []) {
       if (!ipOrCidr.safeParse(p).success) throw usageError(`--protect: "${p}" is not an IP address or CIDR`);
     }

@@ -1,7 +1,5 @@
 // `floodgate controller`: run the operator until SIGINT/SIGTERM (the Lease is released on the way out).
 import type { Command } from 'commander';
-import pino from 'pino';
-import { startController } from '../controller/controller.js';
 import type { MemorySourceName } from '../controller/memory/memory-monitor.js';
 import { portOrZero, positiveInt } from './number-options.js';
 import { usageError } from './cli-error.js';
@@ -32,6 +30,9 @@ export function registerController(program: Command): void {
     .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
+      // Loaded here, not at the top: the other commands need none of the operator (nor client-node).
+      const { default: pino } = await import('pino');
+      const { startController } = await import('../controller/controller.js');
       const controller = await startController({
         kubeconfig: flags.kubeconfig,
         leaseNamespace: flags.leaseNamespace,

@@ -2,12 +2,6 @@
 // check, exit 1 when anything an agent needs is missing.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { loadBinding } from '../native/lib/binding.js';
-import { Capture } from '../native/lib/capture.js';
-import { defaultInterface } from '../native/lib/default-interface.js';
-import { selectBackend } from '../agent/firewall/select-backend.js';
-import { checkAnchorReference } from '../agent/firewall/pf-backend.js';
-import { loadAgentConfig, readToken } from '../agent/config/agent-config.js';
 
 export interface Check {
   name: string;
@@ -26,6 +20,13 @@ async function attempt(name: string, fn: () => Promise<string> | string, warnOnl
 }
 
 export async function runChecks(opts: { config?: string; pfConf?: string; platform?: NodeJS.Platform }): Promise<Check[]> {
+  // Loaded here, not at the top: other commands (the controller) need none of the agent or the addon.
+  const { loadBinding } = await import('../native/lib/binding.js');
+  const { Capture } = await import('../native/lib/capture.js');
+  const { defaultInterface } = await import('../native/lib/default-interface.js');
+  const { selectBackend } = await import('../agent/firewall/select-backend.js');
+  const { checkAnchorReference } = await import('../agent/firewall/pf-backend.js');
+  const { loadAgentConfig, readToken } = await import('../agent/config/agent-config.js');
   const platform = opts.platform ?? process.platform;
   const checks: Check[] = [];
   const cfg = loadAgentConfig(opts.config);

@@ -12,6 +12,7 @@ import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { loadKubeConfig } from './kube/kube-config.js';
+import { makeApiClient } from './kube/api-client.js';
 import { ResourceClient } from './resources/resource-client.js';
 import { AgentResolver } from './agents/agent-resolver.js';
 import { selectorString } from './agents/label-selector.js';
@@ -91,7 +92,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const registry = opts.registry ?? new Registry();
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
   const kc = loadKubeConfig({ kubeconfig: opts.kubeconfig });
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = makeApiClient(kc, CoreV1Api);
   const policiesApi = new ResourceClient<DefensePolicy>(kc, DEFENSE_POLICY);
   const blockEventsApi = new ResourceClient<BlockEvent>(kc, BLOCK_EVENT);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
@@ -187,7 +188,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   blockEvents.start();
 
   const elector = new LeaderElector({
-    coordination: kc.makeApiClient(CoordinationV1Api),
+    coordination: makeApiClient(kc, CoordinationV1Api),
     namespace: opts.leaseNamespace,
     name: opts.leaseName ?? 'floodgate-controller',
     identity: opts.identity,

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
   chromium                    # headless browser for the dashboard's end-to-end tests
+  cgroup-tools                # cgexec: bench:controller runs the controller under a pod-like memory limit
 )
 
 step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../../test/control-plane/control-plane.js';
+import { createMemoryCgroup, inCgroup, type MemoryCgroup } from './memory-cgroup.js';
 import { freePort, log, onTeardown, readPidFile, sleep } from './util.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -177,21 +178,43 @@ export interface BenchController {
   probeUrl: string;
   logFile: string;
   profileDir?: string;
+  /** The memory cgroup it runs in (undefined: none, see memoryNote). */
+  cgroup?: MemoryCgroup;
+  /** How its memory was limited, for the report. */
+  memoryNote: string;
   /** SIGTERM and wait (the CPU profile, if any, is written on exit). */
   stop(): Promise<void>;
 }
 
-/** `node bin/floodgate.js controller ...` as its own process, optionally under --cpu-prof. */
-export async function startControllerProcess(opts: { kubeconfig: string; leaseNamespace: string; workDir: string; cpuProfile: boolean; nodeArgs?: string[] }): Promise<BenchController> {
+/**
+ * `node bin/floodgate.js controller ...` as its own process, optionally under
+ * --cpu-prof, and in a memory cgroup limited to memoryLimitBytes (as its pod's
+ * memory limit; 0: none).
+ */
+export async function startControllerProcess(opts: { kubeconfig: string; leaseNamespace: string; workDir: string; cpuProfile: boolean; nodeArgs?: string[]; memoryLimitBytes?: number; cgroupName?: string }): Promise<BenchController> {
   const probePort = await freePort();
   const logFile = path.join(opts.workDir, 'controller.log');
   const profileDir = opts.cpuProfile ? path.join(opts.workDir, 'cpu-profile') : undefined;
   const nodeArgs = [...(opts.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
-  const child: ResultPromise = execa(
-    process.execPath,
-    [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup'],
-    { reject: false, stdout: { file: logFile }, stderr: { file: `${logFile}.stderr` }, stdin: 'ignore' },
-  );
+  let cgroup: MemoryCgroup | undefined;
+  let memoryNote = 'no memory limit (V8 sizes its heap from the host\'s RAM)';
+  if (opts.memoryLimitBytes) {
+    const mib = Math.round(opts.memoryLimitBytes / 1048576);
+    const made = createMemoryCgroup(opts.cgroupName ?? `floodgate-bench-controller-${process.pid}`, opts.memoryLimitBytes);
+    if (typeof made === 'string') {
+      memoryNote = `NOT limited: ${made} — V8 sized its heap from the host's RAM, unlike in a pod with a ${mib} MiB limit`;
+      log(`memory limit: ${memoryNote}`);
+    } else {
+      cgroup = made;
+      const cg = made;
+      onTeardown(`remove memory cgroup ${cg.dir}`, () => cg.remove());
+      memoryNote = `memory cgroup limited to ${mib} MiB (${cg.dir}), as a pod's resources.limits.memory`;
+    }
+  }
+  const argv = [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup'];
+  // cgexec execs node in place: the child's pid is the controller's.
+  const [file, args] = cgroup ? inCgroup(cgroup, process.execPath, argv) : [process.execPath, argv];
+  const child: ResultPromise = execa(file, args, { reject: false, stdout: { file: logFile }, stderr: { file: `${logFile}.stderr` }, stdin: 'ignore' });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -218,5 +241,9 @@ export async function startControllerProcess(opts: { kubeconfig: string; leaseNa
     }
     await sleep(100);
   }
-  return { pid: child.pid!, probeUrl, logFile, profileDir, stop };
+  if (cgroup && !cgroup.holds(child.pid!)) {
+    memoryNote = `NOT limited: the controller (pid ${child.pid}) is not inside ${cgroup.dir}`;
+    log(`memory limit: ${memoryNote}`);
+  }
+  return { pid: child.pid!, probeUrl, logFile, profileDir, cgroup, memoryNote, stop };
 }

@@ -3,6 +3,7 @@
 // through the /status subresource (so status writes never touch spec).
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type ResourceDescriptor } from '../api/types.js';
+import { makeApiClient } from '../kube/api-client.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -23,7 +24,7 @@ export class ResourceClient<T> {
     kc: KubeConfig,
     readonly resource: ResourceDescriptor,
   ) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.api = makeApiClient(kc, CustomObjectsApi);
   }
 
   private base(namespace: string) {
