@@ -1,10 +1,18 @@
+/* fopencookie (glibc) for mapped capture files. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "engine.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #ifdef __GLIBC__
+#include <fcntl.h>
 #include <stdio_ext.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #endif
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +199,83 @@ fail:
   return NULL;
 }
 
+#ifdef __GLIBC__
+/* A regular capture file is read through a mapping: libpcap's two freads per
+ * packet then become two memcpys straight from the page cache, instead of a
+ * read() into stdio's buffer and a copy out of it. Consumed pages are dropped
+ * from the mapping as we go, so RSS does not grow with the file. */
+#define FG_MAP_RELEASE (8u << 20)
+
+typedef struct {
+  const uint8_t *base;
+  size_t len, pos, released;
+} fg_mapped_file;
+
+static ssize_t mapped_read(void *cookie, char *buf, size_t n) {
+  fg_mapped_file *m = cookie;
+  size_t left = m->len - m->pos;
+  if (n > left) n = left;
+  memcpy(buf, m->base + m->pos, n);
+  m->pos += n;
+  if (m->pos - m->released >= FG_MAP_RELEASE) {
+    size_t upto = m->pos & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+    madvise((void *)(m->base + m->released), upto - m->released, MADV_DONTNEED);
+    m->released = upto;
+  }
+  return (ssize_t)n;
+}
+
+static int mapped_seek(void *cookie, off64_t *off, int whence) {
+  fg_mapped_file *m = cookie;
+  off64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (off64_t)m->pos : (off64_t)m->len;
+  off64_t to = base + *off;
+  if (to < 0 || to > (off64_t)m->len) return -1;
+  m->pos = (size_t)to;
+  if (m->pos < m->released) m->released = m->pos & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+  *off = to;
+  return 0;
+}
+
+static int mapped_close(void *cookie) {
+  fg_mapped_file *m = cookie;
+  munmap((void *)m->base, m->len);
+  free(m);
+  return 0;
+}
+
+/* NULL when path is not a non-empty regular file that can be mapped (errno from open kept for the caller). */
+static FILE *open_mapped(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  FILE *f = NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    fg_mapped_file *m = base == MAP_FAILED ? NULL : calloc(1, sizeof(*m));
+    if (m) {
+      madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
+      m->base = base;
+      m->len = (size_t)st.st_size;
+      cookie_io_functions_t io = {.read = mapped_read, .write = NULL, .seek = mapped_seek, .close = mapped_close};
+      f = fopencookie(m, "rb", io);
+      if (f) {
+        /* A small buffer that stays in cache: refills are memcpys from the mapping, no syscalls. */
+        setvbuf(f, NULL, _IOFBF, 64 << 10);
+      } else {
+        munmap(base, m->len);
+        free(m);
+      }
+    } else if (base != MAP_FAILED) {
+      munmap(base, (size_t)st.st_size);
+    }
+  }
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return f;
+}
+#endif
+
 fg_engine *fg_engine_open_offline(const char *path, const fg_engine_opts *o, fg_error_code *code, char *err) {
   char ebuf[PCAP_ERRBUF_SIZE] = {0};
   fg_engine *e = engine_alloc(o);
@@ -198,13 +283,19 @@ fg_engine *fg_engine_open_offline(const char *path, const fg_engine_opts *o, fg_
     set_err(code, err, FG_E_NOMEM, "out of memory%s%s", "", "");
     return NULL;
   }
-  FILE *f = fopen(path, "rb");
+  FILE *f = NULL;
+#ifdef __GLIBC__
+  f = open_mapped(path);
+#endif
   if (!f) {
-    set_err(code, err, errno == ENOENT ? FG_E_NO_SUCH_FILE : FG_E_PCAP, "cannot open %s: %s", path, strerror(errno));
-    goto fail;
+    f = fopen(path, "rb");
+    if (!f) {
+      set_err(code, err, errno == ENOENT ? FG_E_NO_SUCH_FILE : FG_E_PCAP, "cannot open %s: %s", path, strerror(errno));
+      goto fail;
+    }
+    /* A large stdio buffer: libpcap does two freads per packet, and 4 KiB refills cost a syscall every ~60 packets. */
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
   }
-  /* A large stdio buffer: libpcap does two freads per packet, and 4 KiB refills cost a syscall every ~60 packets. */
-  setvbuf(f, NULL, _IOFBF, 1 << 20);
 #ifdef __GLIBC__
   /* Only the capture thread reads f. In a multi-threaded process (Node) glibc
    * otherwise takes the stream lock on each of those two freads per packet. */
