@@ -76,6 +76,22 @@ static int opt_int(napi_env env, napi_value obj, const char *name, int64_t def, 
   return 0;
 }
 
+/* Optional boolean option: 0 and *out set (def when absent), or -1 with a TypeError thrown. */
+static int opt_bool(napi_env env, napi_value obj, const char *name, int def, int *out) {
+  napi_value v;
+  *out = def;
+  if (!get_prop(env, obj, name, &v)) return 0;
+  bool b = false;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "option %s must be a boolean", name);
+    napi_throw_type_error(env, "FG_INVALID", msg);
+    return -1;
+  }
+  *out = b ? 1 : 0;
+  return 0;
+}
+
 static char *opt_string(napi_env env, napi_value obj, const char *name, int *failed) {
   napi_value v;
   *failed = 0;
@@ -133,25 +149,8 @@ static int parse_opts(napi_env env, napi_value obj, parsed_opts *p) {
   p->o.buffer_size = (int)v;
   if (opt_int(env, obj, "timeoutMs", 50, 1, 10000, &v)) return -1;
   p->o.timeout_ms = (int)v;
-  napi_value pv;
-  p->o.promisc = 0;
-  if (get_prop(env, obj, "promiscuous", &pv)) {
-    bool b = false;
-    if (napi_get_value_bool(env, pv, &b) != napi_ok) {
-      napi_throw_type_error(env, "FG_INVALID", "option promiscuous must be a boolean");
-      return -1;
-    }
-    p->o.promisc = b ? 1 : 0;
-  }
-  p->o.pipeline = 1;
-  if (get_prop(env, obj, "pipeline", &pv)) {
-    bool b = true;
-    if (napi_get_value_bool(env, pv, &b) != napi_ok) {
-      napi_throw_type_error(env, "FG_INVALID", "option pipeline must be a boolean");
-      return -1;
-    }
-    p->o.pipeline = b ? 1 : 0;
-  }
+  if (opt_bool(env, obj, "promiscuous", 0, &p->o.promisc)) return -1;
+  if (opt_bool(env, obj, "pipeline", 1, &p->o.pipeline)) return -1;
   int failed = 0;
   p->filter = opt_string(env, obj, "filter", &failed);
   if (failed) return -1;
