@@ -275,7 +275,7 @@ static void apply_item(fg_slot *s, const fg_batch_item *p) {
   uint32_t di = memo_dst(s, &p->dst);
   if (di == UINT32_MAX) {
     ev = 0;
-    di = table_touch(&s->dst, &p->dst, p->hd_valid ? p->hd : fg_hash_key(&p->dst), &ev);
+    di = table_touch(&s->dst, &p->dst, p->hd, &ev);
     if (ev) t[FG_T_DST_EVICT]++;
     s->dst_memo = di + 1;
   }
@@ -301,12 +301,12 @@ void fg_items_apply(fg_slot *s, const fg_batch_item *items, int n) {
     for (int i = 0; i < m; i++) {
       const fg_batch_item *p = &it[i];
       __builtin_prefetch(&s->src.buckets[p->hs & (s->src.nbuckets - 1)], 1);
-      if (p->hd_valid) __builtin_prefetch(&s->dst.buckets[p->hd & (s->dst.nbuckets - 1)], 1);
+      __builtin_prefetch(&s->dst.buckets[p->hd & (s->dst.nbuckets - 1)], 1);
     }
     for (int i = 0; i < m; i++) {
       const fg_batch_item *p = &it[i];
       prefetch_entry(&s->src, p->hs);
-      if (p->hd_valid) prefetch_entry(&s->dst, p->hd);
+      prefetch_entry(&s->dst, p->hd);
     }
     for (int i = 0; i < m; i++) apply_item(s, &it[i]);
   }
@@ -348,7 +348,6 @@ int fg_item_prepare(fg_batch_item *p, fg_slot *s, const fg_protect *prot, fg_par
     memo->valid = 1;
   }
   p->hd = memo->hash;
-  p->hd_valid = 1;
   p->wire_len = wire_len;
   p->sport = pkt->sport;
   p->dport = pkt->dport;

@@ -129,7 +129,6 @@ typedef struct {
   uint32_t wire_len;
   uint16_t sport, dport;
   uint8_t l4, tcp_flags, fragment, has_ports;
-  uint8_t hd_valid; /* 0: hd not computed, apply hashes dst itself */
 } fg_batch_item;
 
 /* The last destination and its hash: floods hit few destinations. */

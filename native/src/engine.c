@@ -430,7 +430,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
   fg_parse_result r = fg_parse(e->dlt, bytes, h->caplen, &pkt);
   if (e->pipelined) {
     fg_handoff *blk = fill_block(e);
-    if (fg_item_prepare(&blk->items[blk->n], s, &e->protect, r, &pkt, h->len, &e->memo) &&
+    if (fg_item_prepare(&blk->items[blk->n], s, &e->protect, r, &pkt, h->len, &e->batch.memo) &&
         ++blk->n == FG_HANDOFF_ITEMS)
       commit_block(e, FG_H_ITEMS, s);
   } else {

@@ -96,8 +96,7 @@ typedef struct fg_engine {
   uint32_t rhead, rlen, widx;
   /* Written by the capture (reader) thread only. */
   fg_slot *cur;
-  fg_batch batch; /* inline mode */
-  fg_dst_hash_memo memo;
+  fg_batch batch; /* inline mode; its destination-hash memo serves both modes */
   int64_t last_dump_flush_us;
   /* Copied under mu for JS readers. */
   fg_stats stats;
