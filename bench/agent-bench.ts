@@ -18,6 +18,7 @@ import { measureCaptureLoss, measureRss, type CaptureLossResult, type RssResult 
 import { ensureFastnetmon, FNM_THRESHOLD_PPS, writeFnmConfig, type FnmSetup } from './agent/fastnetmon.js';
 import { addPortDrop, netnsIdentity, removeTmpDirs, tmpDir, waitForFreeLab } from './agent/lab-tools.js';
 import { envNumber, fmtS, log, max, median, met, percentile, seededRandom, stopAllChildren } from './agent/util.js';
+import { runSection } from './bench-util.js';
 
 const RUNS = envNumber('BENCH_RUNS', 10, 1);
 const BLOCK = envNumber('BENCH_BLOCK', 5, 1);
@@ -77,15 +78,7 @@ async function section<T>(name: string, results: Results, victimIno: number | un
     results.errors.push(`${name}: skipped, the lab namespaces were deleted or recreated by someone else during the bench`);
     return undefined;
   }
-  log(`=== ${name}`);
-  try {
-    return await fn();
-  } catch (err) {
-    const msg = `${name}: ${(err as Error).message}`;
-    log(`FAILED ${msg}`);
-    results.errors.push(msg);
-    return undefined;
-  }
+  return runSection(name, results.errors, fn);
 }
 
 function fmtRatio(x: number): string {

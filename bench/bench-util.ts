@@ -5,6 +5,19 @@ export function log(msg: string): void {
   process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 }
 
+/** Run one bench section: a failure is logged and recorded in errors, and the other sections still run. */
+export async function runSection<T>(name: string, errors: string[], fn: () => Promise<T>): Promise<T | undefined> {
+  log(`=== ${name}`);
+  try {
+    return await fn();
+  } catch (err) {
+    const msg = `${name}: ${(err as Error).message}`;
+    log(`FAILED ${msg}`);
+    errors.push(msg);
+    return undefined;
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
 
 export function envNumber(name: string, fallback: number, min = 0): number {

@@ -25,6 +25,7 @@ import { measureManyBlockEvents, type ManyProgress, type ManyResult } from './co
 import { policyManifest, waitPolicyReady } from './controller/policies.js';
 import { measurePolicyReady, type ReadyRun } from './controller/policy-ready.js';
 import { envNumber, fmtMB, fmtS, loadAvg, log, max, median, met, onTeardown, percentile, runTeardown, seededRandom, sleep } from './controller/util.js';
+import { runSection } from './bench-util.js';
 
 const RUNS = envNumber('BENCH_RUNS', 10, 1);
 const POLICIES = envNumber('BENCH_POLICIES', 5, 1);
@@ -100,16 +101,8 @@ process.on('uncaughtException', (err) => {
   interrupted(`uncaught exception: ${err.message}`, 1);
 });
 
-async function section<T>(name: string, r: Results, fn: () => Promise<T>): Promise<T | undefined> {
-  log(`=== ${name}`);
-  try {
-    return await fn();
-  } catch (err) {
-    const msg = `${name}: ${(err as Error).message}`;
-    log(`FAILED ${msg}`);
-    r.errors.push(msg);
-    return undefined;
-  }
+function section<T>(name: string, r: Results, fn: () => Promise<T>): Promise<T | undefined> {
+  return runSection(name, r.errors, fn);
 }
 
 const pct = (x: number, of: number) => (of > 0 ? `${((x / of) * 100).toFixed(0)}%` : 'n/a');
