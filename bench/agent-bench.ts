@@ -161,7 +161,7 @@ function report(r: Results): string {
   if (r.insert && r.insert.length > 0) {
     out.push(
       '',
-      'agent: one POST /v1/blocks/batch from curl in the victim namespace → nft backend; timed from the call until `nft -j list set inet floodgate blocked4` holds all.',
+      'agent: one POST /v1/blocks/batch from curl in the victim namespace → nft backend; timed from the call until `nft -j list set inet floodgate hosts4` (the hash set of addresses) holds all.',
       'raw floor: one `nft -f -` transaction adding the same elements to a fresh `flags interval, timeout` set in a scratch namespace.',
       '',
       'Inside the agent (its /metrics): "server" = floodgate_api_request_duration_seconds of the batch request, "nft add" = floodgate_firewall_operation_seconds{operation="add"}.',

@@ -115,8 +115,12 @@ export type BlockResult = { ok: true; ban: BanRecord } | { ok: false; error: str
 export interface BanService {
   /** Idempotent: an existing ban for the same CIDR is extended (and escalated), not duplicated. */
   block(req: BlockRequest): Promise<BanRecord>;
-  /** Many bans in one store write and one firewall transaction; results in request order. */
-  blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]>;
+  /**
+   * Many bans in one store write and one firewall transaction; results in
+   * request order as soon as they are decided. `applied` settles once they
+   * are in the firewall and on disk, and rejects if either failed.
+   */
+  blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }>;
   /** Idempotent: returns false when there was no such ban. */
   unblock(cidr: string): Promise<boolean>;
   list(): BanRecord[];

@@ -54,16 +54,20 @@ export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyByt
   // validated like POST /v1/blocks; any invalid item rejects the whole body.
   router.post('/v1/blocks/batch', jsonBody(Math.max(deps.maxBodyBytes, MAX_BATCH_BLOCKS * 256)), async (req, res) => {
     const body = parseInput(blockBatchBodySchema, requireBody(req));
-    const results = await bans.blockMany(
+    const { results, applied } = await bans.blockMany(
       body.blocks.map((b) => {
         const request: BlockRequest = { cidr: b.ip ?? b.cidr ?? '', durationSeconds: b.durationSeconds, reason: b.reason, source: 'api' };
         if (b.policy !== undefined) request.policy = b.policy; // no spread per item: batches hold 10,000
         return request;
       }),
     );
+    // The answer (a few MB for 10,000 bans) is serialised while the firewall
+    // works; it is sent only once the bans are applied, or an error instead.
+    const answer = JSON.stringify({ results });
+    await applied;
     const refused = results.filter((r) => !r.ok).length;
     logger.info({ requested: results.length, refused }, 'batch ban requested through the API');
-    res.json({ results });
+    res.type('application/json').send(answer);
   });
 
   router.delete('/v1/blocks/:ip', async (req, res) => {

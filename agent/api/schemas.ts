@@ -106,10 +106,58 @@ export const blockBodySchema = z
     }
   });
 
+export type BlockBody = z.output<typeof blockBodySchema>;
+
+const BLOCK_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(blockBodySchema.shape));
+
+/**
+ * The item itself when blockBodySchema would accept it unchanged, else
+ * undefined. The same rules as the schema's, as plain tests: a 10,000-item
+ * batch through zod's per-field machinery costs more than deciding and
+ * applying the bans. Anything this does not vouch for goes through the
+ * schema, which decides and explains, so the schema stays the definition
+ * (schemas.test.ts checks that the two agree).
+ */
+export function plainBlockBody(item: unknown): BlockBody | undefined {
+  if (typeof item !== 'object' || item === null || Array.isArray(item) || Object.getPrototypeOf(item) !== Object.prototype) return undefined;
+  for (const key in item) if (!BLOCK_BODY_KEYS.has(key)) return undefined;
+  const { ip, cidr, durationSeconds, reason, policy } = item as Record<string, unknown>;
+  if (ip === undefined) {
+    if (typeof cidr !== 'string' || targetRule(cidr) !== undefined) return undefined;
+  } else if (cidr !== undefined || typeof ip !== 'string' || singleAddressRule(ip) !== undefined) {
+    return undefined;
+  }
+  if (typeof durationSeconds !== 'number' || durationRule(durationSeconds) !== undefined) return undefined;
+  if (typeof reason !== 'string' || reasonRule(reason) !== undefined) return undefined;
+  if (policy !== undefined && (typeof policy !== 'string' || policyNameRule(policy) !== undefined)) return undefined;
+  return item as BlockBody;
+}
+
 /** POST /v1/blocks/batch: up to 10,000 bans in one firewall transaction. */
 export const MAX_BATCH_BLOCKS = 10_000;
 export const blockBatchBodySchema = z.strictObject({
-  blocks: z.array(blockBodySchema).min(1).max(MAX_BATCH_BLOCKS, { error: `at most ${MAX_BATCH_BLOCKS} bans per batch` }),
+  blocks: z
+    .array(z.unknown())
+    .min(1)
+    .max(MAX_BATCH_BLOCKS, { error: `at most ${MAX_BATCH_BLOCKS} bans per batch` })
+    // Each item is a blockBodySchema; plainBlockBody only spares the valid ones the parse.
+    .transform((items, ctx) => {
+      const out: BlockBody[] = new Array<BlockBody>(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const plain = plainBlockBody(items[i]);
+        if (plain !== undefined) {
+          out[i] = plain;
+          continue;
+        }
+        const parsed = blockBodySchema.safeParse(items[i]);
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) ctx.issues.push({ code: 'custom', message: issue.message, input: items[i], path: [i, ...issue.path] });
+          return z.NEVER;
+        }
+        out[i] = parsed.data;
+      }
+      return out;
+    }),
 });
 
 /** windowSeconds and the seed's wait_time: a window the analyzer's ring can answer. */

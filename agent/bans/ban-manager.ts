@@ -106,6 +106,19 @@ interface BatchContext {
   size: number;
   /** Log one line per new ban: single bans (info) or when debug is on. */
   logEach: boolean;
+  /** Added or extended bans the firewall must hold (not covered by a broader ban): CIDR → expiry. */
+  uncoveredChanges: [string, number][];
+  /** Every added or extended ban is a single address, which can cover no other ban. */
+  onlyAddresses: boolean;
+}
+
+/** The batch's firewall work: just these additions, or the full diff of the store against what is applied. */
+type BatchPush = { kind: 'adds'; entries: [string, number][] } | { kind: 'diff' };
+
+/** Record an added or extended ban for the batch's firewall push. */
+function noteChange(batch: BatchContext, cidr: string, family: 4 | 6, expiresAt: number, coveredBy: string | undefined): void {
+  if (!cidr.endsWith(family === 4 ? '/32' : '/128')) batch.onlyAddresses = false;
+  if (coveredBy === undefined) batch.uncoveredChanges.push([cidr, expiresAt]);
 }
 
 function expiryText(batch: BatchContext, expiresAt: number): string {
@@ -136,6 +149,12 @@ export class BanManager {
   private readonly sweepIntervalMs: number;
   /** What we last pushed: CIDR → ban expiry (epoch ms). */
   private readonly applied = new Map<string, number>();
+  /**
+   * `applied` is exactly the cover of the store as of the last push: the last
+   * push or reconcile succeeded and nothing was removed since. Only then can a
+   * batch push just its own additions instead of diffing the whole store.
+   */
+  private appliedIsCover = false;
   /** Times of recent new bans, for maxNewBansPerMinute. */
   private newBanTimes: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
@@ -190,7 +209,7 @@ export class BanManager {
       }
       if (changed) await this.store.save();
       this.applied.clear();
-      return this.reconcileNow({ refreshTimeouts: true });
+      return this.reconcileNow();
     }, { beforeStart: true });
     if (options.timers !== false && this.timers.length === 0) this.startTimers();
     return report;
@@ -249,13 +268,41 @@ export class BanManager {
   }
 
   /** Many bans, one store write and one firewall batch. Outcomes are in request order. */
-  blockMany(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
-    return this.serial(() => this.applyBatch(requests));
+  async blockMany(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
+    const { outcomes, applied } = await this.blockManyStaged(requests);
+    await applied;
+    return outcomes;
+  }
+
+  /**
+   * blockMany in two steps: the outcomes as soon as they are decided, and
+   * `applied`, which settles once they are in the firewall and on disk (and
+   * rejects if either failed). The next operation waits for `applied`, so
+   * nothing changes under the firewall push; the caller can use the wait,
+   * as the API does to serialise its answer while nft works.
+   */
+  blockManyStaged(requests: readonly BlockRequest[]): Promise<{ outcomes: BlockOutcome[]; applied: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      this.serial(async () => {
+        const { outcomes, changed, now, push } = this.decideBatch(requests);
+        const applied = changed ? this.saveAndPush(now, push) : Promise.resolve();
+        resolve({ outcomes, applied });
+        await applied;
+      }).catch(reject); // before resolve: refused or failed deciding; after it, `applied` carries the error
+    });
   }
 
   private async applyBatch(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
+    const { outcomes, changed, now, push } = this.decideBatch(requests);
+    if (changed) await this.saveAndPush(now, push);
+    return outcomes;
+  }
+
+  /** Decide every request against the in-memory store; nothing is pushed or saved yet. */
+  private decideBatch(requests: readonly BlockRequest[]): { outcomes: BlockOutcome[]; changed: boolean; now: number; push: BatchPush } {
     const now = this.now();
-    let changed = this.dropExpired(now);
+    const expired = this.dropExpired(now);
+    let changed = expired;
     // Once per batch: every decision in it shares `now` and the cover index.
     const batch: BatchContext = {
       now,
@@ -265,20 +312,31 @@ export class BanManager {
       bansBySource: new Map(),
       size: requests.length,
       logEach: requests.length === 1 || this.logger.isLevelEnabled('debug'),
+      uncoveredChanges: [],
+      onlyAddresses: true,
     };
     this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
     const outcomes = requests.map((request) => this.decide(request, batch));
     // One counter update per source, not one per ban (prom-client hashes the labels on every inc).
     for (const [source, count] of batch.bansBySource) this.metrics.bansTotal.inc({ backend: this.backend.name, source }, count);
-    const added = outcomes.filter((o) => o.ok && o.action === 'added').length;
     if (requests.length > 1) {
-      const refused = outcomes.filter((o) => !o.ok).length;
-      this.logger.info({ requested: requests.length, added, extended: outcomes.filter((o) => o.ok && o.action === 'extended').length, refused }, 'batch of bans');
+      let added = 0;
+      let extended = 0;
+      let refused = 0;
+      for (const o of outcomes) {
+        if (!o.ok) refused++;
+        else if (o.action === 'added') added++;
+        else if (o.action === 'extended') extended++;
+      }
+      this.logger.info({ requested: requests.length, added, extended, refused }, 'batch of bans');
     }
     changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
     this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
-    if (changed) await this.saveAndPush(now);
-    return outcomes;
+    // Nothing left the store and the new bans cover nothing: the cover only
+    // gains this batch's uncovered bans, so push those without diffing all bans.
+    const push: BatchPush =
+      this.appliedIsCover && !expired && batch.onlyAddresses ? { kind: 'adds', entries: batch.uncoveredChanges } : { kind: 'diff' };
+    return { outcomes, changed, now, push };
   }
 
   /**
@@ -290,8 +348,8 @@ export class BanManager {
    * the next save or reconcile brings the two back in line (as when a push
    * failed after a save before).
    */
-  private async saveAndPush(now: number): Promise<void> {
-    const pushing = this.pushDesired(now);
+  private async saveAndPush(now: number, push: BatchPush = { kind: 'diff' }): Promise<void> {
+    const pushing = push.kind === 'adds' ? this.pushAdditions(push.entries, now) : this.pushDesired(now);
     const saving = this.store.save();
     const [pushed, saved] = await Promise.allSettled([pushing, saving]);
     if (saved.status === 'rejected') throw saved.reason;
@@ -343,6 +401,7 @@ export class BanManager {
       if (wanted - current <= Math.max(1000, duration * 100)) return accepted('unchanged', existing);
       const ban = { ...existing, expiresAt: expiryText(batch, wanted) };
       this.store.put(ban);
+      noteChange(batch, cidr, family, wanted, coveredBy);
       return accepted('extended', ban);
     }
 
@@ -359,6 +418,7 @@ export class BanManager {
     const history = this.store.offenceTimes(cidr);
     const offences = history.length === 0 ? [now] : [...history.filter((t) => t > now - this.findTimeMs), now];
     const duration = this.escalated(request.durationSeconds, offences.length);
+    const expiresAt = now + duration * 1000;
     const ban: BanRecord = {
       cidr,
       family,
@@ -366,10 +426,11 @@ export class BanManager {
       policy: request.policy,
       source: request.source,
       createdAt: batch.createdAt,
-      expiresAt: expiryText(batch, now + duration * 1000),
+      expiresAt: expiryText(batch, expiresAt),
       offenceCount: offences.length,
     };
     this.store.put(ban);
+    noteChange(batch, cidr, family, expiresAt, coveredBy);
     index.add(cidr);
     this.store.setOffenceTimes(cidr, offences);
     this.newBanTimes.push(now);
@@ -428,15 +489,16 @@ export class BanManager {
       // Addresses and routes change (DHCP, failover); new bans must see the current ones.
       await this.policy.refresh().catch((err: unknown) => this.logger.warn({ err }, 'could not refresh protected addresses'));
       if (this.dropExpired(this.now())) await this.store.save();
-      return this.reconcileNow({ refreshTimeouts: false });
+      return this.reconcileNow();
     });
   }
 
-  private async reconcileNow(options: { refreshTimeouts: boolean }): Promise<ReconcileReport> {
+  private async reconcileNow(): Promise<ReconcileReport> {
+    this.appliedIsCover = false; // until the repair below has fully succeeded
     const now = this.now();
     const held = new Map<string, FirewallElement>();
     for (const element of await this.firewall('list', () => this.backend.list())) held.set(element.cidr, element);
-    const desired = this.desired();
+    const desired = this.desired(now);
     const removed = [...held.values()]
       .filter((e) => !desired.has(e.cidr))
       .filter((e) => e.expiresInSeconds === undefined || e.expiresInSeconds > EXPIRY_GRACE_SECONDS)
@@ -445,9 +507,11 @@ export class BanManager {
       .filter(([cidr, expiresAt]) => {
         const element = held.get(cidr);
         if (!element) return true;
-        // After a restart, a timeout that ends well before the ban does is refreshed.
+        // A timeout that ends well before its ban is refreshed: after a restart,
+        // after a push that failed to extend it, or a ban longer than the
+        // firewall's longest timeout.
         const left = element.expiresInSeconds;
-        return options.refreshTimeouts && left !== undefined && left < (expiresAt - now) / 1000 - EXPIRY_GRACE_SECONDS;
+        return left !== undefined && left < (expiresAt - now) / 1000 - EXPIRY_GRACE_SECONDS;
       })
       .map(([cidr]) => cidr);
     const missing = added.filter((cidr) => !held.has(cidr));
@@ -466,6 +530,9 @@ export class BanManager {
         this.logger.warn({ count: missing.length, sample: missing.slice(0, 10) }, 're-added bans missing from the firewall');
       }
     }
+    // The firewall now holds the cover; forget entries it no longer has (they expired there).
+    for (const cidr of this.applied.keys()) if (!desired.has(cidr)) this.applied.delete(cidr);
+    this.appliedIsCover = true;
     this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
     return { added: missing, removed };
   }
@@ -485,12 +552,17 @@ export class BanManager {
     return changed;
   }
 
-  /** CIDR → expiry of what the firewall should hold: the minimal cover of the active bans. */
-  private desired(): Map<string, number> {
-    const index = new CidrIndex(this.store.cidrs());
-    const desired = new Map<string, number>();
+  /**
+   * CIDR → expiry of what the firewall should hold: the minimal cover of the
+   * bans active at `now`. A ban that has expired but is not swept yet neither
+   * goes back in nor covers anything.
+   */
+  private desired(now: number): Map<string, number> {
     const epochMs = isoTimeParser();
-    for (const ban of this.store.all()) {
+    const active = this.store.all().filter((ban) => epochMs(ban.expiresAt) > now);
+    const index = new CidrIndex(active.map((ban) => ban.cidr));
+    const desired = new Map<string, number>();
+    for (const ban of active) {
       if (index.coveredBy(ban.cidr) === undefined) desired.set(ban.cidr, epochMs(ban.expiresAt));
     }
     return desired;
@@ -498,7 +570,8 @@ export class BanManager {
 
   /** Push the difference between what we applied and what the store wants. */
   private async pushDesired(now: number): Promise<void> {
-    const desired = this.desired();
+    this.appliedIsCover = false; // until this push has fully succeeded
+    const desired = this.desired(now);
     const toRemove: string[] = [];
     for (const [cidr, expiresAt] of this.applied) {
       if (desired.has(cidr)) continue;
@@ -513,6 +586,14 @@ export class BanManager {
     }
     const toAdd = [...desired].filter(([cidr, expiresAt]) => this.applied.get(cidr) !== expiresAt);
     if (toAdd.length > 0) await this.addEntries(toAdd, now);
+    this.appliedIsCover = true;
+  }
+
+  /** A batch's additions to a firewall that already holds the cover of every other ban. */
+  private async pushAdditions(entries: readonly [string, number][], now: number): Promise<void> {
+    this.appliedIsCover = false;
+    if (entries.length > 0) await this.addEntries(entries, now);
+    this.appliedIsCover = true;
   }
 
   private async addEntries(entries: readonly (readonly [string, number])[], now: number): Promise<void> {

@@ -59,12 +59,14 @@ export class ManagerBanService implements BanService {
     return toApiRecord(outcome.ban, this.backend);
   }
 
-  async blockMany(requests: readonly ApiBlockRequest[]): Promise<BlockResult[]> {
-    const outcomes = await this.manager.blockMany(
+  async blockMany(requests: readonly ApiBlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }> {
+    const { outcomes, applied } = await this.manager.blockManyStaged(
       requests.map((r) => ({ cidr: r.cidr, durationSeconds: r.durationSeconds, reason: r.reason, policy: r.policy ?? 'manual', source: r.source })),
     );
+    // Built while the firewall applies them.
     const epochMs = isoTimeParser();
-    return outcomes.map((o) => (o.ok ? { ok: true, ban: toApiRecord(o.ban, this.backend, epochMs) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
+    const results = outcomes.map((o): BlockResult => (o.ok ? { ok: true, ban: toApiRecord(o.ban, this.backend, epochMs) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
+    return { results, applied };
   }
 
   async unblock(cidr: string): Promise<boolean> {

@@ -90,7 +90,7 @@ async function agentInsert(lab: Lab, addrs: string[], round: number): Promise<Om
     let doneAt = Date.now();
     const deadline = Date.now() + 30_000;
     for (;;) {
-      count = (await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'blocked4')).length;
+      count = (await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4')).length;
       if (count >= addrs.length || Date.now() > deadline) break;
       await sleep(20);
       doneAt = Date.now();

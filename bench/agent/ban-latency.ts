@@ -16,7 +16,7 @@ export interface FloodgateRun {
   delayMs: number;
   /** BanRecord.createdAt − flood start. */
   banMs?: number;
-  /** First 50 ms poll that saw 10.77.0.66 in `inet floodgate blocked4` − flood start (an upper bound). */
+  /** First 50 ms poll that saw 10.77.0.66 in `inet floodgate hosts4` − flood start (an upper bound). */
   inNftMs?: number;
   reason?: string;
   error?: string;
@@ -48,7 +48,7 @@ async function floodgateRun(lab: Lab, agent: LabAgent, run: number, delayMs: num
   let inNftAt: number | undefined;
   try {
     while (Date.now() - t0 < FLOOD_MAX_SECONDS * 1000) {
-      const els = await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'blocked4');
+      const els = await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4');
       if (els.some((c) => stripHost(c) === attacker)) {
         inNftAt = Date.now();
         break;
@@ -76,7 +76,7 @@ async function floodgateRun(lab: Lab, agent: LabAgent, run: number, delayMs: num
   if (del.status !== 200) throw new Error(`DELETE /v1/blocks/${attacker} answered ${del.status}`);
   await sleep(300);
   const after = await agent.api<{ blocks: BanRecord[] }>('GET', '/v1/blocks');
-  const els = await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'blocked4');
+  const els = await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4');
   if (after.body?.blocks.some((b) => stripHost(b.cidr) === attacker) || els.some((c) => stripHost(c) === attacker)) {
     throw new Error(`${attacker} still banned after DELETE: the next run would not measure a fresh ban`);
   }

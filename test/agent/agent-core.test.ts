@@ -45,8 +45,9 @@ class FakeBans implements BanService {
     this.records.set(cidr, rec);
     return rec;
   }
-  async blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]> {
-    return Promise.all(reqs.map(async (r) => ({ ok: true as const, ban: await this.block(r) })));
+  async blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }> {
+    const results = await Promise.all(reqs.map(async (r) => ({ ok: true as const, ban: await this.block(r) })));
+    return { results, applied: Promise.resolve() };
   }
   async unblock(cidr: string): Promise<boolean> {
     return this.records.delete(cidr.includes('/') ? cidr : `${cidr}/32`);

@@ -160,6 +160,30 @@ describe('/v1/blocks/batch', () => {
     assert.equal(api.bans.calls.length, before, 'no invalid batch reaches the ban service');
   });
 
+  it('answers only once the bans are applied, and a failed apply is an error, not a 200', async () => {
+    let release!: () => void;
+    api.bans.applyBatch = () => new Promise<void>((r) => (release = r));
+    let answered = false;
+    const pending = api.request('/v1/blocks/batch', { method: 'POST', json: { blocks: [{ ip: '203.0.113.20', durationSeconds: 60, reason: 'staged' }] } }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(answered, false, 'no answer while the firewall is still applying');
+    release();
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { results: { ok: boolean }[] }).results[0]?.ok, true);
+
+    api.bans.applyBatch = () => Promise.reject(new Error('nft: Could not process rule'));
+    const failed = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks: [{ ip: '203.0.113.21', durationSeconds: 60, reason: 'staged' }] } });
+    api.bans.applyBatch = () => Promise.resolve();
+    assert.equal(failed.status, 500);
+    const body = (await failed.json()) as { error: string; results?: unknown };
+    assert.equal(body.results, undefined, 'no per-item results claim success');
+    assert.equal(typeof body.error, 'string');
+  });
+
   it('refuses more than 10,000 bans in one batch', async () => {
     const blocks = Array.from({ length: 10_001 }, () => ({ ip: '203.0.113.1', durationSeconds: 60, reason: 'x' }));
     const res = await api.request('/v1/blocks/batch', { method: 'POST', json: { blocks } });

@@ -164,7 +164,10 @@ export class RecordingBanService implements BanService {
     return record;
   }
 
-  async blockMany(reqs: readonly BlockRequest[]): Promise<BlockResult[]> {
+  /** What the next blockMany's `applied` does once the results are out: settle, or fail. */
+  applyBatch: () => Promise<void> = () => Promise.resolve();
+
+  async blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }> {
     const results: BlockResult[] = [];
     for (const req of reqs) {
       try {
@@ -174,7 +177,7 @@ export class RecordingBanService implements BanService {
         results.push({ ok: false, error: err.message, code: err.code });
       }
     }
-    return results;
+    return { results, applied: this.applyBatch() };
   }
 
   async unblock(cidr: string): Promise<boolean> {

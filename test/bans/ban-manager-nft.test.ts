@@ -26,7 +26,9 @@ describe('ban manager on nftables', () => {
     await state.cleanup();
   });
 
-  const nftSet = (family: 4 | 6) => ns.sh('nft', 'list', 'set', 'inet', 'floodgate', `blocked${family}`);
+  // Both sets of a family: addresses (hosts4/6) and networks (blocked4/6).
+  const nftSet = async (family: 4 | 6) =>
+    (await ns.sh('nft', 'list', 'set', 'inet', 'floodgate', `hosts${family}`)) + (await ns.sh('nft', 'list', 'set', 'inet', 'floodgate', `blocked${family}`));
 
   it('an address, a CIDR and an IPv6 address (as its /64) land in nft with timeouts', async () => {
     const { manager } = await makeManager(new NftBackend({ exec: ns.exec }), state.dir);
@@ -76,7 +78,7 @@ describe('ban manager on nftables', () => {
     await manager.start({ timers: false });
     await manager.block(ban('198.51.100.7', 600));
     await manager.block(ban('198.51.100.8', 600));
-    await ns.sh('nft', 'delete', 'element', 'inet', 'floodgate', 'blocked4', '{ 198.51.100.7 }');
+    await ns.sh('nft', 'delete', 'element', 'inet', 'floodgate', 'hosts4', '{ 198.51.100.7 }');
     await ns.sh('nft', 'add', 'element', 'inet', 'floodgate', 'blocked4', '{ 198.51.100.66 timeout 1h }');
 
     const report = await manager.reconcile();

@@ -230,9 +230,9 @@ function nftValueText(v: NftValue): string {
   return JSON.stringify(v);
 }
 
-/** Elements of `inet floodgate blocked4` in the victim namespace, read with nft itself ([] when the table is absent). */
+/** Elements of `inet floodgate hosts4` (banned addresses) in the victim namespace, read with nft itself ([] when the table is absent). */
 async function nftBlocked4(lab: Lab): Promise<NftElement[]> {
-  const r = await lab.exec(lab.victim.ns, 'nft', ['-j', 'list', 'set', 'inet', 'floodgate', 'blocked4'], { reject: false });
+  const r = await lab.exec(lab.victim.ns, 'nft', ['-j', 'list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
   if (r.exitCode !== 0) return [];
   const out: NftElement[] = [];
   for (const item of (JSON.parse(r.stdout) as NftJson).nftables) {
@@ -427,7 +427,7 @@ describe('floodgate lab (real agent, nftables, hping3 floods)', () => {
       progress(`banned ${ban1.cidr} (${ban1.reason}) until ${ban1.expiresAt}`);
       assert.equal(ban1.source, 'auto');
       assert.equal(ban1.durationSeconds, BAN_SECONDS);
-      assert.ok(await nftHas(lab, ATTACKER), `nft set inet floodgate blocked4 holds ${ATTACKER}`);
+      assert.ok(await nftHas(lab, ATTACKER), `nft set inet floodgate hosts4 holds ${ATTACKER}`);
       const dropsBefore = await dropped4(lab);
       await sleep(1000);
       const afterDrops = await dropped4(lab);
