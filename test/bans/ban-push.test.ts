@@ -94,7 +94,6 @@ describe('firewall push: the firewall holds the cover of the active bans', () =>
       const random = prng(seed);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
       const steps: string[] = [];
-      let failedPushes = 0;
       let checks = 0;
       // A failed push leaves the firewall behind until the next successful change or reconcile.
       let behind = false;
@@ -114,10 +113,7 @@ describe('firewall push: the firewall holds the cover of the active bans', () =>
           );
           // An injected failure only fires if the batch changed something to push.
           firewall.failNext = false;
-          if (failed) {
-            failedPushes++;
-            action += ' (push fails)';
-          }
+          if (failed) action += ' (push fails)';
         } else if (roll < 0.6) {
           const cidr = pick(NETWORKS);
           action = `block ${cidr}`;
