@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { BanRecord } from '../agent/api/ports.js';
 import type { AgentClient as AgentClientType } from './agent-client.js';
+import { usageError } from './cli-error.js';
 import { positiveInt } from './number-options.js';
 
 interface ClientFlags {
@@ -59,10 +60,23 @@ export function registerBlocks(program: Command): void {
     console.log(flags.json ? JSON.stringify(res, null, 2) : `blocked ${res.cidr} until ${res.expiresAt}`);
   });
 
-  common(blocks.command('rm').description('unban an address or CIDR').argument('<ip-or-cidr>')).action(
-    async (target: string, flags: ClientFlags) => {
-      const res = await (await agentClient(flags)).request<{ removed: boolean }>('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
-      console.log(flags.json ? JSON.stringify(res) : res.removed ? `unblocked ${target}` : `${target} was not blocked`);
-    },
-  );
+  common(
+    blocks
+      .command('rm')
+      .description('unban an address or CIDR, or every ban with --all')
+      .argument('[ip-or-cidr]')
+      .option('--all', 'remove every ban on the agent'),
+  ).action(async (target: string | undefined, flags: ClientFlags & { all?: boolean }) => {
+    if ((target === undefined) === (flags.all !== true)) {
+      throw usageError('blocks rm: give an address or CIDR, or --all (not both)');
+    }
+    const client = await agentClient(flags);
+    if (target === undefined) {
+      const res = await client.request<{ removed: number }>('DELETE', '/v1/blocks?all=true');
+      console.log(flags.json ? JSON.stringify(res) : `unblocked ${res.removed} ban(s)`);
+      return;
+    }
+    const res = await client.request<{ removed: boolean }>('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
+    console.log(flags.json ? JSON.stringify(res) : res.removed ? `unblocked ${target}` : `${target} was not blocked`);
+  });
 }

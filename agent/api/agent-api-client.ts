@@ -96,6 +96,11 @@ export class AgentApiClient {
     return this.request('POST', '/v1/blocks/batch', { blocks }, 30_000);
   }
 
+  /** Removes every ban on the agent; answers how many there were. */
+  unblockAll(): Promise<{ removed: number }> {
+    return this.request('DELETE', '/v1/blocks?all=true');
+  }
+
   unblock(target: string): Promise<{ removed: boolean }> {
     return this.request('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
   }

@@ -123,6 +123,8 @@ export interface BanService {
   blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }>;
   /** Idempotent: returns false when there was no such ban. */
   unblock(cidr: string): Promise<boolean>;
+  /** Removes every ban; returns how many there were. */
+  unblockAll(): Promise<number>;
   list(): BanRecord[];
   backendName(): string;
 }

@@ -11,6 +11,10 @@ import type { BanRecord, BanService, BlockRequest } from './ports.js';
 import { banTarget, blockBatchBodySchema, blockBodySchema, MAX_BATCH_BLOCKS, parseInput } from './schemas.js';
 
 const deleteParamsSchema = z.strictObject({ ip: banTarget });
+// Unbanning everything must be asked for by name, never by a bare DELETE of the collection.
+const deleteAllQuerySchema = z.strictObject({
+  all: z.literal('true', { error: 'must be "true": DELETE /v1/blocks?all=true removes every ban (one address: DELETE /v1/blocks/<ip>)' }),
+});
 
 /** Canonical CIDRs of bans active at `now`, to tell a new ban from an extended one. */
 function activeCidrs(bans: readonly BanRecord[], now: number): Set<string> {
@@ -68,6 +72,13 @@ export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyByt
     const refused = results.filter((r) => !r.ok).length;
     logger.info({ requested: results.length, refused }, 'batch ban requested through the API');
     res.type('application/json').send(answer);
+  });
+
+  router.delete('/v1/blocks', async (req, res) => {
+    parseInput(deleteAllQuerySchema, { ...req.query });
+    const removed = await bans.unblockAll();
+    logger.warn({ removed }, 'every ban removed through the API');
+    res.json({ removed });
   });
 
   router.delete('/v1/blocks/:ip', async (req, res) => {

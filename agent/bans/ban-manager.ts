@@ -462,6 +462,24 @@ export class BanManager {
     });
   }
 
+  /**
+   * Remove every ban (an operator's "unban all"). Offence history stays, so a
+   * source banned again still escalates. Returns how many bans were removed.
+   */
+  unblockAll(): Promise<number> {
+    return this.serial(async () => {
+      const cidrs = [...this.store.cidrs()];
+      for (const cidr of cidrs) this.store.delete(cidr);
+      this.metrics.activeBans.set({ backend: this.backend.name }, 0);
+      if (cidrs.length > 0) {
+        const now = this.now();
+        await this.saveAndPush(now);
+        this.logger.warn({ count: cidrs.length }, 'unbanned every address');
+      }
+      return cidrs.length;
+    });
+  }
+
   /** Active bans, oldest first. */
   list(): BanRecord[] {
     const now = this.now();

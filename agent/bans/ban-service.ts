@@ -75,6 +75,10 @@ export class ManagerBanService implements BanService {
     return outcome.removed;
   }
 
+  unblockAll(): Promise<number> {
+    return this.manager.unblockAll();
+  }
+
   list(): ApiBanRecord[] {
     return this.manager.list().map((b) => toApiRecord(b, this.backend));
   }

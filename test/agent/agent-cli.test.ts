@@ -66,6 +66,15 @@ describe('floodgate agent + blocks CLI', { skip }, () => {
     assert.match(String((await cli(['blocks', 'rm', '203.0.113.9'])).stdout), /unblocked 203\.0\.113\.9/);
     assert.match(String((await cli(['blocks', 'rm', '203.0.113.9'])).stdout), /was not blocked/);
     assert.match(String((await cli(['blocks', 'list'])).stdout), /no active blocks/);
+
+    for (const ip of ['203.0.113.10', '203.0.113.11']) assert.equal((await cli(['blocks', 'add', ip])).exitCode, 0);
+    for (const args of [['blocks', 'rm'], ['blocks', 'rm', '203.0.113.10', '--all']]) {
+      const bad = await cli(args);
+      assert.equal(bad.exitCode, 2, args.join(' '));
+      assert.match(String(bad.stderr).trim(), /^floodgate: blocks rm: give an address or CIDR, or --all \(not both\)$/);
+    }
+    assert.match(String((await cli(['blocks', 'rm', '--all'])).stdout), /^unblocked 2 ban\(s\)$/m);
+    assert.match(String((await cli(['blocks', 'list'])).stdout), /no active blocks/);
   });
 
   it('refuses to block loopback with a one-line reason', async () => {

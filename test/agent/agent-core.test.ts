@@ -49,6 +49,11 @@ class FakeBans implements BanService {
     const results = await Promise.all(reqs.map(async (r) => ({ ok: true as const, ban: await this.block(r) })));
     return { results, applied: Promise.resolve() };
   }
+  async unblockAll(): Promise<number> {
+    const n = this.records.size;
+    this.records.clear();
+    return n;
+  }
   async unblock(cidr: string): Promise<boolean> {
     return this.records.delete(cidr.includes('/') ? cidr : `${cidr}/32`);
   }

@@ -96,10 +96,20 @@ describe('/v1/blocks', () => {
     assert.deepEqual(await res.json(), { error: 'internal error (see the agent log)' });
   });
 
-  it('answers 404 for DELETE without an address', async () => {
-    const res = await api.request('/v1/blocks/', { method: 'DELETE' });
-    assert.equal(res.status, 404);
-    assert.deepEqual(await jsonOf(res), { error: 'no such route' });
+  it('DELETE of the whole list needs ?all=true; with it every ban goes and the count comes back', async () => {
+    for (const path of ['/v1/blocks/', '/v1/blocks', '/v1/blocks?all=1', '/v1/blocks?all=true&x=1']) {
+      const res = await api.request(path, { method: 'DELETE' });
+      assert.equal(res.status, 400, path);
+      assert.match(((await jsonOf(res)) as { error: string }).error, /^(all|request|x)\b.*|Unrecognized key/, path);
+    }
+    await post({ ip: '192.0.2.30', durationSeconds: 60, reason: 'x' });
+    await post({ ip: '192.0.2.31', durationSeconds: 60, reason: 'x' });
+    const before = api.bans.bans.size;
+    assert.ok(before >= 2);
+    const res = await api.request('/v1/blocks?all=true', { method: 'DELETE' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await jsonOf(res), { removed: before });
+    assert.equal(api.bans.bans.size, 0);
   });
 });
 

@@ -180,6 +180,13 @@ export class RecordingBanService implements BanService {
     return { results, applied: this.applyBatch() };
   }
 
+  async unblockAll(): Promise<number> {
+    this.calls.push({ method: 'unblock', arg: '*' });
+    const n = this.bans.size;
+    this.bans.clear();
+    return n;
+  }
+
   async unblock(cidr: string): Promise<boolean> {
     this.calls.push({ method: 'unblock', arg: cidr });
     const key = cidr.includes('/') ? cidr : `${cidr}/${cidr.includes(':') ? 128 : 32}`;

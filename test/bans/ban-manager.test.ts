@@ -44,6 +44,21 @@ describe('ban manager', () => {
     assert.deepEqual(backend.operations.at(-1), { op: 'add', entries: [{ cidr: '203.0.113.7/32', timeoutSeconds: 600 }] });
   });
 
+  it('unblockAll removes every ban from the store and the firewall, and keeps offence history', async () => {
+    const backend = new DryRunBackend();
+    const clock = fakeClock();
+    const { manager } = await makeManager(backend, state.dir, { now: clock.now });
+    await manager.start({ timers: false });
+    await manager.blockMany([ban('203.0.113.1', 600), ban('203.0.113.2', 600), ban('198.51.100.0/24', 600)]);
+    assert.equal(await manager.unblockAll(), 3);
+    assert.deepEqual(manager.list(), []);
+    assert.deepEqual(await cidrsOf(backend), []);
+    assert.equal(await manager.unblockAll(), 0, 'nothing left: a no-op');
+    const again = await manager.block(ban('203.0.113.1', 600));
+    assert.ok(again.ok);
+    assert.equal(again.ban.offenceCount, 2, 'a source banned again after an unban-all still escalates');
+  });
+
   it('blocking an active ban again keeps one ban; it only extends when that gains time', async () => {
     const backend = new DryRunBackend();
     const clock = fakeClock();
