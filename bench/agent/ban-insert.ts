@@ -1,10 +1,12 @@
 // Section 2: 10,000 bans through POST /v1/blocks/batch and the nft backend,
 // against the raw floor (one `nft -f -` transaction of the same elements into
-// a fresh interval+timeout set in a scratch namespace), alternating.
+// a fresh interval+timeout set in a scratch namespace), alternating. Timed
+// both on fresh agents' first batches and on a running agent's batches.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Lab } from '../../test/lab/lab-network.js';
+import type { LabAgent } from '../../test/lab/lab-agent.js';
 import { parseSetElements } from '../../agent/firewall/nft-backend.js';
 import { agentCurl, dropFloodgateTable, metricWhere, setElements, startAgent, tmpDir } from './lab-tools.js';
 import { log, sleep } from './util.js';
@@ -23,6 +25,12 @@ export function banAddresses(n = BAN_COUNT): string[] {
 
 export interface InsertRound {
   round: number;
+  /**
+   * first: a freshly started agent's first batch (cold JIT: every line of the
+   * ban path runs for the first time); steady: a running agent's batch, after
+   * DELETE /v1/blocks?all=true emptied it again.
+   */
+  kind: 'first' | 'steady';
   rawMs: number;
   rawCount: number;
   agentMs: number;
@@ -61,9 +69,10 @@ async function rawFloor(addrs: string[]): Promise<{ ms: number; count: number }>
   return { ms, count };
 }
 
-async function agentInsert(lab: Lab, addrs: string[], round: number): Promise<Omit<InsertRound, 'round' | 'rawMs' | 'rawCount'>> {
+type AgentInsert = Omit<InsertRound, 'round' | 'kind' | 'rawMs' | 'rawCount'>;
+
+async function startInsertAgent(lab: Lab, label: string): Promise<LabAgent> {
   await dropFloodgateTable(lab);
-  const stateDir = tmpDir(`insert${round}`);
   // BENCH_AGENT_CPU_PROF=DIR: the agent writes a V8 CPU profile there when it stops.
   // BENCH_AGENT_NODE_ARGS: more node flags for the agent, space-separated (e.g. --trace-gc).
   const profDir = process.env.BENCH_AGENT_CPU_PROF;
@@ -71,67 +80,120 @@ async function agentInsert(lab: Lab, addrs: string[], round: number): Promise<Om
     ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
     ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
   ];
-  const agent = await startAgent(lab, { ns: lab.victim.ns, dev: lab.victim.dev, backend: 'nft', autoDefense: false, stateDir, nodeArgs });
-  try {
-    const metrics = async () => (await agentCurl(lab, lab.victim.ns, agent, 'GET', '/metrics')).text;
-    const fwAdd = (t: string) => metricWhere(t, 'floodgate_firewall_operation_seconds_sum', ['operation="add"']) * 1000;
-    const server = (t: string) => metricWhere(t, 'floodgate_api_request_duration_seconds_sum', ['method="POST"', 'batch']) * 1000;
-    const m0 = await metrics();
-    const bodyFile = path.join(stateDir, 'batch.json');
-    fs.writeFileSync(bodyFile, JSON.stringify({ blocks: addrs.map((ip) => ({ ip, durationSeconds: BAN_SECONDS, reason: 'bench: 10k insert' })) }));
-    const t0 = Date.now();
-    const r = await agentCurl(lab, lab.victim.ns, agent, 'POST', '/v1/blocks/batch', bodyFile);
-    const apiMs = Date.now() - t0;
-    if (r.status !== 200) throw new Error(`POST /v1/blocks/batch answered ${r.status}: ${r.text.slice(0, 300)}`);
-    const results = (JSON.parse(r.text) as { results: { ok: boolean }[] }).results;
-    const refused = results.filter((x) => !x.ok).length;
-    // The answer comes after the nft transaction; confirm in the set itself, polling if it is not all there yet.
-    let count = 0;
-    let doneAt = Date.now();
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      count = (await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4')).length;
-      if (count >= addrs.length || Date.now() > deadline) break;
-      await sleep(20);
-      doneAt = Date.now();
-    }
-    const m1 = await metrics();
-    return {
-      agentMs: doneAt - t0,
-      agentApiMs: apiMs,
-      serverMs: Math.round(server(m1) - server(m0)),
-      firewallAddMs: Math.round(fwAdd(m1) - fwAdd(m0)),
-      agentCount: count,
-      agentRefused: refused,
-      lost: Math.max(0, addrs.length - count),
-    };
-  } finally {
-    await agent.stop();
-    await dropFloodgateTable(lab);
-    fs.rmSync(stateDir, { recursive: true, force: true });
+  return startAgent(lab, {
+    ns: lab.victim.ns,
+    dev: lab.victim.dev,
+    backend: 'nft',
+    autoDefense: false,
+    stateDir: tmpDir(`insert-${label}`),
+    nodeArgs,
+    // The steady rounds re-ban 10,000 addresses every few seconds; the default
+    // cap of 12,000 new bans a minute would refuse them. This measures the
+    // insert path, not the cap (which test/bans covers).
+    config: { bans: { maxNewBansPerMinute: 1_000_000 } },
+  });
+}
+
+async function stopInsertAgent(lab: Lab, agent: LabAgent): Promise<void> {
+  await agent.stop();
+  await dropFloodgateTable(lab);
+  fs.rmSync(agent.stateDir, { recursive: true, force: true });
+}
+
+/** One timed batch of all `addrs` into a running agent whose set is empty. */
+async function agentInsert(lab: Lab, agent: LabAgent, addrs: string[]): Promise<AgentInsert> {
+  const metrics = async () => (await agentCurl(lab, lab.victim.ns, agent, 'GET', '/metrics')).text;
+  const fwAdd = (t: string) => metricWhere(t, 'floodgate_firewall_operation_seconds_sum', ['operation="add"']) * 1000;
+  const server = (t: string) => metricWhere(t, 'floodgate_api_request_duration_seconds_sum', ['method="POST"', 'batch']) * 1000;
+  const m0 = await metrics();
+  const bodyFile = path.join(agent.stateDir, 'batch.json');
+  fs.writeFileSync(bodyFile, JSON.stringify({ blocks: addrs.map((ip) => ({ ip, durationSeconds: BAN_SECONDS, reason: 'bench: 10k insert' })) }));
+  const t0 = Date.now();
+  const r = await agentCurl(lab, lab.victim.ns, agent, 'POST', '/v1/blocks/batch', bodyFile);
+  const apiMs = Date.now() - t0;
+  if (r.status !== 200) throw new Error(`POST /v1/blocks/batch answered ${r.status}: ${r.text.slice(0, 300)}`);
+  const results = (JSON.parse(r.text) as { results: { ok: boolean }[] }).results;
+  const refused = results.filter((x) => !x.ok).length;
+  // The answer comes after the nft transaction; confirm in the set itself, polling if it is not all there yet.
+  let count = 0;
+  let doneAt = Date.now();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    count = (await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4')).length;
+    if (count >= addrs.length || Date.now() > deadline) break;
+    await sleep(20);
+    doneAt = Date.now();
+  }
+  const m1 = await metrics();
+  fs.rmSync(bodyFile, { force: true });
+  return {
+    agentMs: doneAt - t0,
+    agentApiMs: apiMs,
+    serverMs: Math.round(server(m1) - server(m0)),
+    firewallAddMs: Math.round(fwAdd(m1) - fwAdd(m0)),
+    agentCount: count,
+    agentRefused: refused,
+    lost: Math.max(0, addrs.length - count),
+  };
+}
+
+/** Empty a running agent (DELETE /v1/blocks?all=true) and wait until its set is empty too. */
+async function unbanAll(lab: Lab, agent: LabAgent): Promise<void> {
+  const r = await agentCurl(lab, lab.victim.ns, agent, 'DELETE', '/v1/blocks?all=true');
+  if (r.status !== 200) throw new Error(`DELETE /v1/blocks?all=true answered ${r.status}: ${r.text.slice(0, 300)}`);
+  const deadline = Date.now() + 30_000;
+  while ((await setElements(lab, lab.victim.ns, 'inet', 'floodgate', 'hosts4')).length > 0) {
+    if (Date.now() > deadline) throw new Error('the agent\'s set still holds elements 30 s after DELETE /v1/blocks?all=true');
+    await sleep(50);
   }
 }
 
-export async function measureInsert(lab: Lab, repeats: number): Promise<InsertRound[]> {
+/** The raw floor and one agent batch, in alternating order so drift hits both alike. */
+async function sideBySide(round: number, insert: () => Promise<AgentInsert>, addrs: string[]) {
+  let raw: { ms: number; count: number };
+  let ag: AgentInsert;
+  if (round % 2) {
+    raw = await rawFloor(addrs);
+    ag = await insert();
+  } else {
+    ag = await insert();
+    raw = await rawFloor(addrs);
+  }
+  return { raw, ag };
+}
+
+/**
+ * `firstRounds` fresh agents, each timed on its first batch; then `steadyRounds`
+ * batches into the last of them, emptied with DELETE /v1/blocks?all=true
+ * before each. Every batch is measured beside the raw floor.
+ */
+export async function measureInsert(lab: Lab, steadyRounds: number, firstRounds: number): Promise<InsertRound[]> {
   const addrs = banAddresses();
   const rounds: InsertRound[] = [];
+  const record = (kind: InsertRound['kind'], raw: { ms: number; count: number }, ag: AgentInsert) => {
+    const round = rounds.length + 1;
+    rounds.push({ round, kind, rawMs: raw.ms, rawCount: raw.count, ...ag });
+    log(`insert ${round} (${kind}): raw nft ${raw.ms} ms (${raw.count} in set); agent ${ag.agentMs} ms (API answered in ${ag.agentApiMs} ms, server ${ag.serverMs} ms, nft add ${ag.firewallAddMs} ms, ${ag.agentCount} in set, ${ag.agentRefused} refused, ${ag.lost} lost)`);
+  };
   await createScratchNs();
+  let agent: LabAgent | undefined;
   try {
-    for (let round = 1; round <= repeats; round++) {
-      // Alternate which goes first so drift hits both alike.
-      let raw: { ms: number; count: number };
-      let ag: Awaited<ReturnType<typeof agentInsert>>;
-      if (round % 2) {
-        raw = await rawFloor(addrs);
-        ag = await agentInsert(lab, addrs, round);
-      } else {
-        ag = await agentInsert(lab, addrs, round);
-        raw = await rawFloor(addrs);
-      }
-      rounds.push({ round, rawMs: raw.ms, rawCount: raw.count, ...ag });
-      log(`insert ${round}/${repeats}: raw nft ${raw.ms} ms (${raw.count} in set); agent ${ag.agentMs} ms (API answered in ${ag.agentApiMs} ms, server ${ag.serverMs} ms, nft add ${ag.firewallAddMs} ms, ${ag.agentCount} in set, ${ag.agentRefused} refused, ${ag.lost} lost)`);
+    for (let i = 1; i <= firstRounds; i++) {
+      if (agent) await stopInsertAgent(lab, agent);
+      agent = await startInsertAgent(lab, `first${i}`);
+      const running = agent;
+      const { raw, ag } = await sideBySide(i, () => agentInsert(lab, running, addrs), addrs);
+      record('first', raw, ag);
+    }
+    agent ??= await startInsertAgent(lab, 'steady');
+    const running = agent;
+    for (let i = 1; i <= steadyRounds; i++) {
+      await unbanAll(lab, running);
+      const { raw, ag } = await sideBySide(i, () => agentInsert(lab, running, addrs), addrs);
+      record('steady', raw, ag);
     }
   } finally {
+    if (agent) await stopInsertAgent(lab, agent);
     await deleteScratchNs();
   }
   return rounds;
