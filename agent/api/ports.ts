@@ -110,7 +110,14 @@ export class BanRefusedError extends Error {
   }
 }
 
-export type BlockResult = { ok: true; ban: BanRecord } | { ok: false; error: string; code: BanRefusedError['code'] };
+/**
+ * One item of a batch answer: what became of it (the normalised CIDR, what
+ * was done, until when), not the whole ban record: a batch holds up to
+ * 10,000 items and the caller already knows what it asked for.
+ */
+export type BlockResult =
+  | { ok: true; cidr: string; action: 'added' | 'extended' | 'unchanged'; expiresAt: string; offenceCount: number }
+  | { ok: false; error: string; code: BanRefusedError['code'] };
 
 export interface BanService {
   /** Idempotent: an existing ban for the same CIDR is extended (and escalated), not duplicated. */

@@ -64,8 +64,12 @@ export class ManagerBanService implements BanService {
       requests.map((r) => ({ cidr: r.cidr, durationSeconds: r.durationSeconds, reason: r.reason, policy: r.policy ?? 'manual', source: r.source })),
     );
     // Built while the firewall applies them.
-    const epochMs = isoTimeParser();
-    const results = outcomes.map((o): BlockResult => (o.ok ? { ok: true, ban: toApiRecord(o.ban, this.backend, epochMs) } : { ok: false, error: o.reason, code: apiCode(o.code) }));
+    const results = outcomes.map(
+      (o): BlockResult =>
+        o.ok
+          ? { ok: true, cidr: o.ban.cidr, action: o.action, expiresAt: o.ban.expiresAt, offenceCount: o.ban.offenceCount }
+          : { ok: false, error: o.reason, code: apiCode(o.code) },
+    );
     return { results, applied };
   }
 
@@ -80,7 +84,8 @@ export class ManagerBanService implements BanService {
   }
 
   list(): ApiBanRecord[] {
-    return this.manager.list().map((b) => toApiRecord(b, this.backend));
+    const epochMs = isoTimeParser(); // 10,000 bans share a handful of timestamps
+    return this.manager.list().map((b) => toApiRecord(b, this.backend, epochMs));
   }
 
   backendName(): string {

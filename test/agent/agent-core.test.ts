@@ -46,7 +46,12 @@ class FakeBans implements BanService {
     return rec;
   }
   async blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }> {
-    const results = await Promise.all(reqs.map(async (r) => ({ ok: true as const, ban: await this.block(r) })));
+    const results = await Promise.all(
+      reqs.map(async (r): Promise<BlockResult> => {
+        const ban = await this.block(r);
+        return { ok: true, cidr: ban.cidr, action: 'added', expiresAt: ban.expiresAt, offenceCount: ban.offenceCount };
+      }),
+    );
     return { results, applied: Promise.resolve() };
   }
   async unblockAll(): Promise<number> {

@@ -171,7 +171,9 @@ export class RecordingBanService implements BanService {
     const results: BlockResult[] = [];
     for (const req of reqs) {
       try {
-        results.push({ ok: true, ban: await this.block(req) });
+        const existed = this.bans.has(req.cidr.includes('/') ? req.cidr : `${req.cidr}/${req.cidr.includes(':') ? 128 : 32}`);
+        const ban = await this.block(req);
+        results.push({ ok: true, cidr: ban.cidr, action: existed ? 'extended' : 'added', expiresAt: ban.expiresAt, offenceCount: ban.offenceCount });
       } catch (err) {
         if (!(err instanceof BanRefusedError)) throw err;
         results.push({ ok: false, error: err.message, code: err.code });

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DryRunBackend } from '../../agent/firewall/dry-run-backend.js';
 import type { FirewallEntry } from '../../agent/firewall/types.js';
+import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { ban, fakeClock, makeManager, tempStateDir } from './setup.js';
 
 /** Dry-run backend whose add() can be made to fail, like nft would. */
@@ -42,6 +43,24 @@ describe('ban manager', () => {
     assert.deepEqual(manager.list().map((b) => b.cidr), ['203.0.113.7/32']);
     assert.deepEqual(await cidrsOf(backend), ['203.0.113.7/32']);
     assert.deepEqual(backend.operations.at(-1), { op: 'add', entries: [{ cidr: '203.0.113.7/32', timeoutSeconds: 600 }] });
+  });
+
+  it('the API batch answer says per item what was done and until when, in request order', async () => {
+    const backend = new DryRunBackend();
+    const clock = fakeClock();
+    const { manager } = await makeManager(backend, state.dir, { now: clock.now });
+    await manager.start({ timers: false });
+    const service = new ManagerBanService(manager, backend.name);
+    const request = (cidr: string, durationSeconds: number) => ({ cidr, durationSeconds, reason: 'batch', source: 'api' as const });
+    await service.blockMany([request('203.0.113.1', 600)]).then(async (r) => r.applied);
+    const { results, applied } = await service.blockMany([request('203.0.113.1', 600), request('203.0.113.2', 600), request('203.0.113.1', 7200), request('127.0.0.1', 60)]);
+    await applied;
+    assert.deepEqual(results, [
+      { ok: true, cidr: '203.0.113.1/32', action: 'unchanged', expiresAt: '2026-01-01T00:10:00.000Z', offenceCount: 1 },
+      { ok: true, cidr: '203.0.113.2/32', action: 'added', expiresAt: '2026-01-01T00:10:00.000Z', offenceCount: 1 },
+      { ok: true, cidr: '203.0.113.1/32', action: 'extended', expiresAt: '2026-01-01T02:00:00.000Z', offenceCount: 1 },
+      { ok: false, code: 'never_block', error: 'refusing to block 127.0.0.1: loopback' },
+    ]);
   });
 
   it('unblockAll removes every ban from the store and the firewall, and keeps offence history', async () => {
