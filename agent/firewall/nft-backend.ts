@@ -116,7 +116,14 @@ export class NftBackend implements FirewallBackend {
     // Written synchronously (a millisecond for 10,000 elements) so nft starts
     // now: an await here would let the store and the API answer be serialised
     // first, and nft would wait for them instead of running beside them.
-    const dir = mkdtempSync(join(this.scriptDir, 'floodgate-nft-')); // 0700, a fresh random name
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(this.scriptDir, 'floodgate-nft-')); // 0700, a fresh random name
+    } catch {
+      // No writable temporary directory: stdin still works, only slower when the agent is busy.
+      await this.exec(['nft', '-f', '-'], { input: script });
+      return;
+    }
     try {
       const file = join(dir, 'batch.nft');
       writeFileSync(file, script, { mode: 0o600, flag: 'wx' });

@@ -178,6 +178,19 @@ describe('nft backend', () => {
     await backend.teardown();
   });
 
+  it('without a writable directory for the script file, a large batch still goes in through stdin', async () => {
+    const spy = recording(ns.exec);
+    const backend = new NftBackend({ exec: spy.exec, scriptDir: '/nonexistent/floodgate-test' });
+    await backend.init();
+    const entries = Array.from({ length: 4000 }, (_, i) => ({ cidr: `10.120.${i >> 8}.${i & 255}`, family: 4 as const, timeoutSeconds: 600 }));
+    spy.calls.length = 0;
+    await backend.add(entries);
+    assert.deepEqual(spy.calls.map((c) => c.argv), [['nft', '-f', '-']]);
+    assert.ok((spy.calls[0]?.input?.length ?? 0) > 64 * 1024, 'the script was over the file threshold');
+    assert.equal((await backend.list()).length, 4000);
+    await backend.teardown();
+  });
+
   it('refuses injection strings before any command runs', async () => {
     const spy = recording(ns.exec);
     const backend = new NftBackend({ exec: spy.exec, refreshMode: 'update' });
