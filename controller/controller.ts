@@ -195,7 +195,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await Promise.all([policies.waitForSync(), blockEvents.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
-      // Level-triggered: after (re)gaining leadership every object is reconciled once.
+      // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
+      beReconciler.forgetPushes();
       for (const k of policies.keys()) policyQueue.add(k);
       for (const k of blockEvents.keys()) beQueue.add(k);
       banSync.start();
