@@ -27,7 +27,8 @@ export interface BanChangeSource {
   changesSince(since: string | undefined): { blocks: BanRecord[]; removed: string[]; version: string; full: boolean };
 }
 
-const sinceQuerySchema = z.strictObject({ since: z.string().max(64).optional() });
+// Other query parameters are ignored, as they always were on this route.
+const sinceQuerySchema = z.object({ since: z.string().max(64).optional() });
 
 export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyBytes: number; changes?: BanChangeSource }): Router {
   const { bans, logger } = deps;

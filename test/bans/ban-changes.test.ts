@@ -75,8 +75,8 @@ describe('ban list changes (GET /v1/blocks?since=)', () => {
       assert.equal(r.full, true, since);
       assert.deepEqual(cidrs(r.blocks), ['198.51.100.7/32'], since);
     }
-    const res = await fetch(`${api!.url}/v1/blocks?since=x&other=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    assert.equal(res.status, 400, 'unknown query parameters are refused');
+    const res = await fetch(`${api!.url}/v1/blocks?since=a&since=b`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 400, 'two versions are refused');
   });
 
   it('forgets the oldest removals beyond its bound, and then answers in full', () => {
