@@ -15,6 +15,7 @@ import { AddressPolicy } from './bans/address-policy.js';
 import { BanManager } from './bans/ban-manager.js';
 import { ManagerBanService } from './bans/ban-service.js';
 import { BanStore } from './bans/ban-store.js';
+import { BanChangeFeed } from './bans/ban-changes.js';
 import type { InterfaceTable } from './bans/protected-addresses.js';
 import type { AgentConfig } from './config/agent-config.js';
 import { AttackHistory } from './defense/attack-history.js';
@@ -90,9 +91,10 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     { allowlist: cfg.allowlist, ipv6BanPrefix: cfg.bans.ipv6Prefix },
     { interfaces: hostInterfaceTable(() => binding.interfaces()) },
   );
+  const banStore = new BanStore({ stateDir: path.resolve(cfg.stateDir), logger });
   const manager = new BanManager({
     backend,
-    store: new BanStore({ stateDir: path.resolve(cfg.stateDir), logger }),
+    store: banStore,
     policy,
     logger,
     registry,
@@ -149,6 +151,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       limits: { maxConcurrentAnalyses: cfg.api.maxConcurrentAnalyses },
       defaultMode: cfg.mode,
       attacks: history,
+      banChanges: new BanChangeFeed(banStore, backend.name),
     });
     server = await startAgentServer({ app, host: cfg.listen.host, port: cfg.listen.port, token: opts.token, tls: cfg.tls });
   } catch (err) {

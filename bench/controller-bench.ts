@@ -10,7 +10,8 @@
 // BENCH_ACTIVE_TIMEOUT_SECONDS (2400), BENCH_SETTLE_SECONDS (15), BENCH_POLL_MS (20),
 // BENCH_SECTIONS (1,2,3), BENCH_SEED, BENCH_CPU_PROF=1 (run the controller and the
 // agent under node --cpu-prof and summarise where their CPU went in section 3),
-// BENCH_CONTROLLER_NODE_ARGS (extra node flags for the controller process, default none),
+// BENCH_CONTROLLER_NODE_ARGS (extra node flags for the controller process, default none; the
+// flags of the controller image's ENTRYPOINT, images/controller/Dockerfile, always apply),
 // BENCH_CONTROLLER_MEMORY_LIMIT_MIB (256: the controller runs in a memory cgroup with this
 // limit, as in its pod; 0 = none),
 // BENCH_CP_STATE_DIR (/tmp/floodgate-cp-bench), BENCH_NS (fgcbench), BENCH_KEEP_TMP=1.
@@ -19,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { measureBanToBlockEvent, type BanResult } from './controller/ban-to-block-event.js';
 import { summariseProfile, formatProfile } from './controller/cpu-profile.js';
-import { kubectl, startBenchAgent, startControlPlane, startControllerProcess, type BenchAgent, type BenchControlPlane, type BenchController } from './controller/env.js';
+import { controllerImageNodeFlags, kubectl, startBenchAgent, startControlPlane, startControllerProcess, type BenchAgent, type BenchControlPlane, type BenchController } from './controller/env.js';
 import { KubeApi } from './controller/kube-api.js';
 import { measureManyBlockEvents, type ManyProgress, type ManyResult } from './controller/many-block-events.js';
 import { policyManifest, waitPolicyReady } from './controller/policies.js';
@@ -38,7 +39,7 @@ const POLL_MS = envNumber('BENCH_POLL_MS', 20, 1);
 const SEED = envNumber('BENCH_SEED', Date.now() % 2 ** 31);
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
 /** Extra node flags for the controller process only, e.g. "--max-old-space-size=128" (default none). */
-const NODE_ARGS = (process.env.BENCH_CONTROLLER_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+const NODE_ARGS = [...controllerImageNodeFlags(), ...(process.env.BENCH_CONTROLLER_NODE_ARGS || '').split(/\s+/).filter(Boolean)];
 /** The controller's memory limit, as its Deployment's resources.limits.memory (0: none). */
 const MEMORY_LIMIT_MIB = envNumber('BENCH_CONTROLLER_MEMORY_LIMIT_MIB', 256, 0);
 const SECTIONS = new Set((process.env.BENCH_SECTIONS || '1,2,3').split(',').map((x) => x.trim()));
@@ -195,7 +196,7 @@ function report(r: Results): string {
       '',
       `controller memory: ${r.controllerMemory ?? 'n/a'}`,
       `controller RSS: before ${fmtMB(m.baselineRss)}; peak of the 1 s samples ${fmtMB(m.peakSampledRss)}; **VmHWM ${fmtMB(m.hwm)}**; ${m.settleSeconds} s later ${fmtMB(m.rssAfterSettle)}`,
-      `controller CPU over the ${m.settleSeconds} s after that (${m.timedOut ? 'still reconciling' : `at rest, ${m.active.toLocaleString()} Active; its ban sync still lists the agent's bans every 300 ms`}): ${m.settleCpuPct !== undefined ? `${m.settleCpuPct.toFixed(0)}% of a core` : 'n/a'}`,
+      `controller CPU over the ${m.settleSeconds} s after that (${m.timedOut ? 'still reconciling' : `at rest, ${m.active.toLocaleString()} Active; its ban sync still asks the agent for changes every 300 ms and reads the whole list every 30 s`}): ${m.settleCpuPct !== undefined ? `${m.settleCpuPct.toFixed(0)}% of a core` : 'n/a'}`,
       `CPU time during create+reconcile (${s(m.wallMs)} wall, 2 cores): ` +
         (['controller', 'apiserver', 'etcd', 'agent', 'bench'] as const).map((k) => `${k} ${m.cpu[k] !== undefined ? `${s(m.cpu[k]!)} (${pct(m.cpu[k]!, m.wallMs)})` : 'n/a'}`).join(', '),
       `RSS samples (MB, every ${Math.max(1, Math.ceil(m.samples.length / 40))} s): ${m.samples

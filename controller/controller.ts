@@ -5,14 +5,15 @@
 import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from './api/types.js';
-import { createInformer, objectKey, withoutManagedFields, type Informer } from './kube/informer.js';
+import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { loadKubeConfig } from './kube/kube-config.js';
-import { makeApiClient } from './kube/api-client.js';
+import { loadKubeConfig, type KubeConfig } from './kube/kube-config.js';
+import { RestClient } from './kube/rest-client.js';
+import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
 import { AgentResolver } from './agents/agent-resolver.js';
 import { selectorString } from './agents/label-selector.js';
@@ -64,26 +65,17 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-function memorySources(opts: ControllerOptions, kc: KubeConfig, core: CoreV1Api, custom: ResourceClient<unknown>): [MemorySourceName, MemorySourceFn][] {
+function memorySources(opts: ControllerOptions, rest: RestClient): [MemorySourceName, MemorySourceFn][] {
+  const custom = new CustomObjectsClient(rest);
   const all: Record<MemorySourceName, MemorySourceFn> = {
-    'metrics-api': (pod) => metricsApiReading(custom.api, pod),
-    kubelet: (pod) =>
-      kubeletReading(async (node) => {
-        const cluster = kc.getCurrentCluster();
-        if (!cluster) throw new Error('no cluster in kubeconfig');
-        const init: RequestInit = {};
-        await kc.applyToFetchOptions(init as never);
-        const res = await fetch(`${cluster.server}/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`, init);
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        return (await res.json()) as KubeletSummary;
-      }, pod),
+    'metrics-api': (pod) => metricsApiReading(custom, pod),
+    kubelet: (pod) => kubeletReading((node) => rest.request<KubeletSummary>({ path: `/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary` }), pod),
     cgroup: async (pod) => {
       const dir = await findPodCgroup(pod.metadata?.uid ?? '', pod.status?.qosClass ?? 'BestEffort', opts.cgroupRoot);
       if (!dir) throw new MemorySourceUnavailable(`no cgroup found for pod ${pod.metadata?.namespace}/${pod.metadata?.name} under ${opts.cgroupRoot ?? '/sys/fs/cgroup'}`);
       return cgroupReading(`${pod.metadata?.namespace}/${pod.metadata?.name}`, dir);
     },
   };
-  void core;
   return opts.memorySources.map((name) => [name, all[name]]);
 }
 
@@ -92,26 +84,27 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const registry = opts.registry ?? new Registry();
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
   const kc = loadKubeConfig({ kubeconfig: opts.kubeconfig });
-  const core = makeApiClient(kc, CoreV1Api);
-  const policiesApi = new ResourceClient<DefensePolicy>(kc, DEFENSE_POLICY);
-  const blockEventsApi = new ResourceClient<BlockEvent>(kc, BLOCK_EVENT);
+  // One REST client (one keep-alive connection pool) for every API call and watch.
+  const rest = new RestClient(kc);
+  const core = new CoreClient(rest);
+  const policiesApi = new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY);
+  const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
   const resolver = new AgentResolver(core);
 
-  const listOf = <T,>(client: ResourceClient<T>) => (o: { resourceVersion?: string; limit?: number; continue?: string; labelSelector?: string }) =>
-    client.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: client.resource.plural, ...o }) as never;
+  const listOf = <T,>(client: ResourceClient<T>) => (o: ListOptions) => client.list(undefined, { limit: o.limit, continue: o._continue }) as never;
   const policies = createInformer<DefensePolicy>(
-    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, kubeConfig: kc, logger, registry, transform: withoutManagedFields },
+    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, rest, logger, registry, transform: withoutManagedFields },
     false,
   );
   const blockEvents = createInformer<BlockEvent>(
-    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, kubeConfig: kc, logger, registry, transform: withoutManagedFields },
+    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: withoutManagedFields },
     false,
   );
 
   const listPods = async (namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]> =>
     (await core.listNamespacedPod({ namespace, labelSelector: selectorString(selector) })).items;
-  const memory = new MemoryMonitor(memorySources(opts, kc, core, policiesApi as ResourceClient<unknown>));
+  const memory = new MemoryMonitor(memorySources(opts, rest));
   const runner = new DefenseRunner({
     policies: policiesApi,
     blockEvents: blockEventsApi,
@@ -188,7 +181,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   blockEvents.start();
 
   const elector = new LeaderElector({
-    coordination: makeApiClient(kc, CoordinationV1Api),
+    coordination: new LeaseClient(rest),
     namespace: opts.leaseNamespace,
     name: opts.leaseName ?? 'floodgate-controller',
     identity: opts.identity,
@@ -202,7 +195,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await Promise.all([policies.waitForSync(), blockEvents.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
-      // Level-triggered: after (re)gaining leadership every object is reconciled once.
+      // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
+      beReconciler.forgetPushes();
       for (const k of policies.keys()) policyQueue.add(k);
       for (const k of blockEvents.keys()) beQueue.add(k);
       banSync.start();
@@ -258,6 +252,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await Promise.all([policies.stop(), blockEvents.stop()]);
       await events.flush();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      rest.close();
     },
   };
 }

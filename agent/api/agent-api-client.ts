@@ -88,6 +88,16 @@ export class AgentApiClient {
     return this.request('GET', '/v1/blocks');
   }
 
+  /**
+   * What changed since `since` (a version from an earlier answer; undefined:
+   * everything). An agent without incremental reads answers with the whole
+   * list and no version: then full is true and version undefined.
+   */
+  async listBlocksSince(since: string | undefined): Promise<{ blocks: BanRecord[]; removed: string[]; version?: string; full: boolean }> {
+    const r = await this.request<{ blocks: BanRecord[]; removed?: string[]; version?: string; full?: boolean }>('GET', since === undefined ? '/v1/blocks' : `/v1/blocks?since=${encodeURIComponent(since)}`);
+    return { blocks: r.blocks, removed: r.removed ?? [], version: r.version, full: since === undefined || r.full !== false || r.version === undefined };
+  }
+
   block(body: BlockBody): Promise<BanRecord> {
     return this.request('POST', '/v1/blocks', body);
   }

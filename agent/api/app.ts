@@ -12,7 +12,7 @@ import { createApiMetrics, observeRequests } from './metrics.js';
 import type { BanService, TrafficAnalyzer } from './ports.js';
 import { requestLog } from './request-log.js';
 import { analysisRoutes } from './routes-analysis.js';
-import { blockRoutes } from './routes-blocks.js';
+import { blockRoutes, type BanChangeSource } from './routes-blocks.js';
 import { healthRoutes } from './routes-health.js';
 import { triggerDefenseRoutes } from './routes-trigger-defense.js';
 import { attackRoutes, type AttackLog } from './routes-attacks.js';
@@ -29,6 +29,8 @@ export interface AgentApiDeps {
   defaultMode: 'continuous' | 'window';
   /** Detected attacks for GET /v1/attacks (auto-defense's history); absent: an empty list. */
   attacks?: AttackLog;
+  /** GET /v1/blocks?since=: what changed since a version; absent: always the whole list. */
+  banChanges?: BanChangeSource;
 }
 
 /**
@@ -74,7 +76,7 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
 
   app.use(healthRoutes(deps));
   app.use(analysisRoutes({ analyzer: deps.analyzer, runner, maxBodyBytes }));
-  app.use(blockRoutes({ bans: deps.bans, logger: deps.logger, maxBodyBytes }));
+  app.use(blockRoutes({ bans: deps.bans, logger: deps.logger, maxBodyBytes, changes: deps.banChanges }));
   app.use(attackRoutes({ attacks: deps.attacks }));
   app.use(triggerDefenseRoutes({ analyzer: deps.analyzer, runner, bans: deps.bans, logger: deps.logger, maxBodyBytes }));
 

@@ -25,12 +25,31 @@ function activeCidrs(bans: readonly BanRecord[], now: number): Set<string> {
   return active;
 }
 
-export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyBytes: number }): Router {
+/** Incremental reads of the ban list (agent/bans/ban-changes.ts). */
+export interface BanChangeSource {
+  version(): string;
+  changesSince(since: string | undefined): { blocks: BanRecord[]; removed: string[]; version: string; full: boolean };
+}
+
+// Other query parameters are ignored, as they always were on this route.
+const sinceQuerySchema = z.object({ since: z.string().max(64).optional() });
+
+export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyBytes: number; changes?: BanChangeSource }): Router {
   const { bans, logger } = deps;
   const router = Router();
 
-  router.get('/v1/blocks', (_req, res) => {
-    res.json({ blocks: bans.list() });
+  // ?since=<version> (with a change source): only what changed since that
+  // version, { blocks, removed, version, full }. Without: the whole list,
+  // with the version to start from.
+  router.get('/v1/blocks', (req, res) => {
+    const { since } = parseInput(sinceQuerySchema, { ...req.query });
+    const changes = deps.changes;
+    if (!changes) return void res.json({ blocks: bans.list() });
+    if (since === undefined) {
+      const version = changes.version();
+      return void res.json({ blocks: bans.list(), version });
+    }
+    res.json(changes.changesSince(since));
   });
 
   router.post('/v1/blocks', jsonBody(deps.maxBodyBytes), async (req, res) => {

@@ -68,6 +68,8 @@ export class BanStore {
    */
   private offences = new Map<string, number[]>();
   private saving: Promise<void> = Promise.resolve();
+  /** What changed since when, for GET /v1/blocks?since= (see BanJournal). */
+  readonly journal = new BanJournal();
 
   constructor(options: BanStoreOptions) {
     this.stateDir = options.stateDir;
@@ -105,11 +107,13 @@ export class BanStore {
     }
     this.bans = new Map(data.bans.map((b) => [b.cidr, b]));
     this.offences = new Map(Object.entries(data.offences));
+    this.journal.restart();
   }
 
   private reset(): void {
     this.bans = new Map();
     this.offences = new Map();
+    this.journal.restart();
   }
 
   all(): BanRecord[] {
@@ -127,10 +131,13 @@ export class BanStore {
 
   put(record: BanRecord): void {
     this.bans.set(record.cidr, record);
+    this.journal.changed(record.cidr);
   }
 
   delete(cidr: string): boolean {
-    return this.bans.delete(cidr);
+    const removed = this.bans.delete(cidr);
+    if (removed) this.journal.removed(cidr);
+    return removed;
   }
 
   get size(): number {
@@ -188,5 +195,67 @@ export class BanStore {
     } finally {
       await dir.close();
     }
+  }
+}
+
+/**
+ * A change counter over the store: every put and delete takes the next
+ * version, and the journal remembers the last version of each banned CIDR
+ * and of recently removed ones, so that a reader holding version v can be
+ * told exactly what changed after v. Versions belong to an epoch (one per
+ * process and load): a reader from another epoch, or from before the oldest
+ * removal still remembered, has to read everything again.
+ */
+export class BanJournal {
+  readonly epoch = randomBytes(4).toString('hex');
+  private version = 0;
+  /** Changes at or below this version may be forgotten. */
+  private floor = 0;
+  /** CIDR → version of its last put, oldest first. */
+  private readonly puts = new Map<string, number>();
+  /** CIDR → version of its removal, oldest first. */
+  private readonly removals = new Map<string, number>();
+
+  constructor(private readonly maxRemovals = 50_000) {}
+
+  get current(): number {
+    return this.version;
+  }
+
+  /** Everything changed (a load): readers start over. */
+  restart(): void {
+    this.version++;
+    this.floor = this.version;
+    this.puts.clear();
+    this.removals.clear();
+  }
+
+  changed(cidr: string): void {
+    const v = ++this.version;
+    this.puts.delete(cidr);
+    this.puts.set(cidr, v);
+    this.removals.delete(cidr);
+  }
+
+  removed(cidr: string): void {
+    const v = ++this.version;
+    this.puts.delete(cidr);
+    this.removals.delete(cidr);
+    this.removals.set(cidr, v);
+    if (this.removals.size > this.maxRemovals) {
+      const [oldest, at] = this.removals.entries().next().value as [string, number];
+      this.removals.delete(oldest);
+      this.floor = Math.max(this.floor, at);
+    }
+  }
+
+  /** CIDRs put and removed after `since`, or undefined when that is no longer known (read everything). */
+  since(since: number): { changed: string[]; removed: string[] } | undefined {
+    if (since < this.floor || since > this.version) return undefined;
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [cidr, v] of this.puts) if (v > since) changed.push(cidr);
+    for (const [cidr, v] of this.removals) if (v > since) removed.push(cidr);
+    return { changed, removed };
   }
 }

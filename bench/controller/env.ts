@@ -186,6 +186,23 @@ export interface BenchController {
   stop(): Promise<void>;
 }
 
+export const CONTROLLER_DOCKERFILE = path.join(ROOT, 'images', 'controller', 'Dockerfile');
+
+/**
+ * The node flags the controller image runs with: the ones between "node" and
+ * the script in its Dockerfile's ENTRYPOINT. The bench runs the controller
+ * with exactly these, so it measures what a pod runs, never a bench-only tweak.
+ */
+export function controllerImageNodeFlags(dockerfile = CONTROLLER_DOCKERFILE): string[] {
+  const line = fs.readFileSync(dockerfile, 'utf8').split('\n').find((l) => /^ENTRYPOINT\s+\[/.test(l));
+  if (!line) throw new Error(`${dockerfile}: no ENTRYPOINT ["node", ...] line`);
+  const argv = JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown;
+  if (!Array.isArray(argv) || argv[0] !== 'node' || !argv.every((a) => typeof a === 'string')) throw new Error(`${dockerfile}: ENTRYPOINT is not ["node", ...]`);
+  const script = argv.findIndex((a: string) => a.endsWith('floodgate.js'));
+  if (script < 0) throw new Error(`${dockerfile}: ENTRYPOINT runs no floodgate.js`);
+  return (argv as string[]).slice(1, script);
+}
+
 /**
  * `node bin/floodgate.js controller ...` as its own process, optionally under
  * --cpu-prof, and in a memory cgroup limited to memoryLimitBytes (as its pod's

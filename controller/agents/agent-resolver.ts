@@ -2,7 +2,8 @@
 // `agents` (token from a Secret), or the pods its `agentSelector` picks
 // (http://<podIP>:12345). Problems (a missing Secret, no pods) are reported,
 // not thrown, so the policy's conditions can say what is wrong.
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { CoreApi } from '../kube/kube-apis.js';
 import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../api/types.js';
 import { selectorString } from './label-selector.js';
 
@@ -24,7 +25,7 @@ export class AgentResolver {
   private secrets = new Map<string, { at: number; value: string }>();
 
   constructor(
-    private readonly core: CoreV1Api,
+    private readonly core: Pick<CoreApi, 'readNamespacedSecret' | 'listNamespacedPod'>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -18,7 +18,8 @@
 // and the per-object spam token bucket.
 
 import os from 'node:os';
-import { type CoreV1Api, type CoreV1Event, type KubernetesObject } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
+import type { CoreApi } from './kube-apis.js';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Registry } from 'prom-client';
@@ -38,8 +39,8 @@ export interface InvolvedObject {
 }
 
 export interface EventRecorderOptions {
-  /** kc.makeApiClient(CoreV1Api) */
-  core: CoreV1Api;
+  /** new CoreClient(rest), or client-node's CoreV1Api */
+  core: CoreApi;
   /** source.component and reportingComponent, e.g. "floodgate-controller". */
   component: string;
   /** source.host. Default os.hostname(). */
@@ -117,7 +118,7 @@ function rfc3339(ms: number): string {
 }
 
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly api: CoreApi;
   private readonly component: string;
   private readonly host: string;
   private readonly instance: string;

@@ -28,13 +28,12 @@
 // logged and swallowed); a controller typically just enqueues the object key
 // into a WorkQueue. Cached objects are shared: never mutate them.
 
-import http from 'node:http';
-import https from 'node:https';
-import { createInterface } from 'node:readline';
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { KubeConfig } from './kube-config.js';
+import { RestClient, type WatchFn, type WatchHandle } from './rest-client.js';
 import { Backoff, type BackoffOptions, errorMessage, sleep, statusCodeOf, timerMs, withDeadline } from './util.js';
 
 /** Options handed to the list function. Honour them to get paged lists. */
@@ -46,20 +45,7 @@ export interface ListOptions {
 
 export type ListFn<T extends KubernetesObject> = (opts: ListOptions) => Promise<KubernetesListObject<T>>;
 
-export interface WatchHandle {
-  abort(): void;
-}
-
-/**
- * Opens a watch: onEvent per event, onDone once when it ends (null: closed
- * by the server; else the error). Same shape as client-node's Watch.watch.
- */
-export type WatchFn = (
-  path: string,
-  query: Record<string, string | number | boolean | undefined>,
-  onEvent: (type: string, obj: unknown) => void,
-  onDone: (err: unknown) => void,
-) => Promise<WatchHandle>;
+export type { WatchFn, WatchHandle } from './rest-client.js';
 
 export type RelistReason = 'initial' | 'gone' | 'periodic';
 export type WatchEndReason = 'closed' | 'gone' | 'silence' | 'error' | 'relist';
@@ -81,7 +67,9 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: ListFn<T>;
   /** WATCH path, e.g. /apis/test.floodgate.dev/v1alpha1/namespaces/default/widgets or /api/v1/nodes. */
   watchPath: string;
-  /** Builds the default watch function (watchFnFromKubeConfig) when `watch` is not given. */
+  /** Its watch is the default watch function when `watch` is not given (shares its connections). */
+  rest?: RestClient;
+  /** Builds the default watch function (watchFnFromKubeConfig) when neither `watch` nor `rest` is given. */
   kubeConfig?: KubeConfig;
   /** Injected watch (tests). */
   watch?: WatchFn;
@@ -190,88 +178,13 @@ export interface KubeWatchOptions {
 }
 
 /**
- * The default WatchFn: a streaming GET with the kubeconfig's TLS and auth
- * (KubeConfig.applyToHTTPSOptions), one JSON event per line. Unlike
- * client-node's Watch, the returned handle can abort the request at any
- * time, also while it is still connecting, so a watch the informer gave up
- * on never lingers. abort() does not call onDone.
+ * The default WatchFn: RestClient.watch, a streaming GET with the
+ * kubeconfig's TLS and auth, one JSON event per line. The returned handle can
+ * abort the request at any time, also while it is still connecting, so a
+ * watch the informer gave up on never lingers. abort() does not call onDone.
  */
 export function watchFnFromKubeConfig(kc: KubeConfig, opts: KubeWatchOptions = {}): WatchFn {
-  const connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
-  return async (path, query, onEvent, onDone) => {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-    url.searchParams.set('watch', 'true');
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
-
-    const reqOpts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-    await kc.applyToHTTPSOptions(reqOpts);
-    const ctl = new AbortController();
-    let finished = false;
-    const connectTimer = setTimeout(
-      () => finish(new Error(`watch ${path}: no response within ${connectTimeoutMs} ms`)),
-      connectTimeoutMs,
-    );
-    const finish = (err: unknown): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(connectTimer);
-      ctl.abort();
-      onDone(err);
-    };
-
-    const request = url.protocol === 'https:' ? https.request : http.request;
-    const req = request(url, { ...reqOpts, signal: ctl.signal }, (res) => {
-      clearTimeout(connectTimer);
-      const status = res.statusCode ?? 0;
-      res.setEncoding('utf8');
-      if (status !== 200) {
-        let body = '';
-        res.on('data', (chunk: string) => {
-          if (body.length < 8192) body += chunk;
-        });
-        res.on('end', () => {
-          let msg = body.trim().slice(0, 300);
-          try {
-            msg = String((JSON.parse(body) as { message?: unknown }).message ?? msg);
-          } catch {
-            // not a Status
-          }
-          finish(Object.assign(new Error(`watch ${path}: HTTP ${status}${msg ? `: ${msg}` : ''}`), { statusCode: status }));
-        });
-        res.on('error', finish);
-        return;
-      }
-      const lines = createInterface({ input: res, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        if (finished || line.trim() === '') return;
-        let ev: { type?: unknown; object?: unknown };
-        try {
-          ev = JSON.parse(line) as { type?: unknown; object?: unknown };
-        } catch {
-          finish(new Error(`watch ${path}: malformed event line: ${line.slice(0, 100)}`));
-          return;
-        }
-        onEvent(String(ev.type), ev.object);
-      });
-      // readline re-emits input errors on the interface: listen there too.
-      lines.on('error', finish);
-      res.on('error', finish);
-      res.on('aborted', () => finish(new Error(`watch ${path}: connection aborted`)));
-      lines.on('close', () => finish(null));
-    });
-    req.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
-    req.on('error', finish);
-    req.end();
-    return {
-      abort: () => {
-        finished = true;
-        clearTimeout(connectTimer);
-        ctl.abort();
-      },
-    };
-  };
+  return new RestClient(kc, { watchConnectTimeoutMs: opts.connectTimeoutMs }).watch;
 }
 
 interface WatchOutcome {
@@ -317,10 +230,10 @@ export class Informer<T extends KubernetesObject> {
   private watchesStarted = 0;
 
   constructor(opts: InformerOptions<T>) {
-    if (!opts.watch && !opts.kubeConfig) throw new Error(`informer ${opts.name}: give kubeConfig or watch`);
+    if (!opts.watch && !opts.rest && !opts.kubeConfig) throw new Error(`informer ${opts.name}: give rest, kubeConfig or watch`);
     this.name = opts.name;
     this.opts = opts;
-    this.watchFn = opts.watch ?? watchFnFromKubeConfig(opts.kubeConfig as KubeConfig);
+    this.watchFn = opts.watch ?? opts.rest?.watch ?? watchFnFromKubeConfig(opts.kubeConfig as KubeConfig);
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ informer: opts.name });
     this.metrics = informerMetrics(opts.registry ?? new Registry());
     this.backoff = new Backoff(opts.backoff);

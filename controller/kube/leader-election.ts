@@ -19,7 +19,8 @@
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import type { V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import type { LeaseApi } from './kube-apis.js';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -27,7 +28,7 @@ import { errorMessage, sleep, statusCodeOf, withDeadline } from './util.js';
 
 export interface LeaderElectorOptions {
   /** kc.makeApiClient(CoordinationV1Api) */
-  coordination: CoordinationV1Api;
+  coordination: LeaseApi;
   namespace: string;
   /** Lease name, e.g. "floodgate-controller". */
   name: string;
@@ -98,8 +99,15 @@ export function defaultIdentity(): string {
   return `${os.hostname()}_${randomBytes(4).toString('hex')}`;
 }
 
+/** A metav1.MicroTime: RFC 3339 with microseconds (as client-node's V1MicroTime serialises). */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().slice(0, -1) + '000Z';
+  }
+}
+
 function microTime(ms: number): V1MicroTime {
-  return new V1MicroTime(ms);
+  return new MicroTime(ms);
 }
 
 /** Lease times come back as strings (client-node passes V1MicroTime through unparsed). */
@@ -112,7 +120,7 @@ export class LeaderElector {
   readonly identity: string;
   readonly leaseName: string;
   readonly namespace: string;
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly leaseDurationMs: number;
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;

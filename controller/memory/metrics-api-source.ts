@@ -1,5 +1,6 @@
 // Source 1: metrics.k8s.io PodMetrics (metrics-server; k3d ships it).
-import type { CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { CustomObjectsSubset } from '../kube/kube-apis.js';
 import { MemorySourceUnavailable, percentOf, type MemoryReading } from './memory-reading.js';
 import { podMemoryLimit, quantityBytes } from './pod-memory-limit.js';
 
@@ -27,7 +28,7 @@ export function readingFromPodMetrics(m: PodMetrics, pod: V1Pod): MemoryReading 
   };
 }
 
-export async function metricsApiReading(api: CustomObjectsApi, pod: V1Pod): Promise<MemoryReading> {
+export async function metricsApiReading(api: CustomObjectsSubset, pod: V1Pod): Promise<MemoryReading> {
   const ns = pod.metadata?.namespace ?? 'default';
   const name = pod.metadata?.name ?? '';
   let m: PodMetrics;

@@ -33,7 +33,23 @@ export type ReconcileResult = void | { requeueAfterMs?: number };
 export class RetryableError extends Error {}
 
 export class BlockEventReconciler {
+  /**
+   * Key → "<resourceVersion>|<agents>" of the object our own last status
+   * write produced after every agent took the ban. When that write brings
+   * the BlockEvent back to the queue unchanged (same resourceVersion, same
+   * agents), pushing the ban again would be a no-op: it is skipped. Any other
+   * change (spec, someone else's write, another agent set) pushes again.
+   */
+  private readonly pushed = new Map<string, string>();
+  /** Agent pushes skipped because nothing changed since the last one (tests, diagnostics). */
+  skippedPushes = 0;
+
   constructor(private readonly deps: BlockEventReconcilerDeps) {}
+
+  /** Forget what was pushed (on gaining leadership: push everything once). */
+  forgetPushes(): void {
+    this.pushed.clear();
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -65,10 +81,15 @@ export class BlockEventReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const be = this.deps.getBlockEvent(key);
-    if (!be) return;
+    if (!be) {
+      this.pushed.delete(key);
+      return;
+    }
     const ref = { namespace: be.metadata.namespace ?? 'default', name: be.metadata.name ?? '' };
     const finalizers = be.metadata.finalizers ?? [];
 
+    const pushedAs = this.pushed.get(key);
+    this.pushed.delete(key);
     if (be.metadata.deletionTimestamp) {
       if (!finalizers.includes(UNBLOCK_FINALIZER)) return;
       const { agents, policy } = await this.targets(be);
@@ -140,6 +161,14 @@ export class BlockEventReconciler {
       throw new RetryableError(`no agents for ${key}: ${problems.join('; ')}`);
     }
 
+    const agentsKey = agents.map((a) => a.url).sort().join(' ');
+    if (phase === 'Active' && pushedAs !== undefined && pushedAs === `${be.metadata.resourceVersion}|${agentsKey}`) {
+      // Our own status write after a complete push, seen again: nothing to push.
+      this.pushed.set(key, pushedAs);
+      this.skippedPushes++;
+      return { requeueAfterMs: expiresAt - now + 100 };
+    }
+
     const remaining = Math.max(1, Math.ceil((expiresAt - now) / 1000));
     const target = be.spec.ip.includes('/') ? { cidr: be.spec.ip } : { ip: be.spec.ip };
     const refused: string[] = [];
@@ -190,7 +219,8 @@ export class BlockEventReconciler {
       message: partial.length ? `blocked on ${agents.length - partial.length} of ${agents.length} agents; ${partial.join('; ')}` : `blocked on ${agents.length} agent(s)`,
       conditions: setCondition(be.status?.conditions, { type: BlockEventConditions.Blocked, status: 'True', reason: 'Blocked', message: `held by ${agents.map((a) => a.name).join(', ')}` }, be.metadata.generation, new Date(now)),
     };
-    await this.patchStatus(be, status);
+    const writtenAs = await this.patchStatus(be, status);
+    if (unreachable.length === 0 && refused.length === 0 && writtenAs) this.pushed.set(key, `${writtenAs}|${agentsKey}`);
     if (!wasActive) {
       void this.deps.events.event(this.eventTarget(be, policy), 'Normal', 'Blocked', `blocked ${be.spec.ip} for ${be.spec.durationSeconds}s${be.spec.reason ? `: ${be.spec.reason}` : ''}`);
     }
@@ -198,11 +228,15 @@ export class BlockEventReconciler {
     return { requeueAfterMs: expiresAt - now + 100 };
   }
 
-  /** Merge-patch status, skipping the write when nothing would change. */
-  private async patchStatus(be: BlockEvent, patch: Partial<BlockEventStatus>): Promise<void> {
+  /**
+   * Merge-patch status, skipping the write when nothing would change.
+   * Resolves with the resourceVersion the object has afterwards.
+   */
+  private async patchStatus(be: BlockEvent, patch: Partial<BlockEventStatus>): Promise<string | undefined> {
     const current = be.status ?? {};
     const next = { ...current, ...patch, observedGeneration: be.metadata.generation };
-    if (JSON.stringify(next) === JSON.stringify({ ...current, observedGeneration: current.observedGeneration })) return;
-    await this.deps.blockEvents.patchStatus({ namespace: be.metadata.namespace ?? 'default', name: be.metadata.name ?? '' }, next);
+    if (JSON.stringify(next) === JSON.stringify({ ...current, observedGeneration: current.observedGeneration })) return be.metadata.resourceVersion;
+    const written = await this.deps.blockEvents.patchStatus({ namespace: be.metadata.namespace ?? 'default', name: be.metadata.name ?? '' }, next);
+    return written?.metadata?.resourceVersion;
   }
 }

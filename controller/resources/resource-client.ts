@@ -1,11 +1,10 @@
 // Typed access to floodgate's custom resources through the API server:
 // list/get/create/delete, JSON merge patches of metadata or spec, and status
 // through the /status subresource (so status writes never touch spec).
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type ResourceDescriptor } from '../api/types.js';
-import { makeApiClient } from '../kube/api-client.js';
-
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+import { CustomObjectsClient } from '../kube/kube-apis.js';
+import type { RestClient } from '../kube/rest-client.js';
+import { statusCodeOf } from '../kube/util.js';
 
 export interface NamespacedName {
   namespace: string;
@@ -14,56 +13,60 @@ export interface NamespacedName {
 
 export interface ListResult<T> {
   items: T[];
-  metadata: { resourceVersion?: string };
+  metadata: { resourceVersion?: string; continue?: string };
+}
+
+export interface ListQuery {
+  resourceVersion?: string;
+  limit?: number;
+  continue?: string;
+  labelSelector?: string;
 }
 
 export class ResourceClient<T> {
-  readonly api: CustomObjectsApi;
+  readonly api: CustomObjectsClient;
 
   constructor(
-    kc: KubeConfig,
+    rest: RestClient,
     readonly resource: ResourceDescriptor,
   ) {
-    this.api = makeApiClient(kc, CustomObjectsApi);
+    this.api = new CustomObjectsClient(rest);
   }
 
-  private base(namespace: string) {
-    return { group: GROUP, version: VERSION, namespace, plural: this.resource.plural };
+  private ref(namespace?: string, name?: string) {
+    return { group: GROUP, version: VERSION, plural: this.resource.plural, namespace, name };
   }
 
-  async list(namespace?: string, resourceVersion?: string): Promise<ListResult<T>> {
-    const opts = { group: GROUP, version: VERSION, plural: this.resource.plural, resourceVersion };
-    const res = namespace
-      ? await this.api.listNamespacedCustomObject({ ...opts, namespace })
-      : await this.api.listClusterCustomObject(opts);
-    return res as ListResult<T>;
+  /** One namespace, or all of them. */
+  async list(namespace?: string, query: ListQuery | string = {}): Promise<ListResult<T>> {
+    const q = typeof query === 'string' ? { resourceVersion: query } : query;
+    return this.api.list<ListResult<T>>(this.ref(namespace), { ...q });
   }
 
   async get({ namespace, name }: NamespacedName): Promise<T> {
-    return (await this.api.getNamespacedCustomObject({ ...this.base(namespace), name })) as T;
+    return this.api.get<T>({ ...this.ref(namespace), name });
   }
 
   async create(namespace: string, body: T): Promise<T> {
-    return (await this.api.createNamespacedCustomObject({ ...this.base(namespace), body: body as object })) as T;
+    return this.api.create<T>(this.ref(namespace), body);
   }
 
   /** JSON merge patch of metadata and/or spec. */
   async patch({ namespace, name }: NamespacedName, body: object): Promise<T> {
-    return (await this.api.patchNamespacedCustomObject({ ...this.base(namespace), name, body }, mergePatch)) as T;
+    return this.api.patch<T>({ ...this.ref(namespace), name }, body);
   }
 
   /** JSON merge patch of status via the status subresource. */
   async patchStatus({ namespace, name }: NamespacedName, status: object): Promise<T> {
-    return (await this.api.patchNamespacedCustomObjectStatus({ ...this.base(namespace), name, body: { status } }, mergePatch)) as T;
+    return this.api.patch<T>({ ...this.ref(namespace), name, subresource: 'status' }, { status });
   }
 
   async delete({ namespace, name }: NamespacedName): Promise<void> {
-    await this.api.deleteNamespacedCustomObject({ ...this.base(namespace), name });
+    await this.api.delete({ ...this.ref(namespace), name });
   }
 }
 
-/** The HTTP status of a client-node 1.x ApiException (or undefined). */
+/** The HTTP status of a failed API call (or undefined). */
 export function httpStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
+  return statusCodeOf(err);
 }

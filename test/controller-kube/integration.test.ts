@@ -20,7 +20,7 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  type KubeConfig,
+  KubeConfig as ClientNodeKubeConfig,
   type KubernetesListObject,
 } from '@kubernetes/client-node';
 import { execa } from 'execa';
@@ -34,7 +34,9 @@ import {
   type WatchFn,
   type WatchHandle,
 } from '../../controller/kube/informer.js';
-import { loadKubeConfig } from '../../controller/kube/kube-config.js';
+import { loadKubeConfig, type KubeConfig } from '../../controller/kube/kube-config.js';
+import { CoreClient, CustomObjectsClient, LeaseClient } from '../../controller/kube/kube-apis.js';
+import { RestClient } from '../../controller/kube/rest-client.js';
 import { LeaderElector } from '../../controller/kube/leader-election.js';
 import { statusCodeOf } from '../../controller/kube/util.js';
 import { type ControlPlane, ensureControlPlane, restartApiServer, stopControlPlane } from '../control-plane/control-plane.js';
@@ -54,7 +56,14 @@ interface Widget {
 }
 
 let cp: ControlPlane;
+/** Ours: what the components under test use. */
 let kc: KubeConfig;
+let rest: RestClient;
+let ourCore: CoreClient;
+let ourLeases: LeaseClient;
+let ourCustom: CustomObjectsClient;
+/** client-node's, for the test's own setup and checks. */
+let cnkc: ClientNodeKubeConfig;
 let custom: CustomObjectsApi;
 let core: CoreV1Api;
 let coordination: CoordinationV1Api;
@@ -109,7 +118,7 @@ const widgets = {
 };
 
 async function ensureCrd(): Promise<void> {
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const ext = cnkc.makeApiClient(ApiextensionsV1Api);
   try {
     await ext.createCustomResourceDefinition({
       body: {
@@ -187,12 +196,10 @@ function widgetInformer(name: string, watch?: WatchFn) {
   const seen: { type: string; name: string; size?: number; info: EventInfo }[] = [];
   const inf = new Informer<Widget>({
     name,
-    kubeConfig: kc,
+    rest,
     watch,
     list: (o) =>
-      custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, ...o }) as Promise<
-        KubernetesListObject<Widget>
-      >,
+      ourCustom.list<KubernetesListObject<Widget>>({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }, { limit: o.limit, continue: o._continue }),
     watchPath: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
     backoff: { initialMs: 200, maxMs: 1000 },
     pageSize: 2, // exercise paging
@@ -218,15 +225,22 @@ const sizeOf = (inf: Informer<Widget>, name: string): number | undefined => inf.
 before(async () => {
   cp = await ensureControlPlane({ stateDir: STATE_DIR });
   kc = loadKubeConfig({ kubeconfig: cp.kubeconfig });
-  custom = kc.makeApiClient(CustomObjectsApi);
-  core = kc.makeApiClient(CoreV1Api);
-  coordination = kc.makeApiClient(CoordinationV1Api);
+  rest = new RestClient(kc);
+  ourCore = new CoreClient(rest);
+  ourLeases = new LeaseClient(rest);
+  ourCustom = new CustomObjectsClient(rest);
+  cnkc = new ClientNodeKubeConfig();
+  cnkc.loadFromFile(cp.kubeconfig);
+  custom = cnkc.makeApiClient(CustomObjectsApi);
+  core = cnkc.makeApiClient(CoreV1Api);
+  coordination = cnkc.makeApiClient(CoordinationV1Api);
   await ensureCrd();
   ns = `fg-kube-${Date.now().toString(36)}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });
 });
 
 after(async () => {
+  rest?.close();
   if (cp && !cp.external && process.env.FLOODGATE_CP_KEEP !== '1') await stopControlPlane({ stateDir: STATE_DIR, wipe: true });
 });
 
@@ -272,7 +286,7 @@ describe('Informer (real API server)', () => {
     const { inf, seen, metric } = widgetInformer('widgets-restart');
     const leaderEvents: string[] = [];
     const le = new LeaderElector({
-      coordination,
+      coordination: ourLeases,
       namespace: ns,
       name: 'restart-lease',
       identity: 'restart-elector',
@@ -373,7 +387,7 @@ describe('LeaderElector (real API server)', () => {
     const leaders: string[] = [];
     let signal: AbortSignal | undefined;
     const le = new LeaderElector({
-      coordination,
+      coordination: ourLeases,
       namespace: ns,
       name: lease,
       identity,
@@ -466,7 +480,7 @@ describe('EventRecorder (real API server)', () => {
   it('creates an Event visible with kubectl and aggregates a repeat into count 2', { timeout: 60_000 }, async () => {
     const w = await widgets.create('ev-target', 1);
     const registry = new Registry();
-    const rec = new EventRecorder({ core, component: 'floodgate-controller', host: 'test-host', logger, registry });
+    const rec = new EventRecorder({ core: ourCore, component: 'floodgate-controller', host: 'test-host', logger, registry });
 
     await rec.event(w, 'Normal', 'WidgetSeen', 'saw the widget');
     let items = await events('ev-target');
@@ -511,7 +525,7 @@ describe('EventRecorder (real API server)', () => {
   });
 
   it('never throws when the API fails', async () => {
-    const rec = new EventRecorder({ core: kc.makeApiClient(CoreV1Api), component: 'x', logger });
+    const rec = new EventRecorder({ core: ourCore, component: 'x', logger });
     // Namespace that does not exist: the create fails with 404.
     await rec.event({ apiVersion: 'v1', kind: 'Pod', name: 'p', namespace: 'no-such-ns-here' }, 'Normal', 'Fine', 'x');
     await rec.flush();

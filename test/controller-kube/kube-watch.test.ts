@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '../../controller/kube/kube-config.js';
 import { watchFnFromKubeConfig } from '../../controller/kube/informer.js';
 
 type Route = (req: http.IncomingMessage, res: http.ServerResponse) => void;

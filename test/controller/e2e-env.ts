@@ -8,7 +8,8 @@ import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 
-export const STATE_DIR = '/tmp/floodgate-cp-controller';
+/** FLOODGATE_CP_STATE_DIR gives a run its own API server (parallel runs must not share one). */
+export const STATE_DIR = process.env.FLOODGATE_CP_STATE_DIR || '/tmp/floodgate-cp-controller';
 export const KUBECTL = 'kubectl';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = path.join(root, 'bin', 'floodgate.js');
@@ -50,9 +51,10 @@ export interface AttackerLinkOptions {
 
 /** A veth between the root namespace (<subnet>.1) and an attacker namespace (<subnet>.66). */
 export async function createAttackerLink(opts: AttackerLinkOptions = {}): Promise<AttackerLink> {
-  const ns = opts.ns ?? 'fgctl-attacker';
-  const hostDev = opts.hostDev ?? 'fgctl0';
-  const subnet = opts.subnet ?? '10.78.0';
+  // FLOODGATE_E2E_NETNS / _HOSTDEV / _SUBNET: names of a parallel run's own.
+  const ns = opts.ns ?? (process.env.FLOODGATE_E2E_NETNS || 'fgctl-attacker');
+  const hostDev = opts.hostDev ?? (process.env.FLOODGATE_E2E_HOSTDEV || 'fgctl0');
+  const subnet = opts.subnet ?? (process.env.FLOODGATE_E2E_SUBNET || '10.78.0');
   const hostIp = `${subnet}.1`;
   const attackerIp = `${subnet}.66`;
   const destroy = async () => {

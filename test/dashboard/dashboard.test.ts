@@ -18,7 +18,7 @@ import { startController, type RunningController } from '../../controller/contro
 import { isRoot } from '../support/netns.js';
 import { createAttackerLink, eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type AttackerLink, type RunningAgent } from '../controller/e2e-env.js';
 
-const STATE_DIR = '/tmp/floodgate-cp-dash';
+const STATE_DIR = process.env.FLOODGATE_DASH_STATE_DIR || '/tmp/floodgate-cp-dash';
 const NS = 'floodgate-dash';
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-e2e-token-0123456789';
@@ -51,7 +51,8 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
 
   before(async () => {
     cp = await startApiServerWithCrds(STATE_DIR);
-    link = await createAttackerLink({ ns: 'fgdash-attacker', hostDev: 'fgdash0', subnet: '10.81.0' });
+    // FLOODGATE_DASH_NETNS / _HOSTDEV: names of a parallel run's own.
+    link = await createAttackerLink({ ns: process.env.FLOODGATE_DASH_NETNS || 'fgdash-attacker', hostDev: process.env.FLOODGATE_DASH_HOSTDEV || 'fgdash0', subnet: '10.81.0' });
     // Lab-sized victim threshold, so the flood below is classified (vector, victim), not only banned.
     fs.writeFileSync(path.join(tmp, 'agent.yaml'), 'autoDefense:\n  enabled: true\n  thresholds:\n    victimPpsThreshold: 500\n');
     agent = await startAgent(link.hostDev, 25000 + (process.pid % 1000), ['--config', path.join(tmp, 'agent.yaml')]);
