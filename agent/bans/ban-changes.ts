@@ -8,6 +8,7 @@
 
 import type { BanRecord as ApiBanRecord } from '../api/ports.js';
 import { type BanRecord, type BanStore, isoTimeParser } from './ban-store.js';
+import { toApiRecord } from './ban-service.js';
 
 export interface BanChanges {
   /** Active bans changed since (all active bans when full). */
@@ -41,29 +42,14 @@ export class BanChangeFeed {
     const epochMs = isoTimeParser();
     const active = (b: BanRecord | undefined): b is BanRecord => b !== undefined && epochMs(b.expiresAt) > now;
     if (!delta) {
-      const blocks = this.store.all().filter(active).map((b) => apiRecord(b, this.backend, epochMs));
+      const blocks = this.store.all().filter(active).map((b) => toApiRecord(b, this.backend, epochMs));
       return { blocks, removed: [], version, full: true };
     }
     const blocks: ApiBanRecord[] = [];
     for (const cidr of delta.changed) {
       const b = this.store.get(cidr);
-      if (active(b)) blocks.push(apiRecord(b, this.backend, epochMs));
+      if (active(b)) blocks.push(toApiRecord(b, this.backend, epochMs));
     }
     return { blocks, removed: delta.removed, version, full: false };
   }
-}
-
-function apiRecord(ban: BanRecord, backend: string, epochMs: (iso: string) => number): ApiBanRecord {
-  return {
-    cidr: ban.cidr,
-    family: ban.family,
-    reason: ban.reason,
-    policy: ban.policy,
-    source: ban.source,
-    createdAt: ban.createdAt,
-    expiresAt: ban.expiresAt,
-    offenceCount: ban.offenceCount,
-    durationSeconds: Math.round((epochMs(ban.expiresAt) - epochMs(ban.createdAt)) / 1000),
-    backend,
-  };
 }

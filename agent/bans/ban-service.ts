@@ -25,8 +25,9 @@ function apiCode(code: RefusalReason): BanRefusedError['code'] {
   }
 }
 
-function toApiRecord(ban: BanRecord, backend: string, epochMs: (iso: string) => number = Date.parse): ApiBanRecord {
-  // Spelled out rather than {...ban}: a batch answers with 10,000 of these, and a spread costs several times a literal.
+/** A stored ban as the API shows it: with its duration and the backend that enforces it. */
+export function toApiRecord(ban: BanRecord, backend: string, epochMs: (iso: string) => number = Date.parse): ApiBanRecord {
+  // Spelled out rather than {...ban}: a list holds 10,000 of these, and a spread costs several times a literal.
   return {
     cidr: ban.cidr,
     family: ban.family,
