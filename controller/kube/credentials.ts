@@ -10,6 +10,8 @@
 // The TLS object handed out stays the same object until its material changes,
 // so that callers can keep one connection pool per TLS identity.
 
+// node:child_process rather than execa: `floodgate controller` loads no execa (its
+// memory budget), and one execFile with an argument array is all a plugin needs.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Cluster, ExecConfig, KubeConfig, User } from './kube-config.js';
