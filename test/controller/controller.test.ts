@@ -8,15 +8,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import { restartApiServer, type ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
 import type { BlockEvent, DefensePolicy } from '../../controller/api/types.js';
 import { isRoot } from '../support/netns.js';
 import {
   createAttackerLink,
+  e2eControllerOptions,
   eventually,
   kubectl,
+  ownMemoryCgroup,
   startAgent,
   startApiServerWithCrds,
   stopApiServer,
@@ -28,11 +29,6 @@ import {
 const NS = 'floodgate-e2e';
 
 /** This process's v1 memory cgroup: pods' cgroups for the memory trigger are made below it. */
-function ownMemoryCgroup(): string | undefined {
-  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l));
-  const dir = line ? path.join('/sys/fs/cgroup/memory', line.split(':')[2]!) : undefined;
-  return dir && fs.existsSync(path.join(dir, 'memory.usage_in_bytes')) ? dir : undefined;
-}
 const CGROUP_ROOT = ownMemoryCgroup();
 const skip = isRoot() ? false : 'needs root (network namespaces, capture)';
 
@@ -50,19 +46,7 @@ describe('controller end to end', { skip, timeout: 400_000 }, () => {
   const cond = (p: DefensePolicy, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
   const startCtl = async (identity: string) => {
-    const c = await startController({
-      kubeconfig: cp.kubeconfig,
-      leaseNamespace: NS,
-      leaseDurationMs: 4000,
-      renewDeadlineMs: 3000,
-      retryPeriodMs: 500,
-      retentionMs: 60_000,
-      memorySources: ['cgroup'],
-      cgroupRoot: CGROUP_ROOT,
-      identity,
-      logger: quiet,
-      registry: new Registry(),
-    });
+    const c = await startController(e2eControllerOptions(cp.kubeconfig, NS, { identity, logger: quiet }));
     controllers.push(c);
     return c;
   };

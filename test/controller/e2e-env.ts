@@ -6,6 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import type { ControllerOptions } from '../../controller/controller.js';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 
 /** FLOODGATE_CP_STATE_DIR gives a run its own API server (parallel runs must not share one). */
@@ -138,4 +141,33 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** This process's own cgroup v1 memory directory, where the tests' pods' memory is read (undefined without one). */
+export function ownMemoryCgroup(): string | undefined {
+  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l));
+  const dir = line ? path.join('/sys/fs/cgroup/memory', line.split(':')[2]!) : undefined;
+  return dir && fs.existsSync(path.join(dir, 'memory.usage_in_bytes')) ? dir : undefined;
+}
+
+/**
+ * startController options the end-to-end tests share: a short lease (failover
+ * in seconds), a minute of BlockEvent retention, pod memory from cgroups under
+ * this process's own, quiet logs unless FLOODGATE_TEST_LOG is set, and a
+ * fresh metrics registry. `extra` adds or overrides.
+ */
+export function e2eControllerOptions(kubeconfig: string, leaseNamespace: string, extra: Partial<ControllerOptions> = {}): ControllerOptions {
+  return {
+    kubeconfig,
+    leaseNamespace,
+    leaseDurationMs: 4000,
+    renewDeadlineMs: 3000,
+    retryPeriodMs: 500,
+    retentionMs: 60_000,
+    memorySources: ['cgroup'],
+    cgroupRoot: ownMemoryCgroup(),
+    logger: pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' }),
+    registry: new Registry(),
+    ...extra,
+  };
 }

@@ -10,13 +10,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
 import { isRoot } from '../support/netns.js';
-import { createAttackerLink, eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type AttackerLink, type RunningAgent } from '../controller/e2e-env.js';
+import {
+  createAttackerLink,
+  e2eControllerOptions,
+  eventually,
+  kubectl,
+  ownMemoryCgroup,
+  startAgent,
+  startApiServerWithCrds,
+  stopApiServer,
+  type AttackerLink,
+  type RunningAgent,
+} from '../controller/e2e-env.js';
 
 const STATE_DIR = process.env.FLOODGATE_DASH_STATE_DIR || '/tmp/floodgate-cp-dash';
 const NS = 'floodgate-dash';
@@ -25,11 +34,6 @@ const TOKEN = 'dashboard-e2e-token-0123456789';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** This process's v1 memory cgroup, under which the test pod's cgroup is made (as in test/controller). */
-function ownMemoryCgroup(): string | undefined {
-  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l));
-  const dir = line ? path.join('/sys/fs/cgroup/memory', line.split(':')[2]!) : undefined;
-  return dir && fs.existsSync(path.join(dir, 'memory.usage_in_bytes')) ? dir : undefined;
-}
 const CGROUP_ROOT = ownMemoryCgroup();
 
 const skip = !isRoot() ? 'needs root (network namespaces, capture)' : !fs.existsSync(CHROMIUM) ? `needs Debian's chromium at ${CHROMIUM}` : false;
@@ -98,19 +102,9 @@ spec:
   agents: [{url: ${agent.url}, tokenSecretRef: {name: agent-token, key: token}}]`);
 
     fs.writeFileSync(path.join(tmp, 'dashboard-token'), `${TOKEN}\n`);
-    controller = await startController({
-      kubeconfig: cp.kubeconfig,
-      leaseNamespace: NS,
-      leaseDurationMs: 4000,
-      renewDeadlineMs: 3000,
-      retryPeriodMs: 500,
-      retentionMs: 60_000,
-      memorySources: ['cgroup'],
-      cgroupRoot: CGROUP_ROOT,
-      logger: pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' }),
-      registry: new Registry(),
-      dashboard: { port: 0, host: '127.0.0.1', tokenFile: path.join(tmp, 'dashboard-token') },
-    });
+    controller = await startController(
+      e2eControllerOptions(cp.kubeconfig, NS, { dashboard: { port: 0, host: '127.0.0.1', tokenFile: path.join(tmp, 'dashboard-token') } }),
+    );
     url = controller.dashboardUrl!;
     await eventually('the policy Ready', async () => (await jsonpath(['dp', 'web'], '{.status.conditions[?(@.type=="Ready")].status}')) === 'True', 30_000);
 
