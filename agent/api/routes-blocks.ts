@@ -84,7 +84,7 @@ export function blockRoutes(deps: { bans: BanService; logger: Logger; maxBodyByt
         return request;
       }),
     );
-    // The answer (a few MB for 10,000 bans) is serialised while the firewall
+    // The answer (about 1 MB for 10,000 bans) is serialised while the firewall
     // works; it is sent only once the bans are applied, or an error instead.
     const answer = JSON.stringify({ results });
     await applied;

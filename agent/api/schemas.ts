@@ -116,7 +116,7 @@ const BLOCK_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(blockBodySchema
  * batch through zod's per-field machinery costs more than deciding and
  * applying the bans. Anything this does not vouch for goes through the
  * schema, which decides and explains, so the schema stays the definition
- * (schemas.test.ts checks that the two agree).
+ * (test/api/batch-schema.test.ts holds the two to the same verdicts).
  */
 export function plainBlockBody(item: unknown): BlockBody | undefined {
   if (typeof item !== 'object' || item === null || Array.isArray(item) || Object.getPrototypeOf(item) !== Object.prototype) return undefined;

@@ -1,6 +1,7 @@
 // nftables backend. Everything lives in `table inet floodgate`; other tables
-// are never named in any command. Every change is one `nft -f -` transaction
-// on stdin, so 10,000 bans cost one process and apply atomically.
+// are never named in any command. Every change is one `nft -f` transaction
+// (the script on stdin, or in a private file past 64 KB), so 10,000 bans cost
+// one process and apply atomically.
 //
 // Single addresses go into hash sets (`hosts4`, `hosts6`: flags timeout),
 // networks into interval sets (`blocked4`, `blocked6`: flags interval,
