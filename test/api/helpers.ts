@@ -132,6 +132,11 @@ export class FakeAnalyzer implements TrafficAnalyzer {
   }
 }
 
+/** An address as the fake keys it: with its host prefix (/32 or /128). */
+function withPrefix(cidr: string): string {
+  return cidr.includes('/') ? cidr : `${cidr}/${cidr.includes(':') ? 128 : 32}`;
+}
+
 /** Ban service fake: keeps bans in a map and records every call. */
 export class RecordingBanService implements BanService {
   calls: { method: 'block' | 'unblock'; arg: unknown }[] = [];
@@ -146,7 +151,7 @@ export class RecordingBanService implements BanService {
     const code = this.refuse.get(req.cidr);
     if (code) throw new BanRefusedError(`${req.cidr} refused: ${code}`, code);
     if (this.failure) throw this.failure;
-    const cidr = req.cidr.includes('/') ? req.cidr : `${req.cidr}/${req.cidr.includes(':') ? 128 : 32}`;
+    const cidr = withPrefix(req.cidr);
     const previous = this.bans.get(cidr);
     const now = Date.now();
     const record: BanRecord = {
@@ -171,7 +176,7 @@ export class RecordingBanService implements BanService {
     const results: BlockResult[] = [];
     for (const req of reqs) {
       try {
-        const existed = this.bans.has(req.cidr.includes('/') ? req.cidr : `${req.cidr}/${req.cidr.includes(':') ? 128 : 32}`);
+        const existed = this.bans.has(withPrefix(req.cidr));
         const ban = await this.block(req);
         results.push({ ok: true, cidr: ban.cidr, action: existed ? 'extended' : 'added', expiresAt: ban.expiresAt, offenceCount: ban.offenceCount });
       } catch (err) {
@@ -191,7 +196,7 @@ export class RecordingBanService implements BanService {
 
   async unblock(cidr: string): Promise<boolean> {
     this.calls.push({ method: 'unblock', arg: cidr });
-    const key = cidr.includes('/') ? cidr : `${cidr}/${cidr.includes(':') ? 128 : 32}`;
+    const key = withPrefix(cidr);
     return this.bans.delete(key);
   }
 
