@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential python3     # node-gyp toolchain for the native engine
   libpcap-dev tcpdump         # libpcap, and tcpdump as the benchmark floor and reference reader
   hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
-  unzip                       # helm comes out of an npm package's zip (scripts/ensure-helm.sh)
+  unzip openssl               # helm (scripts/ensure-helm.sh) and Node 24 (scripts/ensure-node.sh) come from npm packages
   shellcheck systemd          # chart tests: shellcheck of the scripts, systemd-analyze verify of the agent unit
   nftables iptables ipset     # firewall backends
   clang libclang-rt-14-dev    # libFuzzer + ASan for the parser fuzzer
@@ -32,8 +32,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js 24 LTS (scripts/ensure-node.sh installs it when the machine's is older),
+# and node-gyp builds the engine against that node's own headers, never the
+# machine's npm default (nodedir=/usr here holds Node 20's).
+nodedir=$(bash scripts/ensure-node.sh)
+export npm_config_nodedir=$nodedir
+step "node $(node -v) ($(command -v node)), headers $nodedir"
+
 stamp=node_modules/.floodgate-lock-hash
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node -v)"
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -f native/build/Release/floodgate_native.node ]]; then
   step "npm ci (builds the native engine and the TypeScript)"
   npm ci --no-audit --no-fund
