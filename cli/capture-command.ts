@@ -60,7 +60,7 @@ export function registerCapture(program: Command): void {
     const { loadBinding } = await import('../native/lib/binding.js');
     const { interfaceAddresses } = await import('../native/lib/interface-addresses.js');
     const { defaultInterface } = await import('../native/lib/default-interface.js');
-    const { analyzeWindow } = await import('../agent/detection/analyze.js');
+    const { analyzeWindow } = await import('../detection/analyze.js');
     const { ipOrCidr } = await import('../native/lib/capture-options.js');
     const thresholds = await thresholdsFromFlags(flags);
     for (const p of flags.protect ?? []) {

@@ -1,6 +1,6 @@
 // The detection thresholds as CLI flags, shared by analyze and capture.
 import type { Command } from 'commander';
-import type { DetectionThresholds } from '../agent/detection/types.js';
+import type { DetectionThresholds } from '../detection/types.js';
 import { fraction, positiveInt, positiveNumber } from './number-options.js';
 import { usageError } from './cli-error.js';
 
@@ -28,7 +28,7 @@ export interface ThresholdFlagValues {
 /** Validate through the one thresholds schema; a bad value is a one-line usage error. */
 export async function thresholdsFromFlags(f: ThresholdFlagValues): Promise<DetectionThresholds> {
   // Loaded here, not at the top: other commands (the controller) need none of the detection code.
-  const { resolveThresholds, InvalidThresholdsError } = await import('../agent/detection/defaults.js');
+  const { resolveThresholds, InvalidThresholdsError } = await import('../detection/defaults.js');
   try {
     return resolveThresholds({
       attackerShareThreshold: f.share,

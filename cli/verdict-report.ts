@@ -1,5 +1,5 @@
 // Human-readable rendering of verdicts for the terminal.
-import type { AttackerEvidence, Verdict, VictimReport } from '../agent/detection/types.js';
+import type { AttackerEvidence, Verdict, VictimReport } from '../detection/types.js';
 
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

@@ -1,6 +1,6 @@
 // What the agent's REST API needs from the rest of the agent. The API layer
 // depends only on these interfaces; agent/agent.ts wires the real ones.
-import type { DetectionThresholds, Verdict } from '../detection/types.js';
+import type { DetectionThresholds, Verdict } from '../../detection/types.js';
 
 export interface AnalyzeRequest {
   windowSeconds: number;

@@ -4,7 +4,7 @@
 
 import { Router } from 'express';
 import type { Logger } from 'pino';
-import type { AttackerEvidence, DetectionThresholds, Verdict } from '../detection/types.js';
+import type { AttackerEvidence, DetectionThresholds, Verdict } from '../../detection/types.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { bodyOf, jsonBody } from './json-body.js';
 import { BanRefusedError, type BanRecord, type BanService } from './ports.js';

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { oneLineZodError } from '../../native/lib/capture-options.js';
 import { parseCidr } from '../firewall/cidr.js';
-import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../detection/defaults.js';
+import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../detection/defaults.js';
 import { ApiError } from './errors.js';
 
 /** 30 days: a longer ban is a policy decision, not an API call. */

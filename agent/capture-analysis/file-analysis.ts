@@ -3,8 +3,8 @@
 import { Capture } from '../../native/lib/capture.js';
 import type { NativeBinding } from '../../native/lib/binding.js';
 import type { CaptureStats, Slot } from '../../native/lib/types.js';
-import { analyzeWindow } from '../detection/analyze.js';
-import type { DetectionThresholds, Verdict } from '../detection/types.js';
+import { analyzeWindow } from '../../detection/analyze.js';
+import type { DetectionThresholds, Verdict } from '../../detection/types.js';
 
 export interface FileAnalysisOptions {
   windowSeconds: number;

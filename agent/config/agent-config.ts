@@ -6,7 +6,7 @@ import net from 'node:net';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ipOrCidr, oneLineZodError } from '../../native/lib/capture-options.js';
-import { detectionThresholdOverridesSchema } from '../detection/defaults.js';
+import { detectionThresholdOverridesSchema } from '../../detection/defaults.js';
 
 /** "HOST:PORT" or "[v6]:PORT". */
 export const listenAddress = z.string().transform((s, ctx) => {

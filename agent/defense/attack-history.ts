@@ -1,6 +1,6 @@
 // Detected attacks, one record per episode: consecutive under-attack verdicts
 // merge into one record until the traffic has been quiet for `quietMs`.
-import type { AttackVector, Verdict } from '../detection/types.js';
+import type { AttackVector, Verdict } from '../../detection/types.js';
 
 export interface AttackRecord {
   id: number;

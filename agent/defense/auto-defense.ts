@@ -4,8 +4,8 @@
 // starting; the controller can drive the same steps through the API instead.
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { analyzeWindow } from '../detection/analyze.js';
-import type { DetectionThresholds } from '../detection/types.js';
+import { analyzeWindow } from '../../detection/analyze.js';
+import type { DetectionThresholds } from '../../detection/types.js';
 import { BanRefusedError, type BanService } from '../api/ports.js';
 import type { SlotRing } from '../traffic/slot-ring.js';
 import { BlockedMatcher } from '../traffic/blocked-matcher.js';

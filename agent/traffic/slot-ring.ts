@@ -7,7 +7,7 @@
 //   `coarseSources` sources and `coarseDestinations` destinations, for
 //   `retainMs` (10 minutes): long windows and the traffic series read these.
 import type { Slot } from '../../native/lib/types.js';
-import { mergeSlots } from '../detection/window-merge.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import { SLOT_SKETCH_REGISTERS } from '../../native/lib/hll.js';
 
 export interface SlotRingOptions {

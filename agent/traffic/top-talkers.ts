@@ -2,7 +2,7 @@
 // GET /v1/talkers (the dashboard's top talkers). Plain aggregation: unlike an
 // analysis it judges nothing, so it never counts as an attack in the metrics.
 import type { Slot } from '../../native/lib/types.js';
-import { mergeSlots } from '../detection/window-merge.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { TopTalkers } from '../api/ports.js';
 
 export function topTalkers(slots: readonly Slot[], isBlocked: (ip: string) => boolean, limit: number): TopTalkers {

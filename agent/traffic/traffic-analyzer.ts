@@ -1,7 +1,7 @@
 // Answers analyses from the slot ring: continuous mode at once over the last
 // N seconds, window mode (the seed's) after capturing N seconds from now.
 import type { Slot } from '../../native/lib/types.js';
-import { analyzeWindow } from '../detection/analyze.js';
+import { analyzeWindow } from '../../detection/analyze.js';
 import type {
   AnalysisResult,
   AnalyzeRequest,

@@ -6,7 +6,7 @@
 // controller never sees undefined or NaN. The values are the CRD's
 // (test/crds/crd-schema.test.ts checks that they agree).
 
-import type { DetectionThresholds } from '../../agent/detection/types.js';
+import type { DetectionThresholds } from '../../detection/types.js';
 import type {
   DefensePolicyDetection,
   DefensePolicyEscalation,
@@ -122,7 +122,7 @@ export type PolicyThresholds = Pick<
 
 /**
  * The policy's detection settings as the agent's threshold overrides
- * (agent/detection/types.ts DetectionThresholds; the byte-rate thresholds are
+ * (detection/types.ts DetectionThresholds; the byte-rate thresholds are
  * not part of the policy and keep the agent's defaults). windowSeconds is not
  * a threshold: it is the analysis request's window.
  */

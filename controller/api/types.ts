@@ -265,7 +265,7 @@ export interface BlockEvidence {
   share?: number;
   pps?: number;
   bps?: number;
-  /** Attack vector, e.g. syn_flood, udp_amplification (agent/detection/types.ts AttackVector). */
+  /** Attack vector, e.g. syn_flood, udp_amplification (detection/types.ts AttackVector). */
   vector?: string;
   windowSeconds?: number;
 }

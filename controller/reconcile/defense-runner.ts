@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
-import type { AttackerEvidence, Verdict } from '../../agent/detection/types.js';
+import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../api/conditions.js';
 import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {

@@ -17,8 +17,8 @@ import {
   type TrafficPoint,
 } from '../../agent/api/ports.js';
 import { startAgentServer, type AgentServer } from '../../agent/api/server.js';
-import { DEFAULT_THRESHOLDS } from '../../agent/detection/defaults.js';
-import type { AttackerEvidence, Verdict } from '../../agent/detection/types.js';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
+import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_THRESHOLDS, resolveThresholds } from '../../agent/detection/defaults.js';
+import { DEFAULT_THRESHOLDS, resolveThresholds } from '../../detection/defaults.js';
 import {
   banDurationSeconds,
   DEFENSE_POLICY_DEFAULTS,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 // Through the public entry point, so the re-exports are exercised too.
-import { analyzeWindow, DEFAULT_THRESHOLDS, type Verdict, type VictimReport } from '../../agent/detection/index.js';
+import { analyzeWindow, DEFAULT_THRESHOLDS, type Verdict, type VictimReport } from '../../detection/index.js';
 import { buildSlots, fromSources, ipv4, type Flow } from './slot-fixtures.js';
 
 const VICTIM = '10.10.10.10';

@@ -5,8 +5,8 @@ import {
   detectionThresholdsSchema,
   InvalidThresholdsError,
   resolveThresholds,
-} from '../../agent/detection/defaults.js';
-import { analyzeWindow } from '../../agent/detection/analyze.js';
+} from '../../detection/defaults.js';
+import { analyzeWindow } from '../../detection/analyze.js';
 
 describe('detection thresholds', () => {
   it('defaults validate against the strict schema', () => {

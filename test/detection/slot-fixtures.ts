@@ -157,7 +157,7 @@ interface DestAcc {
   sketch: Uint8Array;
 }
 
-import { emptyTotals } from '../../agent/detection/window-merge.js';
+import { emptyTotals } from '../../detection/window-merge.js';
 export { emptyTotals };
 
 /** Aggregate flows into one Slot, as the engine would for [start, start + widthMs). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyVector } from '../../agent/detection/vector-classifier.js';
-import { AMPLIFICATION_PORTS } from '../../agent/detection/amplification-ports.js';
+import { classifyVector } from '../../detection/vector-classifier.js';
+import { AMPLIFICATION_PORTS } from '../../detection/amplification-ports.js';
 import type { DestinationCounters } from '../../native/lib/types.js';
 import { buildSlot, type Flow } from './slot-fixtures.js';
 

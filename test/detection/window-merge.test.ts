@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addressKey, mergeSlots, type WindowAggregate } from '../../agent/detection/window-merge.js';
+import { addressKey, mergeSlots, type WindowAggregate } from '../../detection/window-merge.js';
 import type { AddressCounters, Slot } from '../../native/lib/types.js';
 import { buildSlot, buildSlots, emptyCounters, fromSources, ipv4, sourceOnlySlot, type Flow } from './slot-fixtures.js';
 

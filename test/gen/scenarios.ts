@@ -3,7 +3,7 @@
 // within each slot), so each whole second holds rate +-1 packets per stream.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AttackVector } from '../../agent/detection/types.js';
+import type { AttackVector } from '../../detection/types.js';
 import { benignClientPool, randomPublicIpv4s } from './address-pools.js';
 import { arpNoiseStream, cycledSources, floodStream, randomSources } from './attack-traffic.js';
 import { dnsLookupStream, pingStream, webClientStream } from './benign-traffic.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { createNsPair, isRoot } from '../support/netns.js';
-import type { Verdict } from '../../agent/detection/types.js';
+import type { Verdict } from '../../detection/types.js';
 
 const bin = fileURLToPath(new URL('../../../bin/floodgate.js', import.meta.url));
 const needsRoot = isRoot() ? false : 'needs root for network namespaces';

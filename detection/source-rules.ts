@@ -13,7 +13,7 @@
 // Rates use the lower-bound `packets`, never `packetsUpperBound`: a ban must
 // not rest on a Space-Saving over-estimate inherited from evicted entries.
 
-import type { AddressCounters } from '../../native/lib/types.js';
+import type { AddressCounters } from '../native/lib/types.js';
 import type { WindowAggregate } from './window-merge.js';
 import type { AttackerRule, DetectionThresholds } from './types.js';
 

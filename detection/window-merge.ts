@@ -7,8 +7,8 @@
 // register-wise so distinct-source counts stay exact unions, not sums.
 // The input slots are never mutated.
 
-import { estimateSketch, mergeSketch } from '../../native/lib/hll.js';
-import type { AddressCounters, DestinationCounters, PortCount, Slot, SlotTotals } from '../../native/lib/types.js';
+import { estimateSketch, mergeSketch } from '../native/lib/hll.js';
+import type { AddressCounters, DestinationCounters, PortCount, Slot, SlotTotals } from '../native/lib/types.js';
 
 /** Ports kept per list after merging (the engine keeps a similar handful per slot). */
 export const WINDOW_TOP_PORTS = 8;

@@ -22,7 +22,7 @@
 
 import { amplificationService } from './amplification-ports.js';
 import { buildSignature, type SignatureFields } from './mitigation-signature.js';
-import type { DestinationCounters, PortCount } from '../../native/lib/types.js';
+import type { DestinationCounters, PortCount } from '../native/lib/types.js';
 import type { AttackVector, MitigationSignature } from './types.js';
 
 /** A protocol, flag or port "dominates" when its share is strictly above this. */

@@ -6,7 +6,7 @@
 // one victim (the common case: an agent protecting one pod address) that is
 // exact; with several, a source may be listed against each of them.
 
-import type { AddressCounters, DestinationCounters } from '../../native/lib/types.js';
+import type { AddressCounters, DestinationCounters } from '../native/lib/types.js';
 import { classifyVector } from './vector-classifier.js';
 import type { DetectionThresholds, VictimReport } from './types.js';
 

@@ -18,7 +18,7 @@
 // deciding whether a victim needs the signature rule. `topSource` is the plain
 // heaviest source whether blocked or not.
 
-import type { AddressCounters, Slot } from '../../native/lib/types.js';
+import type { AddressCounters, Slot } from '../native/lib/types.js';
 import { resolveThresholds } from './defaults.js';
 import { scanSources, type FlaggedSource } from './source-rules.js';
 import { buildVictimReport, findVictims, heavyHittersOf, HEAVY_HITTER_SHARE } from './victim-analysis.js';
