@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { oneLineZodError } from '../../native/lib/capture-options.js';
 import { parseCidr } from '../firewall/cidr.js';
 import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../detection/defaults.js';
+import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { ApiError } from './errors.js';
 
-/** 30 days: a longer ban is a policy decision, not an API call. */
-export const MAX_BAN_SECONDS = 30 * 24 * 3600;
+export { MAX_BAN_SECONDS };
 
 // The ban fields' rules, each a function from a value of the right type to
 // the message for a bad one. The single-field schemas below and the ban body

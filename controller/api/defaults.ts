@@ -6,6 +6,7 @@
 // controller never sees undefined or NaN. The values are the CRD's
 // (test/crds/crd-schema.test.ts checks that they agree).
 
+import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import type { DetectionThresholds } from '../../detection/types.js';
 import type {
   DefensePolicyDetection,
@@ -30,8 +31,7 @@ export type ResolvedDefensePolicySpec = Omit<DefensePolicySpec, 'trigger' | 'det
   mitigation: ResolvedMitigation;
 };
 
-/** The CRDs' maximum for banDurationSeconds / durationSeconds (30 days). */
-export const MAX_BAN_SECONDS = 2_592_000;
+export { MAX_BAN_SECONDS };
 
 /** The CRD's defaults (crds/defensepolicies.floodgate.dev.yaml). */
 export const DEFENSE_POLICY_DEFAULTS = Object.freeze({

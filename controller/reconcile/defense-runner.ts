@@ -10,6 +10,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../api/conditions.js';
+import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {
   DefensePolicyConditions,
@@ -185,7 +186,7 @@ export class DefenseRunner {
         const blockedAt = Date.parse(existing.status?.blockedAt ?? '') || this.now();
         const wantExpiry = this.now() + duration * 1000;
         // Extend an active ban (or revive an expired one) so it lasts `duration` from now.
-        const durationSeconds = Math.min(2_592_000, Math.ceil((wantExpiry - (existing.status?.phase === 'Active' ? blockedAt : this.now())) / 1000));
+        const durationSeconds = Math.min(MAX_BAN_SECONDS, Math.ceil((wantExpiry - (existing.status?.phase === 'Active' ? blockedAt : this.now())) / 1000));
         if (existing.status?.phase === 'Active' && blockedAt + existing.spec.durationSeconds * 1000 >= wantExpiry - 1000) continue;
         try {
           await deps.blockEvents.patch(
