@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Application } from 'express';
+import { isLoopbackAddress } from '../../lib/cidr-match.js';
 import { REQUIRES_TOKEN } from './app.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
@@ -42,17 +43,9 @@ export class InsecureBindError extends Error {
   }
 }
 
-const loopback = new net.BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
 /** 127.0.0.0/8, ::1 (also IPv4-mapped and bracketed forms) or "localhost". */
 export function isLoopbackHost(host: string): boolean {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (bare.toLowerCase() === 'localhost') return true;
-  const family = net.isIP(bare);
-  if (family === 0) return false;
-  return loopback.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  return host.toLowerCase() === 'localhost' || isLoopbackAddress(host);
 }
 
 async function readTls(tls: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
