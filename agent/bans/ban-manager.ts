@@ -100,10 +100,7 @@ export class BanManager {
       await this.sync.init();
       let changed = this.decisions.dropExpired(this.now());
       // The allowlist or the host's addresses may have changed since the ban was made.
-      for (const dropped of this.decisions.dropNowRefused()) {
-        changed = true;
-        this.logger.warn({ cidr: dropped.cidr, reason: dropped.reason }, 'dropping stored ban now refused by policy');
-      }
+      if (this.liftNowRefused('the address policy changed while the agent was down')) changed = true;
       if (changed) await this.store.save();
       this.sync.forget();
       return this.sync.reconcile(this.now());
@@ -262,12 +259,37 @@ export class BanManager {
     });
   }
 
+  /**
+   * Lift every stored ban the never-block rules now refuse (one warning line
+   * per ban, naming the protected address it covers, and
+   * floodgate_bans_lifted_total). The caller saves and reconciles.
+   */
+  private liftNowRefused(why: string): boolean {
+    const lifted = this.decisions.dropNowRefused();
+    for (const ban of lifted) {
+      this.metrics.liftedBans.inc({ reason: ban.code });
+      // The policy says "refusing to block X: <rule>"; the rule is what the line needs.
+      const rule = ban.reason.slice(ban.reason.indexOf(': ') + 2);
+      this.logger.warn({ cidr: ban.cidr, code: ban.code }, `lifting ban ${ban.cidr}: ${rule} (${why})`);
+    }
+    return lifted.length > 0;
+  }
+
   /** Compare the store with what the firewall really holds and repair the difference. */
   reconcile(): Promise<ReconcileReport> {
     return this.serial(async () => {
-      // Addresses and routes change (DHCP, failover); new bans must see the current ones.
-      await this.policy.refresh().catch((err: unknown) => this.logger.warn({ err }, 'could not refresh protected addresses'));
-      if (this.decisions.dropExpired(this.now())) await this.store.save();
+      // Addresses and routes change (DHCP, failover); new bans must see the
+      // current ones, and a stored ban that now covers the new gateway, a
+      // resolver or one of our own addresses is lifted at once.
+      let changed = false;
+      try {
+        await this.policy.refresh();
+        changed = this.liftNowRefused('the protected addresses changed');
+      } catch (err) {
+        this.logger.warn({ err }, 'could not refresh protected addresses');
+      }
+      if (this.decisions.dropExpired(this.now())) changed = true;
+      if (changed) await this.store.save();
       return this.sync.reconcile(this.now());
     });
   }

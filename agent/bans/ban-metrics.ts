@@ -11,6 +11,7 @@ export interface BanMetrics {
   refusals: Counter<'reason'>;
   firewallSeconds: Histogram<'backend' | 'operation'>;
   reconcileRepairs: Counter<'backend' | 'kind'>;
+  liftedBans: Counter<'reason'>;
 }
 
 export function banMetrics(registry: Registry): BanMetrics {
@@ -44,5 +45,10 @@ export function banMetrics(registry: Registry): BanMetrics {
         help: 'Firewall entries reconcile had to re-add (missing) or remove (unknown)',
         labelNames: ['backend', 'kind'],
       }),
+    liftedBans: counter(registry, {
+      name: 'floodgate_bans_lifted_total',
+      help: 'Stored bans lifted because a never-block rule now covers them (gateway, DNS resolver, own address or allowlist changed), by rule',
+      labelNames: ['reason'],
+    }),
   };
 }
