@@ -7,6 +7,10 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ipOrCidr, oneLineZodError } from '../../native/lib/capture-options.js';
 import { detectionThresholdOverridesSchema } from '../../detection/defaults.js';
+import { unmapIpv4Text } from '../firewall/cidr.js';
+
+/** An IP or CIDR, canonical, IPv4-mapped forms as IPv4 (::ffff:10.0.0.0/104 is 10.0.0.0/8: IPv4 packets are matched as IPv4). */
+const unmappedIpOrCidr = ipOrCidr.transform(unmapIpv4Text);
 
 /** "HOST:PORT" or "[v6]:PORT". */
 export const listenAddress = z.string().transform((s, ctx) => {
@@ -45,9 +49,9 @@ export const agentConfigSchema = z.strictObject({
     })
     .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 16 << 20, maxSources: 16384, maxDestinations: 1024 }),
   /** Extra protected addresses/CIDRs besides the capture interface's own (e.g. pod CIDRs on a node). */
-  protect: z.array(ipOrCidr).max(4096).default([]),
+  protect: z.array(unmappedIpOrCidr).max(4096).default([]),
   /** Never banned: cluster pod and service CIDRs, monitoring, offices. */
-  allowlist: z.array(ipOrCidr).max(4096).default([]),
+  allowlist: z.array(unmappedIpOrCidr).max(4096).default([]),
   autoDefense: z
     .strictObject({
       enabled: z.boolean().default(false),
