@@ -70,8 +70,17 @@ export const agentConfigSchema = z.strictObject({
     })
     .default({ maxActiveBans: 10_000, maxNewBansPerMinute: 12_000, escalationFactor: 2, maxBanDurationSeconds: 7 * 86400, ipv6Prefix: 64 }),
   api: z
-    .strictObject({ maxConcurrentAnalyses: z.number().int().min(1).max(64).default(4) })
-    .default({ maxConcurrentAnalyses: 4 }),
+    .strictObject({
+      maxConcurrentAnalyses: z.number().int().min(1).max(64).default(4),
+      /** Open connections; more are closed on accept. */
+      maxConnections: z.number().int().min(1).max(65536).default(256),
+      /** A client must send its request headers within this, and the whole request within requestTimeoutSeconds. */
+      headersTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+      requestTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+      /** Idle keep-alive connections are closed after this. */
+      keepAliveTimeoutSeconds: z.number().int().min(1).max(600).default(5),
+    })
+    .default({ maxConcurrentAnalyses: 4, maxConnections: 256, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5 }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 
