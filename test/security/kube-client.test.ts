@@ -59,7 +59,7 @@ describe('the controller kube client under attack and rotation', () => {
     await clientCert('controller-a');
     await clientCert('controller-b');
     server = https.createServer({ ...first, ca: fs.readFileSync(file('client-ca.pem')), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      clients.push((req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '-');
+      clients.push(String((req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '-'));
       if (trickle) {
         res.writeHead(200, { 'content-type': 'application/json' });
         const t = setInterval(() => res.write(' '), 100);
