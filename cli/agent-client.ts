@@ -1,7 +1,7 @@
 // The CLI's view of a running agent: the shared API client, with its errors
 // turned into one-line CLI errors.
 import { readToken } from '../agent/config/agent-config.js';
-import { AgentApiClient, AgentApiError } from '../agent/api/agent-api-client.js';
+import { AgentApiClient, AgentApiError } from '../api/agent/v1/client.js';
 import { CliError } from './cli-error.js';
 
 export interface AgentClientOptions {

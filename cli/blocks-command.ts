@@ -1,6 +1,6 @@
 // `floodgate blocks list|add|rm`: manage bans on a running agent.
 import type { Command } from 'commander';
-import type { BanRecord } from '../agent/api/ports.js';
+import type { BanRecord } from '../api/agent/v1/types.js';
 import type { AgentClient as AgentClientType } from './agent-client.js';
 import { usageError } from './cli-error.js';
 import { positiveInt } from './number-options.js';

@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { jsonBody, requireBody } from './json-body.js';
-import type { TrafficAnalyzer } from './ports.js';
+import type { TrafficAnalyzer } from '../traffic/traffic-analyzer-port.js';
 import { analyzeBodySchema, parseInput, talkersQuerySchema, trafficQuerySchema } from './schemas.js';
 
 const DEFAULT_TRAFFIC_SECONDS = 60;

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { AttackerEvidence, DetectionThresholds, Verdict } from '../../detection/types.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { bodyOf, jsonBody } from './json-body.js';
-import { BanRefusedError, type BanRecord, type BanService } from './ports.js';
+import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
+import { type BanRecord } from '../../api/agent/v1/types.js';
 import { parseInput, triggerDefenseBodySchema } from './schemas.js';
 
 const POLICY = 'trigger-defense';

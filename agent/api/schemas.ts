@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { oneLineZodError } from '../../native/lib/capture-options.js';
-import { parseCidr } from '../firewall/cidr.js';
+import { parseCidr } from '../../lib/cidr.js';
 import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../detection/defaults.js';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { ApiError } from './errors.js';

@@ -23,7 +23,7 @@ import {
   maskBytes,
   maxPrefix,
   parseCidr,
-} from '../firewall/cidr.js';
+} from '../../lib/cidr.js';
 import { hostAddresses, type InterfaceTable, readDefaultGateways, readResolvers } from './protected-addresses.js';
 import { RangeIndex } from './range-index.js';
 

@@ -4,8 +4,8 @@
 // browsers costs each agent at most one request per kind per TTL.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { AgentApiClient } from '../../agent/api/agent-api-client.js';
-import type { TopTalker, TopTalkers, TrafficPoint } from '../../agent/api/ports.js';
+import { AgentApiClient } from '../../api/agent/v1/client.js';
+import type { TopTalker, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
 import type { AttackRecord } from '../../agent/defense/attack-history.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { withDefaults } from '../api/defaults.js';

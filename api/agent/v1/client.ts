@@ -1,7 +1,7 @@
-// Client for a running agent's REST API, shared by `floodgate blocks` and the
-// controller. Failures are classified so callers can say what went wrong:
+// The one client of the agent's REST API (v1), shared by `floodgate blocks`,
+// the controller and its dashboard. Failures are classified so callers can say what went wrong:
 // unreachable, unauthorized, refused (4xx with the agent's message), or server error.
-import type { AnalysisResult, AnalyzeRequest, BanRecord, BlockResult } from './ports.js';
+import type { AnalysisResult, AnalyzeRequest, BanRecord, BlockBody, BlockResult } from './types.js';
 
 export type AgentErrorKind = 'unreachable' | 'timeout' | 'unauthorized' | 'refused' | 'server';
 
@@ -22,13 +22,6 @@ export interface AgentApiClientOptions {
   timeoutMs?: number;
 }
 
-export interface BlockBody {
-  ip?: string;
-  cidr?: string;
-  durationSeconds: number;
-  reason: string;
-  policy?: string;
-}
 
 export class AgentApiClient {
   readonly base: URL;

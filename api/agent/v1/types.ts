@@ -1,6 +1,16 @@
-// What the agent's REST API needs from the rest of the agent. The API layer
-// depends only on these interfaces; agent/agent.ts wires the real ones.
-import type { DetectionThresholds, Verdict } from '../../detection/types.js';
+// The agent API's wire types, version 1: what a request carries and what an
+// answer holds. The agent serves them (agent/api adapts its domain to them),
+// the controller and the CLI consume them through client.ts. Nothing here
+// imports from agent/ or controller/.
+//
+// The verdict is detection's own type (detection/types.ts), re-exported, not
+// a copy: detection is the pure module that produces it, the agent only
+// carries it, and the controller sums verdicts with detection's own code, so
+// a second definition could only drift. schemas.ts checks at compile time
+// that its zod schema of the verdict still matches that type.
+import type { DetectionThresholds, Verdict } from '../../../detection/types.js';
+
+export type { DetectionThresholds, Verdict };
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -61,19 +71,10 @@ export interface TopTalkers {
   talkers: TopTalker[];
 }
 
-export interface TrafficAnalyzer {
-  analyze(req: AnalyzeRequest): Promise<AnalysisResult>;
-  /** Per-second series over the last `seconds` seconds, oldest first. */
-  traffic(seconds: number): TrafficPoint[];
-  /** The heaviest inbound sources over the last `seconds` seconds. */
-  talkers(seconds: number, limit: number): TopTalkers;
-  /** Longest window the ring can answer (seconds). */
-  readonly maxWindowSeconds: number;
-  /** True once the capture runs and has delivered at least one slot. */
-  ready(): boolean;
-}
-
 export type BanSource = 'auto' | 'api' | 'controller';
+
+/** Why an agent refused a ban (the never-block rules, its caps, its rate limit, a bad target). */
+export type BanRefusalCode = 'never_block' | 'max_active_bans' | 'ban_rate' | 'invalid';
 
 export interface BanRecord {
   cidr: string;
@@ -90,26 +91,6 @@ export interface BanRecord {
   backend?: string;
 }
 
-export interface BlockRequest {
-  /** IP or CIDR, already validated by the API schema; the ban service re-validates. */
-  cidr: string;
-  durationSeconds: number;
-  reason: string;
-  policy?: string;
-  source: BanSource;
-}
-
-/** A refusal the caller must see as a 4xx with this one-line message (never-block rule, cap, rate). */
-export class BanRefusedError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'never_block' | 'max_active_bans' | 'ban_rate' | 'invalid',
-  ) {
-    super(message);
-    this.name = 'BanRefusedError';
-  }
-}
-
 /**
  * One item of a batch answer: what became of it (the normalised CIDR, what
  * was done, until when), not the whole ban record: a batch holds up to
@@ -117,21 +98,13 @@ export class BanRefusedError extends Error {
  */
 export type BlockResult =
   | { ok: true; cidr: string; action: 'added' | 'extended' | 'unchanged'; expiresAt: string; offenceCount: number }
-  | { ok: false; error: string; code: BanRefusedError['code'] };
+  | { ok: false; error: string; code: BanRefusalCode };
 
-export interface BanService {
-  /** Idempotent: an existing ban for the same CIDR is extended (and escalated), not duplicated. */
-  block(req: BlockRequest): Promise<BanRecord>;
-  /**
-   * Many bans in one store write and one firewall transaction; results in
-   * request order as soon as they are decided. `applied` settles once they
-   * are in the firewall and on disk, and rejects if either failed.
-   */
-  blockMany(reqs: readonly BlockRequest[]): Promise<{ results: BlockResult[]; applied: Promise<void> }>;
-  /** Idempotent: returns false when there was no such ban. */
-  unblock(cidr: string): Promise<boolean>;
-  /** Removes every ban; returns how many there were. */
-  unblockAll(): Promise<number>;
-  list(): BanRecord[];
-  backendName(): string;
+/** POST /v1/blocks and each item of POST /v1/blocks/batch: exactly one of ip or cidr. */
+export interface BlockBody {
+  ip?: string;
+  cidr?: string;
+  durationSeconds: number;
+  reason: string;
+  policy?: string;
 }
