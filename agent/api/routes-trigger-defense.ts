@@ -9,7 +9,8 @@ import type { AnalysisRunner } from './analysis-runner.js';
 import { bodyOf, jsonBody } from './json-body.js';
 import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
 import { type BanRecord } from '../../api/agent/v1/types.js';
-import { parseInput, triggerDefenseBodySchema } from './schemas.js';
+import { triggerDefenseBodySchema } from '../../api/agent/v1/requests.js';
+import { parseInput } from './parse-input.js';
 
 const POLICY = 'trigger-defense';
 const IP_COUNTS_LIMIT = 20;
