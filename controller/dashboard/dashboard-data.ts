@@ -5,8 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AgentApiClient } from '../../api/agent/v1/client.js';
-import type { TopTalker, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
-import type { AttackRecord } from '../../agent/defense/attack-history.js';
+import type { AttackRecord, TopTalker } from '../../api/agent/v1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { withDefaults } from '../api/defaults.js';
 import type { DefensePolicy } from '../api/types.js';
@@ -121,9 +120,7 @@ export class DashboardData {
     return Promise.all(
       (await this.agents()).map(async (a) => {
         try {
-          const { points } = await this.cache.get(`traffic:${a.url}:${seconds}`, 1000, () =>
-            this.client(a).request<{ points: TrafficPoint[] }>('GET', `/v1/traffic?seconds=${seconds}`),
-          );
+          const points = await this.cache.get(`traffic:${a.url}:${seconds}`, 1000, () => this.client(a).traffic(seconds));
           // The current second is still filling up: leave it out rather than draw a dip.
           const done = points.filter((p) => Date.parse(p.t) + 1000 <= this.now());
           return {
@@ -145,7 +142,7 @@ export class DashboardData {
       (await this.agents()).map(async (a) => {
         try {
           const r = await this.cache.get(`talkers:${a.url}:${a.windowSeconds}`, 2000, () =>
-            this.client(a).request<TopTalkers>('GET', `/v1/talkers?seconds=${Math.max(1, Math.round(a.windowSeconds))}&limit=${TOP_TALKERS}`),
+            this.client(a).talkers(Math.max(1, Math.round(a.windowSeconds)), TOP_TALKERS),
           );
           return { agent: a.name, windowSeconds: r.window?.seconds ?? a.windowSeconds, inboundPackets: r.inboundPackets, talkers: r.talkers };
         } catch (err) {
@@ -162,8 +159,8 @@ export class DashboardData {
     await Promise.all(
       (await this.agents()).map(async (a) => {
         try {
-          const r = await this.cache.get(`attacks:${a.url}`, 3000, () => this.client(a).request<{ attacks: AttackRecord[] }>('GET', '/v1/attacks'));
-          for (const x of r.attacks) attacks.push({ ...x, agent: a.name });
+          const list = await this.cache.get(`attacks:${a.url}`, 3000, () => this.client(a).attacks());
+          for (const x of list) attacks.push({ ...x, agent: a.name });
         } catch (err) {
           errors.push({ agent: a.name, error: (err as Error).message });
         }

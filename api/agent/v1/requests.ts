@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { parseCidr } from '../../../lib/cidr.js';
 import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../../detection/defaults.js';
 import { MAX_BAN_SECONDS } from '../../ban-time.js';
+import { type Same, sameType } from './same-type.js';
+import type { AnalyzeRequest, BlockBody } from './types.js';
 
 export { MAX_BAN_SECONDS };
 
@@ -106,7 +108,7 @@ export const blockBodySchema = z
     }
   });
 
-export type BlockBody = z.output<typeof blockBodySchema>;
+sameType<Same<z.output<typeof blockBodySchema>, BlockBody>>();
 
 const BLOCK_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(blockBodySchema.shape));
 
@@ -181,6 +183,7 @@ export function analyzeBodySchema(maxWindowSeconds: number) {
     mode: analysisModeSchema.optional(),
   });
 }
+sameType<Same<z.output<ReturnType<typeof analyzeBodySchema>>, AnalyzeRequest>>();
 
 // The detection schema owns the range of the share threshold; this only
 // renames it for the seed's field names and explains the usual percent mistake.

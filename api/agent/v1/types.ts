@@ -8,9 +8,9 @@
 // carries it, and the controller sums verdicts with detection's own code, so
 // a second definition could only drift. schemas.ts checks at compile time
 // that its zod schema of the verdict still matches that type.
-import type { DetectionThresholds, Verdict } from '../../../detection/types.js';
+import type { AttackVector, DetectionThresholds, Verdict } from '../../../detection/types.js';
 
-export type { DetectionThresholds, Verdict };
+export type { AttackVector, DetectionThresholds, Verdict };
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -91,6 +91,24 @@ export interface BanRecord {
   backend?: string;
 }
 
+/** GET /v1/blocks: the whole list, and (agents with a change journal) the version to read changes since. */
+export interface BanList {
+  blocks: BanRecord[];
+  version?: string;
+}
+
+/**
+ * GET /v1/blocks?since=<version>: the active bans changed and the CIDRs
+ * removed since that version. full: true means `blocks` is the whole list
+ * (the version was from before a restart, or too old): forget what you knew.
+ */
+export interface BanChanges {
+  blocks: BanRecord[];
+  removed?: string[];
+  version?: string;
+  full?: boolean;
+}
+
 /**
  * One item of a batch answer: what became of it (the normalised CIDR, what
  * was done, until when), not the whole ban record: a batch holds up to
@@ -107,4 +125,32 @@ export interface BlockBody {
   durationSeconds: number;
   reason: string;
   policy?: string;
+}
+
+/** One detected attack episode (GET /v1/attacks), newest first. */
+export interface AttackRecord {
+  id: number;
+  startedAt: string;
+  lastSeenAt: string;
+  endedAt?: string;
+  victims: string[];
+  vectors: AttackVector[];
+  /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
+  signatures: string[];
+  signatureRuleNeeded: boolean;
+  peakInboundPps: number;
+  attackers: string[];
+  banned: string[];
+}
+
+/** POST /trigger-defense: the seed's snake_case answer plus what actually happened. */
+export interface TriggerDefenseResponse {
+  under_attack: boolean;
+  /** The top flagged attacker, as the seed reported it; null when none was flagged. */
+  ip: string | null;
+  /** Inbound packets in the window of the heaviest attackers and the top source. */
+  ip_counts: Record<string, number>;
+  banned: BanRecord[];
+  refused: { ip: string; reason: string }[];
+  verdict: Verdict;
 }
