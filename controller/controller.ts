@@ -16,6 +16,7 @@ import { RestClient } from './kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
 import { AgentResolver } from './agents/agent-resolver.js';
+import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
 import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
 import { PolicyReconciler } from './reconcile/policy-reconciler.js';
@@ -91,6 +92,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
   const resolver = new AgentResolver(core);
+  let policyQueue: WorkQueue | undefined;
+  let beQueue: WorkQueue | undefined;
+  const enqueuePolicy = (key: string) => policyQueue?.add(key);
+  // Agents that broke the wire contract degrade only their own policy, through its AgentsReachable condition.
+  const health = new AgentHealth(enqueuePolicy);
 
   const listOf = <T,>(client: ResourceClient<T>) => (o: ListOptions) => client.list(undefined, { limit: o.limit, continue: o._continue }) as never;
   const policies = createInformer<DefensePolicy>(
@@ -114,6 +120,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     resolver,
     events,
     logger,
+    health,
   });
   const triggers = new TriggerScheduler({ runner, logger, getPolicy: (key) => policies.getByKey(key) });
   const policyReconciler = new PolicyReconciler({
@@ -124,6 +131,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     triggers,
     logger,
+    health,
   });
   const beReconciler = new BlockEventReconciler({
     blockEvents: blockEventsApi,
@@ -133,6 +141,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     logger,
     retentionMs: opts.retentionMs,
+    health,
   });
 
   const banSync = new AgentBanSync({
@@ -142,11 +151,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     resolver,
     logger,
     intervalMs: opts.banSyncIntervalMs,
+    health,
+    // An agent lost a ban it held (a restart without its store): push it again.
+    onLost: (be) => {
+      beReconciler.forgetPush(objectKey(be));
+      beQueue?.add(objectKey(be));
+    },
   });
 
-  let policyQueue: WorkQueue | undefined;
-  let beQueue: WorkQueue | undefined;
-  const enqueuePolicy = (key: string) => policyQueue?.add(key);
   const enqueueBe = (be: BlockEvent) => {
     beQueue?.add(objectKey(be));
     // A policy's activeBlocks follows its BlockEvents.

@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { expiry } from '../../api/ban-time.js';
 import type { FirewallBackend, FirewallElement } from '../firewall/types.js';
 import type { AddressPolicy, RefusalCode } from './address-policy.js';
 import { banMetrics, type BanMetrics } from './ban-metrics.js';
@@ -85,7 +86,12 @@ export interface BanManagerOptions {
   logger: Logger;
   registry: Registry;
   limits?: { maxActiveBans?: number; maxNewBansPerMinute?: number };
-  /** Like fail2ban's bantime.increment: duration × factor^(offences−1), capped. */
+  /**
+   * Like fail2ban's bantime.increment: duration × factor^(offences−1), capped.
+   * Applies only to the agent's own decisions (source "auto"): a duration
+   * asked for through the API (the controller, which escalates by its
+   * policy, or an operator) is kept as asked, so no ban is escalated twice.
+   */
   escalation?: { factor?: number; maxDurationSeconds?: number; findTimeSeconds?: number };
   reconcileIntervalSeconds?: number;
   sweepIntervalSeconds?: number;
@@ -356,8 +362,10 @@ export class BanManager {
     if (pushed.status === 'rejected') throw pushed.reason;
   }
 
-  private escalated(baseSeconds: number, offenceCount: number): number {
-    return Math.min(baseSeconds * this.factor ** (offenceCount - 1), this.maxDurationSeconds);
+  /** The duration of a ban: escalated when the agent decided it itself, as asked otherwise. */
+  private duration(request: BlockRequest, offenceCount: number): number {
+    if (request.source !== 'auto') return request.durationSeconds;
+    return Math.min(request.durationSeconds * this.factor ** (offenceCount - 1), this.maxDurationSeconds);
   }
 
   private refuse(code: RefusalReason, reason: string, source: string): BlockOutcome {
@@ -395,8 +403,8 @@ export class BanManager {
       // Re-flagging an active ban is not a new offence. It only extends the
       // ban when that gains more than 10% of the duration, so a source seen
       // in every detection window does not rewrite the firewall every time.
-      const duration = this.escalated(request.durationSeconds, existing.offenceCount);
-      const wanted = now + duration * 1000;
+      const duration = this.duration(request, existing.offenceCount);
+      const wanted = expiry(now, duration);
       const current = Date.parse(existing.expiresAt);
       if (wanted - current <= Math.max(1000, duration * 100)) return accepted('unchanged', existing);
       const ban = { ...existing, expiresAt: expiryText(batch, wanted) };
@@ -417,8 +425,8 @@ export class BanManager {
     }
     const history = this.store.offenceTimes(cidr);
     const offences = history.length === 0 ? [now] : [...history.filter((t) => t > now - this.findTimeMs), now];
-    const duration = this.escalated(request.durationSeconds, offences.length);
-    const expiresAt = now + duration * 1000;
+    const duration = this.duration(request, offences.length);
+    const expiresAt = expiry(now, duration);
     const ban: BanRecord = {
       cidr,
       family,

@@ -3,6 +3,7 @@
 // (http://<podIP>:12345). Problems (a missing Secret, no pods) are reported,
 // not thrown, so the policy's conditions can say what is wrong.
 import type { V1Pod } from '@kubernetes/client-node';
+import { agentBaseUrl, forbiddenAgentAddress } from '../../api/agent/v1/client.js';
 import type { CoreApi } from '../kube/kube-apis.js';
 import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../api/types.js';
 import { selectorString } from './label-selector.js';
@@ -47,12 +48,34 @@ export class AgentResolver {
     return value;
   }
 
+  /**
+   * Why the controller will not call `url` (undefined: it will). The same rule
+   * for a policy's agents and a BlockEvent's spec.agent.
+   */
+  checkAgentUrl(url: string, _namespace: string): string | undefined {
+    let base: URL;
+    try {
+      base = agentBaseUrl(url);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    const forbidden = forbiddenAgentAddress(base.hostname);
+    if (forbidden) return `${base.host} is ${forbidden}: not an agent`;
+    return undefined;
+  }
+
   async resolve(policy: DefensePolicy): Promise<ResolvedAgents> {
     const ns = policy.metadata.namespace ?? 'default';
     const spec = policy.spec;
     const agents: AgentTarget[] = [];
     const problems: string[] = [];
     for (const a of spec.agents ?? []) {
+      // Checked before the Secret is even read: a token never goes to a URL the rules refuse.
+      const refused = this.checkAgentUrl(a.url, ns);
+      if (refused) {
+        problems.push(`${a.url}: ${refused}`);
+        continue;
+      }
       try {
         agents.push({ name: a.url, url: a.url, token: a.tokenSecretRef ? await this.secretValue(ns, a.tokenSecretRef) : undefined });
       } catch (err) {

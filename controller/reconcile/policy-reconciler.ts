@@ -3,10 +3,12 @@
 // its active BlockEvents, keep its triggers in step with the spec, and run a
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
-import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
+import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../api/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../api/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
+import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
+import type { AgentHealth } from '../agents/agent-health.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import type { ResourceClient } from '../resources/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
@@ -25,6 +27,9 @@ export interface PolicyReconcilerDeps {
   now?: () => number;
   /** How often agents are re-checked while all is well. */
   recheckMs?: number;
+  agentClients?: AgentClientFactory;
+  /** Broken answers the other parts of the controller got from this policy's agents. */
+  health?: AgentHealth;
 }
 
 export class PolicyReconciler {
@@ -38,6 +43,7 @@ export class PolicyReconciler {
     if (!policy || policy.metadata.deletionTimestamp) {
       deps.triggers.remove(key);
       this.manualSeen.delete(key);
+      deps.health?.forget(key);
       return;
     }
     const now = new Date((deps.now ?? Date.now)());
@@ -49,7 +55,7 @@ export class PolicyReconciler {
     await Promise.all(
       agents.map(async (a) => {
         try {
-          await new AgentApiClient({ url: a.url, token: a.token, timeoutMs: 3000 }).readyz();
+          await (deps.agentClients ?? httpAgentClients)(a, 3000).readyz();
         } catch (err) {
           failures.push({ name: a.name, err: err as Error });
         }
@@ -68,28 +74,32 @@ export class PolicyReconciler {
       gen,
       now,
     );
-    const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`)];
-    const unauthorized = failures.some((f) => f.err instanceof AgentApiError && f.err.kind === 'unauthorized');
+    // The readiness checks above, and what the ban sync, the pushes and the analyses met since.
+    const seen = (deps.health?.problems(policy) ?? []).filter((p) => !failures.some((f) => f.name === p.agent));
+    const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`), ...seen.map((p) => `${p.agent}: ${p.message}`)];
+    const kinds = new Set([...failures.map((f) => (f.err instanceof AgentApiError ? f.err.kind : 'unreachable')), ...seen.map((p) => p.kind)]);
     const reachable = allProblems.length === 0 && agents.length > 0;
-    const wasReachable = findCondition(conditions, DefensePolicyConditions.AgentsReachable)?.status;
+    const reason = kinds.has('invalid') || kinds.has('forbidden')
+      ? 'InvalidResponse'
+      : kinds.has('unauthorized')
+        ? 'AgentUnauthorized'
+        : agents.length === 0
+          ? 'NoAgents'
+          : 'AgentUnreachable';
+    const before = findCondition(conditions, DefensePolicyConditions.AgentsReachable);
     conditions = setCondition(
       conditions,
       reachable
         ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'AllAgentsReachable', message: `${agents.length} agent(s) answered` }
-        : {
-            type: DefensePolicyConditions.AgentsReachable,
-            status: 'False',
-            reason: unauthorized ? 'AgentUnauthorized' : agents.length === 0 ? 'NoAgents' : 'AgentUnreachable',
-            message: allProblems.join('; ').slice(0, 2000) || 'no agents',
-          },
+        : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: allProblems.join('; ').slice(0, 2000) || 'no agents' },
       gen,
       now,
     );
     if (!findCondition(conditions, DefensePolicyConditions.UnderAttack)) {
       conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
     }
-    if (!reachable && wasReachable !== 'False') {
-      void deps.events.warning(policy, unauthorized ? 'AgentUnauthorized' : 'AgentUnreachable', allProblems.join('; ').slice(0, 1000) || 'no agents');
+    if (!reachable && (before?.status !== 'False' || before.reason !== reason)) {
+      void deps.events.warning(policy, reason, allProblems.join('; ').slice(0, 1000) || 'no agents');
     }
 
     const ns = policy.metadata.namespace ?? 'default';
