@@ -40,6 +40,8 @@ export interface ControllerOptions {
   retryPeriodMs?: number;
   /** Expired/Released/Failed BlockEvents are deleted after this long. */
   retentionMs: number;
+  /** A BlockEvent deletion gives up on failing agents after this long. Default 2 minutes. */
+  unblockGiveUpMs?: number;
   memorySources: MemorySourceName[];
   /** Root of the cgroup filesystem for the cgroup memory source. */
   cgroupRoot?: string;
@@ -141,6 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     logger,
     retentionMs: opts.retentionMs,
+    unblockGiveUpMs: opts.unblockGiveUpMs,
     health,
   });
 

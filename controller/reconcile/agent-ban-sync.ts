@@ -55,6 +55,9 @@ interface AgentCursor {
   pending: Map<string, BanRecord>;
   /** CIDR → expiry (ms) of every active ban the agent reported: tells a removal from an expiry. */
   known: Map<string, number>;
+  /** Failed reads in a row, and when to try again: a dead or broken agent is not polled 3 times a second. */
+  failures: number;
+  retryAt: number;
 }
 
 type Outcome = 'settled' | 'pending';
@@ -63,6 +66,11 @@ type Outcome = 'settled' | 'pending';
 const TOMBSTONE_MS = 60_000;
 /** A ban gone this close to its expiry expired; earlier, it was removed. */
 const EXPIRY_SLACK_MS = 2000;
+
+/** Backoff after failed reads of one agent: 0.5 s, 1 s, 2 s, ... up to 30 s. */
+function retryDelayMs(failures: number): number {
+  return Math.min(30_000, 250 * 2 ** Math.min(failures, 10));
+}
 
 /** "10.0.0.1/32" → "10.0.0.1"; networks stay CIDRs. */
 function specIp(cidr: string): string {
@@ -130,15 +138,19 @@ export class AgentBanSync {
     const now = this.now();
     for (const a of agents) {
       const key = `${ns}/${name}|${a.url}`;
-      const cursor = this.cursors.get(key) ?? { lastFullAt: 0, pending: new Map<string, BanRecord>(), known: new Map<string, number>() };
+      const cursor = this.cursors.get(key) ?? { lastFullAt: 0, pending: new Map<string, BanRecord>(), known: new Map<string, number>(), failures: 0, retryAt: 0 };
+      this.cursors.set(key, cursor);
+      if (now < cursor.retryAt) continue;
       const wantFull = cursor.version === undefined || now - cursor.lastFullAt >= (this.deps.fullResyncMs ?? 30_000);
       let answer: Awaited<ReturnType<ReturnType<AgentClientFactory>['listBlocksSince']>>;
       try {
         answer = await (this.deps.agentClients ?? httpAgentClients)(a, 2000).listBlocksSince(wantFull ? undefined : cursor.version);
         this.deps.health?.report(policy, a.name, undefined);
+        cursor.failures = 0;
       } catch (err) {
         // The policy reconciler reports unreachable agents; a broken answer is recorded for it here.
         this.deps.health?.report(policy, a.name, err);
+        cursor.retryAt = now + retryDelayMs(++cursor.failures);
         continue;
       }
       let candidates: BanRecord[];
@@ -163,7 +175,6 @@ export class AgentBanSync {
         candidates = [...answer.blocks, ...cursor.pending.values()];
       }
       cursor.version = answer.version;
-      this.cursors.set(key, cursor);
       for (const ban of candidates) {
         cursor.known.set(ban.cidr, Date.parse(ban.expiresAt));
         const { outcome, recorded: r } = await this.consider(policy, a.url, ban);

@@ -168,7 +168,7 @@ export function banWindow(v: LifecycleView): BanWindow {
 }
 
 /** Decide the next step for one object. */
-export function plan(v: LifecycleView, retentionMs: number): Plan {
+export function plan(v: LifecycleView, retentionMs: number, giveUpMs = UNBLOCK_GIVE_UP_MS): Plan {
   const phase = v.status.phase;
   const w = banWindow(v);
   const sameWindow = time(v.status.blockedAt) === Math.floor(w.start / 1000) * 1000;
@@ -178,7 +178,7 @@ export function plan(v: LifecycleView, retentionMs: number): Plan {
     if (v.annotations[LifecycleAnnotations.skipUnblock] === 'true') return { do: 'finalize', why: 'skipped' };
     // Nothing can be held once the ban ran out, was lifted, or was never taken.
     if ((phase !== undefined && TERMINAL_PHASES.has(phase) && sameWindow) || v.now >= w.heldUntil) return { do: 'finalize', why: 'notHeld' };
-    return { do: 'unblock', giveUpAt: v.deletionTimestamp + UNBLOCK_GIVE_UP_MS };
+    return { do: 'unblock', giveUpAt: v.deletionTimestamp + giveUpMs };
   }
   if (!v.hasFinalizer) return { do: 'addFinalizer' };
 

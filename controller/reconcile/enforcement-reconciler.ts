@@ -78,6 +78,8 @@ export interface EnforcementReconcilerDeps<T extends EnforcementObject> {
   events: Pick<EventRecorder, 'event'>;
   logger: Logger;
   retentionMs: number;
+  /** How long a deletion tries failing agents before it gives up. Default UNBLOCK_GIVE_UP_MS (2 minutes). */
+  unblockGiveUpMs?: number;
   now?: () => number;
   agentTimeoutMs?: number;
   agentClients?: AgentClientFactory;
@@ -200,7 +202,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     const pushedAs = this.pushed.get(key);
     this.pushed.delete(key);
     const v = this.view(obj);
-    const step = plan(v, this.deps.retentionMs);
+    const step = plan(v, this.deps.retentionMs, this.deps.unblockGiveUpMs);
     const what = this.kind.describe(obj);
     switch (step.do) {
       case 'nothing':
