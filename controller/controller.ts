@@ -15,7 +15,7 @@ import { loadKubeConfig, type KubeConfig } from './kube/kube-config.js';
 import { RestClient } from './kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
-import { AgentResolver } from './agents/agent-resolver.js';
+import { AgentResolver, POLICY_NAMESPACE } from './agents/agent-resolver.js';
 import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
 import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
@@ -42,6 +42,16 @@ export interface ControllerOptions {
   retentionMs: number;
   /** A BlockEvent deletion gives up on failing agents after this long. Default 2 minutes. */
   unblockGiveUpMs?: number;
+  /**
+   * Explicit agent URLs a DefensePolicy or BlockEvent may name (agents/agent-url-allowlist.ts
+   * patterns, e.g. http://host.docker.internal:12345). Default none: only agentSelector agents.
+   */
+  agentUrlAllowlist?: string[];
+  /**
+   * Namespaces whose Secrets labelled floodgate.dev/agent-token=true may hold agent tokens;
+   * "@policy" is the policy's own. Default: the policy's own and leaseNamespace (the release's).
+   */
+  agentSecretNamespaces?: string[];
   memorySources: MemorySourceName[];
   /** Root of the cgroup filesystem for the cgroup memory source. */
   cgroupRoot?: string;
@@ -93,7 +103,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const policiesApi = new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY);
   const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
-  const resolver = new AgentResolver(core);
+  const resolver = new AgentResolver(core, {
+    urlAllowlist: opts.agentUrlAllowlist ?? [],
+    secretNamespaces: opts.agentSecretNamespaces ?? [POLICY_NAMESPACE, opts.leaseNamespace],
+  });
   let policyQueue: WorkQueue | undefined;
   let beQueue: WorkQueue | undefined;
   const enqueuePolicy = (key: string) => policyQueue?.add(key);

@@ -129,10 +129,12 @@ export interface LabelSelector {
   matchExpressions?: LabelSelectorRequirement[];
 }
 
-/** A key of a Secret in the object's own namespace. */
+/** A key of a Secret: in the object's own namespace, or in `namespace` when the controller allows it. */
 export interface SecretKeyRef {
   name: string;
   key: string;
+  /** Namespace of the Secret (default: the object's own); see the controller's --agent-secret-namespaces. */
+  namespace?: string;
 }
 
 // ---------------------------------------------------------------------------

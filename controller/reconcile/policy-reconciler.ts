@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../api/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../api/types.js';
-import type { AgentResolver } from '../agents/agent-resolver.js';
+import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
@@ -32,6 +32,19 @@ export interface PolicyReconcilerDeps {
   health?: AgentHealth;
 }
 
+/**
+ * Why AgentsReachable is False, most actionable first: what the rules refused
+ * (no waiting makes it work, the policy must change), then agents that break
+ * the wire contract, reject the token, or do not answer.
+ */
+export function unreachableReason(refusals: readonly AgentRefusal[], kinds: ReadonlySet<string>, agents: number): string {
+  if (refusals.some((r) => r.reason === 'SecretRefused')) return 'SecretRefused';
+  if (refusals.length > 0) return 'AgentUrlNotAllowed';
+  if (kinds.has('invalid') || kinds.has('forbidden')) return 'InvalidResponse';
+  if (kinds.has('unauthorized')) return 'AgentUnauthorized';
+  return agents === 0 ? 'NoAgents' : 'AgentUnreachable';
+}
+
 export class PolicyReconciler {
   private manualSeen = new Map<string, string>();
 
@@ -50,7 +63,7 @@ export class PolicyReconciler {
     const gen = policy.metadata.generation;
     let conditions: Condition[] = policy.status?.conditions ?? [];
 
-    const { agents, problems } = await deps.resolver.resolve(policy);
+    const { agents, problems, refusals = [] } = await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
     await Promise.all(
       agents.map(async (a) => {
@@ -79,13 +92,7 @@ export class PolicyReconciler {
     const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`), ...seen.map((p) => `${p.agent}: ${p.message}`)];
     const kinds = new Set([...failures.map((f) => (f.err instanceof AgentApiError ? f.err.kind : 'unreachable')), ...seen.map((p) => p.kind)]);
     const reachable = allProblems.length === 0 && agents.length > 0;
-    const reason = kinds.has('invalid') || kinds.has('forbidden')
-      ? 'InvalidResponse'
-      : kinds.has('unauthorized')
-        ? 'AgentUnauthorized'
-        : agents.length === 0
-          ? 'NoAgents'
-          : 'AgentUnreachable';
+    const reason = unreachableReason(refusals, kinds, agents.length);
     const before = findCondition(conditions, DefensePolicyConditions.AgentsReachable);
     conditions = setCondition(
       conditions,

@@ -68,6 +68,7 @@ describe('agent ban sync and pushes (real API server, real agent API)', { timeou
     };
     await k(['create', 'namespace', NS]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${TOKEN}`]);
+    await k(['-n', NS, 'label', 'secret', 'agent-token', 'floodgate.dev/agent-token=true']);
     await k(
       ['apply', '-f', '-'],
       `apiVersion: floodgate.dev/v1alpha1
@@ -83,7 +84,7 @@ spec:
     rest = new RestClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
     blockEvents = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
     policy = await new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY).get({ namespace: NS, name: 'sync' });
-    resolver = new AgentResolver(new CoreClient(rest));
+    resolver = new AgentResolver(new CoreClient(rest), { urlAllowlist: ['http://127.0.0.1:*'], secretNamespaces: ['@policy'] });
     informer = new Informer<BlockEvent>({ name: 'blockevents', rest, list: (o) => blockEvents.list(NS, { limit: o.limit, continue: o._continue }) as never, watchPath: `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`, logger });
     informer.start();
     await informer.waitForSync(30_000);

@@ -153,8 +153,8 @@ export function ownMemoryCgroup(): string | undefined {
 /**
  * startController options the end-to-end tests share: a short lease (failover
  * in seconds), a minute of BlockEvent retention, pod memory from cgroups under
- * this process's own, quiet logs unless FLOODGATE_TEST_LOG is set, and a
- * fresh metrics registry. `extra` adds or overrides.
+ * this process's own, quiet logs unless FLOODGATE_TEST_LOG is set, a fresh
+ * metrics registry, and agents allowed on loopback. `extra` adds or overrides.
  */
 export function e2eControllerOptions(kubeconfig: string, leaseNamespace: string, extra: Partial<ControllerOptions> = {}): ControllerOptions {
   return {
@@ -168,6 +168,8 @@ export function e2eControllerOptions(kubeconfig: string, leaseNamespace: string,
     cgroupRoot: ownMemoryCgroup(),
     logger: pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' }),
     registry: new Registry(),
+    // The tests' agents listen on loopback.
+    agentUrlAllowlist: ['http://127.0.0.1:*'],
     ...extra,
   };
 }
