@@ -19,7 +19,7 @@
 // restarted; it is an older agent without versions).
 import type { Logger } from 'pino';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
-import type { BanRecord } from '../../api/agent/v1/types.js';
+import { sameBanJournal, type BanRecord } from '../../api/agent/v1/types.js';
 import type { BlockEvent, DefensePolicy } from '../api/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
@@ -157,8 +157,14 @@ export class AgentBanSync {
       if (answer.full) {
         this.reads.full++;
         const listed = new Set(answer.blocks.map((b) => b.cidr));
-        // Held before, absent now, never reported removed: the agent lost it (a restart without its store).
-        for (const [cidr, until] of cursor.known) if (!listed.has(cidr) && until > now + EXPIRY_SLACK_MS) this.lost(policy, cidr);
+        // Held before, absent now: the same agent process removed it (our periodic full read came
+        // before an incremental one could say so), or a restarted one lost it (no store).
+        const sameProcess = sameBanJournal(cursor.version, answer.version);
+        for (const [cidr, until] of cursor.known) {
+          if (listed.has(cidr) || until <= now + EXPIRY_SLACK_MS) continue;
+          if (sameProcess) await this.removedEarly(policy, a.name, cidr);
+          else this.lost(policy, cidr);
+        }
         cursor.pending.clear();
         cursor.known.clear();
         cursor.lastFullAt = now;
@@ -200,7 +206,7 @@ export class AgentBanSync {
     const ns = policy.metadata.namespace ?? 'default';
     const { existing } = this.find(policy, cidr);
     if (!existing || existing.metadata.deletionTimestamp || existing.status?.phase !== 'Active') return;
-    if (this.tombstones.has(`${ns}/${existing.metadata.name}`)) return;
+    if ((this.tombstones.get(`${ns}/${existing.metadata.name}`) ?? 0) > this.now()) return;
     try {
       await this.deps.blockEvents.patch(
         { namespace: ns, name: existing.metadata.name ?? '' },
@@ -222,7 +228,7 @@ export class AgentBanSync {
       this.deps.logger.warn({ ip }, 'both BlockEvent names of this address are taken by other addresses: not recorded');
       return { outcome: 'settled', recorded: false };
     }
-    if (this.tombstones.has(`${ns}/${name}`)) return { outcome: 'pending', recorded: false };
+    if ((this.tombstones.get(`${ns}/${name}`) ?? 0) > this.now()) return { outcome: 'pending', recorded: false };
     if (existing?.metadata.deletionTimestamp) return { outcome: 'settled', recorded: false };
     const change = existing ? this.changeFor(existing, ban) : 'create';
     if (change === undefined) return { outcome: 'settled', recorded: false };
@@ -258,7 +264,7 @@ export class AgentBanSync {
         const offences = Number(existing?.metadata.annotations?.['floodgate.dev/offences'] ?? 0) + 1;
         await this.deps.blockEvents.patch(
           { namespace: ns, name: beName },
-          { metadata: { annotations: { [LifecycleAnnotations.banStart]: start, 'floodgate.dev/offences': String(Math.max(offences, ban.offenceCount)) } }, spec: { durationSeconds: seconds(ban), reason, agent: agentUrl } },
+          { metadata: { annotations: { [LifecycleAnnotations.banStart]: start, 'floodgate.dev/offences': String(Math.max(offences, ban.offenceCount)) } }, spec: { durationSeconds: seconds(ban), reason } }, // its agents stay as they were
         );
       } else {
         const from = Date.parse(existing?.status?.blockedAt ?? '') || Date.parse(ban.createdAt);

@@ -166,8 +166,10 @@ export class FakeAgent implements AgentCalls {
   readonly bans = new Map<string, BanRecord>();
   readonly calls: string[] = [];
   private version = 0;
-  private readonly epoch = Math.random().toString(16).slice(2, 10);
-  private readonly journal: { v: number; cidr: string; removed: boolean }[] = [];
+  private epoch = Math.random().toString(16).slice(2, 10);
+  private journal: { v: number; cidr: string; removed: boolean }[] = [];
+  /** What /v1/analyze answers: attackers() builds one. */
+  analysis: AnalysisResult = analysisOf([]);
 
   constructor(
     readonly name: string,
@@ -196,6 +198,14 @@ export class FakeAgent implements AgentCalls {
   /** A ban the agent made on its own (auto-defense). */
   own(ip: string, seconds: number, reason = 'auto-defense'): BanRecord {
     return this.put(FakeAgent.cidrOf(ip), seconds, reason, 'auto');
+  }
+
+  /** The agent restarts without its ban store: a new epoch, no bans, no journal. */
+  restartEmpty(): void {
+    this.epoch = Math.random().toString(16).slice(2, 10);
+    this.version = 0;
+    this.journal = [];
+    this.bans.clear();
   }
 
   /** An operator removes a ban on the agent (floodgate blocks rm). */
@@ -236,7 +246,7 @@ export class FakeAgent implements AgentCalls {
   async analyze(): Promise<AnalysisResult> {
     this.calls.push('analyze');
     this.fail();
-    throw new Error('FakeAgent.analyze: not used by these tests');
+    return structuredClone(this.analysis);
   }
 
   async traffic() {
@@ -288,6 +298,27 @@ export class FakeAgent implements AgentCalls {
     const b = this.bans.get(FakeAgent.cidrOf(ip));
     return b ? Math.round((Date.parse(b.expiresAt) - this.clock.now()) / 1000) : undefined;
   }
+}
+
+/** An analysis whose verdict flags these sources (at 50,000 pps each, by the share rule). */
+export function analysisOf(attackers: string[]): AnalysisResult {
+  const t = '2026-03-01T12:00:00.000Z';
+  const zero = { tcp: 0, udp: 0, icmp: 0, other: 0 };
+  return {
+    verdict: {
+      underAttack: attackers.length > 0,
+      window: { start: t, end: t, seconds: 7 },
+      thresholds: { attackerShareThreshold: 0.2, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 1e8, victimPpsThreshold: 20000, victimBpsThreshold: 1e9, maxAttackers: 100 },
+      totals: { packets: 0, bytes: 0, inboundPackets: 0, inboundBytes: 0, pps: 0, bps: 0, distinctSources: 0, malformed: 0, sourceEvictions: 0 },
+      victims: [],
+      vectors: attackers.length ? ['syn_flood'] : [],
+      attackers: attackers.map((ip) => ({ ip, rules: ['share'], packets: 350_000, bytes: 21_000_000, share: 0.5, pps: 50_000, bps: 24_000_000, protocols: { ...zero, tcp: 350_000 } })),
+      topSource: null,
+      drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
+    },
+    blockedStillSending: [],
+    firewallDrops: { packets: 0, bytes: 0 },
+  };
 }
 
 /** Agents by URL, and the factory the reconcilers take. */

@@ -70,6 +70,7 @@ export class Harness {
     for (const u of urls) if (!this.agents.byUrl.has(u)) this.agents.add(u);
     const p = makePolicy(name, urls, spec, NS);
     this.policies.set(`${NS}/${name}`, p);
+    void this.policyObjects.create(NS, structuredClone(p)).catch(() => undefined);
     return p;
   }
 
@@ -114,6 +115,13 @@ export class Harness {
     } as BlockEvent);
     await this.settle();
     return this.be(be.name)!;
+  }
+
+  /** One defense of `policy` (as a trigger would run it), then settle. */
+  async defend(policy: string) {
+    const outcome = await this.runner.defend(this.policies.get(`${NS}/${policy}`)!, { reason: 'manual' });
+    await this.settle();
+    return outcome;
   }
 
   async deleteBe(name: string): Promise<void> {
