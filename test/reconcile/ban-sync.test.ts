@@ -106,7 +106,7 @@ describe('agent ban sync (fake agents, injected clock)', () => {
 
   it('renews a finished BlockEvent only for a ban newer than its window (or release)', async () => {
     const h = new Harness();
-    const web = h.policy('web', [A, B]);
+    h.policy('web', [A, B]);
     const name = blockEventName('web', '203.0.113.7');
     await h.apply({ name, ip: '203.0.113.7', durationSeconds: 600, policy: 'web' });
     await h.poll();
