@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from './api/types.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from '../api/v1alpha1/types.js';
 import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';

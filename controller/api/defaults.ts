@@ -15,7 +15,7 @@ import type {
   DefensePolicySpec,
   DefensePolicyTrigger,
   MitigationMode,
-} from './types.js';
+} from '../../api/v1alpha1/types.js';
 
 type Resolved<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { AgentResolver } from '../agents/agent-resolver.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/types.js';
 import { MemoryMonitor } from '../memory/memory-monitor.js';
 import type { NamespacedName } from '../resources/resource-client.js';
 import { DashboardAuth, SESSION_COOKIE } from './dashboard-auth.js';

@@ -9,7 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { withDefaults } from '../api/defaults.js';
-import type { BlockEvent, DefensePolicy } from '../api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/types.js';
 import type { NamespacedName } from '../resources/resource-client.js';
 import { httpStatus } from '../resources/resource-client.js';
 import { DashboardAuth, HttpError } from './dashboard-auth.js';

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startTestApi, type TestApi } from '../../test/api/helpers.js';
 import { AgentResolver } from '../agents/agent-resolver.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/types.js';
 import { MemoryMonitor } from '../memory/memory-monitor.js';
 import { DashboardData } from './dashboard-data.js';
 

@@ -9,7 +9,7 @@ import type { TopTalker, TopTalkers, TrafficPoint } from '../../agent/api/ports.
 import type { AttackRecord } from '../../agent/defense/attack-history.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { withDefaults } from '../api/defaults.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/types.js';
 import type { MemoryMonitor } from '../memory/memory-monitor.js';
 
 /** Single-flight cache: one computation per key per TTL, failures cached too. */

@@ -2,7 +2,7 @@
 // known keys); the ranges are the CRD's, enforced by the API server, whose
 // message the dashboard passes back, so there is one authority for them.
 import { z } from 'zod';
-import type { DefensePolicySpec } from '../api/types.js';
+import type { DefensePolicySpec } from '../../api/v1alpha1/types.js';
 
 const num = (field: string) => z.number({ error: `${field} must be a number` }).finite({ error: `${field} must be a finite number` });
 

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
-import { setCondition, toRfc3339 } from '../api/conditions.js';
+import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {
@@ -18,7 +18,7 @@ import {
   type DefensePolicy,
   type DefensePolicyStatus,
   type TriggerReason,
-} from '../api/types.js';
+} from '../../api/v1alpha1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { aboveThreshold, type MemoryMonitor } from '../memory/memory-monitor.js';

@@ -4,8 +4,8 @@
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
 import { AgentApiClient, AgentApiError } from '../../agent/api/agent-api-client.js';
-import { findCondition, setCondition } from '../api/conditions.js';
-import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../api/types.js';
+import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
+import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import type { ResourceClient } from '../resources/resource-client.js';

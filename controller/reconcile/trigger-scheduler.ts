@@ -4,7 +4,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { withDefaults } from '../api/defaults.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/types.js';
 import type { DefenseRunner, TriggerInfo } from './defense-runner.js';
 
 interface PolicyTriggers {

@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
-import { setCondition } from '../../controller/api/conditions.js';
-import { crdFiles } from '../../controller/api/crd-files.js';
+import { setCondition } from '../../api/v1alpha1/conditions.js';
+import { crdFiles } from '../../deploy/crd-files.js';
 import { withDefaults } from '../../controller/api/defaults.js';
 import {
   API_VERSION,
@@ -23,7 +23,7 @@ import {
   UNBLOCK_FINALIZER,
   type BlockEvent,
   type DefensePolicy,
-} from '../../controller/api/types.js';
+} from '../../api/v1alpha1/types.js';
 import {
   customObjectsApi,
   Kind,

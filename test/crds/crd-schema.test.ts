@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { ipOrCidr } from '../../native/lib/capture-options.js';
-import { crdFiles, findRepoRoot } from '../../controller/api/crd-files.js';
+import { crdFiles, findRepoRoot } from '../../deploy/crd-files.js';
 import { DEFENSE_POLICY_DEFAULTS } from '../../controller/api/defaults.js';
 import {
   AGENT_URL_PATTERN,
@@ -29,7 +29,7 @@ import {
   IP_OR_CIDR_RE,
   VERSION,
   type ResourceDescriptor,
-} from '../../controller/api/types.js';
+} from '../../api/v1alpha1/types.js';
 import { readCrd, schemaAt, type CrdDoc, type SchemaNode } from './helpers.js';
 
 const files = crdFiles();

@@ -14,7 +14,7 @@ import {
   policyToThresholds,
   withDefaults,
 } from '../../controller/api/defaults.js';
-import type { DefensePolicySpec } from '../../controller/api/types.js';
+import type { DefensePolicySpec } from '../../api/v1alpha1/types.js';
 
 const FULL_DEFAULTS = {
   trigger: { memoryThresholdPercent: 75, pollIntervalSeconds: 3, continuous: false },

@@ -1,12 +1,12 @@
 // Where the CRD manifests live, for the tests, the controller's startup check
 // and (later) the Helm chart. Resolved from the repository root, found by
 // walking up from this file to the nearest package.json, so it works from
-// source (tsx: controller/api/) and compiled (dist/controller/api/).
+// source (tsx: deploy/) and compiled (dist/deploy/).
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BLOCK_EVENT, DEFENSE_POLICY } from './types.js';
+import { BLOCK_EVENT, DEFENSE_POLICY } from '../api/v1alpha1/types.js';
 
 /** The nearest directory at or above `from` that holds a package.json named "floodgate". */
 export function findRepoRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
