@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { AgentApiClient } from '../../agent/api/agent-api-client.js';
 import type { BanRecord } from '../../agent/api/ports.js';
 import { toRfc3339 } from '../../api/v1alpha1/conditions.js';
-import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
 import { blockEventName, newBlockEvent } from './block-event-names.js';

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { AgentApiClient, AgentApiError } from '../../agent/api/agent-api-client.js';
 import type { BanRecord } from '../../agent/api/ports.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
-import { BlockEventConditions, UNBLOCK_FINALIZER, type BlockEvent, type BlockEventStatus, type DefensePolicy } from '../../api/v1alpha1/types.js';
+import { BlockEventConditions, UNBLOCK_FINALIZER, type BlockEvent, type BlockEventStatus, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { involvedObjectOf } from '../kube/event-recorder.js';
 import type { ResourceClient } from '../resources/resource-client.js';

@@ -14,7 +14,7 @@ import {
   setCondition,
   toRfc3339,
 } from '../../api/v1alpha1/conditions.js';
-import { DefensePolicyConditions, type Condition } from '../../api/v1alpha1/types.js';
+import { DefensePolicyConditions, type Condition } from '../../api/v1alpha1/index.js';
 
 const T0 = new Date('2024-05-01T10:00:00.123Z');
 const T1 = new Date('2024-05-01T10:05:00Z');
