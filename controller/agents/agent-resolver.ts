@@ -4,7 +4,7 @@
 // not thrown, so the policy's conditions can say what is wrong.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { CoreApi } from '../kube/kube-apis.js';
-import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../api/types.js';
+import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../../api/v1alpha1/index.js';
 import { selectorString } from './label-selector.js';
 
 export interface AgentTarget {

@@ -13,8 +13,8 @@
 import type { Logger } from 'pino';
 import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { BanRecord } from '../../api/agent/v1/types.js';
-import { toRfc3339 } from '../api/conditions.js';
-import type { BlockEvent, DefensePolicy } from '../api/types.js';
+import { toRfc3339 } from '../../api/v1alpha1/conditions.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
 import { blockEventName, newBlockEvent } from './block-event-names.js';

@@ -3,7 +3,7 @@
 // instead of duplicating it, also across controller restarts; owned by their
 // policy so deleting the policy garbage-collects them.
 import { createHash } from 'node:crypto';
-import { API_VERSION, type BlockEvent, type BlockEventSpec, type DefensePolicy } from '../api/types.js';
+import { API_VERSION, type BlockEvent, type BlockEventSpec, type DefensePolicy } from '../../api/v1alpha1/index.js';
 
 export function blockEventName(policy: string, ip: string): string {
   const slug = ip.toLowerCase().replace(/[^0-9a-z]+/g, '-').replace(/^-|-$/g, '');

@@ -7,8 +7,8 @@
 import type { Logger } from 'pino';
 import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
 import type { BanRecord } from '../../api/agent/v1/types.js';
-import { setCondition, toRfc3339 } from '../api/conditions.js';
-import { BlockEventConditions, UNBLOCK_FINALIZER, type BlockEvent, type BlockEventStatus, type DefensePolicy } from '../api/types.js';
+import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
+import { BlockEventConditions, UNBLOCK_FINALIZER, type BlockEvent, type BlockEventStatus, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { involvedObjectOf } from '../kube/event-recorder.js';
 import type { ResourceClient } from '../resources/resource-client.js';

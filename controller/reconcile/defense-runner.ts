@@ -9,16 +9,16 @@ import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
 import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
-import { setCondition, toRfc3339 } from '../api/conditions.js';
+import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
-import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {
+  banDurationSeconds,
   DefensePolicyConditions,
   type BlockEvent,
   type DefensePolicy,
   type DefensePolicyStatus,
   type TriggerReason,
-} from '../api/types.js';
+} from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { aboveThreshold, type MemoryMonitor } from '../memory/memory-monitor.js';
@@ -89,8 +89,8 @@ export class DefenseRunner {
 
   /** Should a memory trigger fire? Returns the pod over the threshold, if any. */
   async memoryTrigger(policy: DefensePolicy): Promise<TriggerInfo | undefined> {
-    const spec = withDefaults(policy.spec);
-    if (!policy.spec.targetSelector) return undefined;
+    const { spec } = policy;
+    if (!spec.targetSelector) return undefined;
     const pods = await this.deps.listPods(policy.metadata.namespace ?? 'default', policy.spec.targetSelector);
     for (const pod of pods) {
       const { reading } = await this.deps.memory.read(pod);
@@ -106,7 +106,8 @@ export class DefenseRunner {
     const { deps } = this;
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
-    const spec = withDefaults(policy.spec);
+    const { spec } = policy;
+    const { windowSeconds, ...thresholds } = spec.detection;
     const outcome: DefenseOutcome = { underAttack: false, created: [], extended: [], skipped: [], errors: [] };
     const { agents, problems } = await deps.resolver.resolve(policy);
     outcome.errors.push(...problems);
@@ -115,7 +116,7 @@ export class DefenseRunner {
     for (const a of agents) {
       try {
         const client = new AgentApiClient({ url: a.url, token: a.token });
-        const r = await client.analyze({ windowSeconds: spec.detection.windowSeconds, thresholds: policyToThresholds(policy.spec), mode: 'continuous' });
+        const r = await client.analyze({ windowSeconds, thresholds, mode: 'continuous' });
         verdicts.push(r.verdict);
         for (const b of r.blockedStillSending ?? []) stillSending.add(b.ip);
       } catch (err) {
@@ -136,7 +137,7 @@ export class DefenseRunner {
       );
     }
     if (merged.underAttack && spec.mitigation.mode === 'block') {
-      await this.blockAttackers(policy, merged.attackers, spec.detection.windowSeconds, outcome);
+      await this.blockAttackers(policy, merged.attackers, windowSeconds, outcome);
     } else if (merged.underAttack) {
       for (const a of merged.attackers) outcome.skipped.push({ ip: a.ip, why: 'observe mode' });
     }
@@ -166,8 +167,8 @@ export class DefenseRunner {
     const { deps } = this;
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
-    const spec = withDefaults(policy.spec);
-    const allowlisted = allowlistMatcher(spec.mitigation.allowlist);
+    const { spec } = policy;
+    const allowlisted = allowlistMatcher(spec.mitigation.allowlist ?? []);
     const mine = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name);
     let active = mine.filter((b) => b.status?.phase === 'Active' || b.status?.phase === 'Pending' || !b.status?.phase).length;
 
