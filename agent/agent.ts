@@ -153,7 +153,20 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       attacks: history,
       banChanges: new BanChangeFeed(banStore, backend.name),
     });
-    server = await startAgentServer({ app, host: cfg.listen.host, port: cfg.listen.port, token: opts.token, tls: cfg.tls });
+    server = await startAgentServer({
+      app,
+      host: cfg.listen.host,
+      port: cfg.listen.port,
+      token: opts.token,
+      tls: cfg.tls,
+      logger,
+      limits: {
+        maxConnections: cfg.api.maxConnections,
+        headersTimeoutMs: cfg.api.headersTimeoutSeconds * 1000,
+        requestTimeoutMs: cfg.api.requestTimeoutSeconds * 1000,
+        keepAliveTimeoutMs: cfg.api.keepAliveTimeoutSeconds * 1000,
+      },
+    });
   } catch (err) {
     await live.stop().catch(() => undefined);
     manager.stop();

@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from './api/types.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from '../api/v1alpha1/index.js';
 import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -15,6 +15,7 @@ import { loadKubeConfig, type KubeConfig } from './kube/kube-config.js';
 import { RestClient } from './kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
+import { Admission } from './resources/admission.js';
 import { AgentResolver, POLICY_NAMESPACE } from './agents/agent-resolver.js';
 import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
@@ -114,12 +115,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const health = new AgentHealth(enqueuePolicy);
 
   const listOf = <T,>(client: ResourceClient<T>) => (o: ListOptions) => client.list(undefined, { limit: o.limit, continue: o._continue }) as never;
+  // Objects enter the controller here: each is resolved once (defaults filled in) as it is cached.
+  const policyAdmission = new Admission(DEFENSE_POLICY, logger);
+  const blockEventAdmission = new Admission(BLOCK_EVENT, logger);
   const policies = createInformer<DefensePolicy>(
-    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, rest, logger, registry, transform: withoutManagedFields },
+    { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, rest, logger, registry, transform: (o) => policyAdmission.admit(withoutManagedFields(o)) },
     false,
   );
   const blockEvents = createInformer<BlockEvent>(
-    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: withoutManagedFields },
+    { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: (o) => blockEventAdmission.admit(withoutManagedFields(o)) },
     false,
   );
 
@@ -141,6 +145,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const policyReconciler = new PolicyReconciler({
     policies: policiesApi,
     getPolicy: (key) => policies.getByKey(key),
+    specProblem: (key) => policyAdmission.problem(key),
     listBlockEvents: () => blockEvents.list(),
     resolver,
     events,
@@ -182,10 +187,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
   policies.onAdd((p) => enqueuePolicy(objectKey(p)));
   policies.onUpdate((_o, p) => enqueuePolicy(objectKey(p)));
-  policies.onDelete((p) => enqueuePolicy(objectKey(p)));
+  policies.onDelete((p) => {
+    policyAdmission.forget(objectKey(p));
+    enqueuePolicy(objectKey(p));
+  });
   blockEvents.onAdd(enqueueBe);
   blockEvents.onUpdate((_o, b) => enqueueBe(b));
   blockEvents.onDelete((be) => {
+    blockEventAdmission.forget(objectKey(be));
     banSync.noteDeleted(be);
     enqueueBe(be);
   });

@@ -5,7 +5,7 @@
 // InvalidResponse) and emits the Event. So a bad agent degrades only its own
 // policy, and only through that policy's status.
 import { AgentApiError } from '../../api/agent/v1/client.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 
 export interface AgentProblem {
   agent: string;

@@ -7,8 +7,7 @@ import type { Logger } from 'pino';
 import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { AttackRecord, TopTalker } from '../../api/agent/v1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
-import { withDefaults } from '../api/defaults.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { MemoryMonitor } from '../memory/memory-monitor.js';
 
 /** Single-flight cache: one computation per key per TTL, failures cached too. */
@@ -104,7 +103,7 @@ export class DashboardData {
         for (const a of agents) {
           const known = byUrl.get(a.url);
           if (known) known.policies.push(key);
-          else byUrl.set(a.url, { ...a, policies: [key], windowSeconds: withDefaults(p.spec).detection.windowSeconds });
+          else byUrl.set(a.url, { ...a, policies: [key], windowSeconds: p.spec.detection.windowSeconds });
         }
       }
       return [...byUrl.values()];
@@ -177,7 +176,7 @@ export class DashboardData {
       for (const p of this.deps.listPolicies()) {
         if (!p.spec.targetSelector) continue;
         const policy = `${p.metadata.namespace}/${p.metadata.name}`;
-        const thresholdPercent = withDefaults(p.spec).trigger.memoryThresholdPercent;
+        const thresholdPercent = p.spec.trigger.memoryThresholdPercent;
         let pods: V1Pod[];
         try {
           pods = await this.deps.listPods(p.metadata.namespace ?? 'default', p.spec.targetSelector);

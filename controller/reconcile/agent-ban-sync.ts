@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { sameBanJournal, type BanRecord } from '../../api/agent/v1/types.js';
-import type { BlockEvent, DefensePolicy } from '../api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';

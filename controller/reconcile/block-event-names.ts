@@ -11,7 +11,7 @@
 // may sit on the name); otherwise the longer-hash name is used.
 import { createHash } from 'node:crypto';
 import { canonicalCidr, parseCidr } from '../../lib/cidr.js';
-import { API_VERSION, type BlockEvent, type BlockEventSpec, type DefensePolicy } from '../api/types.js';
+import { API_VERSION, type BlockEvent, type BlockEventSpec, type DefensePolicy } from '../../api/v1alpha1/index.js';
 
 /** The address as the firewall writes it: "10.0.0.1" for a single address, "10.0.0.0/24" for a network. */
 export function canonicalTarget(ip: string): string {

@@ -3,7 +3,7 @@
 // BlockEvent's ban is one address or CIDR on every agent of its policy (or on
 // its spec.agent), pushed for the rest of its window; agents treat a repeat
 // as "keep", so a restarted controller re-pushes without duplicates.
-import { UNBLOCK_FINALIZER, BlockEventConditions, type BlockEvent } from '../api/types.js';
+import { UNBLOCK_FINALIZER, BlockEventConditions, type BlockEvent } from '../../api/v1alpha1/index.js';
 import {
   EnforcementReconciler,
   type EnforcementAdapter,

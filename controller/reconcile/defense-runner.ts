@@ -8,16 +8,16 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
-import { setCondition, toRfc3339 } from '../api/conditions.js';
+import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { expiry, MAX_BAN_SECONDS } from '../../api/ban-time.js';
-import { banDurationSeconds, policyToThresholds, withDefaults } from '../api/defaults.js';
 import {
+  banDurationSeconds,
   DefensePolicyConditions,
   type BlockEvent,
   type DefensePolicy,
   type DefensePolicyStatus,
   type TriggerReason,
-} from '../api/types.js';
+} from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
@@ -94,8 +94,8 @@ export class DefenseRunner {
 
   /** Should a memory trigger fire? Returns the pod over the threshold, if any. */
   async memoryTrigger(policy: DefensePolicy): Promise<TriggerInfo | undefined> {
-    const spec = withDefaults(policy.spec);
-    if (!policy.spec.targetSelector) return undefined;
+    const { spec } = policy;
+    if (!spec.targetSelector) return undefined;
     const pods = await this.deps.listPods(policy.metadata.namespace ?? 'default', policy.spec.targetSelector);
     for (const pod of pods) {
       const { reading } = await this.deps.memory.read(pod);
@@ -111,7 +111,8 @@ export class DefenseRunner {
     const { deps } = this;
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
-    const spec = withDefaults(policy.spec);
+    const { spec } = policy;
+    const { windowSeconds, ...thresholds } = spec.detection;
     const outcome: DefenseOutcome = { underAttack: false, created: [], extended: [], skipped: [], errors: [] };
     const { agents, problems } = await deps.resolver.resolve(policy);
     outcome.errors.push(...problems);
@@ -120,7 +121,7 @@ export class DefenseRunner {
     for (const a of agents) {
       try {
         const client = (deps.agentClients ?? httpAgentClients)(a, 5000);
-        const r = await client.analyze({ windowSeconds: spec.detection.windowSeconds, thresholds: policyToThresholds(policy.spec), mode: 'continuous' });
+        const r = await client.analyze({ windowSeconds, thresholds, mode: 'continuous' });
         deps.health?.report(policy, a.name, undefined);
         verdicts.push(r.verdict);
         for (const b of r.blockedStillSending) stillSending.add(b.ip);
@@ -143,7 +144,7 @@ export class DefenseRunner {
       );
     }
     if (merged.underAttack && spec.mitigation.mode === 'block') {
-      await this.blockAttackers(policy, merged.attackers, spec.detection.windowSeconds, outcome);
+      await this.blockAttackers(policy, merged.attackers, windowSeconds, outcome);
     } else if (merged.underAttack) {
       for (const a of merged.attackers) outcome.skipped.push({ ip: a.ip, why: 'observe mode' });
     }
@@ -173,8 +174,8 @@ export class DefenseRunner {
     const { deps } = this;
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
-    const spec = withDefaults(policy.spec);
-    const allowlisted = allowlistMatcher(spec.mitigation.allowlist);
+    const { spec } = policy;
+    const allowlisted = allowlistMatcher(spec.mitigation.allowlist ?? []);
     const inNamespace = new Map<string, BlockEvent>();
     for (const b of deps.listBlockEvents()) if (b.metadata.namespace === ns) inNamespace.set(b.metadata.name ?? '', b);
     const mine = [...inNamespace.values()].filter((b) => b.spec.policyRef?.name === name);

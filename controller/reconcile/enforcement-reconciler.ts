@@ -12,8 +12,8 @@
 import type { Logger } from 'pino';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { AgentApiError } from '../../api/agent/v1/client.js';
-import { setCondition } from '../api/conditions.js';
-import type { Condition, DefensePolicy } from '../api/types.js';
+import { setCondition } from '../../api/v1alpha1/conditions.js';
+import type { Condition, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver, AgentTarget } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentCalls, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';

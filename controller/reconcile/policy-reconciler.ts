@@ -4,8 +4,8 @@
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
 import { AgentApiError } from '../../api/agent/v1/client.js';
-import { findCondition, setCondition } from '../api/conditions.js';
-import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../api/types.js';
+import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
+import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
 import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
@@ -19,6 +19,8 @@ export const MANUAL_TRIGGER_ANNOTATION = 'floodgate.dev/trigger';
 export interface PolicyReconcilerDeps {
   policies: ResourceClient<DefensePolicy>;
   getPolicy: (key: string) => DefensePolicy | undefined;
+  /** Why the cached policy does not match its schema (controller/resources/admission.ts); it is then not acted on. */
+  specProblem?: (key: string) => string | undefined;
   listBlockEvents: () => BlockEvent[];
   resolver: AgentResolver;
   events: EventRecorder;
@@ -75,12 +77,15 @@ export class PolicyReconciler {
       }),
     );
 
-    const scheduleOk = TriggerScheduler.validSchedule(policy.spec.trigger?.schedule);
+    const invalidSpec = deps.specProblem?.(key);
+    const scheduleOk = TriggerScheduler.validSchedule(policy.spec.trigger.schedule);
     const noAgents = !policy.spec.agents?.length && !policy.spec.agentSelector;
     conditions = setCondition(
       conditions,
-      !scheduleOk
-        ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger?.schedule}" is not a valid cron expression` }
+      invalidSpec
+        ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSpec', message: invalidSpec.slice(0, 2000) }
+        : !scheduleOk
+        ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger.schedule}" is not a valid cron expression` }
         : noAgents
           ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'NoAgents', message: 'set spec.agents or spec.agentSelector' }
           : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: `policy accepted; ${agents.length} agent(s)` },
@@ -118,9 +123,10 @@ export class PolicyReconciler {
       await deps.policies.patchStatus({ namespace: ns, name }, status);
     }
 
-    if (scheduleOk) deps.triggers.ensure(key, policy);
+    if (invalidSpec) deps.triggers.remove(key);
+    else if (scheduleOk) deps.triggers.ensure(key, policy);
     const manual = policy.metadata.annotations?.[MANUAL_TRIGGER_ANNOTATION];
-    if (manual !== undefined && this.manualSeen.get(key) !== manual) {
+    if (manual !== undefined && !invalidSpec && this.manualSeen.get(key) !== manual) {
       this.manualSeen.set(key, manual);
       void deps.triggers.fire(key, { reason: 'manual' });
     }

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
-import type { BlockEvent } from '../../controller/api/types.js';
+import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import { createLab, type Lab } from '../lab/lab-network.js';
 import { startLabAgent, type LabAgent } from '../lab/lab-agent.js';
 import { eventually, kubectl, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';

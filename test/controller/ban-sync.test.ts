@@ -17,7 +17,7 @@ import { BanChangeFeed } from '../../agent/bans/ban-changes.js';
 import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { DryRunBackend } from '../../agent/firewall/dry-run-backend.js';
 import { AgentResolver } from '../../controller/agents/agent-resolver.js';
-import { BLOCK_EVENT, DEFENSE_POLICY, UNBLOCK_FINALIZER, type BlockEvent, type DefensePolicy } from '../../controller/api/types.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, UNBLOCK_FINALIZER, type BlockEvent, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import { EventRecorder } from '../../controller/kube/event-recorder.js';
 import { Informer } from '../../controller/kube/informer.js';
 import { CoreClient } from '../../controller/kube/kube-apis.js';

@@ -10,7 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import pino from 'pino';
 import { restartApiServer, type ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
-import type { BlockEvent, DefensePolicy } from '../../controller/api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import { isRoot } from '../support/netns.js';
 import {
   createAttackerLink,

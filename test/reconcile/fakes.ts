@@ -13,7 +13,9 @@ import { AgentApiError } from '../../api/agent/v1/client.js';
 import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
 import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-resolver.js';
-import type { DefensePolicy } from '../../controller/api/types.js';
+import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
+
+type DefensePolicyInput = InputOf<typeof DEFENSE_POLICY>;
 import type { NamespacedName } from '../../controller/resources/resource-client.js';
 import pino from 'pino';
 
@@ -368,11 +370,12 @@ export class FakeEvents {
   }
 }
 
-export function policy(name: string, agents: string[], spec: Partial<DefensePolicy['spec']> = {}, namespace = 'shop'): DefensePolicy {
-  return {
+/** A DefensePolicy as the controller sees it: resolved once, defaults filled in (api/v1alpha1). */
+export function policy(name: string, agents: string[], spec: DefensePolicyInput['spec'] = {}, namespace = 'shop'): DefensePolicy {
+  return resolved(DEFENSE_POLICY, {
     apiVersion: 'floodgate.dev/v1alpha1',
     kind: 'DefensePolicy',
     metadata: { name, namespace, uid: `uid-${name}`, generation: 1 },
     spec: { agents: agents.map((url) => ({ url })), ...spec },
-  };
+  });
 }

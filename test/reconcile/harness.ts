@@ -2,7 +2,7 @@
 // defense runner) wired to the fakes, with a work loop standing in for the
 // work queue: settle() reconciles every object until a round writes nothing.
 import { AgentHealth } from '../../controller/agents/agent-health.js';
-import type { BlockEvent, DefensePolicy } from '../../controller/api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import { AgentBanSync } from '../../controller/reconcile/agent-ban-sync.js';
 import { BlockEventReconciler, RetryableError } from '../../controller/reconcile/block-event-reconciler.js';
 import { DefenseRunner } from '../../controller/reconcile/defense-runner.js';
@@ -66,7 +66,7 @@ export class Harness {
   }
 
   /** A policy with fake agents at these URLs. */
-  policy(name: string, urls: string[], spec: Partial<DefensePolicy['spec']> = {}): DefensePolicy {
+  policy(name: string, urls: string[], spec: Parameters<typeof makePolicy>[2] = {}): DefensePolicy {
     for (const u of urls) if (!this.agents.byUrl.has(u)) this.agents.add(u);
     const p = makePolicy(name, urls, spec, NS);
     this.policies.set(`${NS}/${name}`, p);

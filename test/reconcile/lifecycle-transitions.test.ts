@@ -6,7 +6,7 @@
 // backed by behaviour.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { UNBLOCK_FINALIZER } from '../../controller/api/types.js';
+import { UNBLOCK_FINALIZER } from '../../api/v1alpha1/index.js';
 import { blockEventName } from '../../controller/reconcile/block-event-names.js';
 import { LifecycleAnnotations, TRANSITIONS, UNBLOCK_GIVE_UP_MS, type TransitionId } from '../../controller/reconcile/enforcement-lifecycle.js';
 import { rfc3339 } from './fakes.js';

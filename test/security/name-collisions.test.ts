@@ -13,7 +13,7 @@ import pino from 'pino';
 import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { DryRunBackend } from '../../agent/firewall/dry-run-backend.js';
 import { startController, type RunningController } from '../../controller/controller.js';
-import type { BlockEvent } from '../../controller/api/types.js';
+import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import { blockEventName } from '../../controller/reconcile/block-event-names.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { attacker, startTestApi, TOKEN, verdict, type TestApi } from '../api/helpers.js';

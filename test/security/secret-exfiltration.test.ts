@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
 import { AgentResolver } from '../../controller/agents/agent-resolver.js';
-import type { DefensePolicy } from '../../controller/api/types.js';
+import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { renderObjects } from '../../deploy/helm.js';
 import { isRoot } from '../support/netns.js';
@@ -161,7 +161,8 @@ spec:
 
 describe('where a token may go (resolver rules, fake API)', () => {
   const secret = (labels: Record<string, string> | undefined, token: string) => ({ metadata: { labels }, data: { token: Buffer.from(token).toString('base64') } });
-  const policyWith = (spec: DefensePolicy['spec'], namespace = 'team'): DefensePolicy => ({ apiVersion: 'floodgate.dev/v1alpha1', kind: 'DefensePolicy', metadata: { name: 'p', namespace }, spec });
+  const policyWith = (spec: InputOf<typeof DEFENSE_POLICY>['spec'], namespace = 'team'): DefensePolicy =>
+    resolved(DEFENSE_POLICY, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'DefensePolicy', metadata: { name: 'p', namespace }, spec });
 
   it('agentSelector picks pods of the token Secret\'s namespace only, so the release namespace\'s token never reaches a pod of the policy\'s', async () => {
     const listed: string[] = [];

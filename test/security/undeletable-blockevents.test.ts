@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startController, type RunningController } from '../../controller/controller.js';
-import type { BlockEvent } from '../../controller/api/types.js';
+import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { isRoot } from '../support/netns.js';
 import { e2eControllerOptions, eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
