@@ -59,8 +59,13 @@ export const IP_OR_CIDR_PATTERN = `^(${IPV4}(/(3[0-2]|[12][0-9]|[0-9]))?|${IPV6}
 /** A loose 5- or 6-field cron expression (digits, names, * / , -). */
 export const CRON_PATTERN = '^[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4,5}$';
 
-/** An agent URL: http(s)://host[:port][/path], no spaces or userinfo. */
-export const AGENT_URL_PATTERN = '^https?://[A-Za-z0-9._~%\\[\\]:-]+(/[!-~]*)?$';
+/**
+ * An agent URL: http(s)://host[:port], optionally with a trailing "/"; no
+ * path, query, fragment, spaces or userinfo. The API server's first check of
+ * the wire contract's rule (api/agent/v1/client.ts agentBaseUrl), which the
+ * controller applies again with the address rules and its allowlist.
+ */
+export const AGENT_URL_PATTERN = '^https?://[A-Za-z0-9._~%\\[\\]:-]+/?$';
 
 /** metav1.Condition reason. */
 export const CONDITION_REASON_PATTERN = '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$';
