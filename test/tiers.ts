@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { moduleSpecifiers } from './support/imports.js';
 
 export type Tier = 'unit' | 'apiserver' | 'lab';
 export const TIERS: readonly Tier[] = ['unit', 'apiserver', 'lab'];
@@ -32,12 +33,9 @@ const OVERRIDES: Readonly<Record<string, Tier>> = {
 };
 
 function runtimeImports(file: string): string[] {
-  const src = fs.readFileSync(file, 'utf8');
-  const out: string[] = [];
-  for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"](\.[^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/^\s*import\s+['"](\.[^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g)) out.push(m[1]!);
-  return out.map((spec) => path.resolve(path.dirname(file), spec));
+  return moduleSpecifiers(fs.readFileSync(file, 'utf8'))
+    .filter((spec) => spec.startsWith('.'))
+    .map((spec) => path.resolve(path.dirname(file), spec));
 }
 
 /** The test-tree modules `file` reaches at run time (itself included). */

@@ -156,6 +156,12 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     return (this.deps.agentClients ?? httpAgentClients)(a, this.deps.agentTimeoutMs ?? 5000);
   }
 
+  /** Its policy, if it names one that exists (for Events: they go on the policy). */
+  private policyOf(obj: T): DefensePolicy | undefined {
+    const name = obj.spec.policyRef?.name;
+    return name ? this.deps.getPolicy(obj.metadata.namespace ?? 'default', name) : undefined;
+  }
+
   /** The agents that hold (or should hold) it. */
   private async targets(obj: T): Promise<Targets> {
     const ns = obj.metadata.namespace ?? 'default';
@@ -214,8 +220,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
         return; // the update brings us back with the finalizer in place
       case 'finalize': {
         if (step.why === 'skipped') {
-          const policy = obj.spec.policyRef ? this.deps.getPolicy(obj.metadata.namespace ?? 'default', obj.spec.policyRef.name) : undefined;
-          this.event(obj, policy, 'Warning', 'UnblockSkipped', `${obj.metadata.name}: finalizer removed without unblocking ${what} (floodgate.dev/skip-unblock); agents may still hold it until it expires`);
+          this.event(obj, this.policyOf(obj), 'Warning', 'UnblockSkipped', `${obj.metadata.name}: finalizer removed without unblocking ${what} (floodgate.dev/skip-unblock); agents may still hold it until it expires`);
         }
         await this.removeFinalizer(obj);
         return;
@@ -233,7 +238,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
         return { requeueAfterMs: Math.max(1000, step.until - v.now) };
       }
       case 'expire': {
-        const { policy } = await this.targets(obj);
+        const policy = this.policyOf(obj);
         const held = v.status.phase === 'Active';
         await this.patchStatus(obj, {
           phase: 'Expired',

@@ -22,6 +22,15 @@ export async function kubectl(kubeconfig: string, args: string[], input?: string
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
 }
 
+/** kubectl against `kubeconfig` that resolves with stdout and throws with stderr when it fails. */
+export function kubectlOrThrow(kubeconfig: () => string): (args: string[], input?: string) => Promise<string> {
+  return async (args, input) => {
+    const r = await kubectl(kubeconfig(), args, input);
+    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
 /** Our API server with the CRDs established; other suites pass their own state dir so they never share one. */
 export async function startApiServerWithCrds(stateDir = STATE_DIR): Promise<ControlPlane> {
   const cp = await ensureControlPlane({ stateDir });

@@ -12,44 +12,20 @@
 //
 //   FLOODGATE_CP_SECURITY_STATE_DIR (default /tmp/floodgate-cp-security): its API server's state dir.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startController, type RunningController } from '../../controller/controller.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
+import { recordingServer, type RecordingServer } from '../support/http-recorder.js';
 import { isRoot } from '../support/netns.js';
-import { e2eControllerOptions, eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
+import { e2eControllerOptions, eventually, kubectlOrThrow, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_SECURITY_STATE_DIR || '/tmp/floodgate-cp-security';
 const NS = `fgsec-answers-${process.pid}`;
 
-interface Hostile {
-  url: string;
-  port: number;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-async function hostile(handler: http.RequestListener): Promise<Hostile> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    handler(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+type Hostile = RecordingServer;
+const hostile = recordingServer;
 
 describe('agent answers cannot take the controller down (issue 13.1b, 13.5)', { skip: isRoot() ? false : 'needs root to capture on lo', timeout: 240_000 }, () => {
   let cp: ControlPlane;
@@ -61,11 +37,7 @@ describe('agent answers cannot take the controller down (issue 13.1b, 13.5)', { 
   let endless: Hostile;
   let canary: Hostile;
 
-  const k = async (args: string[], input?: string) => {
-    const r = await kubectl(cp.kubeconfig, args, input);
-    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const k = kubectlOrThrow(() => cp.kubeconfig);
   const policy = async (name: string) => JSON.parse(await k(['-n', NS, 'get', 'dp', name, '-o', 'json'])) as DefensePolicy;
   const reachable = (p: DefensePolicy) => p.status?.conditions?.find((c) => c.type === 'AgentsReachable');
   const applyPolicy = (name: string, url: string) =>

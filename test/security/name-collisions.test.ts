@@ -18,7 +18,7 @@ import { blockEventName } from '../../controller/reconcile/block-event-names.js'
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { attacker, startTestApi, TOKEN, verdict, type TestApi } from '../api/helpers.js';
 import { makeManager, tempStateDir } from '../bans/setup.js';
-import { e2eControllerOptions, eventually, kubectl, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';
+import { e2eControllerOptions, eventually, kubectlOrThrow, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_SECURITY_STATE_DIR || '/tmp/floodgate-cp-security';
 const NS = `fgsec-names-${process.pid}`;
@@ -30,11 +30,7 @@ describe('BlockEvent names never collide across addresses (issue 13.7)', { timeo
   let service: ManagerBanService;
   let controller: RunningController;
 
-  const k = async (args: string[], input?: string) => {
-    const r = await kubectl(cp.kubeconfig, args, input);
-    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const k = kubectlOrThrow(() => cp.kubeconfig);
   const blockEvents = async () => (JSON.parse(await k(['-n', NS, 'get', 'be', '-o', 'json'])) as { items: BlockEvent[] }).items;
   const attack = async (ips: string[]) => {
     api.analyzer.result = { verdict: verdict(ips.map((ip) => attacker(ip, 50_000, 0.2))), blockedStillSending: [], firewallDrops: { packets: 0, bytes: 0 } };

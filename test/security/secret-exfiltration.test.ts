@@ -15,8 +15,6 @@
 //
 //   FLOODGATE_CP_SECURITY_STATE_DIR (default /tmp/floodgate-cp-security): its API server's state dir.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
@@ -24,8 +22,9 @@ import { AgentResolver } from '../../controller/agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { renderObjects } from '../../deploy/helm.js';
+import { recordingServer } from '../support/http-recorder.js';
 import { isRoot } from '../support/netns.js';
-import { eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
+import { eventually, kubectlOrThrow, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_SECURITY_STATE_DIR || '/tmp/floodgate-cp-security';
 const BIN = fileURLToPath(new URL('../../../bin/floodgate.js', import.meta.url));
@@ -35,23 +34,8 @@ const VAULT = `fgsec-vault-${process.pid}`;
 const DB_PASSWORD = 's3cr3t-db-password-do-not-leak';
 const VAULT_TOKEN = 'vault-labelled-token-do-not-leak';
 
-/** An HTTP server recording every Authorization header it is sent. */
-async function canary(): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
-  const seen: string[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
-    res.setHeader('content-type', 'application/json').end('{"status":"ready"}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+/** A server recording every request and its Authorization header, answering like a ready agent. */
+const canary = () => recordingServer((_req, res) => res.setHeader('content-type', 'application/json').end('{"status":"ready"}'), '127.0.0.1');
 
 describe('a DefensePolicy cannot read Secrets (issue 13.1)', { skip: isRoot() ? false : 'needs root to capture on lo', timeout: 240_000 }, () => {
   let cp: ControlPlane;
@@ -61,11 +45,7 @@ describe('a DefensePolicy cannot read Secrets (issue 13.1)', { skip: isRoot() ? 
   let controller: ResultPromise;
   let log = '';
 
-  const k = async (args: string[], input?: string) => {
-    const r = await kubectl(cp.kubeconfig, args, input);
-    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const k = kubectlOrThrow(() => cp.kubeconfig);
   const policy = async (name: string) => JSON.parse(await k(['-n', TEAM, 'get', 'dp', name, '-o', 'json'])) as DefensePolicy;
   const reachable = (p: DefensePolicy) => p.status?.conditions?.find((c) => c.type === 'AgentsReachable');
   const applyPolicy = (name: string, url: string, ref: string) =>
@@ -121,7 +101,7 @@ spec:
     assert.match(reachable(p)!.message, new RegExp(`secret ${TEAM}/db-password refused: it is not labelled floodgate.dev/agent-token`));
     const events = await k(['-n', TEAM, 'get', 'events', '--field-selector', 'involvedObject.name=steal,reason=SecretRefused', '-o', 'jsonpath={.items[*].message}']);
     assert.match(events, /db-password refused/);
-    assert.deepEqual(allowed.seen, [], 'the URL was not called at all');
+    assert.deepEqual(allowed.requests, [], 'the URL was not called at all');
   });
 
   it('a labelled Secret in a namespace the controller does not allow is refused', async () => {
@@ -131,7 +111,7 @@ spec:
       return reachable(p)?.reason === 'SecretRefused' ? p : undefined;
     }, 60_000);
     assert.match(reachable(p)!.message, new RegExp(`secret ${VAULT}/labelled refused: agent tokens are read only from the policy's own namespace, ${RELEASE}`));
-    assert.deepEqual(allowed.seen, []);
+    assert.deepEqual(allowed.requests, []);
   });
 
   it('a URL outside the allowlist is never called, not even with a proper token', async () => {
@@ -143,7 +123,7 @@ spec:
     assert.match(reachable(p)!.message, /is not an allowed agent URL/);
     const events = await k(['-n', TEAM, 'get', 'events', '--field-selector', 'involvedObject.name=elsewhere,reason=AgentUrlNotAllowed', '-o', 'name']);
     assert.notEqual(events.trim(), '');
-    assert.deepEqual(notAllowed.seen, []);
+    assert.deepEqual(notAllowed.requests, []);
   });
 
   it('a labelled Secret of the policy\'s namespace with an allowed agent works', async () => {

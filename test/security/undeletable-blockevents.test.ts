@@ -16,7 +16,7 @@ import { startController, type RunningController } from '../../controller/contro
 import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { isRoot } from '../support/netns.js';
-import { e2eControllerOptions, eventually, kubectl, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
+import { e2eControllerOptions, eventually, kubectl, kubectlOrThrow, startAgent, startApiServerWithCrds, stopApiServer, type RunningAgent } from '../controller/e2e-env.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_SECURITY_STATE_DIR || '/tmp/floodgate-cp-security';
 const NS = `fgsec-delete-${process.pid}`;
@@ -27,11 +27,7 @@ describe('a BlockEvent whose agent is gone can be deleted (issue 13.4)', { skip:
   let agent: RunningAgent | undefined;
   let controller: RunningController;
 
-  const k = async (args: string[], input?: string) => {
-    const r = await kubectl(cp.kubeconfig, args, input);
-    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const k = kubectlOrThrow(() => cp.kubeconfig);
   const be = async (name: string) => {
     const r = await kubectl(cp.kubeconfig, ['-n', NS, 'get', 'be', name, '-o', 'json']);
     return r.exitCode === 0 ? (JSON.parse(r.stdout) as BlockEvent) : undefined;
