@@ -168,6 +168,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const banSync = new AgentBanSync({
     blockEvents: blockEventsApi,
     getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    listBlockEvents: () => blockEvents.list(),
     listPolicies: () => policies.list(),
     resolver,
     logger,

@@ -24,6 +24,7 @@ import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
+import { cidrContains, parseCidr } from '../../lib/cidr.js';
 import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
 import { findBlockEvent, newBlockEvent } from './block-event-names.js';
 import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
@@ -34,6 +35,8 @@ export interface AgentBanSyncDeps {
     patch(ref: NamespacedName, body: object): Promise<BlockEvent>;
   };
   getBlockEvent: (namespace: string, name: string) => BlockEvent | undefined;
+  /** Every BlockEvent: to find the ones inside a network ban (an agent widens IPv6 addresses to a /64). */
+  listBlockEvents?: () => BlockEvent[];
   listPolicies: () => DefensePolicy[];
   resolver: Pick<AgentResolver, 'resolve'>;
   logger: Logger;
@@ -196,25 +199,43 @@ export class AgentBanSync {
     return findBlockEvent(this.deps.getBlockEvent, policy.metadata.namespace ?? 'default', policy.metadata.name ?? '', specIp(cidr));
   }
 
-  private lost(policy: DefensePolicy, cidr: string): void {
+  /**
+   * The policy's Active BlockEvents an agent ban of `cidr` holds: the one of
+   * that address, and, for a network, the ones inside it (an agent bans an
+   * IPv6 address as its /64, so the ban the controller pushed comes back wider).
+   */
+  private heldBy(policy: DefensePolicy, cidr: string): BlockEvent[] {
+    const active = (b: BlockEvent | undefined): b is BlockEvent => b?.status?.phase === 'Active' && !b.metadata.deletionTimestamp;
     const { existing } = this.find(policy, cidr);
-    if (existing?.status?.phase === 'Active' && !existing.metadata.deletionTimestamp) this.deps.onLost?.(existing);
+    if (active(existing)) return [existing];
+    const network = parseCidr(cidr);
+    if (!network || network.prefix === (network.family === 4 ? 32 : 128) || !this.deps.listBlockEvents) return [];
+    const ns = policy.metadata.namespace ?? 'default';
+    return this.deps.listBlockEvents().filter((b) => {
+      if (b.metadata.namespace !== ns || b.spec.policyRef?.name !== policy.metadata.name || !active(b)) return false;
+      const target = parseCidr(b.spec.ip);
+      return target !== undefined && cidrContains(network, target);
+    });
   }
 
-  /** The agent dropped a ban before its expiry: mark an Active BlockEvent released (the reconciler acts on it). */
+  private lost(policy: DefensePolicy, cidr: string): void {
+    for (const be of this.heldBy(policy, cidr)) this.deps.onLost?.(be);
+  }
+
+  /** The agent dropped a ban before its expiry: mark the Active BlockEvents it held released (the reconciler acts on it). */
   private async removedEarly(policy: DefensePolicy, agent: string, cidr: string): Promise<void> {
     const ns = policy.metadata.namespace ?? 'default';
-    const { existing } = this.find(policy, cidr);
-    if (!existing || existing.metadata.deletionTimestamp || existing.status?.phase !== 'Active') return;
-    if ((this.tombstones.get(`${ns}/${existing.metadata.name}`) ?? 0) > this.now()) return;
-    try {
-      await this.deps.blockEvents.patch(
-        { namespace: ns, name: existing.metadata.name ?? '' },
-        { metadata: { annotations: { [LifecycleAnnotations.releasedAt]: rfc3339(this.now()), [LifecycleAnnotations.releasedBy]: agent } } },
-      );
-      this.deps.logger.info({ policy: `${ns}/${policy.metadata.name}`, cidr, agent }, 'an agent dropped a ban before its expiry: releasing its BlockEvent');
-    } catch (err) {
-      if (httpStatus(err) !== 404) this.deps.logger.warn({ cidr, err: (err as Error).message }, 'cannot mark a released ban');
+    for (const existing of this.heldBy(policy, cidr)) {
+      if ((this.tombstones.get(`${ns}/${existing.metadata.name}`) ?? 0) > this.now()) continue;
+      try {
+        await this.deps.blockEvents.patch(
+          { namespace: ns, name: existing.metadata.name ?? '' },
+          { metadata: { annotations: { [LifecycleAnnotations.releasedAt]: rfc3339(this.now()), [LifecycleAnnotations.releasedBy]: agent } } },
+        );
+        this.deps.logger.info({ policy: `${ns}/${policy.metadata.name}`, cidr, agent }, 'an agent dropped a ban before its expiry: releasing its BlockEvent');
+      } catch (err) {
+        if (httpStatus(err) !== 404) this.deps.logger.warn({ cidr, err: (err as Error).message }, 'cannot mark a released ban');
+      }
     }
   }
 
@@ -223,6 +244,8 @@ export class AgentBanSync {
     const ns = policy.metadata.namespace ?? 'default';
     const ip = specIp(ban.cidr);
     if (Date.parse(ban.expiresAt) <= this.now()) return { outcome: 'settled', recorded: false };
+    // This policy's own pushes come back in the list: their BlockEvents exist already (or were just deleted).
+    if (ban.source === 'api' && ban.policy === policy.metadata.name) return { outcome: 'settled', recorded: false };
     const { existing, name } = this.find(policy, ban.cidr);
     if (!name) {
       this.deps.logger.warn({ ip }, 'both BlockEvent names of this address are taken by other addresses: not recorded');

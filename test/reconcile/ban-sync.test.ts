@@ -131,4 +131,20 @@ describe('agent ban sync (fake agents, injected clock)', () => {
     assert.equal(h.agent(B).holds('203.0.113.7'), 590, 'B kept its older, longer ban');
     assert.equal(renewed.status?.expiresAt, rfc3339(h.clock.now() + 590_000), 'so the BlockEvent lasts as long as B holds it');
   });
+
+  it('the controller\'s own pushes are not recorded again, also when the agent widens an IPv6 address to its /64; a removal of that /64 releases what it held', async () => {
+    const h = new Harness();
+    const web = h.policy('web', [A]);
+    h.agent(A).ipv6Prefix = 64;
+    await h.apply({ name: blockEventName('web', '2001:db8::1'), ip: '2001:db8::1', durationSeconds: 600, policy: 'web' });
+    await h.apply({ name: blockEventName('web', '2001:db8::2'), ip: '2001:db8::2', durationSeconds: 600, policy: 'web' });
+    assert.deepEqual([...h.agent(A).bans.keys()], ['2001:db8::/64'], 'one ban on the agent for both');
+    await h.poll();
+    assert.equal(h.objects.list().length, 2, 'no BlockEvent for 2001:db8::/64');
+    h.clock.advance(10);
+    h.agent(A).removeByHand('2001:db8::/64');
+    await h.sync.syncPolicy(web);
+    await h.settle();
+    assert.deepEqual(h.objects.list().map((b) => b.status?.phase), ['Released', 'Released']);
+  });
 });

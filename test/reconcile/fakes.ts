@@ -10,6 +10,7 @@
 //     with switches for the failures the reconcilers must survive;
 //   - a clock that only moves when told to.
 import { AgentApiError } from '../../api/agent/v1/client.js';
+import { parseCidr } from '../../lib/cidr.js';
 import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
 import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-resolver.js';
@@ -193,13 +194,18 @@ export class FakeAgent implements AgentCalls {
     }
   }
 
-  private static cidrOf(target: string): string {
-    return target.includes('/') ? target : `${target}/${target.includes(':') ? 128 : 32}`;
+  /** Like the agent's bans.ipv6Prefix: an IPv6 address is banned as its network of this length. */
+  ipv6Prefix = 128;
+
+  private cidrOf(target: string): string {
+    if (target.includes('/')) return target;
+    if (!target.includes(':')) return `${target}/32`;
+    return parseCidr(`${target}/${this.ipv6Prefix}`)!.text;
   }
 
   /** A ban the agent made on its own (auto-defense). */
   own(ip: string, seconds: number, reason = 'auto-defense'): BanRecord {
-    return this.put(FakeAgent.cidrOf(ip), seconds, reason, 'auto');
+    return this.put(this.cidrOf(ip), seconds, reason, 'auto');
   }
 
   /** The agent restarts without its ban store: a new epoch, no bans, no journal. */
@@ -212,7 +218,7 @@ export class FakeAgent implements AgentCalls {
 
   /** An operator removes a ban on the agent (floodgate blocks rm). */
   removeByHand(ip: string): void {
-    const cidr = FakeAgent.cidrOf(ip);
+    const cidr = this.cidrOf(ip);
     if (this.bans.delete(cidr)) this.journal.push({ v: ++this.version, cidr, removed: true });
   }
 
@@ -282,13 +288,13 @@ export class FakeAgent implements AgentCalls {
     this.fail();
     if (this.mode === 'refuse') throw new AgentApiError(`refusing to block ${target}: it is in the allowlist`, 'refused', 403);
     this.sweep();
-    return this.put(FakeAgent.cidrOf(target), body.durationSeconds, body.reason, 'api', body.policy);
+    return this.put(this.cidrOf(target), body.durationSeconds, body.reason, 'api', body.policy);
   }
 
   async unblock(target: string): Promise<{ removed: boolean }> {
     this.calls.push(`unblock ${target}`);
     this.fail();
-    const cidr = FakeAgent.cidrOf(target);
+    const cidr = this.cidrOf(target);
     const removed = this.bans.delete(cidr);
     if (removed) this.journal.push({ v: ++this.version, cidr, removed: true });
     return { removed };
@@ -297,7 +303,7 @@ export class FakeAgent implements AgentCalls {
   /** Remaining seconds of the ban of `ip` (undefined: none). */
   holds(ip: string): number | undefined {
     this.sweep();
-    const b = this.bans.get(FakeAgent.cidrOf(ip));
+    const b = this.bans.get(this.cidrOf(ip));
     return b ? Math.round((Date.parse(b.expiresAt) - this.clock.now()) / 1000) : undefined;
   }
 }

@@ -47,6 +47,7 @@ export class Harness {
       ...deps,
       blockEvents: this.objects,
       getBlockEvent: (ns, name) => this.objects.getIn(ns, name),
+      listBlockEvents: () => this.objects.list(),
       listPolicies: () => [...this.policies.values()],
       fullResyncMs: 30_000,
       onLost: (be) => {
