@@ -8,7 +8,7 @@ import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
-import type { ResourceClient } from '../resources/resource-client.js';
+import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
 import type { ReconcileResult } from './block-event-reconciler.js';
 
@@ -93,6 +93,7 @@ export class PolicyReconciler {
     if (!findCondition(conditions, DefensePolicyConditions.UnderAttack)) {
       conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
     }
+    if (invalidSpec) void deps.events.warning(policy, 'InvalidSpec', `not acted on until fixed: ${invalidSpec}`.slice(0, 1000));
     if (!reachable && wasReachable !== 'False') {
       void deps.events.warning(policy, unauthorized ? 'AgentUnauthorized' : 'AgentUnreachable', allProblems.join('; ').slice(0, 1000) || 'no agents');
     }
@@ -103,7 +104,13 @@ export class PolicyReconciler {
     const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks };
     const old = policy.status ?? {};
     if (JSON.stringify({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }) !== JSON.stringify({ o: gen, c: conditions, a: activeBlocks })) {
-      await deps.policies.patchStatus({ namespace: ns, name }, status);
+      try {
+        await deps.policies.patchStatus({ namespace: ns, name }, status);
+      } catch (err) {
+        // A status write is validated against the whole object: while the stored spec fails the
+        // CRD the server now has, it is refused (422), and the InvalidSpec event says why.
+        if (!(invalidSpec && httpStatus(err) === 422)) throw err;
+      }
     }
 
     if (invalidSpec) deps.triggers.remove(key);

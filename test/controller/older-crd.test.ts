@@ -1,11 +1,14 @@
-// A DefensePolicy stored under an older, looser CRD, then read by the
-// controller after the CRD was upgraded (Helm never upgrades crds/; the API
-// server does not re-validate stored objects): the controller resolves every
-// object once as it enters its cache (controller/resources/admission.ts), so
-// it reports this one as Ready=False InvalidSpec, naming each bad field, and
-// runs no defense for it until it is fixed. A valid policy beside it works.
-// Real parts: our kube-apiserver 1.20.2 and the controller in this process;
-// the agents' URL answers nothing (the defenses only record that).
+// A DefensePolicy stored under an older, looser CRD (Helm never upgrades
+// crds/; the API server never re-validates stored objects): the controller
+// resolves every object once as it enters its cache
+// (controller/resources/admission.ts), so it reports this one as InvalidSpec,
+// naming each bad field, and runs no defense for it until it is fixed, while a
+// valid policy beside it works. Two stages: the older CRD still installed (the
+// status write goes through: Ready=False), then the CRD upgraded (the server
+// now refuses any status write to the object, since it validates the whole
+// object: the Warning event carries the message). Real parts: our
+// kube-apiserver 1.20.2 and the controller in this process; the agents' URL
+// answers nothing (the defenses only record that).
 //
 //   FLOODGATE_CP_OLDCRD_STATE_DIR (default /tmp/floodgate-cp-oldcrd): its API server's state dir.
 import assert from 'node:assert/strict';
@@ -52,20 +55,11 @@ describe('a policy stored under an older CRD', { timeout: 5 * 60_000 }, () => {
   before(async () => {
     cp = await startApiServerWithCrds(STATE_DIR);
     await k(['create', 'namespace', NS]);
-    // The old CRD, an object only it accepts, then the upgrade to the generated CRD.
     const r = await k(['apply', '-f', '-'], JSON.stringify(looserCrd()));
     assert.equal(r.exitCode, 0, r.stderr);
     await eventually(
       'the looser CRD in effect',
       async () => (await k(['create', '--validate=false', '-f', '-'], manifest('old', { attackerShareThreshold: 5 }, ['10.0.0.0/33', '10.0.0.0/8']))).exitCode === 0,
-      30_000,
-      500,
-    );
-    const up = await k(['apply', '-f', '-'], JSON.stringify(crdManifest(DEFENSE_POLICY)));
-    assert.equal(up.exitCode, 0, up.stderr);
-    await eventually(
-      'the generated CRD in effect',
-      async () => /should be less than or equal to 1/.test((await k(['create', '--validate=false', '-f', '-'], manifest('probe', { attackerShareThreshold: 5 }, []))).stderr),
       30_000,
       500,
     );
@@ -96,6 +90,18 @@ describe('a policy stored under an older CRD', { timeout: 5 * 60_000 }, () => {
     assert.match(table, /\nold\s+False\s/);
   });
 
+  it('and a Warning event InvalidSpec says the same (kubectl describe)', async () => {
+    const ev = await eventually('the InvalidSpec event', async () => {
+      const list = JSON.parse((await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=old,reason=InvalidSpec', '-o', 'json'])).stdout) as {
+        items: { type: string; message: string; involvedObject: { kind: string } }[];
+      };
+      return list.items[0];
+    });
+    assert.equal(ev.type, 'Warning');
+    assert.equal(ev.involvedObject.kind, 'DefensePolicy');
+    assert.match(ev.message, /^not acted on until fixed: spec\.detection\.attackerShareThreshold: /);
+  });
+
   it('runs no defense for it, while the valid policy beside it runs one every poll', async () => {
     // The valid policy's continuous trigger is the clock: two of its defenses later, the invalid one would have run too.
     const first = await eventually('good: a defense ran', async () => (await policy('good')).status?.lastTrigger?.time);
@@ -105,6 +111,22 @@ describe('a policy stored under an older CRD', { timeout: 5 * 60_000 }, () => {
     });
     assert.equal(ready(await policy('good'))?.status, 'True');
     assert.equal((await policy('old')).status?.lastTrigger, undefined);
+  });
+
+  it('after the CRD upgrade the server refuses every status write to it; the controller carries on', async () => {
+    const up = await k(['apply', '-f', '-'], JSON.stringify(crdManifest(DEFENSE_POLICY)));
+    assert.equal(up.exitCode, 0, up.stderr);
+    await eventually(
+      'the generated CRD in effect',
+      async () => /should be less than or equal to 1/.test((await k(['create', '--validate=false', '-f', '-'], manifest('probe', { attackerShareThreshold: 5 }, []))).stderr),
+      30_000,
+      500,
+    );
+    const write = await k(['-n', NS, 'patch', 'dp', 'old', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { activeBlocks: 1 } })]);
+    assert.notEqual(write.exitCode, 0, 'the server validates the whole object on a status write');
+    assert.match(write.stderr, /spec\.detection\.attackerShareThreshold/);
+    const before = (await policy('good')).status?.lastTrigger?.time;
+    await eventually('good: still defended', async () => (await policy('good')).status?.lastTrigger?.time !== before);
   });
 
   it('once fixed, it is Ready and defended like the other', async () => {
