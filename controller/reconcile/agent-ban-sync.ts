@@ -11,8 +11,8 @@
 // fullResyncMs (30 s) and whenever the agent cannot answer exactly (it
 // restarted; it is an older agent without versions).
 import type { Logger } from 'pino';
-import { AgentApiClient } from '../../agent/api/agent-api-client.js';
-import type { BanRecord } from '../../agent/api/ports.js';
+import { AgentApiClient } from '../../api/agent/v1/client.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
 import { toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';

@@ -5,8 +5,8 @@
 // after the retention period. Safe to run again at any time: agents treat a
 // repeated ban as "keep", so a restarted controller re-pushes without duplicates.
 import type { Logger } from 'pino';
-import { AgentApiClient, AgentApiError } from '../../agent/api/agent-api-client.js';
-import type { BanRecord } from '../../agent/api/ports.js';
+import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { BlockEventConditions, UNBLOCK_FINALIZER, type BlockEvent, type BlockEventStatus, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { EventRecorder } from '../kube/event-recorder.js';

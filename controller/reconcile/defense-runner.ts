@@ -7,7 +7,7 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
-import { AgentApiClient } from '../../agent/api/agent-api-client.js';
+import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';

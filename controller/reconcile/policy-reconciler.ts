@@ -3,7 +3,7 @@
 // its active BlockEvents, keep its triggers in step with the spec, and run a
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
-import { AgentApiClient, AgentApiError } from '../../agent/api/agent-api-client.js';
+import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';

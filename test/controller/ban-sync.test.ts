@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import type { BanRecord, BlockRequest } from '../../agent/api/ports.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
+import type { BlockRequest } from '../../agent/bans/ban-service-port.js';
 import { BanChangeFeed } from '../../agent/bans/ban-changes.js';
 import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { DryRunBackend } from '../../agent/firewall/dry-run-backend.js';
