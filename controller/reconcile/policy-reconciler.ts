@@ -10,7 +10,7 @@ import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
-import type { ResourceClient } from '../resources/resource-client.js';
+import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
 import type { ReconcileResult } from './block-event-reconciler.js';
 
@@ -110,6 +110,7 @@ export class PolicyReconciler {
     if (!findCondition(conditions, DefensePolicyConditions.UnderAttack)) {
       conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
     }
+    if (invalidSpec) void deps.events.warning(policy, 'InvalidSpec', `not acted on until fixed: ${invalidSpec}`.slice(0, 1000));
     if (!reachable && (before?.status !== 'False' || before.reason !== reason)) {
       void deps.events.warning(policy, reason, allProblems.join('; ').slice(0, 1000) || 'no agents');
     }
@@ -120,7 +121,13 @@ export class PolicyReconciler {
     const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks };
     const old = policy.status ?? {};
     if (JSON.stringify({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }) !== JSON.stringify({ o: gen, c: conditions, a: activeBlocks })) {
-      await deps.policies.patchStatus({ namespace: ns, name }, status);
+      try {
+        await deps.policies.patchStatus({ namespace: ns, name }, status);
+      } catch (err) {
+        // A status write is validated against the whole object: while the stored spec fails the
+        // CRD the server now has, it is refused (422), and the InvalidSpec event says why.
+        if (!(invalidSpec && httpStatus(err) === 422)) throw err;
+      }
     }
 
     if (invalidSpec) deps.triggers.remove(key);

@@ -29,7 +29,7 @@ export class Admission<K extends KindDefinition> {
     const resourceVersion = object.metadata.resourceVersion;
     const known = this.problems.get(key);
     if (known?.resourceVersion !== resourceVersion || known?.message !== message) {
-      this.logger?.warn({ kind: this.kind.kind, object: key, resourceVersion, problems }, 'object does not match its schema; not acted on');
+      this.logger?.warn({ kind: this.kind.kind, object: key, resourceVersion, problems }, 'object does not match its schema');
     }
     this.problems.set(key, { resourceVersion, message });
     return object;
