@@ -10,7 +10,7 @@ import { defaultInterface } from '../native/lib/default-interface.js';
 import { interfaceAddresses } from '../native/lib/interface-addresses.js';
 import { createAgentApi } from './api/app.js';
 import { startAgentServer, type AgentServer } from './api/server.js';
-import type { BanService } from './api/ports.js';
+import type { BanService } from './bans/ban-service-port.js';
 import { AddressPolicy } from './bans/address-policy.js';
 import { BanManager } from './bans/ban-manager.js';
 import { ManagerBanService } from './bans/ban-service.js';

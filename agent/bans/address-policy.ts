@@ -24,7 +24,7 @@ import {
   maxPrefix,
   parseCidr,
   unmapIpv4,
-} from '../firewall/cidr.js';
+} from '../../lib/cidr.js';
 import { hostAddresses, type InterfaceTable, readDefaultGateways, readResolvers } from './protected-addresses.js';
 import { RangeIndex } from './range-index.js';
 

@@ -13,7 +13,7 @@ import type { AddressPolicy } from './address-policy.js';
 import { BanDecisions, type BlockOutcome, type BlockRequest } from './ban-decisions.js';
 import { banMetrics, type BanMetrics } from './ban-metrics.js';
 import type { BanRecord, BanStore, StoreLoad } from './ban-store.js';
-import { parseCidr } from '../firewall/cidr.js';
+import { parseCidr } from '../../lib/cidr.js';
 import { type BatchPush, FirewallSync, type ReconcileReport } from './firewall-sync.js';
 
 export { blockRequestSchema, type BlockOutcome, type BlockRequest, type RefusalReason } from './ban-decisions.js';

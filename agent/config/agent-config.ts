@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ipOrCidr, oneLineZodError } from '../../native/lib/capture-options.js';
 import { detectionThresholdOverridesSchema } from '../../detection/defaults.js';
-import { unmapIpv4Text } from '../firewall/cidr.js';
+import { unmapIpv4Text } from '../../lib/cidr.js';
 
 /** An IP or CIDR, canonical, IPv4-mapped forms as IPv4 (::ffff:10.0.0.0/104 is 10.0.0.0/8: IPv4 packets are matched as IPv4). */
 const unmappedIpOrCidr = ipOrCidr.transform(unmapIpv4Text);

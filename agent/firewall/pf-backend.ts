@@ -22,7 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { CidrMatcher } from '../../lib/cidr-match.js';
-import { canonicalCidr } from './cidr.js';
+import { canonicalCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';

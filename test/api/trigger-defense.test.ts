@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { TriggerDefenseResponse } from '../../agent/api/routes-trigger-defense.js';
+import type { TriggerDefenseResponse } from '../../api/agent/v1/types.js';
 import { attacker, jsonOf, startTestApi, verdict, type TestApi } from './helpers.js';
 
 describe('POST /trigger-defense', () => {
