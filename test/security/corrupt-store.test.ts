@@ -1,6 +1,7 @@
 // Issue 13.11: a corrupt bans.json must not start the agent empty and let its
 // first reconcile delete every firewall entry mid-attack. The real agent in a
-// network namespace with real nftables (flock /tmp/floodgate-heavy.lock):
+// network namespace with real nftables, and again with iptables + ipset
+// (flock /tmp/floodgate-heavy.lock):
 // bans are made, the agent stops, its store is corrupted, and the restarted
 // agent keeps enforcing every ban for the time nft still had left, keeps the
 // corrupt file aside and says so loudly.
@@ -15,21 +16,27 @@ import { AGENT_TOKEN, startRealAgent } from './real-agent.js';
 
 const skip = isRoot() ? false : 'needs root (network namespace, nftables)';
 
-describe('a corrupt ban store (real agent, real nft)', { skip, timeout: 120_000 }, () => {
+for (const backend of ['nft', 'iptables'] as const) describe(`a corrupt ban store (real agent, real ${backend})`, { skip, timeout: 120_000 }, () => {
   let ns: TestNetns;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgsec-store-'));
   before(async () => {
     ns = await createNetns('hsecstore');
   });
   after(async () => {
+    // The namespace goes with its nft table, iptables rules and ipsets.
     await ns?.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const nftElements = async () => (await ns.sh('nft', 'list', 'table', 'inet', 'floodgate').catch(() => '')).replace(/\s+/g, ' ');
+  // What the firewall holds, as text: nft's table, or both ipsets.
+  const nftElements = async () =>
+    (backend === 'nft'
+      ? await ns.sh('nft', 'list', 'table', 'inet', 'floodgate').catch(() => '')
+      : `${await ns.sh('ipset', 'list', 'floodgate4').catch(() => '')} ${await ns.sh('ipset', 'list', 'floodgate6').catch(() => '')}`
+    ).replace(/\s+/g, ' ');
 
-  it('re-imports what nft still holds, with the time it had left; the corrupt file is kept aside and reported', async () => {
-    const first = await startRealAgent({ netns: ns.name, dir, config: { backend: 'nft' } });
+  it(`re-imports what ${backend} still holds, with the time it had left; the corrupt file is kept aside and reported`, async () => {
+    const first = await startRealAgent({ netns: ns.name, dir, config: { backend } });
     const post = (agent: typeof first, body: object) =>
       agent.curl(['-X', 'POST', `${agent.url}/v1/blocks`, '-H', `Authorization: Bearer ${AGENT_TOKEN}`, '-H', 'Content-Type: application/json', '-d', JSON.stringify(body)]);
     let bansBefore: { cidr: string; expiresAt: string }[];
@@ -50,7 +57,7 @@ describe('a corrupt ban store (real agent, real nft)', { skip, timeout: 120_000 
     const store = path.join(dir, 'state', 'bans.json');
     fs.writeFileSync(store, '{"version":1,"bans":[{"cidr":"198.51.1');
 
-    const second = await startRealAgent({ netns: ns.name, dir, config: { backend: 'nft' } });
+    const second = await startRealAgent({ netns: ns.name, dir, config: { backend } });
     try {
       const after = await nftElements();
       for (const e of ['198.51.100.7', '203.0.113.0/24', '2001:db8:7::/64']) assert.ok(after.includes(e), `${e} still in nft: ${after}`);
@@ -61,7 +68,7 @@ describe('a corrupt ban store (real agent, real nft)', { skip, timeout: 120_000 
         // nft keeps whole seconds: the re-imported ban ends when the original would have.
         assert.ok(Math.abs(Date.parse(b.expiresAt) - original) <= 2000, `${b.cidr}: ${b.expiresAt} vs ${new Date(original).toISOString()}`);
         assert.equal(b.policy, 'reimported');
-        assert.match(b.reason, /re-imported from the nft firewall: the ban store was unreadable/);
+        assert.match(b.reason, new RegExp(`re-imported from the ${backend} firewall: the ban store was unreadable`));
       }
       const aside = fs.readdirSync(path.join(dir, 'state')).filter((f) => f.startsWith('bans.json.corrupt-'));
       assert.equal(aside.length, 1);
@@ -72,7 +79,6 @@ describe('a corrupt ban store (real agent, real nft)', { skip, timeout: 120_000 
       assert.equal((JSON.parse(fs.readFileSync(store, 'utf8')) as { bans: unknown[] }).bans.length, 3);
     } finally {
       await second.stop();
-      await ns.exec(['nft', 'delete', 'table', 'inet', 'floodgate']).catch(() => undefined);
     }
   });
 });
