@@ -14,6 +14,17 @@ export function parseDuration(v: string): number {
   return Number(m[1]) * unit * 1000;
 }
 
+/** "a.example,b.svc" → names; each must be a DNS name (no ports, no schemes). */
+export function parseHostList(v: string): string[] {
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(n)) {
+      throw usageError(`--dashboard-allowed-hosts: "${n}" is not a DNS name`);
+    }
+  }
+  return names;
+}
+
 export function registerController(program: Command): void {
   program
     .command('controller')
@@ -25,11 +36,12 @@ export function registerController(program: Command): void {
     .option('--cgroup-root <dir>', 'cgroup filesystem root for the cgroup memory source', '/sys/fs/cgroup')
     .option('--probe-port <port>', 'port for /healthz, /readyz, /metrics', positiveInt, 8081)
     .option('--dashboard-port <port>', 'port of the web dashboard (0 disables it)', portOrZero, 8080)
-    .option('--dashboard-token-file <file>', 'file holding the dashboard token; without it the dashboard is read-only')
+    .option('--dashboard-token-file <file>', 'file holding the dashboard token; without it the dashboard API answers 401')
+    .option('--dashboard-allowed-hosts <names>', 'comma-separated Host names the dashboard answers besides loopback names and IP addresses (its Service, an Ingress host)', '')
     .option('--agent-url-allowlist <list>', 'comma-separated agent URL patterns a DefensePolicy may name (http://host.docker.internal:12345, https://*.example.com:12345, http://10.20.0.0/16:*); default none: only agentSelector agents', '')
     .option('--agent-secret-namespaces <list>', 'comma-separated namespaces whose Secrets labelled floodgate.dev/agent-token=true may hold agent tokens; @policy is the policy\'s own (default: @policy and --lease-namespace)')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
       const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
@@ -57,7 +69,10 @@ export function registerController(program: Command): void {
         probePort: flags.probePort,
         agentUrlAllowlist,
         ...(agentSecretNamespaces ? { agentSecretNamespaces } : {}),
-        dashboard: flags.dashboardPort === 0 ? undefined : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile },
+        dashboard:
+          flags.dashboardPort === 0
+            ? undefined
+            : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile, allowedHosts: parseHostList(flags.dashboardAllowedHosts) },
         logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
       });
       await new Promise<void>((resolve) => {

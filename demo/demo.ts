@@ -176,8 +176,15 @@ async function main() {
     await show(`floodgate blocks list --agent http://${l.victim.ip}:12345`, execa(process.execPath, [bin, 'blocks', 'list', '--agent', `http://${l.victim.ip}:12345`, '--token-file', path.join(STATE, 'token')]));
     await show('nft list table inet floodgate   (in the victim namespace)', l.exec(l.victim.ns, 'nft', ['list', 'table', 'inet', 'floodgate']));
     await show(`kubectl get events -n ${NS} --field-selector involvedObject.name=web`, kubectl(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=web']));
-    const blocks = (await (await fetch(`http://127.0.0.1:${DASHBOARD_PORT}/api/blocks`)).json()) as { blocks?: { ip?: string }[] };
-    console.log(`\n$ curl http://127.0.0.1:${DASHBOARD_PORT}/api/blocks   (the dashboard's JSON API; open the page at the same address)\n${JSON.stringify((blocks.blocks ?? []).map((b) => b.ip))}`);
+    // The dashboard's API needs its token, as a bearer header or a signed-in session.
+    const dashboardTokenFile = path.join(STATE, 'dashboard-token');
+    const dashboardToken = fs.readFileSync(dashboardTokenFile, 'utf8').trim();
+    const res = await fetch(`http://127.0.0.1:${DASHBOARD_PORT}/api/blocks`, { headers: { authorization: `Bearer ${dashboardToken}` } });
+    if (res.status !== 200) throw new Error(`the dashboard's /api/blocks answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    const blocks = (await res.json()) as { blocks?: { ip?: string }[] };
+    console.log(
+      `\n$ curl -H "Authorization: Bearer $(cat ${dashboardTokenFile})" http://127.0.0.1:${DASHBOARD_PORT}/api/blocks   (the dashboard's JSON API; open the page at the same address and sign in with that token)\n${JSON.stringify((blocks.blocks ?? []).map((b) => b.ip))}`,
+    );
     if (ban) console.log(`\nflood started ${new Date(floodStart).toISOString()}, attacker banned ${ban.createdAt}: ${(Date.parse(ban.createdAt) - floodStart)} ms later`);
   });
 }

@@ -23,7 +23,7 @@ interface Part {
 const PARTS: Part[] = [
   { file: '10-crds.yaml', templates: ['templates/crds.yaml'] },
   { file: '20-rbac.yaml', templates: ['templates/serviceaccount.yaml', 'templates/rbac.yaml'] },
-  { file: '30-controller.yaml', templates: ['templates/controller-deployment.yaml', 'templates/service.yaml'] },
+  { file: '30-controller.yaml', templates: ['templates/controller-deployment.yaml', 'templates/service.yaml', 'templates/networkpolicy.yaml'] },
   { file: 'samples/defensepolicy.yaml', templates: ['templates/sample-defensepolicy.yaml'], set: ['samplePolicy.enabled=true'] },
   { file: 'samples/agent-daemonset.yaml', templates: ['templates/agent-daemonset.yaml'], set: ['agent.daemonset.enabled=true'] },
 ];

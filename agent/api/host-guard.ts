@@ -9,19 +9,13 @@
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { isLoopbackAddress } from '../../lib/cidr-match.js';
+import { hostName } from '../../lib/host-header.js';
 import { LogThrottle } from '../../lib/log-throttle.js';
 import { sendError } from './errors.js';
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped and bracketed forms) or "localhost". */
 export function isLoopbackHost(host: string): boolean {
   return host.toLowerCase() === 'localhost' || isLoopbackAddress(host);
-}
-
-/** The host part of a Host header ("[::1]:8080" → "[::1]", "a:1" → "a"), undefined when malformed. */
-export function hostName(header: string | undefined): string | undefined {
-  if (header === undefined || header === '') return undefined;
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(header);
-  return m?.[1];
 }
 
 export function loopbackHostOnly(logger: Logger): RequestHandler {

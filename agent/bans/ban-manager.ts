@@ -12,7 +12,8 @@ import type { FirewallBackend } from '../firewall/types.js';
 import type { AddressPolicy } from './address-policy.js';
 import { BanDecisions, type BlockOutcome, type BlockRequest } from './ban-decisions.js';
 import { banMetrics, type BanMetrics } from './ban-metrics.js';
-import type { BanRecord, BanStore } from './ban-store.js';
+import type { BanRecord, BanStore, StoreLoad } from './ban-store.js';
+import { parseCidr } from '../../lib/cidr.js';
 import { type BatchPush, FirewallSync, type ReconcileReport } from './firewall-sync.js';
 
 export { blockRequestSchema, type BlockOutcome, type BlockRequest, type RefusalReason } from './ban-decisions.js';
@@ -31,6 +32,8 @@ export interface BanManagerOptions {
   escalation?: { factor?: number; maxDurationSeconds?: number; findTimeSeconds?: number };
   reconcileIntervalSeconds?: number;
   sweepIntervalSeconds?: number;
+  /** How long a ban re-imported from a firewall without timeouts (pf) lasts. Default 3600 s. */
+  reimportSeconds?: number;
   now?: () => number;
 }
 
@@ -45,6 +48,8 @@ export class BanManager {
   private readonly sync: FirewallSync;
   private readonly reconcileIntervalMs: number;
   private readonly sweepIntervalMs: number;
+  private readonly reimportSeconds: number;
+  private readonly maxDurationSeconds: number;
   private queue: Promise<unknown> = Promise.resolve();
   /** block() calls waiting for the next coalesced batch. */
   private pendingBlocks: { request: BlockRequest; resolve: (o: BlockOutcome) => void; reject: (e: unknown) => void }[] = [];
@@ -78,6 +83,8 @@ export class BanManager {
     this.sync = new FirewallSync({ backend: this.backend, store: this.store, logger: this.logger, metrics: this.metrics });
     this.reconcileIntervalMs = (options.reconcileIntervalSeconds ?? 30) * 1000;
     this.sweepIntervalMs = (options.sweepIntervalSeconds ?? 5) * 1000;
+    this.reimportSeconds = options.reimportSeconds ?? 3600;
+    this.maxDurationSeconds = options.escalation?.maxDurationSeconds ?? 7 * 86_400;
   }
 
   /**
@@ -94,11 +101,15 @@ export class BanManager {
   /** Load state, create firewall objects, re-apply stored bans, drop leftovers, start timers. */
   async start(options: { timers?: boolean } = {}): Promise<ReconcileReport> {
     const report = await this.serial(async () => {
-      await this.store.load();
+      const loaded = await this.store.load();
       this.started = true;
       await this.policy.refresh();
       await this.sync.init();
-      let changed = this.decisions.dropExpired(this.now());
+      // No usable store, but the firewall may still hold our bans (an agent
+      // restarted mid-attack): take them back rather than let reconcile
+      // remove every one of them.
+      let changed = loaded.state === 'loaded' ? false : await this.reimport(loaded);
+      if (this.decisions.dropExpired(this.now())) changed = true;
       // The allowlist or the host's addresses may have changed since the ban was made.
       if (this.liftNowRefused('the address policy changed while the agent was down')) changed = true;
       if (changed) await this.store.save();
@@ -107,6 +118,44 @@ export class BanManager {
     }, { beforeStart: true });
     if (options.timers !== false && this.timers.length === 0) this.startTimers();
     return report;
+  }
+
+  /**
+   * Put what the firewall holds into the empty store: each element becomes a
+   * ban lasting its remaining firewall timeout (nft, ipset), or
+   * reimportSeconds where the firewall keeps none (pf). Loud: an error line
+   * for a corrupt store, a warning for a missing one with entries left.
+   */
+  private async reimport(loaded: Exclude<StoreLoad, { state: 'loaded' }>): Promise<boolean> {
+    const held = await this.sync.list();
+    const now = this.now();
+    const createdAt = new Date(now).toISOString();
+    const why = loaded.state === 'corrupt' ? `the ban store was unreadable (kept as ${loaded.movedTo})` : 'the ban store was missing';
+    let count = 0;
+    for (const element of held) {
+      const cidr = parseCidr(element.cidr);
+      if (!cidr) continue; // a hand-made range ("a-b") is no ban of ours: reconcile removes it
+      const seconds = element.expiresInSeconds ?? this.reimportSeconds;
+      if (seconds <= 0) continue;
+      this.store.put({
+        cidr: cidr.text,
+        family: cidr.family,
+        reason: `re-imported from the ${this.backend.name} firewall: ${why}`.slice(0, 500),
+        policy: 'reimported',
+        source: 'auto',
+        createdAt,
+        expiresAt: new Date(now + Math.min(seconds, this.maxDurationSeconds) * 1000).toISOString(),
+        offenceCount: 1,
+      });
+      count++;
+    }
+    if (count === 0 && loaded.state === 'missing') return false;
+    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+    this.logger[loaded.state === 'corrupt' ? 'error' : 'warn'](
+      { reimported: count, firewallEntries: held.length, ...(loaded.state === 'corrupt' ? { movedTo: loaded.movedTo, why: loaded.why } : {}) },
+      `${why}: re-imported ${count} ban(s) from what the ${this.backend.name} firewall still holds, instead of removing them`,
+    );
+    return count > 0;
   }
 
   private startTimers(): void {

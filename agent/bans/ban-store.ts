@@ -48,6 +48,9 @@ const storeFileSchema = z.object({
   offences: z.record(z.string(), z.array(z.number())),
 });
 
+/** How load() went: the file was read, did not exist, or did not parse (and was moved aside). */
+export type StoreLoad = { state: 'loaded' } | { state: 'missing' } | { state: 'corrupt'; movedTo: string; why: string };
+
 export interface BanStoreOptions {
   stateDir: string;
   fileName?: string;
@@ -81,10 +84,11 @@ export class BanStore {
   /**
    * Reads the file (missing → empty). Temp files left by a crash are deleted.
    * A file that does not parse is moved aside as *.corrupt-<time> and the
-   * store starts empty: detection re-bans active attackers, and a broken
-   * file must not keep the agent from starting.
+   * store starts empty: a broken file must not keep the agent from starting.
+   * The answer says which it was, so that the ban manager can take back what
+   * the firewall still enforces instead of removing it mid-attack.
    */
-  async load(): Promise<void> {
+  async load(): Promise<StoreLoad> {
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     for (const name of await readdir(this.stateDir)) {
       if (name.startsWith(`${this.fileName}.tmp-`)) await unlink(join(this.stateDir, name)).catch(() => undefined);
@@ -93,7 +97,10 @@ export class BanStore {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return this.reset();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.reset();
+        return { state: 'missing' };
+      }
       throw error;
     }
     let data: z.infer<typeof storeFileSchema>;
@@ -102,12 +109,14 @@ export class BanStore {
     } catch (error) {
       const aside = `${this.path}.corrupt-${Date.now()}`;
       await rename(this.path, aside);
-      this.logger?.error({ err: error, movedTo: aside }, 'ban store unreadable; starting empty');
-      return this.reset();
+      this.logger?.error({ err: error, movedTo: aside }, `ban store ${this.path} unreadable: kept as ${aside}`);
+      this.reset();
+      return { state: 'corrupt', movedTo: aside, why: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
     }
     this.bans = new Map(data.bans.map((b) => [b.cidr, b]));
     this.offences = new Map(Object.entries(data.offences));
     this.journal.restart();
+    return { state: 'loaded' };
   }
 
   private reset(): void {

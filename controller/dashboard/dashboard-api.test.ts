@@ -1,7 +1,8 @@
-// The dashboard API's guards over real HTTP: reads open, writes only with the
-// token (bearer) or a session plus CSRF token from the same origin, failed
-// sign-ins rate-limited, bodies shape-checked before anything reaches the
-// API server. The API server's own validation is exercised end to end in
+// The dashboard API's guards over real HTTP: the page open, reads with the
+// token (bearer) or a session, writes only with the token or a session plus
+// CSRF token from the same origin, failed sign-ins rate-limited, bodies
+// shape-checked before anything reaches the API server. (The attacks on it
+// are in test/security/dashboard.test.ts.) The API server's own validation is exercised end to end in
 // test/dashboard/dashboard.e2e.test.ts.
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -88,18 +89,23 @@ describe('dashboard API: authentication and CSRF', () => {
     h.deletes.length = 0;
   });
 
-  it('serves the page and reads without a token, and never sends the token back', async () => {
+  it('serves the page without a token, reads only with it, and never sends the token back', async () => {
     const page = await fetch(`${h.url}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
     assert.match(await page.text(), /<script type="module" src="\/app.js">/);
     const uplot = await fetch(`${h.url}/vendor/uplot/uPlot.esm.js`);
     assert.equal(uplot.status, 200);
-    const policies = await fetch(`${h.url}/api/policies`);
+    for (const path of ['/api/policies', '/api/blocks', '/api/traffic', '/api/top-talkers', '/api/attacks', '/api/memory']) {
+      assert.equal((await fetch(`${h.url}${path}`)).status, 401, path);
+    }
+    const policies = await fetch(`${h.url}/api/policies`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(policies.status, 200);
     const text = await policies.text();
     assert.match(text, /"windowSeconds":5/);
     assert.ok(!text.includes(TOKEN));
+    const { cookie } = await signIn(h);
+    assert.equal((await fetch(`${h.url}/api/blocks`, { headers: { cookie } })).status, 200);
     const session = (await (await fetch(`${h.url}/api/session`)).json()) as Record<string, unknown>;
     assert.deepEqual(session, { writable: true, signedIn: false });
   });
@@ -209,15 +215,15 @@ describe('dashboard API: validation at the boundary', () => {
 });
 
 describe('dashboard API without a token file', () => {
-  it('is read-only for everyone, sign-in included', async () => {
+  it('answers every API call 401, saying how to configure a token; the page is still served', async () => {
     const h = await start(null);
     try {
-      const session = (await (await fetch(`${h.url}/api/session`)).json()) as { writable: boolean };
-      assert.equal(session.writable, false);
-      const login = await fetch(`${h.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
-      assert.equal(login.status, 403);
-      const del = await fetch(`${h.url}/api/blocks/prod/x`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
-      assert.equal(del.status, 403);
+      assert.equal((await fetch(`${h.url}/`)).status, 200);
+      for (const [method, path] of [['GET', '/api/session'], ['GET', '/api/policies'], ['POST', '/api/login'], ['DELETE', '/api/blocks/prod/x']]) {
+        const res = await fetch(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify({ token: TOKEN }) : undefined });
+        assert.equal(res.status, 401, path);
+        assert.match(((await res.json()) as { error: string }).error, /--dashboard-token-file/);
+      }
       assert.deepEqual(h.deletes, []);
     } finally {
       await h.close();

@@ -1,6 +1,8 @@
 // The dashboard's HTTP side: the static page (plain ES modules and uPlot's
-// dist files) and its JSON API. GETs are open; every write goes through
-// DashboardAuth.requireWrite (token, or session + CSRF + same origin).
+// dist files) and its JSON API. The page is open; every API read goes through
+// DashboardAuth.requireRead (token or session), every write through
+// requireWrite (token, or session + CSRF + same origin). Only Host names the
+// dashboard is known by are answered (dashboard-host.ts: DNS rebinding).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -11,7 +13,8 @@ import type { z } from 'zod';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { NamespacedName } from '../resources/resource-client.js';
 import { httpStatus } from '../resources/resource-client.js';
-import { DashboardAuth, HttpError } from './dashboard-auth.js';
+import { DashboardAuth, HttpError, NO_TOKEN_MESSAGE } from './dashboard-auth.js';
+import { allowedHostsOnly } from './dashboard-host.js';
 import type { DashboardData } from './dashboard-data.js';
 import { controlsMergePatch, loginSchema, objectNameSchema, oneLine, policyControlsSchema } from './dashboard-schemas.js';
 
@@ -23,6 +26,8 @@ export interface DashboardAppDeps {
   patchPolicy(ref: NamespacedName, body: object): Promise<unknown>;
   deleteBlockEvent(ref: NamespacedName): Promise<void>;
   logger: Logger;
+  /** Host names (besides loopback names and IP addresses) the dashboard answers to: its Service's names, an Ingress host. */
+  allowedHosts?: readonly string[];
 }
 
 /**
@@ -124,6 +129,7 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
   // Behind kubectl port-forward or a proxy the client address is the proxy's; rate limits key on what we see.
   app.set('trust proxy', false);
 
+  app.use(allowedHostsOnly(deps.allowedHosts ?? [], logger));
   app.use((_req, res, next) => {
     res.set({
       'Content-Security-Policy': CSP,
@@ -139,17 +145,25 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
     res.set('Cache-Control', 'no-store');
     next();
   });
+  // Guessing tokens: a few wrong ones per minute per address, then nothing for a minute.
+  api.use(auth.failedTokenLimiter());
+  // No token configured: every API call says how to configure one.
+  api.use((_req, res, next) => {
+    if (!auth.writable) return void res.status(401).json({ error: NO_TOKEN_MESSAGE });
+    next();
+  });
   api.use(express.json({ limit: '16kb' }));
 
   const secure = (req: Request) => req.secure;
+  const read = auth.requireRead();
 
+  // Open (the page needs it before signing in): whether this browser is signed in.
   api.get('/session', (req, res) => {
     const s = auth.session(req);
     res.json({ writable: auth.writable, signedIn: s !== undefined, csrfToken: s?.csrf });
   });
 
   api.post('/login', auth.loginLimiter(), (req, res) => {
-    if (!auth.writable) throw new HttpError(403, 'the dashboard is read-only: the controller was started without --dashboard-token-file');
     const body = parse(loginSchema, req.body);
     if (!auth.tokenMatches(body.token)) throw new HttpError(401, 'wrong dashboard token');
     const [id, csrf] = auth.createSession();
@@ -163,7 +177,7 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
     res.json({ signedIn: false });
   });
 
-  api.get('/policies', (_req, res) => {
+  api.get('/policies', read, (_req, res) => {
     res.json({ policies: deps.listPolicies().map(policyView) });
   });
 
@@ -182,7 +196,7 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
     }
   });
 
-  api.get('/blocks', (_req, res) => {
+  api.get('/blocks', read, (_req, res) => {
     const now = Date.now();
     const blocks = deps.listBlockEvents().map((b) => blockView(b, now));
     blocks.sort((a, b) => (a.phase === b.phase ? (a.secondsLeft ?? 0) - (b.secondsLeft ?? 0) : a.phase === 'Active' ? -1 : b.phase === 'Active' ? 1 : 0));
@@ -202,16 +216,16 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
     res.json({ deleted: true });
   });
 
-  api.get('/traffic', async (_req, res) => {
+  api.get('/traffic', read, async (_req, res) => {
     res.json({ agents: await data.traffic(600) });
   });
-  api.get('/top-talkers', async (_req, res) => {
+  api.get('/top-talkers', read, async (_req, res) => {
     res.json({ agents: await data.topTalkers() });
   });
-  api.get('/attacks', async (_req, res) => {
+  api.get('/attacks', read, async (_req, res) => {
     res.json(await data.attacks());
   });
-  api.get('/memory', async (_req, res) => {
+  api.get('/memory', read, async (_req, res) => {
     res.json({ pods: await data.memory() });
   });
 

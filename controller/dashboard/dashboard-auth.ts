@@ -1,19 +1,29 @@
-// Who may change things through the dashboard. Reads are open (the page is
-// behind `kubectl port-forward` or the cluster's network policy); every write
-// needs the dashboard token, either
+// Who may see and change things through the dashboard. The page itself (/)
+// is served to anyone; every /api/* call but the sign-in endpoints needs the
+// dashboard token, either
 //   - as `Authorization: Bearer <token>` (curl, scripts: browsers never add it
 //     on their own, so it cannot be forged cross-site), or
 //   - as a session: POST /api/login with the token once sets an HttpOnly,
 //     SameSite=Strict cookie; each write then also carries the session's CSRF
 //     token in X-CSRF-Token and must come from the dashboard's own origin.
+// Reads carry namespaces, attacker addresses, pod names and agent URLs that
+// Kubernetes RBAC would not show to everyone who can reach the port. Without
+// a token file the API answers 401 saying how to configure one. Wrong bearer
+// tokens are rate-limited per client address and logged once a minute.
 // The token itself never goes back to the browser, only the session's CSRF token.
 import crypto from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { rateLimit } from 'express-rate-limit';
+import type { Logger } from 'pino';
+import { LogThrottle } from '../../lib/log-throttle.js';
 
 export const SESSION_COOKIE = 'floodgate_session';
 export const CSRF_HEADER = 'x-csrf-token';
+
+/** The answer of every /api/* call when the controller has no dashboard token. */
+export const NO_TOKEN_MESSAGE =
+  'the dashboard API needs a token: start the controller with --dashboard-token-file <file> holding one (16+ characters; the Helm chart does this with dashboard.enabled=true); the page itself is served without one';
 
 interface Session {
   csrf: string;
@@ -28,6 +38,10 @@ export interface DashboardAuthOptions {
   maxSessions?: number;
   /** Failed logins allowed per client address per minute. */
   maxFailedLogins?: number;
+  /** Wrong bearer tokens allowed per client address per minute (reads and writes). */
+  maxFailedTokens?: number;
+  /** For the (throttled) warning about wrong tokens. */
+  logger?: Logger;
   now?: () => number;
 }
 
@@ -48,7 +62,10 @@ export class DashboardAuth {
   private readonly ttlMs: number;
   private readonly maxSessions: number;
   private readonly now: () => number;
+  private readonly logger?: Logger;
+  private readonly failedTokenLog = new LogThrottle();
   readonly maxFailedLogins: number;
+  readonly maxFailedTokens: number;
 
   constructor(opts: DashboardAuthOptions) {
     if (opts.token !== undefined && opts.token.trim().length < 16) throw new Error('dashboard token must be at least 16 characters');
@@ -56,6 +73,8 @@ export class DashboardAuth {
     this.ttlMs = opts.sessionTtlMs ?? 12 * 3600_000;
     this.maxSessions = opts.maxSessions ?? 1000;
     this.maxFailedLogins = opts.maxFailedLogins ?? 5;
+    this.maxFailedTokens = opts.maxFailedTokens ?? 10;
+    this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
   }
 
@@ -103,14 +122,38 @@ export class DashboardAuth {
     return stringifySetCookie({ name: SESSION_COOKIE, value: '', httpOnly: true, sameSite: 'strict', path: '/', secure, maxAge: 0 });
   }
 
-  /** Why this request may not write, or undefined when it may. */
-  writeRefusal(req: Request): HttpError | undefined {
-    if (!this.writable) return new HttpError(403, 'the dashboard is read-only: the controller was started without --dashboard-token-file');
+  /**
+   * The Authorization header's verdict: undefined when there is none, else
+   * whether it holds the token. A wrong one is marked on the response (the
+   * failed-token limiter counts it) and logged at most once a minute.
+   */
+  private bearer(req: Request, res: Response): 'none' | 'ok' | 'wrong' {
     const auth = req.headers.authorization;
-    if (auth !== undefined) {
-      const m = /^Bearer (.+)$/.exec(auth);
-      return m && this.tokenMatches(m[1]) ? undefined : new HttpError(401, 'wrong dashboard token');
-    }
+    if (auth === undefined) return 'none';
+    const m = /^Bearer (.+)$/.exec(auth);
+    if (m && this.tokenMatches(m[1])) return 'ok';
+    res.locals.authFailed = true;
+    this.failedTokenLog.hit((suppressed) => this.logger?.warn({ remoteAddress: req.socket.remoteAddress, alsoRefused: suppressed }, 'dashboard: wrong bearer token'));
+    return 'wrong';
+  }
+
+  /** Why this request may not read, or undefined when it may. */
+  readRefusal(req: Request, res: Response): HttpError | undefined {
+    if (!this.writable) return new HttpError(401, NO_TOKEN_MESSAGE);
+    const bearer = this.bearer(req, res);
+    if (bearer === 'ok') return undefined;
+    if (bearer === 'wrong') return new HttpError(401, 'wrong dashboard token');
+    // The session cookie is SameSite=Strict: another site's page never sends it.
+    if (this.session(req)) return undefined;
+    return new HttpError(401, 'sign in with the dashboard token (or send Authorization: Bearer <token>)');
+  }
+
+  /** Why this request may not write, or undefined when it may. */
+  writeRefusal(req: Request, res: Response): HttpError | undefined {
+    if (!this.writable) return new HttpError(401, NO_TOKEN_MESSAGE);
+    const bearer = this.bearer(req, res);
+    if (bearer === 'ok') return undefined;
+    if (bearer === 'wrong') return new HttpError(401, 'wrong dashboard token');
     const s = this.session(req);
     if (!s) return new HttpError(401, 'sign in with the dashboard token to make changes');
     if (!sameOrigin(req)) return new HttpError(403, 'cross-site request refused');
@@ -119,13 +162,39 @@ export class DashboardAuth {
     return undefined;
   }
 
-  /** Middleware for every mutating route. */
-  requireWrite(): RequestHandler {
+  /** Middleware for every read route. */
+  requireRead(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
-      const refusal = this.writeRefusal(req);
+      const refusal = this.readRefusal(req, res);
       if (refusal) return void res.status(refusal.status).json({ error: refusal.message });
       next();
     };
+  }
+
+  /** Middleware for every mutating route. */
+  requireWrite(): RequestHandler {
+    return (req: Request, res: Response, next: NextFunction) => {
+      const refusal = this.writeRefusal(req, res);
+      if (refusal) return void res.status(refusal.status).json({ error: refusal.message });
+      next();
+    };
+  }
+
+  /**
+   * Counts only requests whose bearer token was wrong, per client address;
+   * beyond the limit every /api call from that address waits a minute (429),
+   * the right token included, so guessing gains nothing.
+   */
+  failedTokenLimiter(): RequestHandler {
+    return rateLimit({
+      windowMs: 60_000,
+      limit: this.maxFailedTokens,
+      skipSuccessfulRequests: true,
+      requestWasSuccessful: (_req, res) => res.locals.authFailed !== true,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      message: { error: 'too many wrong dashboard tokens from this address: wait a minute' },
+    });
   }
 
   /** Counts only failed logins (successful ones are skipped), per client address. */

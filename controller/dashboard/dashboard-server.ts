@@ -1,8 +1,10 @@
 // Starts the dashboard on its own port (default 8080) beside the controller:
-// reads the token file, wires the data sources, listens.
+// reads the token file, wires the data sources, listens with the timeouts and
+// connection cap of lib/http-limits.ts.
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { capConnections, checkLimits, DEFAULT_HTTP_LIMITS, type HttpLimits, serverTimeouts } from '../../lib/http-limits.js';
 import { DashboardAuth } from './dashboard-auth.js';
 import { createDashboardApp, type DashboardAppDeps } from './dashboard-app.js';
 import { DashboardData, type DashboardDataDeps } from './dashboard-data.js';
@@ -10,8 +12,12 @@ import { DashboardData, type DashboardDataDeps } from './dashboard-data.js';
 export interface DashboardOptions {
   port: number;
   host?: string;
-  /** File holding the dashboard token; absent: the dashboard is read-only. */
+  /** File holding the dashboard token; absent: the API answers 401 (the page is still served). */
   tokenFile?: string;
+  /** Host names it answers besides loopback names and IP addresses (its Service's names, an Ingress host). */
+  allowedHosts?: readonly string[];
+  /** Timeouts and connection cap; default DEFAULT_HTTP_LIMITS. */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface RunningDashboard {
@@ -35,7 +41,7 @@ export async function startDashboard(
   opts: DashboardOptions,
   deps: DashboardDataDeps & Pick<DashboardAppDeps, 'listBlockEvents' | 'patchPolicy' | 'deleteBlockEvent'>,
 ): Promise<RunningDashboard> {
-  const auth = new DashboardAuth({ token: opts.tokenFile ? readDashboardToken(opts.tokenFile) : undefined });
+  const auth = new DashboardAuth({ token: opts.tokenFile ? readDashboardToken(opts.tokenFile) : undefined, logger: deps.logger });
   const app = createDashboardApp({
     auth,
     data: new DashboardData(deps),
@@ -44,14 +50,18 @@ export async function startDashboard(
     patchPolicy: deps.patchPolicy,
     deleteBlockEvent: deps.deleteBlockEvent,
     logger: deps.logger,
+    allowedHosts: opts.allowedHosts,
   });
-  const server = http.createServer(app);
+  const limits = checkLimits({ ...DEFAULT_HTTP_LIMITS, ...opts.limits });
+  const server = http.createServer(serverTimeouts(limits), app);
+  capConnections(server, limits, deps.logger, 'dashboard');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '0.0.0.0', resolve);
   });
   const { port } = server.address() as AddressInfo;
-  deps.logger.info({ port, writable: auth.writable }, 'dashboard listening');
+  deps.logger.info({ port, tokenConfigured: auth.writable, allowedHosts: opts.allowedHosts ?? [] }, 'dashboard listening');
+  if (!auth.writable) deps.logger.warn('dashboard: no --dashboard-token-file: its API answers 401 to everyone (the page is still served)');
   return {
     url: `http://127.0.0.1:${port}`,
     close: () =>

@@ -59,7 +59,7 @@ test('manifests/ is exactly what the chart renders (npm run manifests:render)', 
   assert.ok(!all.some((o) => o.kind === 'Secret'), 'no token is committed');
   assert.deepEqual(
     [...new Set(all.map((o) => o.kind))].sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'DefensePolicy', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'],
+    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'DefensePolicy', 'Deployment', 'Namespace', 'NetworkPolicy', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'],
   );
 });
 

@@ -38,6 +38,7 @@ test('defaults: CRDs, least-privilege RBAC, controller; no agent DaemonSet, samp
     'CustomResourceDefinition/blockevents.floodgate.dev',
     'CustomResourceDefinition/defensepolicies.floodgate.dev',
     'Deployment/floodgate-controller',
+    'NetworkPolicy/floodgate-controller',
     'Role/floodgate-controller-leader-election',
     'RoleBinding/floodgate-controller-leader-election',
     'Secret/floodgate-agent-token',

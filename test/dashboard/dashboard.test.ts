@@ -127,9 +127,24 @@ spec:
 
   const points = async () => Number(await page.getAttribute('#chart-pps', 'data-points'));
 
-  it('loads the page and the live chart gains points as seconds pass', async () => {
+  it('shows nothing but the sign-in form until signed in; a read without the token is 401', async () => {
     await page.goto(url);
     assert.equal(await page.title(), 'floodgate dashboard');
+    await page.waitForSelector('#auth-state:text("sign in to see the dashboard")');
+    assert.equal(await page.isVisible('#login-form'), true);
+    assert.equal(await page.isVisible('#signin-needed'), true);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await points(), 0, 'no traffic fetched before sign-in');
+    assert.equal(await page.locator('#talkers-body td').count(), 0);
+    assert.equal((await fetch(`${url}/api/blocks`)).status, 401);
+    assert.equal((await fetch(`${url}/api/traffic`)).status, 401);
+  });
+
+  it('after sign-in the live chart gains points as seconds pass', async () => {
+    await page.fill('#token-input', TOKEN);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#auth-state:text("signed in")');
+    assert.equal(await page.isVisible('#signin-needed'), false);
     const first = await eventually('chart points', async () => ((await points()) > 0 ? points() : undefined), 20_000);
     await eventually('more chart points', async () => (await points()) > first, 10_000);
     assert.equal(await page.locator('#chart-pps canvas').count(), 1);
@@ -145,9 +160,6 @@ spec:
   it('refuses a write without the token, and a signed-in write without the CSRF token', async () => {
     const anon = await fetch(`${url}/api/policies/${NS}/web`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"windowSeconds":6}' });
     assert.equal(anon.status, 401);
-    await page.fill('#token-input', TOKEN);
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#auth-state:text("signed in")');
     // The session cookie is HttpOnly: the page's scripts cannot read it.
     assert.equal(await page.evaluate('document.cookie'), '');
     const status = await page.evaluate(async (p) => (await fetch(p, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"windowSeconds":6}' })).status, `/api/policies/${NS}/web`);

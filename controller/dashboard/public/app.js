@@ -5,14 +5,17 @@ import { TrafficChart } from './chart.js';
 import { ago, bytes, duration, el, percent, si, table, time } from './format.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { writable: false, signedIn: false };
+const state = { writable: false, signedIn: false, polling: false, problem: '' };
 
 // ---- sign-in -------------------------------------------------------------
+// Every panel needs the dashboard token: nothing is fetched before sign-in.
 
 function renderAuth() {
   $('login-form').hidden = !state.writable || state.signedIn;
   $('logout').hidden = !state.signedIn;
-  $('auth-state').textContent = !state.writable ? 'read-only (no dashboard token configured)' : state.signedIn ? 'signed in: changes allowed' : 'read-only';
+  $('auth-state').textContent = !state.writable ? 'no dashboard token configured' : state.signedIn ? 'signed in' : 'sign in to see the dashboard';
+  $('signin-needed').hidden = state.signedIn;
+  if (state.problem) $('signin-needed').textContent = state.problem;
   document.body.classList.toggle('can-write', state.signedIn);
 }
 
@@ -23,6 +26,7 @@ $('login-form').addEventListener('submit', async (e) => {
     await api.login($('token-input').value);
     $('token-input').value = '';
     state.signedIn = true;
+    startPolling();
   } catch (err) {
     $('auth-error').textContent = err.message;
   }
@@ -31,9 +35,15 @@ $('login-form').addEventListener('submit', async (e) => {
 
 $('logout').addEventListener('click', async () => {
   await api.logout().catch(() => undefined);
-  state.signedIn = false;
-  renderAuth();
+  signedOut();
 });
+
+/** The session ended (sign-out, expiry, a controller restart): stop polling, ask again. */
+function signedOut() {
+  state.signedIn = false;
+  state.polling = false;
+  renderAuth();
+}
 
 // ---- live traffic --------------------------------------------------------
 
@@ -299,10 +309,12 @@ async function refreshMemory() {
 
 function every(ms, fn, errorTarget) {
   const run = async () => {
+    if (!state.polling) return;
     try {
       await fn();
       if (errorTarget) errorTarget.dataset.stale = '';
     } catch (err) {
+      if (err.status === 401) return void signedOut();
       if (errorTarget) errorTarget.dataset.stale = err.message;
     }
     setTimeout(run, ms);
@@ -310,19 +322,26 @@ function every(ms, fn, errorTarget) {
   run();
 }
 
-async function main() {
-  try {
-    Object.assign(state, await api.session());
-  } catch {
-    /* the panels say what is wrong */
-  }
-  renderAuth();
+function startPolling() {
+  if (state.polling) return;
+  state.polling = true;
   every(1500, refreshTraffic, $('traffic'));
   every(3000, refreshTalkers, $('talkers'));
   every(3000, refreshPolicies, $('policies'));
   every(2000, refreshBlocks, $('blocks'));
   every(3000, refreshAttacks, $('attacks'));
   every(3000, refreshMemory, $('memory'));
+}
+
+async function main() {
+  try {
+    Object.assign(state, await api.session());
+  } catch (err) {
+    // 401 without a token file: the answer says how to configure one.
+    state.problem = err.message;
+  }
+  renderAuth();
+  if (state.signedIn) startPolling();
 }
 
 main();
