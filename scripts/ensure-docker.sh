@@ -102,8 +102,12 @@ mv -f "$DIR/daemon.json.new" "$DIR/daemon.json"
 if [[ -s /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
 info "starting dockerd (config $DIR/daemon.json, log $LOG)"
 printf '\n===== %s: dockerd started by ensure-docker.sh =====\n' "$(date -Is)" >>"$LOG"
-# Own session, no inherited fds: it outlives the test that started it.
-setsid dockerd --config-file "$DIR/daemon.json" </dev/null >>"$LOG" 2>&1 8>&- &
+# Own session and no inherited file descriptor but 0-2: it outlives the test
+# that started it, and must not keep a caller's lock file (e.g. the one of
+# `flock /tmp/floodgate-heavy.lock`) open, which would hold that lock.
+# shellcheck disable=SC2016
+setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi; done
+  exec dockerd --config-file "$0"' "$DIR/daemon.json" </dev/null >>"$LOG" 2>&1 &
 for ((i = 0; i < 120; i++)); do
   answers && break
   sleep 0.5

@@ -18,7 +18,7 @@
 #
 # Addresses (fixed: one node per machine, since a kubelet removes the pod
 # containers of any other kubelet on the same Docker):
-#   node  fg-node, 10.213.0.1/32 on the dummy interface fgnode0 (InternalIP,
+#   node  fg-node, 10.213.0.1/32 on fgnode0, a bridge without ports (InternalIP,
 #         kube-apiserver, kubelet :10250, cluster DNS)
 #   lab   network namespace fgnode-lab, 10.213.1.66/24 on its eth0, a veth to the
 #         node's fgnlab0 (10.213.1.1/24): traffic from "outside" the node
@@ -91,7 +91,9 @@ ensure_pause_image() {
 
 ensure_network() {
   if ! ip link show "$NODE_DEV" >/dev/null 2>&1; then
-    ip link add "$NODE_DEV" type dummy
+    # A bridge without ports, as a dummy device would be (no dummy module on
+    # these kernels): it only carries the node's address.
+    ip link add "$NODE_DEV" type bridge
   fi
   ip addr replace "$NODE_IP/32" dev "$NODE_DEV"
   ip link set "$NODE_DEV" up

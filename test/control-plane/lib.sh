@@ -150,15 +150,27 @@ fg_port_in_use() { # fg_port_in_use PORT [HOST]: true if something listens on HO
 fg_apiserver_host() { local h; h="$(fg_port "$1" APISERVER_HOST)"; echo "${h:-127.0.0.1}"; }
 
 # fg_launch LOGFILE PIDFILE COMM CMD [ARGS...]: start CMD detached (own
-# session via setsid --fork, stdin /dev/null, output to LOGFILE, without our
-# lock fd). The process writes its own pid to PIDFILE before it execs CMD; we
+# session via setsid --fork, stdin /dev/null, output to LOGFILE, and no other
+# inherited file descriptor: a daemon that kept the caller's lock files open,
+# such as `flock /tmp/floodgate-heavy.lock`'s, would hold those locks for as
+# long as it runs). The process writes its own pid to PIDFILE before it execs CMD; we
 # then wait until that pid's /proc/PID/comm is COMM (the exec happened), so a
 # later fg_pid_alive PIDFILE COMM cannot race the exec.
+# Close every file descriptor but 0, 1 and 2 of the current shell.
+fg_close_fds() {
+  local fd
+  for fd in "/proc/$BASHPID/fd/"*; do
+    fd=${fd##*/}
+    if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+export -f fg_close_fds
+
 fg_launch() {
   local log="$1" pidfile="$2" comm="$3" pid="" i; shift 3
   rm -f "$pidfile"
   # shellcheck disable=SC2016
-  setsid --fork bash -c 'echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
+  setsid --fork bash -c 'fg_close_fds; echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
     </dev/null >>"$log" 2>&1 9>&- 8>&-
   for ((i = 0; i < 100; i++)); do
     [[ -s "$pidfile" ]] && pid="$(cat "$pidfile")"
