@@ -114,6 +114,8 @@ ensure_network() {
   # through Service addresses (docker0 to docker0 is routed), and kube-proxy
   # 1.20 always sets route_localnet.
   [[ -s "$STATE/sysctl.saved" ]] || sysctl net.ipv4.ip_forward net.ipv4.conf.all.route_localnet >"$STATE/sysctl.saved"
+  # kube-proxy and kubelet make iptables (nft) tables; `down` removes those it finds empty and new.
+  [[ -e "$STATE/nft-tables.before" ]] || nft list tables >"$STATE/nft-tables.before"
   sysctl -qw net.ipv4.ip_forward=1
 }
 
@@ -311,6 +313,18 @@ cleanup_proxy() {
   "$FG_NODE_DIR/kube-proxy" --cleanup --proxy-mode=iptables >/dev/null 2>&1 || true
   remove_kube_chains
   echo "KUBE-* chains left: $( (iptables-save; ip6tables-save) 2>/dev/null | grep -c '^:KUBE-' || true)"
+  # The ip/ip6 tables iptables-nft made for them, when they hold no rule any more.
+  local table
+  while read -r table; do
+    [[ $table =~ ^table\ (ip|ip6)\ (filter|nat|mangle)$ ]] || continue
+    grep -qxF "$table" "$STATE/nft-tables.before" 2>/dev/null && continue
+    # shellcheck disable=SC2086 # "table ip nat" -> nft list table ip nat
+    # A rule is a line with a handle that opens no table or chain.
+    if ! nft -a list $table | grep -E '# handle [0-9]+$' | grep -qvE '^\s*(table|chain) '; then
+      nft delete $table && echo "deleted the empty $table"
+    fi
+  done < <(nft list tables)
+  rm -f "$STATE/nft-tables.before"
 }
 
 unmount_kubelet() {
