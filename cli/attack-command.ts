@@ -77,9 +77,9 @@ export function registerAttack(program: Command): void {
     .action(async (url: string, flags: RawFlags) => {
       const opts = await guarded(async () => parseOptions(httpFloodSchema, { url, ...flags }));
       const target = await guarded(() => checkTarget(new URL(opts.url).hostname, { iOwnThisTarget: opts.iOwnThisTarget }));
+      const { startHttpFlood } = await loadHttpFlood();
       const write = progressWriter();
       process.stderr.write(`flooding ${opts.url} (${accepted(target)}) for ${opts.duration} s with ${opts.concurrency} connections${opts.rate ? `, at most ${opts.rate} req/s` : ''}\n`);
-      const { startHttpFlood } = await loadHttpFlood();
       const run = startHttpFlood(opts, target.address, (p) => write(httpProgressLine(p)));
       const release = stopOnSigint(run.stop);
       const summary = await run.done.finally(release);

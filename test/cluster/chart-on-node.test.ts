@@ -85,7 +85,7 @@ function imageRef(image: string): { repository: string; tag: string } {
 }
 
 /** The values a user on this node sets; everything else is the chart's default. */
-function chartValues(extra: string[] = []): string[] {
+function chartValues(opts: { sample: boolean }, extra: string[] = []): string[] {
   const c = imageRef(images.controller);
   const a = imageRef(images.agent);
   return [
@@ -99,7 +99,7 @@ function chartValues(extra: string[] = []): string[] {
     '--set-json', `agent.daemonset.allowlist=${JSON.stringify([node.podCidr, node.serviceCidr])}`,
     // The live memory path: the kubelet Summary API through the API server's node proxy (no metrics-server here).
     '--set-json', 'controller.memorySources=["kubelet"]',
-    '--set', 'samplePolicy.enabled=true', '--set', `samplePolicy.memoryThresholdPercent=${THRESHOLD}`,
+    '--set', `samplePolicy.enabled=${opts.sample}`, '--set', `samplePolicy.memoryThresholdPercent=${THRESHOLD}`,
     ...extra,
   ];
 }
@@ -213,9 +213,18 @@ after(async () => {
   console.log(`# cluster test figures:\n${figures.map((f) => `#   ${f}`).join('\n')}\n#   whole file: ${secs(Date.now() - started)}`);
 });
 
+step('helm install with samplePolicy on a fresh cluster stops with a clear error and creates nothing', async () => {
+  // Helm maps every object before it creates any: a DefensePolicy cannot come with the release that installs its CRD.
+  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', ...chartValues({ sample: true })]);
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /samplePolicy\.enabled needs the DefensePolicy CRD in the cluster before this release is applied: install first without it, then `helm upgrade --reuse-values --set samplePolicy\.enabled=true`/);
+  assert.equal((await helm(node, ['status', RELEASE, '-n', NS])).exitCode, 1, 'no release');
+  assert.equal((await kubectl(node, ['get', 'crd', 'defensepolicies.floodgate.dev'])).exitCode, 1, 'no CRD');
+});
+
 step('helm install (agent DaemonSet on): the controller Deployment and the agent DaemonSet are Running and Ready', async () => {
   const t = Date.now();
-  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m', ...chartValues()]);
+  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m', ...chartValues({ sample: false })]);
   assert.equal(r.exitCode, 0, `helm install: ${r.stderr}`);
   const returned = Date.now();
   const deploy = await getJson<{ status: { readyReplicas?: number; replicas?: number } }>(node, ['deployment', CONTROLLER, '-n', NS]);
@@ -239,6 +248,13 @@ step('helm test passes: the controller answers /healthz and /readyz by its Servi
   const r = await helm(node, ['test', RELEASE, '-n', NS, '--timeout', '3m']);
   assert.equal(r.exitCode, 0, `helm test: ${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /Phase:\s+Succeeded/);
+});
+
+step('helm upgrade --set samplePolicy.enabled=true: the sample DefensePolicy, on the agent DaemonSet\'s pods, is Ready', async () => {
+  const r = await helm(node, ['upgrade', RELEASE, 'charts/floodgate', '-n', NS, '--wait', '--timeout', '5m', ...chartValues({ sample: true })]);
+  assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
+  const dp = await getJson<{ spec: { agentSelector?: unknown; targetSelector?: unknown } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
+  assert.ok(dp.spec.agentSelector, 'the DaemonSet variant: agents found by label');
 });
 
 step('the controller runs with its ServiceAccount (in-cluster token and CA), probes and resource limits as the chart sets them', async () => {
@@ -280,7 +296,7 @@ step('the controller runs with its ServiceAccount (in-cluster token and CA), pro
   const agent = await podOf('agent');
   const agentHost = JSON.parse((await docker(['inspect', containerId(agent)])).stdout)[0].HostConfig as Record<string, unknown>;
   assert.equal(agentHost.Memory, 384 * 1024 * 1024, 'agent memory limit 384Mi');
-  assert.deepEqual([...(agentHost.CapAdd as string[])].sort(), ['NET_ADMIN', 'NET_RAW'], 'the agent has only NET_ADMIN and NET_RAW');
+  assert.deepEqual((agentHost.CapAdd as string[]).map((c) => c.replace(/^CAP_/, '')).sort(), ['NET_ADMIN', 'NET_RAW'], 'the agent has only NET_ADMIN and NET_RAW');
   assert.equal(agentHost.Privileged, false);
   assert.equal(agentHost.NetworkMode, 'host');
 });
@@ -424,7 +440,7 @@ step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and 
   const oldAgent = await podOf('agent');
   const beforeBe = await activeBlockEventFor(node.lab.ip);
   assert.ok(beforeBe);
-  const r = await helm(node, ['upgrade', RELEASE, 'charts/floodgate', '-n', NS, '--wait', '--timeout', '5m', ...chartValues(['--set', 'agent.daemonset.autoDefense=true'])]);
+  const r = await helm(node, ['upgrade', RELEASE, 'charts/floodgate', '-n', NS, '--wait', '--timeout', '5m', ...chartValues({ sample: true }, ['--set', 'agent.daemonset.autoDefense=true'])]);
   assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
   assert.equal(await secretValue(`${AGENT}-token`), tokens.agent, 'the agent token is kept');
   assert.equal(await secretValue('floodgate-dashboard-token'), tokens.dashboard, 'the dashboard token is kept');

@@ -222,11 +222,14 @@ start_kubelet() {
 }
 
 wait_node_ready() {
-  local start=$SECONDS status
+  local start=$SECONDS since status beat
+  # Ready as reported by this kubelet: a heartbeat newer than its start (the
+  # node object of an earlier run can still say Ready).
+  since="$(date -u -d "@$(stat -c %Y "$STATE/kubelet.pid")" +%Y-%m-%dT%H:%M:%SZ)"
   while ((SECONDS - start < 180)); do
     fg_pid_alive "$STATE/kubelet.pid" kubelet || { tail -n 20 "$STATE/kubelet.log"; fail "kubelet exited (see $STATE/kubelet.log)"; }
-    status="$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' || true)"
-    [[ "$status" == True ]] && { echo "node $NODE_NAME Ready after $((SECONDS - start))s"; return 0; }
+    read -r status beat < <(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' || true) || true
+    if [[ "$status" == True && ! "$beat" < "$since" ]]; then echo "node $NODE_NAME Ready after $((SECONDS - start))s (heartbeat $beat)"; return 0; fi
     sleep 1
   done
   fail "node $NODE_NAME not Ready within 180s (see $STATE/kubelet.log)"
@@ -329,7 +332,8 @@ cleanup_proxy() {
 
 unmount_kubelet() {
   local m n=0
-  for m in $(findmnt -rn -o TARGET | grep "^$STATE/kubelet/" | sort -r); do
+  # Deepest first; the kubelet also bind-mounts its root dir onto itself (a shared mount).
+  for m in $(findmnt -rn -o TARGET | grep -E "^$STATE/kubelet(/|\$)" | sort -r); do
     umount "$m" 2>/dev/null || umount -l "$m" || true
     n=$((n + 1))
   done
