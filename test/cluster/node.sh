@@ -238,7 +238,7 @@ wait_node_ready() {
 wait_service_accounts() {
   local start=$SECONDS
   while ((SECONDS - start < 120)); do
-    if kc -n default get secret -o name | grep -q '^secret/default-token-'; then
+    if [[ "$(kc -n default get secret -o name)" == *secret/default-token-* ]]; then
       echo "ServiceAccount default/default has its token Secret after $((SECONDS - start))s"; return 0
     fi
     sleep 1
@@ -323,7 +323,8 @@ cleanup_proxy() {
     grep -qxF "$table" "$STATE/nft-tables.before" 2>/dev/null && continue
     # shellcheck disable=SC2086 # "table ip nat" -> nft list table ip nat
     # A rule is a line with a handle that opens no table or chain.
-    if ! nft -a list $table | grep -E '# handle [0-9]+$' | grep -qvE '^\s*(table|chain) '; then
+    # shellcheck disable=SC2143,SC2086 # no grep -q in a pipefail pipeline
+    if [[ -z "$(nft -a list $table | grep -E '# handle [0-9]+$' | grep -vE '^\s*(table|chain) ')" ]]; then
       nft delete $table && echo "deleted the empty $table"
     fi
   done < <(nft list tables)

@@ -39,7 +39,8 @@ NODE_NAME="${FLOODGATE_CP_NODE_NAME:-}"
 if [[ -n "$NODE_IP" ]]; then
   [[ "$NODE_IP" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || fg_die "FLOODGATE_CP_NODE_IP=$NODE_IP is not an IPv4 address"
   [[ "$NODE_NAME" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || fg_die "FLOODGATE_CP_NODE_NAME='$NODE_NAME' is not a valid node name"
-  ip -o addr show | grep -q " inet $NODE_IP/" || fg_die "no interface has the node address $NODE_IP"
+  # (Not `ip | grep -q`: with pipefail, grep's early exit can fail the pipeline.)
+  [[ "$(ip -o -4 addr show)" == *" inet $NODE_IP/"* ]] || fg_die "no interface has the node address $NODE_IP"
 fi
 if [[ -s "$STATE/ports" ]]; then
   had_host="$(fg_port "$STATE" APISERVER_HOST)"
