@@ -245,7 +245,7 @@ step('helm install (agent DaemonSet on): the controller Deployment and the agent
 });
 
 step('helm test passes: the controller answers /healthz and /readyz by its Service name (cluster DNS + kube-proxy)', async () => {
-  const r = await helm(node, ['test', RELEASE, '-n', NS, '--timeout', '3m']);
+  const r = await helm(node, ['test', RELEASE, '-n', NS, '--timeout', '3m', '--logs']);
   assert.equal(r.exitCode, 0, `helm test: ${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /Phase:\s+Succeeded/);
 });
@@ -298,7 +298,9 @@ step('the controller runs with its ServiceAccount (in-cluster token and CA), pro
   assert.equal(agentHost.Memory, 384 * 1024 * 1024, 'agent memory limit 384Mi');
   assert.deepEqual((agentHost.CapAdd as string[]).map((c) => c.replace(/^CAP_/, '')).sort(), ['NET_ADMIN', 'NET_RAW'], 'the agent has only NET_ADMIN and NET_RAW');
   assert.equal(agentHost.Privileged, false);
-  assert.equal(agentHost.NetworkMode, 'host');
+  // hostNetwork: the agent's network namespace is the node's own.
+  const agentPid = JSON.parse((await docker(['inspect', containerId(agent)])).stdout)[0].State.Pid as number;
+  assert.equal(fs.readlinkSync(`/proc/${agentPid}/ns/net`), fs.readlinkSync('/proc/self/ns/net'), 'the agent shares the node network namespace');
 });
 
 step("RBAC as the live pod uses it: the controller's own token may do what the chart grants, and nothing more", async () => {
@@ -360,11 +362,11 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
   const workload = `http://${web.status.podIP}:8080`;
   // Before: under the threshold in the controller's own view (the dashboard's memory API, source kubelet), no BlockEvent.
   const dashboard = `http://${await serviceIp(CONTROLLER)}:8080`;
-  const dashboardToken = await secretValue(`${CONTROLLER.replace('controller', 'dashboard')}-token`);
+  const dashboardToken = await secretValue('floodgate-dashboard-token');
   const memory = async () => {
     const r = await fetch(`${dashboard}/api/memory`, { headers: { authorization: `Bearer ${dashboardToken}` } });
     assert.equal(r.status, 200, `GET /api/memory: ${r.status}`);
-    const rows = (await r.json()) as { pod: string; percent?: number; source?: string; error?: string }[];
+    const { pods: rows } = (await r.json()) as { pods: { pod: string; percent?: number; source?: string; error?: string }[] };
     return rows.find((x) => x.pod === `${NS}/web` || x.pod === 'web');
   };
   const baseline = await eventually('a kubelet reading of the workload', async () => ((await memory())?.source === 'kubelet' ? memory() : undefined), 60_000, 1000);

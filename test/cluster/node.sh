@@ -321,9 +321,9 @@ cleanup_proxy() {
   while read -r table; do
     [[ $table =~ ^table\ (ip|ip6)\ (filter|nat|mangle)$ ]] || continue
     grep -qxF "$table" "$STATE/nft-tables.before" 2>/dev/null && continue
-    # shellcheck disable=SC2086 # "table ip nat" -> nft list table ip nat
-    # A rule is a line with a handle that opens no table or chain.
-    # shellcheck disable=SC2143,SC2086 # no grep -q in a pipefail pipeline
+    # A rule is a line with a handle that opens no table or chain ("table ip nat"
+    # is split on purpose; no grep -q at the end of a pipefail pipeline).
+    # shellcheck disable=SC2143,SC2086
     if [[ -z "$(nft -a list $table | grep -E '# handle [0-9]+$' | grep -vE '^\s*(table|chain) ')" ]]; then
       nft delete $table && echo "deleted the empty $table"
     fi
