@@ -425,7 +425,7 @@ step('the controller pod restarted mid-ban: the ban and its BlockEvent stay, not
   // Long enough for the new leader to re-list and reconcile every BlockEvent (it re-pushes; the agent keeps).
   await eventually('the new controller leads', async () => {
     const lease = await kubectlOk(node, ['get', 'lease', 'floodgate-controller', '-n', NS, '-o', 'jsonpath={.spec.holderIdentity}']);
-    return lease.trim() === fresh.metadata.name;
+    return lease.trim().startsWith(`${fresh.metadata.name}_`); // identity: <hostname>_<random>
   }, 60_000, 500);
   await new Promise((r) => setTimeout(r, 5000));
   const same = (await blockEvents()).filter((b) => b.spec.ip.replace(/\/32$/, '') === node.lab.ip);
