@@ -9,10 +9,12 @@
 #   $FLOODGATE_CACHE/docker/daemon.json   (default /var/cache/floodgate)
 #   /var/log/floodgate-dockerd.log        dockerd's output
 # Settings, and why:
-#   - "iptables": false: dockerd adds no chains or rules to the host's firewall
-#     and does not set the FORWARD policy to DROP, which other tests' network
-#     namespaces would feel. Our builds use `--network host`; pods reach the
-#     host and each other on docker0 and through kube-proxy's rules.
+#   - "iptables": false, "ip-forward": false: dockerd adds no chains or rules to
+#     the host's firewall, does not set the FORWARD policy to DROP and does not
+#     turn on IP forwarding, all of which other tests' network namespaces would
+#     feel. Builds use `--network host`; the one-node cluster
+#     (test/cluster/node.sh) turns forwarding on while it runs, for pods that
+#     reach each other through Service addresses.
 #   - When this process lacks CAP_SYS_RESOURCE (these test machines), the
 #     default OCI runtime is a TEST-ONLY wrapper around runc
 #     (scripts/docker/runc-no-negative-oom): kubelet gives every pod sandbox
@@ -90,7 +92,7 @@ fi
 cat >"$DIR/daemon.json.new" <<EOF
 {
   "iptables": false,
-  "ip-forward": true,
+  "ip-forward": false,
   "storage-driver": "overlay2",
   "log-driver": "json-file",
   "log-opts": { "max-size": "10m", "max-file": "2" }$runtime_json

@@ -469,7 +469,14 @@ step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and 
   assert.match(be.spec.reason ?? '', /auto-defense/);
 });
 
-step('helm uninstall: the controller and the agent go; what stays on the host is the agent table with expiring bans and its ban store', async () => {
+step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the agent table (bans that expire, each with its BlockEvent waiting on its finalizer), its ban store and the CRDs', async () => {
+  // A user lifting one ban before uninstalling: the controller unblocks it on the agent, then drops its finalizer.
+  const second = await activeBlockEventFor(SECOND_ATTACKER);
+  assert.ok(second);
+  await kubectlOk(node, ['delete', 'blockevent.floodgate.dev', second.metadata.name, '-n', NS, '--timeout=60s']);
+  await eventually(`${SECOND_ATTACKER} out of the host nft set`, async () => !(await hostBans()).includes(SECOND_ATTACKER), 30_000, 250);
+  assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')), 'the other ban stays');
+
   const r = await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
   assert.equal(r.exitCode, 0, `helm uninstall: ${r.stderr}`);
   await eventually('no floodgate pods', async () => (await pods()).filter((p) => component(p) === 'controller' || component(p) === 'agent').length === 0, 120_000, 1000);
@@ -477,17 +484,23 @@ step('helm uninstall: the controller and the agent go; what stays on the host is
   const tables = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
   assert.deepEqual(tables.filter((x) => !nftTablesBefore.includes(x)), ['table inet floodgate'], 'only the agent table was added');
   assert.deepEqual(nftTablesBefore.filter((x) => !tables.includes(x)), [], 'nothing was removed');
-  // In it, only bans that expire on their own (nft timeouts), nothing without a timeout.
+  // The CRDs stay (crds.keep). The uninstall deletes the sample policy, the garbage collector then its
+  // BlockEvents, while the controller goes too: whatever the controller did not unblock in time waits
+  // on its finalizer, and its ban stays in nft until its timeout. Never a ban without its record.
+  const crds = await kubectl(node, ['get', 'crd', 'blockevents.floodgate.dev']);
+  assert.equal(crds.exitCode, 0, 'crds.keep keeps the CRDs');
+  const left = await eventually('the BlockEvents deleted or marked for deletion', async () => {
+    const all = await blockEvents();
+    return all.every((b) => b.metadata.deletionTimestamp) ? all : undefined;
+  }, 60_000, 1000);
+  for (const b of left) assert.deepEqual(b.metadata.finalizers, ['floodgate.dev/unblock'], `${b.metadata.name} waits on the unblock finalizer`);
   const set = await hostBans();
   const elements = /elements = \{([^}]*)\}/s.exec(set)?.[1] ?? '';
   const entries = elements.split(',').map((e) => e.trim()).filter(Boolean);
-  assert.ok(entries.length > 0, 'the bans stay until they expire');
-  for (const e of entries) assert.match(e, /timeout \S+ expires \S+/, `every ban expires: ${e}`);
+  assert.deepEqual(entries.map((e) => e.split(' ')[0]).sort(), left.map((b) => b.spec.ip.replace(/\/32$/, '')).sort(), `bans left in nft = BlockEvents left: ${set}`);
+  assert.ok(!set.includes(SECOND_ATTACKER), 'the lifted ban stays lifted');
+  for (const e of entries) assert.match(e, /timeout \S+ expires \S+/, `every ban left expires on its own: ${e}`);
   // The ban store on the node (stateHostPath) stays, for a reinstall.
   assert.ok(fs.existsSync(path.join(node.stateDir, 'agent-state', 'bans.json')), 'the ban store stays on the node');
-  // The CRDs stay (crds.keep), and with them the BlockEvents.
-  const crds = await kubectl(node, ['get', 'crd', 'blockevents.floodgate.dev']);
-  assert.equal(crds.exitCode, 0, 'crds.keep keeps the CRDs');
-  const left = await blockEvents();
-  figures.push(`after uninstall: ${left.length} BlockEvent(s) left (${left.map((b) => `${b.spec.ip} ${b.status?.phase ?? '-'}${b.metadata.deletionTimestamp ? ' terminating' : ''} finalizers=${(b.metadata.finalizers ?? []).join('|') || '-'}`).join('; ')})`);
+  figures.push(`after uninstall: ${left.length} BlockEvent(s) left, terminating on floodgate.dev/unblock; ${entries.length} ban(s) left in nft, expiring`);
 });
