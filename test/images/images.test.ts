@@ -77,7 +77,8 @@ test('the images hold what runs and nothing else: no tests, no compiler, no dev 
     const inspect = JSON.parse((await docker(['image', 'inspect', image])).stdout)[0];
     const entrypoint: string[] = inspect.Config.Entrypoint;
     assert.equal(entrypoint.at(-1), '/app/bin/floodgate.js', `${image}: the CLI is the entrypoint`);
-    const sh = async (script: string) => (await docker(['run', '--rm', '--entrypoint', 'sh', image, '-c', script])).stdout.trim();
+    // --network none: nothing here needs a network (and Docker warns on stderr when the host does not forward).
+    const sh = async (script: string) => (await docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', image, '-c', script])).stdout.trim();
     assert.match(await sh('node --version'), /^v24\./, `${image}: Node 24 LTS`);
     assert.equal(await sh("find /app \\( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \\) | wc -l"), '0', `${image}: no test files under /app`);
     assert.equal(await sh('ls -d /app/dist/test /app/dist/bench /app/dist/demo 2>/dev/null | wc -l'), '0', `${image}: no test, bench or demo code`);
@@ -86,16 +87,16 @@ test('the images hold what runs and nothing else: no tests, no compiler, no dev 
     assert.equal(await sh('test -e /app/node_modules/typescript && echo present || echo absent'), 'absent', `${image}: no dev dependencies`);
     assert.equal(await sh('test -f /app/native/binding.gyp && test -f /app/native/build/Release/floodgate_native.node && echo ok'), 'ok', `${image}: the engine and the file that locates it`);
     // The one command that needs autocannon says why it cannot run, in one line.
-    const attack = await docker(['run', '--rm', image, 'attack', 'http', 'http://127.0.0.1:9/']);
+    const attack = await docker(['run', '--rm', '--network', 'none', image, 'attack', 'http', 'http://127.0.0.1:9/']);
     assert.equal(attack.exitCode, 1, `${image}: attack http exits 1 (${attack.stderr})`);
     assert.match(attack.stderr.trim(), /^floodgate: attack http needs the optional package autocannon, which this install omits/m);
     assert.equal(attack.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
   }
-  const controllerSh = async (script: string) => (await docker(['run', '--rm', '--entrypoint', 'sh', images.controller, '-c', script])).stdout.trim();
+  const controllerSh = async (script: string) => (await docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', images.controller, '-c', script])).stdout.trim();
   assert.equal(await controllerSh('test -f /app/controller/dashboard/public/index.html && echo ok'), 'ok', 'the dashboard page ships');
   assert.equal(await controllerSh("find /app/controller /app/dist/controller/dashboard -name '*.test.*' | wc -l"), '0', 'no dashboard test files');
   assert.equal(await controllerSh('id -u'), '65532', 'the controller runs as 65532');
-  const agentSh = async (script: string) => (await docker(['run', '--rm', '--entrypoint', 'sh', images.agent, '-c', script])).stdout.trim();
+  const agentSh = async (script: string) => (await docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', images.agent, '-c', script])).stdout.trim();
   assert.match(await agentSh('nft --version'), /^nftables v1\./, 'the agent has nft');
 });
 
