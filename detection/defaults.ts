@@ -1,35 +1,13 @@
-// Default detection thresholds, the schema that validates operator overrides,
-// and the merge of the two. Defaults must flag a 50k pps distributed flood at
+// The detection thresholds, each declared once: its bound (with the message
+// for a bad value), its default and what it means. The agent's config and API,
+// the CLI flags and the DefensePolicy CRD (api/v1alpha1 embeds thresholdFields
+// in spec.detection, so every threshold is a policy field with this default)
+// all take them from here. Defaults must flag a 50k pps distributed flood at
 // one address and must not flag a busy benign server (5k pps from 2,000
 // clients); test/detection covers both.
 
 import { z } from 'zod';
 import type { DetectionThresholds } from './types.js';
-
-export const DEFAULT_THRESHOLDS: Readonly<DetectionThresholds> = Object.freeze({
-  // The seed implementation's value: one source sending more than a fifth of
-  // everything a protected host receives is not a normal client.
-  attackerShareThreshold: 0.2,
-  // Below ~1000 inbound packets per window shares are noise: on an idle host a
-  // single page load is 100% of the traffic.
-  minPackets: 1000,
-  // A legitimate client rarely sustains more than a few hundred pps towards one
-  // service; 5000 pps of small packets is a flood. Caveat: a bulk upload of
-  // full-size segments reaches 5000 pps at ~60 Mbit/s, so raise this for hosts
-  // that ingest bulk data from few clients.
-  sourcePpsThreshold: 5000,
-  // 100 Mbit/s from one address is a tenth of a 1 GbE link; catches
-  // large-packet floods that stay under the pps threshold.
-  sourceBpsThreshold: 100e6,
-  // FastNetMon ships threshold_pps = 20000 per host; 4x the busy benign server
-  // and below the 50k pps floods we must catch.
-  victimPpsThreshold: 20000,
-  // FastNetMon's threshold_mbps = 1000: 1 Gbit/s saturates a 1 GbE NIC.
-  victimBpsThreshold: 1e9,
-  // Bounds ban-list churn per window; a flood needing more per-IP bans than this
-  // is distributed and needs the signature rule instead.
-  maxAttackers: 100,
-});
 
 const SHARE_MESSAGE =
   'attackerShareThreshold is a fraction in (0, 1]: 0.2 means 20% of inbound packets (50 is not 50%)';
@@ -40,26 +18,78 @@ function positiveFinite(name: string) {
     .positive({ error: `${name} must be a positive finite number` });
 }
 
-// z.number() in zod 4 already rejects NaN and ±Infinity.
-export const detectionThresholdsSchema = z.strictObject({
+function positiveInt(name: string) {
+  return z
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be an integer` })
+    .min(1, { error: `${name} must be at least 1` });
+}
+
+// z.number() in zod 4 already rejects NaN and ±Infinity. The descriptions are
+// the CRD's (kubectl explain dp.spec.detection); the default is appended there.
+export const thresholdFields = {
+  // The seed implementation's value: one source sending more than a fifth of
+  // everything a protected host receives is not a normal client.
   attackerShareThreshold: z
     .number({ error: SHARE_MESSAGE })
     .gt(0, { error: SHARE_MESSAGE })
-    .lte(1, { error: SHARE_MESSAGE }),
-  minPackets: positiveFinite('minPackets'),
-  sourcePpsThreshold: positiveFinite('sourcePpsThreshold'),
-  sourceBpsThreshold: positiveFinite('sourceBpsThreshold'),
-  victimPpsThreshold: positiveFinite('victimPpsThreshold'),
-  victimBpsThreshold: positiveFinite('victimBpsThreshold'),
-  maxAttackers: z
-    .number({ error: 'maxAttackers must be a number' })
-    .int({ error: 'maxAttackers must be an integer' })
-    .min(1, { error: 'maxAttackers must be at least 1' })
-    .max(10000, { error: 'maxAttackers must be at most 10000' }),
-}) satisfies z.ZodType<DetectionThresholds>;
+    .lte(1, { error: SHARE_MESSAGE })
+    .default(0.2)
+    .describe(
+      'A fraction, not a percentage: the top inbound source is an attacker when its share of the ' +
+        "window's inbound packets exceeds this value, greater than 0 and at most 1 (0.2 = 20%; 50 is " +
+        'rejected, not read as 50%).',
+    ),
+  // Below ~1000 inbound packets per window shares are noise: on an idle host a
+  // single page load is 100% of the traffic.
+  minPackets: positiveInt('minPackets')
+    .default(1000)
+    .describe(
+      'Windows with fewer inbound packets than this are not judged by the share and per-source ' +
+        'rules (shares of tiny windows are noise). At least 1.',
+    ),
+  // A legitimate client rarely sustains more than a few hundred pps towards one
+  // service; 5000 pps of small packets is a flood. Caveat: a bulk upload of
+  // full-size segments reaches 5000 pps at ~60 Mbit/s, so raise this for hosts
+  // that ingest bulk data from few clients.
+  sourcePpsThreshold: positiveFinite('sourcePpsThreshold')
+    .default(5000)
+    .describe('Packets per second from one source that make it an attacker, greater than 0.'),
+  // 100 Mbit/s from one address is a tenth of a 1 GbE link; catches
+  // large-packet floods that stay under the pps threshold.
+  sourceBpsThreshold: positiveFinite('sourceBpsThreshold')
+    .default(100e6)
+    .describe('Bits per second from one source that make it an attacker, greater than 0.'),
+  // FastNetMon ships threshold_pps = 20000 per host; 4x the busy benign server
+  // and below the 50k pps floods we must catch.
+  victimPpsThreshold: positiveFinite('victimPpsThreshold')
+    .default(20000)
+    .describe('Packets per second towards one protected destination that put it under attack, greater than 0.'),
+  // FastNetMon's threshold_mbps = 1000: 1 Gbit/s saturates a 1 GbE NIC.
+  victimBpsThreshold: positiveFinite('victimBpsThreshold')
+    .default(1e9)
+    .describe('Bits per second towards one protected destination that put it under attack, greater than 0.'),
+  // Bounds ban-list churn per window; a flood needing more per-IP bans than this
+  // is distributed and needs the signature rule instead.
+  maxAttackers: positiveInt('maxAttackers')
+    .max(10000, { error: 'maxAttackers must be at most 10000' })
+    .default(100)
+    .describe('At most this many attackers are reported per analysis (1-10000), heaviest first.'),
+};
+
+type ThresholdFields = typeof thresholdFields;
+
+/** The fields without their defaults: a complete set of thresholds must give every one. */
+const requiredFields = Object.fromEntries(
+  Object.entries(thresholdFields).map(([key, field]) => [key, field.unwrap()]),
+) as { [K in keyof ThresholdFields]: ReturnType<ThresholdFields[K]['unwrap']> };
+
+export const detectionThresholdsSchema = z.strictObject(requiredFields) satisfies z.ZodType<DetectionThresholds>;
 
 /** Overrides: any subset of the keys, still strict about unknown keys. */
 export const detectionThresholdOverridesSchema = detectionThresholdsSchema.partial();
+
+export const DEFAULT_THRESHOLDS: Readonly<DetectionThresholds> = Object.freeze(z.object(thresholdFields).parse({}));
 
 export class InvalidThresholdsError extends Error {
   constructor(

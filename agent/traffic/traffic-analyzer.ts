@@ -2,14 +2,8 @@
 // N seconds, window mode (the seed's) after capturing N seconds from now.
 import type { Slot } from '../../native/lib/types.js';
 import { analyzeWindow } from '../../detection/analyze.js';
-import type {
-  AnalysisResult,
-  AnalyzeRequest,
-  BlockedSender,
-  TrafficAnalyzer,
-  TopTalkers,
-  TrafficPoint,
-} from '../api/ports.js';
+import type { AnalysisResult, AnalyzeRequest, BlockedSender, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
+import type { TrafficAnalyzer } from './traffic-analyzer-port.js';
 import { topTalkers } from './top-talkers.js';
 import type { SlotRing } from './slot-ring.js';
 import { BlockedMatcher } from './blocked-matcher.js';
