@@ -11,6 +11,7 @@ interface AgentFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  tlsClientName?: string[];
   config?: string;
   stateDir?: string;
   mode?: AgentConfigInput['mode'];
@@ -32,6 +33,7 @@ export function registerAgent(program: Command): void {
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); re-read when it changes (docs/tls.md)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .option('--tls-client-ca <file>', 'mutual TLS: only clients with a certificate of this PEM CA bundle (e.g. the controller)')
+    .option('--tls-client-name <cn>', 'with --tls-client-ca: only client certificates with this subject CN (repeatable, comma-separated)', list)
     .option('--config <file.yaml>', 'YAML config; flags override it')
     .option('--state-dir <dir>', 'where the ban store lives (default /var/lib/floodgate)')
     .option('--mode <mode>', 'continuous (default) or window (the seed\'s capture-then-analyze)')
@@ -55,7 +57,9 @@ export function registerAgent(program: Command): void {
           mode: flags.mode,
           protect: flags.protect,
           allowlist: flags.allowlist,
-          ...(flags.tlsCert || flags.tlsKey || flags.tlsClientCa ? { tls: { certFile: flags.tlsCert!, keyFile: flags.tlsKey!, clientCaFile: flags.tlsClientCa } } : {}),
+          ...(flags.tlsCert || flags.tlsKey || flags.tlsClientCa || flags.tlsClientName
+            ? { tls: { certFile: flags.tlsCert!, keyFile: flags.tlsKey!, clientCaFile: flags.tlsClientCa, clientNames: flags.tlsClientName } }
+            : {}),
         });
         if (flags.autoDefense) cfg.autoDefense.enabled = true;
         token = readToken(cfg.tokenFile);

@@ -22,7 +22,8 @@ test('every value in values.yaml has a `# --` comment, and the README table is g
   assert.deepEqual(undocumented, [], 'values without a # -- comment');
   const { readme, expected } = currentTable();
   assert.ok(readme === expected, 'README.md: the chart parameter table differs from values.yaml: run npm run chart:docs');
-  assert.match(readme, /\| `agent\.host\.url` \| `"http:\/\/host\.docker\.internal:12345"` \|/);
+  assert.match(readme, /\| `agent\.host\.url` \| `""` \| .*https:\/\/host\.docker\.internal:12345/);
+  assert.match(readme, /\| `agent\.tls\.enabled` \| `true` \|/);
 });
 
 test('values.schema.json is strict: additionalProperties false on every object, and it knows every key of values.yaml', () => {
