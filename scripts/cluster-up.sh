@@ -88,5 +88,8 @@ step "install the chart (helm upgrade --install floodgate charts/floodgate -n $N
   --set agent.daemonset.image.repository="$AGENT_IMAGE" --set agent.daemonset.image.tag="$TAG" --set agent.daemonset.image.pullPolicy=Never \
   "${@:2}"
 
-step "done: kubectl -n $NAMESPACE get pods; the token for the host agent:"
-echo "  kubectl -n $NAMESPACE get secret floodgate-agent-token -o jsonpath='{.data.token}' | base64 -d"
+step "done: kubectl -n $NAMESPACE get pods; for a host agent (with agent.daemonset.enabled=false), its token and TLS files (docs/tls.md):"
+echo "  kubectl -n $NAMESPACE get secret floodgate-agent-token -o jsonpath='{.data.token}' | base64 -d > token"
+for f in tls.crt tls.key ca.crt; do
+  echo "  kubectl -n $NAMESPACE get secret floodgate-host-agent-tls -o jsonpath='{.data.${f//./\\.}}' | base64 -d > $f"
+done
