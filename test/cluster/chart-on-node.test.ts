@@ -27,6 +27,7 @@ import {
   type KubeNode,
 } from './node.js';
 import { eventually } from '../controller/e2e-env.js';
+import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
 
 const NS = 'floodgate-system';
 const RELEASE = 'floodgate';
@@ -137,12 +138,16 @@ function containerId(p: Pod): string {
   return id.replace(/^docker:\/\//, '');
 }
 
-/** The agent's API on the node, with the chart's token. */
-async function agentApi<T>(method: string, p: string): Promise<T> {
-  const token = await secretValue(`${AGENT}-token`);
-  const r = await fetch(`http://${node.ip}:12345${p}`, { method, headers: { authorization: `Bearer ${token}` } });
-  assert.ok(r.ok, `${method} ${p}: ${r.status}`);
-  return (await r.json()) as T;
+/** The agent on the node as the controller calls it: HTTPS, the chart's CA and client certificate, the agents' name, the token. */
+async function agentClient(opts: { clientCert?: boolean } = {}): Promise<AgentApiClient> {
+  const tls = { ca: await secretValue('floodgate-agent-client', 'ca.crt'), servername: `${AGENT}.${NS}.svc` };
+  const cert = opts.clientCert === false ? {} : { cert: await secretValue('floodgate-agent-client', 'tls.crt'), key: await secretValue('floodgate-agent-client', 'tls.key') };
+  return new AgentApiClient({ url: `https://${node.ip}:12345`, token: await secretValue(`${AGENT}-token`), tls: { ...tls, ...cert } });
+}
+
+/** The agent's ban list, through mutual TLS. */
+async function agentBans(): Promise<{ blocks: { cidr: string }[] }> {
+  return (await agentClient()).listBlocks();
 }
 
 async function serviceIp(name: string): Promise<string> {
@@ -255,6 +260,27 @@ step('helm upgrade --set samplePolicy.enabled=true: the sample DefensePolicy, on
   assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
   const dp = await getJson<{ spec: { agentSelector?: unknown; targetSelector?: unknown } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
   assert.ok(dp.spec.agentSelector, 'the DaemonSet variant: agents found by label');
+});
+
+step('agent TLS as the chart sets it by default: the DaemonSet agent serves HTTPS with mutual TLS on the node, its kubelet probes pass over HTTPS, and the controller reaches it at https://<podIP>:12345 (docs/tls.md)', async () => {
+  const agent = await podOf('agent');
+  const c = agent.spec.containers[0]!;
+  assert.equal((c.livenessProbe?.httpGet as { scheme?: string } | undefined)?.scheme, 'HTTPS');
+  assert.equal(readyOf(agent)?.status, 'True', 'the kubelet\'s HTTPS readiness probe passes (no client certificate needed for /healthz)');
+  assert.equal(agent.status.containerStatuses?.[0]?.restartCount, 0);
+  const logs = await kubectlOk(node, ['logs', '-n', NS, agent.metadata.name]);
+  assert.match(logs, /"mutualTls":true[^\n]*"msg":"agent API serves HTTPS"|"msg":"agent API serves HTTPS"[^\n]*"mutualTls":true/);
+  // The controller's view: the sample policy's selector agent answers over mutual TLS.
+  await eventually('AgentsReachable=True over TLS', async () => {
+    const dp = await getJson<{ status?: { conditions?: Condition[] } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
+    return dp.status?.conditions?.find((x) => x.type === 'AgentsReachable')?.status === 'True';
+  }, 60_000, 1000);
+  // Ours, from the node: with the chart's client certificate it answers; without, the token alone is refused; plain HTTP gets nothing.
+  assert.deepEqual(Object.keys(await agentBans()).includes('blocks'), true);
+  const noCert = await (await agentClient({ clientCert: false })).listBlocks().catch((e: unknown) => e);
+  assert.ok(noCert instanceof AgentApiError && noCert.kind === 'unauthorized' && /client certificate required/.test(noCert.message), String(noCert));
+  const plain = await new AgentApiClient({ url: `http://${node.ip}:12345`, token: await secretValue(`${AGENT}-token`), timeoutMs: 3000 }).listBlocks().catch((e: unknown) => e);
+  assert.ok(plain instanceof AgentApiError && (plain.kind === 'unreachable' || plain.kind === 'timeout'), String(plain));
 });
 
 step('the controller runs with its ServiceAccount (in-cluster token and CA), probes and resource limits as the chart sets them', async () => {
@@ -433,12 +459,13 @@ step('the controller pod restarted mid-ban: the ban and its BlockEvent stay, not
   assert.equal(same[0]!.metadata.uid, before.metadata.uid, 'the same object');
   assert.equal(same[0]!.status?.phase, 'Active');
   assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')), 'still banned in nft');
-  const bans = await agentApi<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
+  const bans = await agentBans();
   assert.equal(bans.blocks.filter((b) => b.cidr === `${node.lab.ip}/32`).length, 1);
 });
 
 step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and restores them), and turns auto-defense on', async () => {
   const tokens = { agent: await secretValue(`${AGENT}-token`), dashboard: await secretValue('floodgate-dashboard-token') };
+  const agentCert = await secretValue('floodgate-agent-tls', 'tls.crt');
   const oldAgent = await podOf('agent');
   const beforeBe = await activeBlockEventFor(node.lab.ip);
   assert.ok(beforeBe);
@@ -446,12 +473,13 @@ step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and 
   assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
   assert.equal(await secretValue(`${AGENT}-token`), tokens.agent, 'the agent token is kept');
   assert.equal(await secretValue('floodgate-dashboard-token'), tokens.dashboard, 'the dashboard token is kept');
+  assert.equal(await secretValue('floodgate-agent-tls', 'tls.crt'), agentCert, 'the agents\' certificate (and its CA) is kept');
   const newAgent = await eventually('the new agent pod Ready', async () => {
     const p = (await pods()).find((x) => component(x) === 'agent');
     return p && p.metadata.name !== oldAgent.metadata.name && readyOf(p)?.status === 'True' ? p : undefined;
   }, 120_000, 500);
   assert.ok(newAgent, 'the config change rolled the DaemonSet');
-  const bans = await agentApi<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
+  const bans = await agentBans();
   assert.ok(bans.blocks.some((b) => b.cidr === `${node.lab.ip}/32`), `the new agent restored the ban from its store on the node: ${JSON.stringify(bans)}`);
   assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')));
   const afterBe = await activeBlockEventFor(node.lab.ip);
