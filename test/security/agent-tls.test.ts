@@ -234,6 +234,22 @@ describe('agent TLS: files, verification, mutual TLS, rotation (issue 13.2)', { 
     }
   });
 
+  it('floodgate doctor reports the TLS files, and warns about plain HTTP beyond loopback', async () => {
+    const d = fs.mkdtempSync(path.join(pki.dir, 'doctor-'));
+    const cfg = (extra: string) => {
+      const f = path.join(d, `agent-${Math.random().toString(36).slice(2)}.yaml`);
+      fs.writeFileSync(f, `interface: lo\nbackend: dry-run\nstateDir: ${d}/state\n${extra}`);
+      return f;
+    };
+    const doctor = async (file: string) => String((await execa(process.execPath, [BIN, 'doctor', '--config', file], { reject: false, env: { FLOODGATE_TOKEN: AGENT_TOKEN } })).stdout);
+    const good = await doctor(cfg(`listen: "0.0.0.0:12345"\ntls: {certFile: ${serving.certFile}, keyFile: ${serving.keyFile}, clientCaFile: ${ca.certFile}, clientNames: [${CONTROLLER_CN}]}\n`));
+    assert.match(good, /ok\s+API TLS: CN=floodgate-agent, expires in \d+ day\(s\), mutual TLS \(floodgate-controller\)/);
+    const plain = await doctor(cfg('listen: "0.0.0.0:12345"\n'));
+    assert.match(plain, /warn\s+API TLS: plain HTTP on 0\.0\.0\.0: the token crosses the network in clear/);
+    const mismatched = await doctor(cfg(`tls: {certFile: ${serving.certFile}, keyFile: ${rotated.keyFile}}\n`));
+    assert.match(mismatched, /FAIL\s+API TLS: TLS private key .* does not match certificate/);
+  });
+
   it('ReloadingTlsFiles: the controller\'s CA and client certificate are re-read when they change', async () => {
     const d = fs.mkdtempSync(path.join(pki.dir, 'ctl-'));
     const files = { caFile: path.join(d, 'ca.crt'), certFile: path.join(d, 'tls.crt'), keyFile: path.join(d, 'tls.key') };
