@@ -473,6 +473,12 @@ step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the a
   // A user lifting one ban before uninstalling: the controller unblocks it on the agent, then drops its finalizer.
   const second = await activeBlockEventFor(SECOND_ATTACKER);
   assert.ok(second);
+  // Once the attack is over for the agent too (it may still be judging captured packets): with
+  // auto-defense on, a source still sending when its ban is lifted is banned again, escalated.
+  await eventually(`no packets from ${SECOND_ATTACKER} in the agent's last 3 s`, async () => {
+    const talkers = await agentApi<unknown>('GET', '/v1/talkers?seconds=3&limit=20');
+    return !JSON.stringify(talkers).includes(SECOND_ATTACKER);
+  }, 60_000, 500);
   await kubectlOk(node, ['delete', 'blockevent.floodgate.dev', second.metadata.name, '-n', NS, '--timeout=60s']);
   await eventually(`${SECOND_ATTACKER} out of the host nft set`, async () => !(await hostBans()).includes(SECOND_ATTACKER), 30_000, 250);
   assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')), 'the other ban stays');
