@@ -79,6 +79,17 @@ inputs_hash() { # inputs_hash NAME: what the image NAME is made from
   } | sha256sum | cut -c1-16
 }
 
+# quiet_build TAG ARGS...: docker build (the classic builder: no BuildKit frontend
+# image to pull), its output shown only when it fails.
+quiet_build() {
+  local tag=$1 log; shift
+  log=$(mktemp)
+  if ! DOCKER_BUILDKIT=0 docker build "$@" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; rm -f "$log"; die "docker build of $tag failed"
+  fi
+  rm -f "$log"
+}
+
 image_label() { docker image inspect --format "{{ index .Config.Labels \"$LABEL_KEY\" }}" "$1" 2>/dev/null || true; }
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -141,9 +152,9 @@ ensure_node() {
   tar -xzf "$ctx/$tarball" -C "$ctx" && mv "$ctx/package" "$ctx/npm" && rm -f "$ctx/$tarball"
   cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
   info "$tag: docker build (node $("$pkgdir/bin/node" -v), npm $NPM_VERSION)"
-  DOCKER_BUILDKIT=0 docker build --quiet --network host -f "$HERE/node.Dockerfile" -t "$tag" \
+  quiet_build "$tag" --network host -f "$HERE/node.Dockerfile" -t "$tag" \
     --build-arg NODE_VERSION="$("$pkgdir/bin/node" -v | tr -d v)" --build-arg NPM_VERSION="$NPM_VERSION" \
-    --build-arg INPUTS="$hash" "$ctx" >/dev/null || die "docker build of $tag failed"
+    --build-arg INPUTS="$hash" "$ctx"
   info "$tag: built ($(docker image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B)"
 }
 
@@ -154,8 +165,7 @@ ensure_busybox() {
   if up_to_date "$tag" "$hash"; then info "$tag: up to date ($hash)"; return 0; fi
   tmpdir ctx busybox
   info "$tag: docker build (Debian's busybox)"
-  DOCKER_BUILDKIT=0 docker build --quiet --network host -f "$HERE/busybox.Dockerfile" -t "$tag" \
-    --build-arg INPUTS="$hash" "$ctx" >/dev/null || die "docker build of $tag failed"
+  quiet_build "$tag" --network host -f "$HERE/busybox.Dockerfile" -t "$tag" --build-arg INPUTS="$hash" "$ctx"
   info "$tag: built ($(docker image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B)"
 }
 
