@@ -9,7 +9,7 @@
 #   node     node:24-bookworm-slim  debian + the official Node.js 24 build (scripts/ensure-node.sh
 #                                   --package-dir: pinned version, sha512-checked) + npm (pinned)
 #   busybox  busybox:1.36           debian + Debian's busybox (the chart's `helm test` image)
-# Each image carries a label with the hash of its inputs (this script, its
+# Each image carries a label with the hash of its inputs (the recipe, its
 # Dockerfile, versions, the host's CA store and apt settings) and is rebuilt
 # only when they change. An image of that name WITHOUT our label (a real one,
 # pulled from a registry) is never replaced. Needs a Docker engine
@@ -24,6 +24,13 @@ SECURITY_MIRROR=${FLOODGATE_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian
 NPM_VERSION=11.19.1
 NPM_INTEGRITY='sha512-ztsxKxt/kkIaAs+2i0GU6I+DRmUdrNasxTZKJe9TCdSjKxlhah/4r/hl5ygMD6XAg1qZ9c2TNomR4qgOydp10g=='
 LABEL_KEY=dev.floodgate.stand-in.inputs
+# Bump when the way an image is made changes in this script (its other inputs are hashed).
+RECIPE=1
+# How the Debian rootfs is made, as the official slim image: no documentation, no
+# locales but the C one (hashed into the debian image's inputs).
+DPKG_OPTS=(--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*'
+  --dpkgopt='path-exclude=/usr/share/info/*')
 
 T0=$SECONDS
 TMPS=()
@@ -69,14 +76,25 @@ EOF
 inputs_hash() { # inputs_hash NAME: what the image NAME is made from
   {
     echo "$1"
-    sha256sum "$HERE/build.sh"
+    echo "recipe $RECIPE"
     case $1 in
-      debian) sources_deb822; host_apt_conf; docker_apt_conf ;;
+      debian) echo "$SUITE minbase ${DPKG_OPTS[*]}"; sources_deb822; host_apt_conf; docker_apt_conf ;;
       node) image_label debian:bookworm-slim; sha256sum "$HERE/node.Dockerfile" /etc/ssl/certs/ca-certificates.crt
         grep -E '^(version|integrity)=' "$ROOT/scripts/ensure-node.sh"; echo "npm $NPM_VERSION $NPM_INTEGRITY" ;;
       busybox) image_label debian:bookworm-slim; sha256sum "$HERE/busybox.Dockerfile" ;;
     esac
   } | sha256sum | cut -c1-16
+}
+
+# quiet_build TAG ARGS...: docker build (the classic builder: no BuildKit frontend
+# image to pull), its output shown only when it fails.
+quiet_build() {
+  local tag=$1 log; shift
+  log=$(mktemp)
+  if ! DOCKER_BUILDKIT=0 docker build "$@" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; rm -f "$log"; die "docker build of $tag failed"
+  fi
+  rm -f "$log"
 }
 
 image_label() { docker image inspect --format "{{ index .Config.Labels \"$LABEL_KEY\" }}" "$1" 2>/dev/null || true; }
@@ -111,11 +129,7 @@ ensure_debian() {
   local -a aptopts=()
   while IFS= read -r line; do [[ -n $line ]] && aptopts+=(--aptopt="$line"); done <"$tmp/99floodgate-host"
   # shellcheck disable=SC2016 # $1 is the hook's argument (the rootfs), expanded by mmdebstrap's shell
-  # As the official slim image: no documentation, no locales but the C one.
-  nice -n 10 mmdebstrap --variant=minbase --quiet "${aptopts[@]}" \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
-    --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/info/*' \
+  nice -n 10 mmdebstrap --variant=minbase --quiet "${aptopts[@]}" "${DPKG_OPTS[@]}" \
     --customize-hook="cp '$tmp/docker-clean' \"\$1\"/etc/apt/apt.conf.d/docker-clean" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "$SUITE" "$tmp/rootfs.tar" - <"$tmp/debian.sources" >&2 || die "mmdebstrap failed"
@@ -141,9 +155,9 @@ ensure_node() {
   tar -xzf "$ctx/$tarball" -C "$ctx" && mv "$ctx/package" "$ctx/npm" && rm -f "$ctx/$tarball"
   cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
   info "$tag: docker build (node $("$pkgdir/bin/node" -v), npm $NPM_VERSION)"
-  DOCKER_BUILDKIT=0 docker build --quiet --network host -f "$HERE/node.Dockerfile" -t "$tag" \
+  quiet_build "$tag" --network host -f "$HERE/node.Dockerfile" -t "$tag" \
     --build-arg NODE_VERSION="$("$pkgdir/bin/node" -v | tr -d v)" --build-arg NPM_VERSION="$NPM_VERSION" \
-    --build-arg INPUTS="$hash" "$ctx" >/dev/null || die "docker build of $tag failed"
+    --build-arg INPUTS="$hash" "$ctx"
   info "$tag: built ($(docker image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B)"
 }
 
@@ -154,8 +168,7 @@ ensure_busybox() {
   if up_to_date "$tag" "$hash"; then info "$tag: up to date ($hash)"; return 0; fi
   tmpdir ctx busybox
   info "$tag: docker build (Debian's busybox)"
-  DOCKER_BUILDKIT=0 docker build --quiet --network host -f "$HERE/busybox.Dockerfile" -t "$tag" \
-    --build-arg INPUTS="$hash" "$ctx" >/dev/null || die "docker build of $tag failed"
+  quiet_build "$tag" --network host -f "$HERE/busybox.Dockerfile" -t "$tag" --build-arg INPUTS="$hash" "$ctx"
   info "$tag: built ($(docker image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B)"
 }
 
