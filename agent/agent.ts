@@ -86,7 +86,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
   const protect = [...interfaceAddresses(iface, binding.interfaces()), ...cfg.protect];
   if (protect.length === 0) logger.warn({ interface: iface }, 'capture interface has no addresses and no protect list: every destination counts as inbound');
 
-  const { backend, reasons } = await selectBackend({ name: cfg.backend });
+  const { backend, reasons } = await selectBackend({ name: cfg.backend, maxBanSeconds: cfg.bans.maxBanDurationSeconds });
   logger.info({ backend: backend.name, reasons }, 'firewall backend selected');
   registerFirewallDropMetrics(registry, backend);
   const policy = await AddressPolicy.create(

@@ -130,6 +130,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
   const agentTls = agentTlsSource(opts, logger);
   const loaded = loadKubeConfigDetailed({ kubeconfig: opts.kubeconfig });
+  for (const warning of loaded.warnings) logger.warn({ kubeconfig: loaded.from }, warning);
   const kc = loaded.kc;
   // Which credentials it runs with: in a pod, "in-cluster" (its ServiceAccount's token and CA).
   logger.info({ kubeconfig: loaded.source, from: loaded.from, server: kc.getCurrentCluster()?.server }, 'API server');

@@ -2,12 +2,26 @@
 // and one block rule, loaded with `pfctl -a floodgate -f -`. The main ruleset
 // is never loaded or replaced; the user adds `anchor "floodgate"` to
 // /etc/pf.conf once (checkAnchorReference() tells doctor whether they did).
-// pf tables have no per-entry timeout, so expiry is the ban sweep's job.
+// pf tables have no per-entry timeout, so expiry is the ban sweep's job while
+// the agent runs. pf does keep when each address was added ("cleared"), so
+// init() first has pf itself drop every address older than the longest ban
+// (`pfctl -T expire`): a sweep at start that holds even when the ban store is
+// gone, and the same command runs hourly from launchd
+// (deploy/host/macos/dev.floodgate.pf-expire.plist) for when the agent does
+// not come back at all.
+//
+// States of newly banned sources are killed so established connections do
+// not outlive the block rule. pfctl -k takes one host or network per call, so
+// the state table is read once per batch and only sources that hold states
+// are killed, a few calls at a time: a 10,000-address batch of spoofed
+// sources costs one `pfctl -s state`, not 10,000 processes.
 //
 // Verified by command plan only (test/firewall/pf-backend.test.ts runs a
 // recording fake pfctl); there is no pf on the Linux test machines.
 
 import { readFile } from 'node:fs/promises';
+import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
+import { CidrMatcher } from '../../lib/cidr-match.js';
 import { canonicalCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
@@ -21,10 +35,15 @@ export const PF_ANCHOR_RULES = `table <${PF_TABLE}> persist\n${BLOCK_RULE}\n`;
 /** Addresses per pfctl -T add/delete call, far below ARG_MAX. */
 const ADDRESSES_PER_CALL = 500;
 
+/** pfctl -k calls running at once. */
+const KILLS_AT_ONCE = 4;
+
 export interface PfBackendOptions {
   exec?: CommandExecutor;
   /** Kill existing states of a newly banned source (`pfctl -k`); default true. */
   killStates?: boolean;
+  /** The longest ban: init() has pf drop addresses added longer ago than this. Default MAX_BAN_SECONDS. */
+  maxBanSeconds?: number;
 }
 
 export class PfBackend implements FirewallBackend {
@@ -32,10 +51,12 @@ export class PfBackend implements FirewallBackend {
   readonly expiresEntries = false;
   private readonly exec: CommandExecutor;
   private readonly killStates: boolean;
+  private readonly maxBanSeconds: number;
 
   constructor(options: PfBackendOptions = {}) {
     this.exec = options.exec ?? createExecutor();
     this.killStates = options.killStates ?? true;
+    this.maxBanSeconds = Math.max(1, Math.ceil(options.maxBanSeconds ?? MAX_BAN_SECONDS));
   }
 
   private table(args: string[], allowFailure = false) {
@@ -45,8 +66,9 @@ export class PfBackend implements FirewallBackend {
   async init(): Promise<void> {
     // Reloading the anchor could reset the table, so only load when our rule is missing.
     const { stdout } = await this.exec(['pfctl', '-a', PF_ANCHOR, '-s', 'rules']);
-    if (stdout.includes(`from <${PF_TABLE}>`)) return;
-    await this.exec(['pfctl', '-a', PF_ANCHOR, '-f', '-'], { input: PF_ANCHOR_RULES });
+    if (!stdout.includes(`from <${PF_TABLE}>`)) await this.exec(['pfctl', '-a', PF_ANCHOR, '-f', '-'], { input: PF_ANCHOR_RULES });
+    // pf's own clock: nothing of ours outlives the longest ban, whatever became of the ban store.
+    await this.table(['-T', 'expire', String(this.maxBanSeconds)]);
   }
 
   async add(entries: readonly FirewallEntry[]): Promise<void> {
@@ -55,9 +77,17 @@ export class PfBackend implements FirewallBackend {
     for (let i = 0; i < addresses.length; i += ADDRESSES_PER_CALL) {
       await this.table(['-T', 'add', ...addresses.slice(i, i + ADDRESSES_PER_CALL)]);
     }
-    if (!this.killStates) return;
-    // Established connections would outlive the block rule; pfctl -k takes one host/network per call.
-    for (const address of addresses) await this.exec(['pfctl', '-k', address]);
+    if (this.killStates && addresses.length > 0) await this.killStatesOf(addresses);
+  }
+
+  /** Kill the states of those banned hosts/networks that hold any: one state-table read, then a few -k at a time. */
+  private async killStatesOf(addresses: readonly string[]): Promise<void> {
+    const states = await this.exec(['pfctl', '-s', 'state'], { allowFailure: true });
+    // Without a state table to read, kill each as before rather than leave connections open.
+    const targets = states.exitCode === 0 ? bannedWithStates(addresses, states.stdout) : addresses;
+    for (let i = 0; i < targets.length; i += KILLS_AT_ONCE) {
+      await Promise.all(targets.slice(i, i + KILLS_AT_ONCE).map((address) => this.exec(['pfctl', '-k', address])));
+    }
   }
 
   async remove(cidrs: readonly string[]): Promise<void> {
@@ -101,9 +131,47 @@ export class PfBackend implements FirewallBackend {
       objects: [`anchor "${PF_ANCHOR}"`, `table <${PF_TABLE}>`, `rule: ${BLOCK_RULE}`],
       attachment: `anchor "${PF_ANCHOR}" (must be referenced from /etc/pf.conf)`,
       expiresEntries: false,
-      notes: ['pf tables have no per-entry timeout; the ban sweep removes expired entries', 'verified by command plan only'],
+      notes: [
+        'pf tables have no per-entry timeout; the ban sweep removes expired entries, and at start pf drops addresses older than the longest ban (pfctl -T expire)',
+        'verified by command plan only',
+      ],
     };
   }
+}
+
+/**
+ * Every address in the lines of `pfctl -s state` ("ALL tcp 10.0.0.1:22 <-
+ * 198.51.100.7:51234 ESTABLISHED:ESTABLISHED"; IPv6 ports in brackets,
+ * "2001:db8::1[443]"; NAT adds a third address in parentheses).
+ */
+export function stateAddresses(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    for (const token of line.trim().split(/\s+/).slice(2)) {
+      const bare = token.replace(/^\(/, '').replace(/\)$/, '');
+      const v6 = /^([0-9A-Fa-f:.]+)\[\d+\]$/.exec(bare);
+      const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(bare);
+      const address = v6?.[1] ?? v4?.[1];
+      if (address) out.add(address);
+    }
+  }
+  return out;
+}
+
+/**
+ * The banned hosts/networks (as written for pfctl: hosts bare, networks with
+ * a prefix) that contain an address holding a state, in their order. Hosts
+ * are looked up in the state addresses; only networks are matched against them.
+ */
+export function bannedWithStates(banned: readonly string[], stateText: string): string[] {
+  const seen = new Set([...stateAddresses(stateText)].map((a) => canonicalCidr(a) ?? a));
+  if (seen.size === 0) return [];
+  return banned.filter((entry) => {
+    if (!entry.includes('/')) return seen.has(canonicalCidr(entry) ?? entry);
+    const network = new CidrMatcher([entry]);
+    for (const address of seen) if (network.has(address)) return true;
+    return false;
+  });
 }
 
 /** Sum Packets/Bytes of our block rule(s) from `pfctl -a floodgate -v -s rules`. */

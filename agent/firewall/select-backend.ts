@@ -18,6 +18,8 @@ export interface SelectBackendOptions {
   platform?: NodeJS.Platform;
   /** Is this binary on PATH? Injectable for tests. */
   onPath?: (binary: string) => Promise<boolean>;
+  /** The longest ban (pf drops older entries at start). */
+  maxBanSeconds?: number;
 }
 
 export interface BackendSelection {
@@ -38,14 +40,14 @@ export async function isOnPath(binary: string, path = process.env['PATH'] ?? '')
   return false;
 }
 
-export function createBackend(name: BackendName, exec: CommandExecutor): FirewallBackend {
+export function createBackend(name: BackendName, exec: CommandExecutor, options: { maxBanSeconds?: number } = {}): FirewallBackend {
   switch (name) {
     case 'nft':
       return new NftBackend({ exec });
     case 'iptables':
       return new IptablesBackend({ exec });
     case 'pf':
-      return new PfBackend({ exec });
+      return new PfBackend({ exec, ...(options.maxBanSeconds === undefined ? {} : { maxBanSeconds: options.maxBanSeconds }) });
     case 'dry-run':
       return new DryRunBackend();
   }
@@ -54,7 +56,7 @@ export function createBackend(name: BackendName, exec: CommandExecutor): Firewal
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const exec = options.exec ?? createExecutor();
   const name = options.name ?? 'auto';
-  if (name !== 'auto') return { backend: createBackend(name, exec), reasons: [`${name}: configured`] };
+  if (name !== 'auto') return { backend: createBackend(name, exec, options), reasons: [`${name}: configured`] };
 
   const onPath = options.onPath ?? ((binary: string) => isOnPath(binary));
   const platform = options.platform ?? process.platform;
@@ -72,7 +74,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   if (!(await onPath('nft'))) reasons.push('nft: not on PATH');
   else {
     const problem = await works(['nft', 'list', 'tables']);
-    if (problem === undefined) return { backend: createBackend('nft', exec), reasons: [...reasons, 'nft: available'] };
+    if (problem === undefined) return { backend: createBackend('nft', exec, options), reasons: [...reasons, 'nft: available'] };
     reasons.push(`nft: 'nft list tables' failed: ${problem}`);
   }
 
@@ -81,13 +83,13 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   if (missing.length > 0) reasons.push(`iptables: ${missing.join(', ')} not on PATH`);
   else {
     const problem = (await works(['ipset', 'list', '-n'])) ?? (await works(['iptables', '-w', '-t', 'raw', '-n', '-L', 'PREROUTING']));
-    if (problem === undefined) return { backend: createBackend('iptables', exec), reasons: [...reasons, 'iptables: available'] };
+    if (problem === undefined) return { backend: createBackend('iptables', exec, options), reasons: [...reasons, 'iptables: available'] };
     reasons.push(`iptables: probe failed: ${problem}`);
   }
 
   if (platform !== 'darwin') reasons.push(`pf: only on macOS (this is ${platform})`);
   else if (!(await onPath('pfctl'))) reasons.push('pf: pfctl not on PATH');
-  else return { backend: createBackend('pf', exec), reasons: [...reasons, 'pf: available'] };
+  else return { backend: createBackend('pf', exec, options), reasons: [...reasons, 'pf: available'] };
 
   throw new Error(`no usable firewall backend (${reasons.join('; ')}); set the backend to 'dry-run' to run without one`);
 }

@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { supportProblems } from './credentials.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -251,6 +252,8 @@ export interface LoadKubeConfigOptions {
 export interface LoadedKubeConfig {
   kc: KubeConfig;
   source: KubeConfigSource;
+  /** What the current cluster asks for that the client does but warns about (insecure-skip-tls-verify). */
+  warnings: string[];
   /** File(s) it came from; the service account dir for in-cluster. */
   from: string;
   /** The pod's own namespace when in-cluster (from the service account), else the context's namespace. */
@@ -294,11 +297,15 @@ export function loadKubeConfigDetailed(opts: LoadKubeConfigOptions = {}): Loaded
       }
       kc.setCurrentContext(opts.context);
     }
-    if (!kc.getCurrentCluster()) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) {
       throw new KubeConfigError(`kubeconfig ${files.join(path.delimiter)} has no current context/cluster`);
     }
+    // Unsupported settings fail loudly here, never silently ignored.
+    const { errors, warnings } = supportProblems(cluster, kc.getCurrentUser());
+    if (errors.length > 0) throw new KubeConfigError(`kubeconfig ${files.join(path.delimiter)}: ${errors.join('; ')}`);
     const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
-    return { kc, source, from: files.join(path.delimiter), namespace };
+    return { kc, source, warnings, from: files.join(path.delimiter), namespace };
   };
 
   if (opts.kubeconfig) return fromFiles([opts.kubeconfig], 'explicit');
@@ -319,7 +326,7 @@ export function loadKubeConfigDetailed(opts: LoadKubeConfigOptions = {}): Loaded
       contexts: [{ name: 'inClusterContext', cluster: 'inCluster', user: 'inClusterUser', namespace }],
       currentContext: 'inClusterContext',
     });
-    return { kc, source: 'in-cluster', from: saDir, namespace };
+    return { kc, source: 'in-cluster', warnings: [], from: saDir, namespace };
   }
 
   const paths = (env.KUBECONFIG ?? '').split(path.delimiter).filter((f) => f.length > 0);

@@ -3,12 +3,15 @@
 // 30,000 TLS handshakes), the kubeconfig's authentication on every request
 // (rotated token files and exec plugins included; a 401 drops cached
 // credentials), errors that carry the HTTP status and the API server's Status,
-// and streaming watches (one JSON event per line).
+// and streaming watches (one JSON event per line). Connections go through the
+// cluster's proxy-url, else the environment's HTTPS_PROXY/NO_PROXY (client-go's
+// rule), with Node's own proxy support (CONNECT for https). A request's
+// timeout is a deadline for the whole answer, not an idle timer.
 
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import { CredentialSource, type TlsOptions } from './credentials.js';
+import { CredentialSource, proxyEnvOf, type TlsOptions } from './credentials.js';
 import type { KubeConfig } from './kube-config.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -21,7 +24,7 @@ export interface RestRequest {
   body?: unknown;
   /** Default application/json (PATCH: application/merge-patch+json). */
   contentType?: string;
-  /** Socket idle timeout; default the client's (60 s). */
+  /** Deadline for the whole answer (connect, send, headers, body); default the client's (60 s). */
   timeoutMs?: number;
 }
 
@@ -62,7 +65,7 @@ export type WatchFn = (
 ) => Promise<WatchHandle>;
 
 export interface RestClientOptions {
-  /** Default socket idle timeout of a request. Default 60 s. */
+  /** Default deadline of a request's whole answer. Default 60 s. */
   timeoutMs?: number;
   /** Give up on a watch that got no response headers within this. Default 30 s. */
   watchConnectTimeoutMs?: number;
@@ -73,6 +76,7 @@ export interface RestClientOptions {
 export class RestClient {
   readonly server: URL;
   private readonly creds: CredentialSource;
+  private readonly proxyEnv: Record<string, string | undefined>;
   private readonly timeoutMs: number;
   private readonly watchConnectTimeoutMs: number;
   /** Per TLS identity: the keep-alive pool for requests, and an agent for watches (one connection each, closed with the watch). */
@@ -81,6 +85,7 @@ export class RestClient {
   constructor(kc: KubeConfig, opts: RestClientOptions = {}) {
     this.creds = new CredentialSource(kc, opts.now);
     this.server = new URL(this.creds.server);
+    this.proxyEnv = proxyEnvOf(kc.getCurrentCluster()!);
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.watchConnectTimeoutMs = opts.watchConnectTimeoutMs ?? 30_000;
   }
@@ -98,10 +103,11 @@ export class RestClient {
       // there, and the old pool's idle connections are closed.
       const old = this.shared?.agent;
       if (old) for (const list of Object.values(old.freeSockets)) for (const s of list ?? []) s.destroy();
+      const proxyEnv = this.proxyEnv;
       const make = (keepAlive: boolean): http.Agent =>
         this.server.protocol === 'https:'
-          ? new https.Agent({ keepAlive, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername })
-          : new http.Agent({ keepAlive });
+          ? new https.Agent({ keepAlive, proxyEnv, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername })
+          : new http.Agent({ keepAlive, proxyEnv });
       this.shared = { tls, agent: make(true), watchAgent: make(false) };
     }
     return watch ? this.shared.watchAgent : this.shared.agent;
@@ -127,16 +133,23 @@ export class RestClient {
       headers['Content-Length'] = Buffer.byteLength(payload);
     }
     const send = url.protocol === 'https:' ? https.request : http.request;
+    const deadlineMs = r.timeoutMs ?? this.timeoutMs;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      // A deadline for the whole answer: a server that trickles a byte now
+      // and then must not hold the call (and the reconcile behind it) forever.
+      const deadline = setTimeout(() => req.destroy(new Error(`${method} ${r.path}: no complete answer within ${deadlineMs} ms`)), deadlineMs);
+      const done = <T,>(settle: (v: T) => void) => (v: T): void => {
+        clearTimeout(deadline);
+        settle(v);
+      };
       const req = send(url, opts, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-        res.on('aborted', () => reject(new Error(`${method} ${r.path}: connection aborted`)));
+        res.on('end', () => done(resolve)({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', done(reject));
+        res.on('aborted', () => done(reject)(new Error(`${method} ${r.path}: connection aborted`)));
       });
-      req.setTimeout(r.timeoutMs ?? this.timeoutMs, () => req.destroy(new Error(`${method} ${r.path}: no answer within ${r.timeoutMs ?? this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', done(reject));
       req.end(payload);
     });
     let data: unknown;

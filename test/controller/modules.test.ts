@@ -82,6 +82,12 @@ describe('floodgate controller does not load @kubernetes/client-node', { timeout
     assert.ok([...helper.files].some((f) => f.includes(CLIENT_NODE)), 'the walk would have seen client-node');
   });
 
+  it('is a devDependency (types and tests only): images install without it (docs/adr/0001-kubernetes-client.md)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    assert.equal(pkg.dependencies['@kubernetes/client-node'], undefined);
+    assert.ok(pkg.devDependencies['@kubernetes/client-node']);
+  });
+
   describe('at run time, against a real API server', () => {
     let cp: ControlPlane;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-modules-'));

@@ -34,8 +34,17 @@ if (key === '-a floodgate -s rules') {
 } else if (key === '-a floodgate -F rules') {
   state.rules = ''; save(); process.stderr.write('rules cleared\n');
 } else if (key.startsWith(tablePrefix + 'add ')) {
-  state.table = state.table || []; const add = argv.slice(6).filter((a) => !state.table.includes(a));
+  state.table = state.table || []; state.added = state.added || {}; const add = argv.slice(6).filter((a) => !state.table.includes(a));
+  // pf keeps when an address entered the table ("cleared"); re-adding does not change it.
+  for (const a of add) state.added[a] = Date.now() / 1000;
   state.table.push(...add); save(); process.stderr.write(add.length + '/' + (argv.length - 6) + ' addresses added.\n');
+} else if (argv.length === 7 && key.startsWith(tablePrefix + 'expire ') && /^[0-9]+$/.test(argv[6])) {
+  if (!state.table) fail('pfctl: Table does not exist.');
+  const now = Date.now() / 1000; const added = state.added || {};
+  const gone = state.table.filter((a) => now - (added[a] ?? now) > Number(argv[6]));
+  state.table = state.table.filter((a) => !gone.includes(a)); save(); process.stderr.write(gone.length + '/' + gone.length + ' addresses expired.\n');
+} else if (key === '-s state') {
+  const f = path.join(dir, 'states.txt'); if (fs.existsSync(f)) process.stdout.write(fs.readFileSync(f, 'utf8'));
 } else if (key.startsWith(tablePrefix + 'delete ')) {
   if (!state.table) fail('pfctl: Table does not exist.');
   state.table = state.table.filter((a) => !argv.slice(6).includes(a)); save();
@@ -58,6 +67,10 @@ export interface FakePfctl {
   /** Every invocation so far, in order. */
   log(): Promise<{ argv: string[]; stdin?: string }[]>;
   clearLog(): Promise<void>;
+  /** What `pfctl -s state` prints from now on. */
+  setStates(text: string): Promise<void>;
+  /** Pretend every address in the table entered it this many seconds earlier. */
+  age(seconds: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -79,6 +92,15 @@ export async function installFakePfctl(): Promise<FakePfctl> {
     },
     async clearLog() {
       await rm(logPath, { force: true });
+    },
+    async setStates(text: string) {
+      await writeFile(join(dir, 'states.txt'), text);
+    },
+    async age(seconds: number) {
+      const statePath = join(dir, 'state.json');
+      const state = JSON.parse(await readFile(statePath, 'utf8')) as { added?: Record<string, number> };
+      for (const a of Object.keys(state.added ?? {})) state.added![a]! -= seconds;
+      await writeFile(statePath, JSON.stringify(state));
     },
     async cleanup() {
       await rm(dir, { recursive: true, force: true });

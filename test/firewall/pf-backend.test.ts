@@ -20,7 +20,13 @@ describe('pf backend (command plan)', () => {
   });
 
   it('runs exactly the planned pfctl commands, all scoped to anchor "floodgate"', async () => {
-    const backend = new PfBackend({ exec: fake.exec });
+    const backend = new PfBackend({ exec: fake.exec, maxBanSeconds: 604800 });
+    // Two of the three banned sources hold states: only they are killed.
+    await fake.setStates(
+      'ALL tcp 10.0.0.1:22 <- 198.51.100.7:51234       ESTABLISHED:ESTABLISHED\n' +
+        'ALL udp 10.0.0.1:53 <- 203.0.113.77:4444       SINGLE:NO_TRAFFIC\n' +
+        'ALL tcp 10.0.0.1:5000 -> 192.0.2.9:443       ESTABLISHED:ESTABLISHED\n',
+    );
     await backend.init();
     await backend.add([
       { cidr: '198.51.100.7', family: 4, timeoutSeconds: 600 },
@@ -40,10 +46,11 @@ describe('pf backend (command plan)', () => {
       [
         ['pfctl', '-a', 'floodgate', '-s', 'rules'],
         ['pfctl', '-a', 'floodgate', '-f', '-'],
+        [...T, 'expire', '604800'],
         [...T, 'add', '198.51.100.7', '203.0.113.0/24', '2001:db8:1::/64'],
+        ['pfctl', '-s', 'state'],
         ['pfctl', '-k', '198.51.100.7'],
         ['pfctl', '-k', '203.0.113.0/24'],
-        ['pfctl', '-k', '2001:db8:1::/64'],
         [...T, 'show'],
         ['pfctl', '-a', 'floodgate', '-v', '-s', 'rules'],
         [...T, 'delete', '198.51.100.7'],
@@ -75,7 +82,10 @@ describe('pf backend (command plan)', () => {
     await backend.add([{ cidr: '198.51.100.7', family: 4, timeoutSeconds: 60 }]);
     await fake.clearLog();
     await backend.init();
-    assert.deepEqual((await fake.log()).map((c) => c.argv), [['-a', 'floodgate', '-s', 'rules']]);
+    assert.deepEqual((await fake.log()).map((c) => c.argv), [
+      ['-a', 'floodgate', '-s', 'rules'],
+      ['-a', 'floodgate', '-t', 'floodgate_blocked', '-T', 'expire', '2592000'],
+    ]);
     assert.deepEqual((await backend.list()).map((e) => e.cidr), ['198.51.100.7/32']);
   });
 

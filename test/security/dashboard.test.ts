@@ -10,7 +10,6 @@
 //   - slow and excess connections are cut off.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { chromium, type Browser } from 'playwright-core';
@@ -20,6 +19,7 @@ import path from 'node:path';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
 import { e2eControllerOptions, kubectl, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';
+import { connect, untilClosed } from './sockets.js';
 
 const STATE_DIR = process.env.FLOODGATE_SEC_STATE_DIR || '/tmp/floodgate-cp-harden';
 const NS = 'fgsec-dash';
@@ -201,31 +201,18 @@ spec: {ip: "${SECRET_IP}", durationSeconds: 600, reason: "secret attacker"}`);
   });
 
   it('cuts off a client that never finishes its headers, and refuses connections beyond the cap', async () => {
-    const connect = () =>
-      new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(port, '127.0.0.1', () => resolve(s));
-        s.once('error', reject);
-      });
-    const closed = (s: net.Socket, limitMs: number) =>
-      new Promise<{ byServer: boolean; data: string }>((resolve) => {
-        let data = '';
-        const t = setTimeout(() => (s.destroy(), resolve({ byServer: false, data })), limitMs);
-        s.on('data', (d) => (data += String(d)));
-        s.on('error', () => undefined);
-        s.on('close', () => (clearTimeout(t), resolve({ byServer: true, data })));
-      });
-    const slow = await connect();
+    const slow = await connect(port);
     slow.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `);
-    const r = await closed(slow, 15_000);
-    assert.equal(r.byServer, true);
+    const r = await untilClosed(slow, 15_000);
+    assert.equal(r.closedByServer, true);
     assert.match(r.data, /^HTTP\/1\.1 408/);
 
-    const held = await Promise.all([1, 2, 3, 4].map(connect));
+    const held = await Promise.all([1, 2, 3, 4].map(() => connect(port)));
     try {
-      const extra = await connect();
+      const extra = await connect(port);
       extra.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-      const e = await closed(extra, 5000);
-      assert.equal(e.byServer, true);
+      const e = await untilClosed(extra, 5000);
+      assert.equal(e.closedByServer, true);
       assert.equal(e.data, '');
     } finally {
       for (const s of held) s.destroy();
