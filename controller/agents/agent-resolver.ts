@@ -149,6 +149,11 @@ export class AgentResolver {
     return undefined;
   }
 
+  /** An explicit URL as a target (a BlockEvent's spec.agent): with the controller's agent TLS when it is https://. No token. */
+  explicitTarget(url: string): AgentTarget {
+    return { name: url, url, ...(this.options.tls && url.startsWith('https:') ? { tls: this.options.tls.material() } : {}) };
+  }
+
   async resolve(policy: DefensePolicy): Promise<ResolvedAgents> {
     const ns = policy.metadata.namespace ?? 'default';
     const spec = policy.spec;
@@ -168,8 +173,7 @@ export class AgentResolver {
         continue;
       }
       try {
-        const tls = this.options.tls && a.url.startsWith('https:') ? { tls: this.options.tls.material() } : {};
-        agents.push({ name: a.url, url: a.url, token: a.tokenSecretRef ? await this.secretValue(ns, a.tokenSecretRef) : undefined, ...tls });
+        agents.push({ ...this.explicitTarget(a.url), token: a.tokenSecretRef ? await this.secretValue(ns, a.tokenSecretRef) : undefined });
       } catch (err) {
         problem(a.url, err); // no token, no call: the agent would only answer 401
       }

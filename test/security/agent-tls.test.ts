@@ -26,6 +26,7 @@ import { execa } from 'execa';
 import { AgentApiClient, AgentApiError, type AgentErrorKind, type AgentTlsOptions } from '../../api/agent/v1/client.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import { startController, type RunningController } from '../../controller/controller.js';
+import { AgentResolver } from '../../controller/agents/agent-resolver.js';
 import { loadTlsFiles, ReloadingTlsFiles, TlsFileError } from '../../lib/tls-files.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { e2eControllerOptions, eventually, kubectl, kubectlOrThrow, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';
@@ -248,6 +249,20 @@ describe('agent TLS: files, verification, mutual TLS, rotation (issue 13.2)', { 
     assert.match(plain, /warn\s+API TLS: plain HTTP on 0\.0\.0\.0: the token crosses the network in clear/);
     const mismatched = await doctor(cfg(`tls: {certFile: ${serving.certFile}, keyFile: ${rotated.keyFile}}\n`));
     assert.match(mismatched, /FAIL\s+API TLS: TLS private key .* does not match certificate/);
+  });
+
+  it('the resolver gives every https:// agent the controller\'s CA and client certificate (a policy\'s URLs, a BlockEvent\'s spec.agent), and none to http://', async () => {
+    const material = { ca: Buffer.from(ca.cert), cert: Buffer.from(controllerCert.cert), key: Buffer.from(controllerCert.key) };
+    const resolver = new AgentResolver(undefined as never, { urlAllowlist: ['https://127.0.0.1:*', 'http://127.0.0.1:*'], secretNamespaces: ['@policy'], tls: { material: () => material, selectorServerName: AGENT_NAME } });
+    const policy = { metadata: { namespace: 'team', name: 'p' }, spec: { agents: [{ url: 'https://127.0.0.1:1234' }, { url: 'http://127.0.0.1:1235' }] } } as unknown as DefensePolicy;
+    const { agents } = await resolver.resolve(policy);
+    assert.deepEqual(agents.map((a) => [a.url, a.tls?.ca === material.ca, a.tls?.cert === material.cert, a.tls?.servername]), [
+      ['https://127.0.0.1:1234', true, true, undefined],
+      ['http://127.0.0.1:1235', false, false, undefined],
+    ]);
+    const bound = resolver.explicitTarget('https://127.0.0.1:1234');
+    assert.equal(bound.tls?.ca, material.ca);
+    assert.equal(resolver.explicitTarget('http://127.0.0.1:1235').tls, undefined);
   });
 
   it('ReloadingTlsFiles: the controller\'s CA and client certificate are re-read when they change', async () => {
