@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { readEnvFile } from '../control-plane/control-plane.js';
+import { runScript as runRepoScript } from '../support/run-script.js';
 
 export const REPO_ROOT = (() => {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,23 +59,10 @@ export interface KubeNode {
   pauseImage: string;
 }
 
-/** Run a repository script with progress on stderr when FLOODGATE_TEST_VERBOSE=1; throw with its output on failure. */
+/** Run a repository script (progress on stderr with FLOODGATE_TEST_VERBOSE=1); resolve with its stdout. */
 export async function runScript(script: string, args: string[] = [], timeoutMs = BUILD_TIMEOUT_MS): Promise<string> {
-  const verbose = process.env.FLOODGATE_TEST_VERBOSE === '1';
-  const r = await execa('bash', [path.join(REPO_ROOT, script), ...args], {
-    cwd: REPO_ROOT,
-    all: true,
-    reject: false,
-    timeout: timeoutMs,
-    stdin: 'ignore',
-    stdout: verbose ? ['pipe', 'inherit'] : 'pipe',
-    stderr: verbose ? ['pipe', 'inherit'] : 'pipe',
-  });
-  if (r.failed) {
-    const why = r.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit code ${String(r.exitCode)}`;
-    throw new Error(`${script} ${args.join(' ')} failed (${why}):\n${String(r.all ?? '').split('\n').slice(-40).join('\n')}`);
-  }
-  return String(r.stdout ?? '');
+  const r = await runRepoScript(path.join(REPO_ROOT, script), args, { timeoutMs, cwd: REPO_ROOT, verbose: process.env.FLOODGATE_TEST_VERBOSE === '1', tailLines: 40 });
+  return r.stdout;
 }
 
 /** A Docker engine answering on /var/run/docker.sock (scripts/ensure-docker.sh). */

@@ -10,15 +10,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { ensureImages, docker, REPO_ROOT, type Images } from '../cluster/node.js';
 import { ensureControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
-import { eventually } from '../controller/e2e-env.js';
+import { createAttackerLink, eventually, type AttackerLink } from '../controller/e2e-env.js';
 
 const CP_STATE_DIR = process.env.FLOODGATE_CP_STATE_DIR || '/tmp/floodgate-cp-images';
-// Names of this file's own (interface names max 15 characters).
-const LAB_NS = 'fgimg-lab';
-const HOST_DEV = 'fgimg0';
-const HOST_IP = '10.214.0.1';
-const ATTACKER_IP = '10.214.0.66';
+// Names of this file's own (interface names max 15 characters): the host is .1, the attacker .66.
+const LINK = { ns: 'fgimg-lab', hostDev: 'fgimg0', subnet: '10.214.0' };
 const API_BAN_IP = '10.214.0.77';
+let link: AttackerLink | undefined;
 
 let images: Images;
 /** Set when this file's agent made the host's `inet floodgate` table (it did not exist before). */
@@ -66,8 +64,7 @@ before(async () => {
 after(async () => {
   for (const id of containers) await docker(['rm', '-f', id]);
   if (madeNftTable) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
-  await execa('ip', ['netns', 'del', LAB_NS], { reject: false });
-  await execa('ip', ['link', 'del', HOST_DEV], { reject: false });
+  await link?.destroy();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   await stopControlPlane({ stateDir: CP_STATE_DIR, wipe: true });
 });
@@ -138,14 +135,8 @@ test('the agent container, host network, only NET_ADMIN and NET_RAW: captures a 
   const hadTable = (await execa('nft', ['list', 'table', 'inet', 'floodgate'], { reject: false })).exitCode === 0;
   if (hadTable) return t.skip('an nft table inet floodgate already exists on this host; not mixing with it');
   madeNftTable = true;
-  await execa('ip', ['netns', 'del', LAB_NS], { reject: false });
-  await execa('ip', ['link', 'del', HOST_DEV], { reject: false });
-  await execa('ip', ['netns', 'add', LAB_NS]);
-  await execa('ip', ['link', 'add', HOST_DEV, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', LAB_NS]);
-  await execa('ip', ['addr', 'add', `${HOST_IP}/24`, 'dev', HOST_DEV]);
-  await execa('ip', ['link', 'set', HOST_DEV, 'up']);
-  await execa('ip', ['netns', 'exec', LAB_NS, 'ip', 'addr', 'add', `${ATTACKER_IP}/24`, 'dev', 'eth0']);
-  await execa('ip', ['netns', 'exec', LAB_NS, 'ip', 'link', 'set', 'eth0', 'up']);
+  link = await createAttackerLink(LINK);
+  const { hostDev, hostIp, attackerIp, ns } = link;
 
   const token = 'images-test-agent-token-0123456789';
   const cfg = configDir({ token });
@@ -156,7 +147,7 @@ test('the agent container, host network, only NET_ADMIN and NET_RAW: captures a 
     '--network', 'host', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
     '--read-only', '--tmpfs', '/tmp', '--security-opt', 'no-new-privileges',
     '-v', `${cfg}:/cfg:ro`, '-v', `${state}:/var/lib/floodgate`, '--tmpfs', '/app/node_modules/@kubernetes:ro',
-    '--', 'agent', '--interface', HOST_DEV, '--backend', 'nft', '--listen', `127.0.0.1:${port}`,
+    '--', 'agent', '--interface', hostDev, '--backend', 'nft', '--listen', `127.0.0.1:${port}`,
     '--token-file', '/cfg/token', '--auto-defense',
   ]);
   const url = `http://127.0.0.1:${port}`;
@@ -173,14 +164,14 @@ test('the agent container, host network, only NET_ADMIN and NET_RAW: captures a 
   assert.equal(hostConfig.NetworkMode, 'host');
 
   // A SYN flood from the lab namespace: captured by libpcap inside the container, judged, banned by auto-defense.
-  await execa('ip', ['netns', 'exec', LAB_NS, 'timeout', '4', 'hping3', '-S', '-p', '80', '--flood', HOST_IP], { reject: false });
+  await link.flood(4);
   const bans = await eventually('the attacker in the agent ban list', async () => {
     const r = (await (await fetch(`${url}/v1/blocks`, { headers: auth })).json()) as { blocks: { cidr: string; source: string }[] };
-    return r.blocks.some((b) => b.cidr === `${ATTACKER_IP}/32`) ? r.blocks : undefined;
+    return r.blocks.some((b) => b.cidr === `${attackerIp}/32`) ? r.blocks : undefined;
   }, 20_000, 300);
-  assert.equal(bans.find((b) => b.cidr === `${ATTACKER_IP}/32`)?.source, 'auto');
+  assert.equal(bans.find((b) => b.cidr === `${attackerIp}/32`)?.source, 'auto');
   const talkers = (await (await fetch(`${url}/v1/talkers?seconds=60&limit=5`, { headers: auth })).json()) as { talkers?: { ip: string; packets: number }[] };
-  assert.ok(JSON.stringify(talkers).includes(ATTACKER_IP), `the capture saw the attacker: ${JSON.stringify(talkers)}`);
+  assert.ok(JSON.stringify(talkers).includes(attackerIp), `the capture saw the attacker: ${JSON.stringify(talkers)}`);
 
   // A ban through the API.
   const add = await fetch(`${url}/v1/blocks`, { method: 'POST', headers: auth, body: JSON.stringify({ ip: API_BAN_IP, durationSeconds: 120, reason: 'images test' }) });
@@ -190,11 +181,11 @@ test('the agent container, host network, only NET_ADMIN and NET_RAW: captures a 
   const set = await eventually('both bans in the host nft set', async () => {
     const r = await execa('nft', ['list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
     const s = String(r.stdout);
-    return s.includes(ATTACKER_IP) && s.includes(API_BAN_IP) ? s : undefined;
+    return s.includes(attackerIp) && s.includes(API_BAN_IP) ? s : undefined;
   }, 10_000, 200);
   assert.match(set, /flags timeout/);
   // And they bite: the attacker's pings are dropped.
-  const ping = await execa('ip', ['netns', 'exec', LAB_NS, 'ping', '-c', '2', '-W', '1', HOST_IP], { reject: false });
+  const ping = await execa('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-W', '1', hostIp], { reject: false });
   assert.notEqual(ping.exitCode, 0, 'the banned attacker no longer reaches the host');
 
   // Clean up the host firewall: lift the bans, stop the agent, remove the table it made (it did not exist before).
