@@ -9,7 +9,7 @@ import { loadBinding, type CaptureInterface, type NativeBinding } from '../nativ
 import { defaultInterface } from '../native/lib/default-interface.js';
 import { interfaceAddresses } from '../native/lib/interface-addresses.js';
 import { createAgentApi } from './api/app.js';
-import { startAgentServer, type AgentServer } from './api/server.js';
+import { agentTlsFiles, startAgentServer, type AgentServer } from './api/server.js';
 import type { BanService } from './bans/ban-service-port.js';
 import { AddressPolicy } from './bans/address-policy.js';
 import { BanManager } from './bans/ban-manager.js';
@@ -77,6 +77,8 @@ function hostInterfaceTable(pcapInterfaces: () => CaptureInterface[]): () => Int
 export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
   const logger = opts.logger ?? pino({ level: cfg.logLevel, base: { component: 'agent' } });
   const binding = opts.binding ?? loadBinding();
+  // Bad TLS files stop the agent before it captures or bans anything (TlsFileError, one line).
+  if (cfg.tls) agentTlsFiles(cfg.tls);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'floodgate_agent_' });
 
@@ -152,6 +154,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       defaultMode: cfg.mode,
       attacks: history,
       banChanges: new BanChangeFeed(banStore, backend.name),
+      ...(cfg.tls?.clientCaFile ? { clientCert: { names: cfg.tls.clientNames } } : {}),
     });
     server = await startAgentServer({
       app,

@@ -8,6 +8,10 @@ interface AgentFlags {
   backend?: AgentConfigInput['backend'];
   listen?: string;
   tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  tlsClientName?: string[];
   config?: string;
   stateDir?: string;
   mode?: AgentConfigInput['mode'];
@@ -26,6 +30,10 @@ export function registerAgent(program: Command): void {
     .option('--backend <name>', 'firewall backend: auto, nft, pf, iptables or dry-run')
     .option('--listen <host:port>', 'API address (default 127.0.0.1:12345)')
     .option('--token-file <path>', 'file holding the API bearer token (else $FLOODGATE_TOKEN)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); re-read when it changes (docs/tls.md)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--tls-client-ca <file>', 'mutual TLS: only clients with a certificate of this PEM CA bundle (e.g. the controller)')
+    .option('--tls-client-name <cn>', 'with --tls-client-ca: only client certificates with this subject CN (repeatable, comma-separated)', list)
     .option('--config <file.yaml>', 'YAML config; flags override it')
     .option('--state-dir <dir>', 'where the ban store lives (default /var/lib/floodgate)')
     .option('--mode <mode>', 'continuous (default) or window (the seed\'s capture-then-analyze)')
@@ -35,6 +43,7 @@ export function registerAgent(program: Command): void {
     .action(async (flags: AgentFlags) => {
       // Loaded here, not at the top: other commands (the controller) need none of the agent.
       const { loadAgentConfig, readToken, ConfigError } = await import('../agent/config/agent-config.js');
+      const { loadTlsFiles, TlsFileError } = await import('../lib/tls-files.js');
       const { startAgent } = await import('../agent/agent.js');
       let cfg;
       let token;
@@ -48,11 +57,15 @@ export function registerAgent(program: Command): void {
           mode: flags.mode,
           protect: flags.protect,
           allowlist: flags.allowlist,
+          ...(flags.tlsCert || flags.tlsKey || flags.tlsClientCa || flags.tlsClientName
+            ? { tls: { certFile: flags.tlsCert!, keyFile: flags.tlsKey!, clientCaFile: flags.tlsClientCa, clientNames: flags.tlsClientName } }
+            : {}),
         });
         if (flags.autoDefense) cfg.autoDefense.enabled = true;
         token = readToken(cfg.tokenFile);
+        if (cfg.tls) loadTlsFiles({ certFile: cfg.tls.certFile, keyFile: cfg.tls.keyFile, caFile: cfg.tls.clientCaFile });
       } catch (err) {
-        if (err instanceof ConfigError) throw usageError(err.message);
+        if (err instanceof ConfigError || err instanceof TlsFileError) throw usageError(err.message);
         throw err;
       }
       const agent = await startAgent(cfg, { token });

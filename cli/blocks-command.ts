@@ -8,6 +8,10 @@ import { positiveInt } from './number-options.js';
 interface ClientFlags {
   agent: string;
   tokenFile?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  serverName?: string;
   json?: boolean;
 }
 
@@ -36,6 +40,10 @@ export function registerBlocks(program: Command): void {
     cmd
       .option('--agent <url>', 'agent URL', process.env.FLOODGATE_AGENT ?? 'http://127.0.0.1:12345')
       .option('--token-file <path>', 'file holding the agent token (default: $FLOODGATE_TOKEN)')
+      .option('--ca-file <path>', 'PEM CA bundle of an https:// agent (default: $FLOODGATE_AGENT_CA, else the system\'s CAs)', process.env.FLOODGATE_AGENT_CA)
+      .option('--cert-file <path>', 'client certificate for an agent that requires mutual TLS (default: $FLOODGATE_AGENT_CERT)', process.env.FLOODGATE_AGENT_CERT)
+      .option('--key-file <path>', 'private key of --cert-file (default: $FLOODGATE_AGENT_KEY)', process.env.FLOODGATE_AGENT_KEY)
+      .option('--server-name <name>', 'the name in the agent\'s certificate, when the URL\'s host is not it')
       .option('--json', 'print JSON');
 
   common(blocks.command('list').description('list active bans')).action(async (flags: ClientFlags) => {

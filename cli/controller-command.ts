@@ -15,11 +15,11 @@ export function parseDuration(v: string): number {
 }
 
 /** "a.example,b.svc" → names; each must be a DNS name (no ports, no schemes). */
-export function parseHostList(v: string): string[] {
+export function parseHostList(v: string, flag = '--dashboard-allowed-hosts'): string[] {
   const names = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
     if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(n)) {
-      throw usageError(`--dashboard-allowed-hosts: "${n}" is not a DNS name`);
+      throw usageError(`${flag}: "${n}" is not a DNS name`);
     }
   }
   return names;
@@ -40,8 +40,12 @@ export function registerController(program: Command): void {
     .option('--dashboard-allowed-hosts <names>', 'comma-separated Host names the dashboard answers besides loopback names and IP addresses (its Service, an Ingress host)', '')
     .option('--agent-url-allowlist <list>', 'comma-separated agent URL patterns a DefensePolicy may name (http://host.docker.internal:12345, https://*.example.com:12345, http://10.20.0.0/16:*); default none: only agentSelector agents', '')
     .option('--agent-secret-namespaces <list>', 'comma-separated namespaces whose Secrets labelled floodgate.dev/agent-token=true may hold agent tokens; @policy is the policy\'s own (default: @policy and --lease-namespace)')
+    .option('--agent-ca-file <file>', 'PEM CA bundle agents\' certificates must chain to; with it agentSelector agents are called over https (docs/tls.md)')
+    .option('--agent-client-cert-file <file>', 'PEM client certificate the controller presents to agents that require mutual TLS')
+    .option('--agent-client-key-file <file>', 'PEM private key of --agent-client-cert-file')
+    .option('--agent-server-name <name>', 'the name agentSelector agents\' certificates carry (they are dialled by pod IP)')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; agentCaFile?: string; agentClientCertFile?: string; agentClientKeyFile?: string; agentServerName?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
       const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
@@ -54,6 +58,18 @@ export function registerController(program: Command): void {
         throw err;
       }
       const agentSecretNamespaces = flags.agentSecretNamespaces === undefined ? undefined : list(flags.agentSecretNamespaces);
+      if ((flags.agentClientCertFile === undefined) !== (flags.agentClientKeyFile === undefined)) throw usageError('--agent-client-cert-file and --agent-client-key-file go together');
+      if ((flags.agentClientCertFile || flags.agentServerName) && !flags.agentCaFile) throw usageError('--agent-client-cert-file and --agent-server-name need --agent-ca-file');
+      if (flags.agentServerName !== undefined) parseHostList(flags.agentServerName, '--agent-server-name');
+      if (flags.agentCaFile) {
+        const { loadTlsFiles, TlsFileError } = await import('../lib/tls-files.js');
+        try {
+          loadTlsFiles({ caFile: flags.agentCaFile, certFile: flags.agentClientCertFile, keyFile: flags.agentClientKeyFile });
+        } catch (err) {
+          if (err instanceof TlsFileError) throw usageError(err.message);
+          throw err;
+        }
+      }
       for (const n of agentSecretNamespaces ?? []) {
         if (n !== '@policy' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw usageError(`--agent-secret-namespaces: "${n}" is not a namespace name (or @policy)`);
       }
@@ -69,6 +85,9 @@ export function registerController(program: Command): void {
         probePort: flags.probePort,
         agentUrlAllowlist,
         ...(agentSecretNamespaces ? { agentSecretNamespaces } : {}),
+        ...(flags.agentCaFile
+          ? { agentTls: { caFile: flags.agentCaFile, certFile: flags.agentClientCertFile, keyFile: flags.agentClientKeyFile, serverName: flags.agentServerName } }
+          : {}),
         dashboard:
           flags.dashboardPort === 0
             ? undefined

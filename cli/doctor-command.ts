@@ -63,6 +63,23 @@ export async function runChecks(opts: { config?: string; pfConf?: string; platfo
       return cfg.tokenFile ? `read from ${cfg.tokenFile}` : 'from FLOODGATE_TOKEN';
     }, true),
   );
+  const { loadTlsFiles } = await import('../lib/tls-files.js');
+  const { isLoopbackHost } = await import('../agent/api/host-guard.js');
+  const tls = cfg.tls;
+  checks.push(
+    tls
+      ? // Files the agent would refuse to start with fail here too.
+        await attempt('API TLS', () => {
+          const m = loadTlsFiles({ certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.clientCaFile });
+          const days = Math.floor((Date.parse(m.leaf!.validTo) - Date.now()) / 86400_000);
+          const mutual = tls.clientCaFile ? `, mutual TLS${tls.clientNames.length ? ` (${tls.clientNames.join(', ')})` : ''}` : ', no client certificates asked for';
+          return `${m.leaf!.subject.replace(/\n/g, ', ')}, expires in ${days} day(s)${mutual}`;
+        })
+      : await attempt('API TLS', () => {
+          if (isLoopbackHost(cfg.listen.host)) return 'plain HTTP on loopback';
+          throw new Error(`plain HTTP on ${cfg.listen.host}: the token crosses the network in clear; set tls (docs/tls.md)`);
+        }, true),
+  );
   checks.push(
     await attempt('state directory', () => {
       fs.mkdirSync(cfg.stateDir, { recursive: true });
@@ -76,7 +93,7 @@ export async function runChecks(opts: { config?: string; pfConf?: string; platfo
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check this host for the agent: native engine, capture permission, firewall backend, pf anchor, token')
+    .description('check this host for the agent: native engine, capture permission, firewall backend, pf anchor, token, TLS files')
     .option('--config <file.yaml>', 'agent config to check against')
     .option('--pf-conf <path>', 'pf.conf to check for the floodgate anchor (default /etc/pf.conf on macOS)')
     .option('--json', 'print JSON')

@@ -16,7 +16,8 @@ import { RestClient } from './kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
 import { Admission } from './resources/admission.js';
-import { AgentResolver, POLICY_NAMESPACE } from './agents/agent-resolver.js';
+import { AgentResolver, POLICY_NAMESPACE, type AgentTlsSource } from './agents/agent-resolver.js';
+import { ReloadingTlsFiles } from '../lib/tls-files.js';
 import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
 import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
@@ -53,6 +54,13 @@ export interface ControllerOptions {
    * "@policy" is the policy's own. Default: the policy's own and leaseNamespace (the release's).
    */
   agentSecretNamespaces?: string[];
+  /**
+   * TLS to agents (docs/tls.md): the CA agents' certificates must chain to, the
+   * controller's client certificate for agents that require mutual TLS, and the
+   * name selector agents' certificates carry. With caFile, agentSelector agents
+   * are called at https://<podIP>:12345. Files are re-read when they change.
+   */
+  agentTls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string; reloadMs?: number };
   memorySources: MemorySourceName[];
   /** Root of the cgroup filesystem for the cgroup memory source. */
   cgroupRoot?: string;
@@ -93,13 +101,39 @@ function memorySources(opts: ControllerOptions, rest: RestClient): [MemorySource
   return opts.memorySources.map((name) => [name, all[name]]);
 }
 
+/** The agent CA and client certificate files, checked now (TlsFileError) and re-read when they change. */
+function agentTlsSource(opts: ControllerOptions, logger: Logger): AgentTlsSource | undefined {
+  const t = opts.agentTls;
+  if (!t || (!t.caFile && !t.certFile && !t.keyFile)) {
+    if (t?.serverName) throw new Error('agent TLS: a server name needs the agent CA (--agent-ca-file)');
+    return undefined;
+  }
+  if (!t.caFile) throw new Error('agent TLS: a client certificate needs the agent CA too (--agent-ca-file)');
+  const files = new ReloadingTlsFiles(
+    { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile },
+    { checkEveryMs: t.reloadMs ?? 10_000, onError: (err) => logger.error({ err: err.message }, 'agent TLS: new files refused, still using the previous ones') },
+  );
+  const leaf = files.current().leaf;
+  logger.info({ ca: t.caFile, clientCertificate: leaf?.subject.replace(/\n/g, ', '), validTo: leaf ? new Date(leaf.validTo).toISOString() : undefined, selectorServerName: t.serverName }, 'agent TLS on: selector agents are called over https');
+  return {
+    material: () => {
+      const m = files.current();
+      return { ca: m.ca, ...(m.cert && m.key ? { cert: m.cert, key: m.key } : {}) };
+    },
+    ...(t.serverName ? { selectorServerName: t.serverName } : {}),
+  };
+}
+
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const logger = opts.logger ?? pino({ base: { component: 'controller' } });
   const registry = opts.registry ?? new Registry();
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
+  const agentTls = agentTlsSource(opts, logger);
   const loaded = loadKubeConfigDetailed({ kubeconfig: opts.kubeconfig });
   for (const warning of loaded.warnings) logger.warn({ kubeconfig: loaded.from }, warning);
   const kc = loaded.kc;
+  // Which credentials it runs with: in a pod, "in-cluster" (its ServiceAccount's token and CA).
+  logger.info({ kubeconfig: loaded.source, from: loaded.from, server: kc.getCurrentCluster()?.server }, 'API server');
   // One REST client (one keep-alive connection pool) for every API call and watch.
   const rest = new RestClient(kc);
   const core = new CoreClient(rest);
@@ -109,6 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const resolver = new AgentResolver(core, {
     urlAllowlist: opts.agentUrlAllowlist ?? [],
     secretNamespaces: opts.agentSecretNamespaces ?? [POLICY_NAMESPACE, opts.leaseNamespace],
+    ...(agentTls ? { tls: agentTls } : {}),
   });
   let policyQueue: WorkQueue | undefined;
   let beQueue: WorkQueue | undefined;

@@ -7,6 +7,9 @@
 // auto-defense, the controller with a DefensePolicy, benign traffic, then an
 // hping3 flood: the attacker is banned in under a second and the ban shows up
 // as a BlockEvent. One progress line per step; everything is torn down.
+// The agent is the chart's host agent (agent.host.url is the victim's
+// address): it serves HTTPS with the certificate the chart made for it and
+// answers only the controller's client certificate (mutual TLS, docs/tls.md).
 import fs from 'node:fs';
 
 import path from 'node:path';
@@ -14,6 +17,7 @@ import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { ensureControlPlane, stopControlPlane } from '../test/control-plane/control-plane.js';
 import { createLab, HOST_LINK_IP, type Lab } from '../test/lab/lab-network.js';
+import { AgentApiClient } from '../api/agent/v1/client.js';
 import YAML from 'yaml';
 import { NAMESPACE as RELEASE_NS, renderObjects, type K8sObject } from '../deploy/helm.js';
 
@@ -60,6 +64,20 @@ function background(cmd: string, args: string[], logFile: string): ResultPromise
 /** The chart's objects that make up "CRDs and RBAC", as helm template renders them. */
 const INSTALLED_KINDS = new Set(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const PROBE_PORT = 18081; // not the chart's 8081: this runs on a shared host
+/** The victim's address in the lab (createLab's default subnet), the chart's agent.host.url. */
+const VICTIM_IP = '10.77.0.10';
+const AGENT_URL = `https://${VICTIM_IP}:12345`;
+
+/** A key of a Secret the chart rendered, written to STATE/<dir>/<key> (as a Secret volume would mount it). */
+function secretFile(objs: K8sObject[], secret: string, key: string, dir: string): string {
+  const s = objs.find((o) => o.kind === 'Secret' && o.metadata.name === secret) as (K8sObject & { data?: Record<string, string> }) | undefined;
+  const b64 = s?.data?.[key];
+  if (!b64) throw new Error(`the chart rendered no Secret ${secret} with ${key}`);
+  const file = path.join(STATE, dir, key);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, Buffer.from(b64, 'base64'), { mode: 0o600 });
+  return file;
+}
 const DASHBOARD_PORT = 18080; // not the chart's 8080, likewise
 
 /** A kubeconfig for the chart's ServiceAccount: the admin one's cluster, with a bound token from the TokenRequest API. */
@@ -82,7 +100,8 @@ async function main() {
   const kubectl = (args: string[], input?: string) => execa('kubectl', ['--kubeconfig', cp.kubeconfig, ...args], { input });
 
   const chart = await step(2, total, `install the CRDs and RBAC as \`helm template charts/floodgate -n ${RELEASE_NS}\` renders them`, async () => {
-    const objs = await renderObjects();
+    // agent.host.url: the agent in the victim, so the chart makes its certificate for that address.
+    const objs = await renderObjects({ set: [`agent.host.url=${AGENT_URL}`] });
     const install = objs.filter((o) => INSTALLED_KINDS.has(o.kind));
     await kubectl(['create', 'namespace', RELEASE_NS]);
     await kubectl(['apply', '-f', '-'], install.map((o) => `---\n${YAML.stringify(o)}`).join(''));
@@ -93,6 +112,15 @@ async function main() {
 
   lab = await step(3, total, 'create the lab: namespaces victim, attacker, client on a bridge (10.77.0.0/24)', () => createLab('fgdemo', { hostLink: true }));
   const l = lab;
+  if (l.victim.ip !== VICTIM_IP) throw new Error(`the lab's victim is ${l.victim.ip}, not ${VICTIM_IP}`);
+  // The chart's certificates, where its Secret volumes would put them: the host agent's, and the controller's client certificate.
+  const agentTls = { cert: secretFile(chart, 'floodgate-host-agent-tls', 'tls.crt', 'agent-tls'), key: secretFile(chart, 'floodgate-host-agent-tls', 'tls.key', 'agent-tls'), ca: secretFile(chart, 'floodgate-host-agent-tls', 'ca.crt', 'agent-tls') };
+  const clientTls = { cert: secretFile(chart, 'floodgate-agent-client', 'tls.crt', 'controller-tls'), key: secretFile(chart, 'floodgate-agent-client', 'tls.key', 'controller-tls'), ca: secretFile(chart, 'floodgate-agent-client', 'ca.crt', 'controller-tls') };
+  const agentClient = new AgentApiClient({
+    url: AGENT_URL,
+    token,
+    tls: { ca: fs.readFileSync(clientTls.ca), cert: fs.readFileSync(clientTls.cert), key: fs.readFileSync(clientTls.key) },
+  });
 
   await step(4, total, 'start a web server in the victim and benign requests from the client', async () => {
     background('ip', ['netns', 'exec', l.victim.ns, process.execPath, '-e', "require('http').createServer((q,s)=>s.end('hello from the victim\\n')).listen(80)"], path.join(STATE, 'web.log'));
@@ -100,14 +128,15 @@ async function main() {
     background('ip', ['netns', 'exec', l.client.ns, 'sh', '-c', `while true; do curl -s -m 1 -o /dev/null -w '%{http_code}\\n' http://${l.victim.ip}/; sleep 0.2; done`], path.join(STATE, 'client.log'));
   });
 
-  await step(5, total, 'start the agent in the victim (nftables, auto-defense, API on 10.77.0.10:12345)', async () => {
+  await step(5, total, `start the agent in the victim (nftables, auto-defense, API on ${AGENT_URL} with mutual TLS)`, async () => {
     fs.writeFileSync(path.join(STATE, 'agent.yaml'), [
       `interface: ${l.victim.dev}`, 'backend: nft', `listen: "${l.victim.ip}:12345"`, `tokenFile: ${path.join(STATE, 'token')}`,
       `stateDir: ${path.join(STATE, 'agent-state')}`, `allowlist: ["${HOST_LINK_IP}/32"]`,
-      'autoDefense: {enabled: true, windowSeconds: 1, banDurationSeconds: 120}', 'logLevel: warn', '',
+      'autoDefense: {enabled: true, windowSeconds: 1, banDurationSeconds: 120}', 'logLevel: warn',
+      `tls: {certFile: ${agentTls.cert}, keyFile: ${agentTls.key}, clientCaFile: ${agentTls.ca}, clientNames: [floodgate-controller]}`, '',
     ].join('\n'));
     background('ip', ['netns', 'exec', l.victim.ns, process.execPath, bin, 'agent', '--config', path.join(STATE, 'agent.yaml')], path.join(STATE, 'agent.log'));
-    await until('the agent', async () => (await fetch(`http://${l.victim.ip}:12345/readyz`, { headers: { authorization: `Bearer ${token}` } })).status === 200, 20_000);
+    await until('the agent', async () => (await agentClient.readyz()).status === 'ready', 20_000);
   });
 
   await step(6, total, `start the controller as ServiceAccount ${RELEASE_NS}/floodgate-controller with the chart's arguments, and apply a DefensePolicy`, async () => {
@@ -115,9 +144,15 @@ async function main() {
     const saKubeconfig = path.join(STATE, 'controller.kubeconfig');
     fs.writeFileSync(saKubeconfig, serviceAccountKubeconfig(cp.kubeconfig, saToken), { mode: 0o600 });
     const deployment = chart.find((o) => o.kind === 'Deployment') as K8sObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    // The chart's arguments, with the files where this demo keeps them instead of the pod's mount paths.
+    const moved: Record<string, string> = { 'agent-ca-file': clientTls.ca, 'agent-client-cert-file': clientTls.cert, 'agent-client-key-file': clientTls.key };
     const args = deployment.spec.template.spec.containers[0]!.args
-      .filter((a) => !/^--(probe-port|log-level|dashboard-port|dashboard-token-file|agent-url-allowlist)=/.test(a))
-      .concat([`--agent-url-allowlist=http://${l.victim.ip}:12345`, `--probe-port=${PROBE_PORT}`, `--dashboard-port=${DASHBOARD_PORT}`, `--dashboard-token-file=${path.join(STATE, 'dashboard-token')}`,
+      .filter((a) => !/^--(probe-port|log-level|dashboard-port|dashboard-token-file)=/.test(a))
+      .map((a) => {
+        const m = /^--([a-z-]+)=/.exec(a);
+        return m && moved[m[1]!] ? `--${m[1]}=${moved[m[1]!]}` : a;
+      })
+      .concat([`--probe-port=${PROBE_PORT}`, `--dashboard-port=${DASHBOARD_PORT}`, `--dashboard-token-file=${path.join(STATE, 'dashboard-token')}`,
         '--log-level=info', '--kubeconfig', saKubeconfig]); // info: RBAC denials in a defense run are logged there
     background(process.execPath, [bin, ...args], path.join(STATE, 'controller.log'));
     await kubectl(['create', 'namespace', NS]);
@@ -130,7 +165,7 @@ async function main() {
       // rests on the victim's rate: the lab's victim serves ~5 requests/s, and hping3's rate on a
       // busy 2-core machine can be as low as ~1,000 pps, far below the 20,000 pps default.
       '  detection: {windowSeconds: 7, attackerShareThreshold: 0.2, victimPpsThreshold: 500}', '  mitigation: {mode: block, banDurationSeconds: 120}',
-      `  agents: [{url: "http://${l.victim.ip}:12345", tokenSecretRef: {name: agent-token, key: token}}]`, '',
+      `  agents: [{url: "${AGENT_URL}", tokenSecretRef: {name: agent-token, key: token}}]`, '',
     ].join('\n'));
     await until('Ready=True', async () => {
       const r = await kubectl(['-n', NS, 'get', 'dp', 'web', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
@@ -154,8 +189,7 @@ async function main() {
       const r = await kubectl(['-n', NS, 'get', 'be', '-o', 'jsonpath={range .items[*]}{.spec.ip} {.status.phase}{"\\n"}{end}']);
       return String(r.stdout).includes(`${l.attacker.ip} Active`);
     }, 30_000);
-    const blocks = (await (await fetch(`http://${l.victim.ip}:12345/v1/blocks`, { headers: { authorization: `Bearer ${token}` } })).json()) as { blocks: { cidr: string; createdAt: string }[] };
-    return blocks.blocks.find((b) => b.cidr === `${l.attacker.ip}/32`);
+    return (await agentClient.listBlocks()).blocks.find((b) => b.cidr === `${l.attacker.ip}/32`);
   });
 
   await step(9, total, 'check that the client was served throughout and the attacker is cut off', async () => {
@@ -173,7 +207,11 @@ async function main() {
     const show = async (title: string, p: Promise<{ stdout: unknown }>) => console.log(`\n$ ${title}\n${String((await p).stdout).trimEnd()}`);
     console.log('');
     await show(`kubectl get defensepolicies,blockevents -n ${NS}`, kubectl(['-n', NS, 'get', 'defensepolicies,blockevents']));
-    await show(`floodgate blocks list --agent http://${l.victim.ip}:12345`, execa(process.execPath, [bin, 'blocks', 'list', '--agent', `http://${l.victim.ip}:12345`, '--token-file', path.join(STATE, 'token')]));
+    const tlsFlags = ['--ca-file', clientTls.ca, '--cert-file', clientTls.cert, '--key-file', clientTls.key];
+    await show(
+      `floodgate blocks list --agent ${AGENT_URL} --ca-file ca.crt --cert-file tls.crt --key-file tls.key   (the controller's client certificate: the agent answers no other)`,
+      execa(process.execPath, [bin, 'blocks', 'list', '--agent', AGENT_URL, '--token-file', path.join(STATE, 'token'), ...tlsFlags]),
+    );
     await show('nft list table inet floodgate   (in the victim namespace)', l.exec(l.victim.ns, 'nft', ['list', 'table', 'inet', 'floodgate']));
     await show(`kubectl get events -n ${NS} --field-selector involvedObject.name=web`, kubectl(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=web']));
     // The dashboard's API needs its token, as a bearer header or a signed-in session.

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { AnalysisLimiter, createAnalysisRunner } from './analysis-runner.js';
 import { bearerAuth } from './auth.js';
+import { requireClientCert, type ClientCertRule } from './client-cert.js';
 import { errorHandler, notFound } from './errors.js';
 import { loopbackHostOnly } from './host-guard.js';
 import { DEFAULT_MAX_BODY_BYTES, requireJsonOnWrites } from './json-body.js';
@@ -33,6 +34,8 @@ export interface AgentApiDeps {
   attacks?: AttackLog;
   /** GET /v1/blocks?since=: what changed since a version; absent: always the whole list. */
   banChanges?: BanChangeSource;
+  /** Mutual TLS: every request but /healthz needs a verified client certificate (served over HTTPS with a client CA: server.ts). */
+  clientCert?: ClientCertRule;
 }
 
 /**
@@ -41,6 +44,8 @@ export interface AgentApiDeps {
  * token the server itself was given.
  */
 export const REQUIRES_TOKEN = 'floodgateRequiresToken';
+/** app.locals key: whether the app demands a client certificate (startAgentServer then needs a client CA). */
+export const REQUIRES_CLIENT_CERT = 'floodgateRequiresClientCert';
 
 export function createAgentApi(deps: AgentApiDeps): express.Application {
   if (deps.token !== undefined && deps.token.trim() === '') {
@@ -61,6 +66,7 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
 
   const app = express();
   app.locals[REQUIRES_TOKEN] = deps.token !== undefined;
+  app.locals[REQUIRES_CLIENT_CERT] = deps.clientCert !== undefined;
   app.disable('x-powered-by');
   app.set('etag', false);
   // Simple query parsing: ?a[b]=1 stays a string key, never a nested object.
@@ -75,7 +81,9 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
   });
   // Without a token: answer only loopback Host names (DNS rebinding).
   if (deps.token === undefined) app.use(loopbackHostOnly(deps.logger));
-  // Before every route, so a route added later cannot forget authentication.
+  // Before every route, so a route added later cannot forget authentication:
+  // the client certificate (mutual TLS), then the token.
+  if (deps.clientCert) app.use(requireClientCert(deps.clientCert, deps.logger));
   app.use(bearerAuth(deps.token, deps.logger));
   // No CORS-simple writes: every POST declares JSON.
   app.use(requireJsonOnWrites);

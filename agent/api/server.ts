@@ -4,8 +4,16 @@
 // address is checked again afterwards (a "localhost" that resolves elsewhere).
 // (The app itself then answers only loopback Host names: see host-guard.ts.)
 // Every server gets the timeouts and connection cap of lib/http-limits.ts.
+//
+// HTTPS (docs/tls.md): the certificate, key and client CA are files, checked
+// before the socket opens (TlsFileError, one line) and looked at again every
+// reloadSeconds: a rotated set is swapped in with setSecureContext, without
+// a restart and without dropping open connections; a bad new set is logged
+// and the old one kept. With a client CA the server asks every client for a
+// certificate (mutual TLS; client-cert.ts refuses requests without a good one).
+// Plain HTTP beyond loopback still works, with a warning: the token then
+// crosses the network in clear.
 
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +21,8 @@ import net from 'node:net';
 import type { Application } from 'express';
 import pino, { type Logger } from 'pino';
 import { capConnections, checkLimits, DEFAULT_HTTP_LIMITS, type HttpLimits, serverTimeouts } from '../../lib/http-limits.js';
-import { REQUIRES_TOKEN } from './app.js';
+import { ReloadingTlsFiles } from '../../lib/tls-files.js';
+import { REQUIRES_CLIENT_CERT, REQUIRES_TOKEN } from './app.js';
 import { isLoopbackHost } from './host-guard.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
@@ -27,11 +36,21 @@ export interface AgentServerOptions {
   port?: number;
   /** The API token the app was built with; without one only loopback is allowed. */
   token?: string;
-  tls?: { certFile: string; keyFile: string };
+  /** Serve HTTPS with these files; clientCaFile turns on mutual TLS (the app must be built with clientCert). */
+  tls?: AgentServerTls;
   /** Timeouts and connection cap; default DEFAULT_HTTP_LIMITS. */
   limits?: Partial<HttpLimits>;
   /** For the refused-connection warnings. */
   logger?: Logger;
+}
+
+export interface AgentServerTls {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle client certificates must chain to (mutual TLS). */
+  clientCaFile?: string;
+  /** How often the files are looked at again for a rotation. Default 10. */
+  reloadSeconds?: number;
 }
 
 export interface AgentServer {
@@ -53,15 +72,17 @@ export class InsecureBindError extends Error {
 
 export { isLoopbackHost };
 
-async function readTls(tls: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
-  const read = async (file: string, what: string): Promise<Buffer> => {
-    try {
-      return await readFile(file);
-    } catch (err) {
-      throw new Error(`cannot read TLS ${what} ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  return { cert: await read(tls.certFile, 'certificate'), key: await read(tls.keyFile, 'private key') };
+/** The TLS files, read and checked (TlsFileError), and re-read on rotation. */
+export function agentTlsFiles(tls: AgentServerTls, logger?: Logger): ReloadingTlsFiles {
+  return new ReloadingTlsFiles(
+    { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.clientCaFile },
+    { checkEveryMs: (tls.reloadSeconds ?? 10) * 1000, onError: (err) => logger?.error({ err: err.message }, 'agent API: new TLS files refused, still serving the previous certificate') },
+  );
+}
+
+function secureContext(files: ReloadingTlsFiles): { cert?: Buffer; key?: Buffer; ca?: Buffer } {
+  const m = files.current();
+  return { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) };
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
@@ -98,16 +119,52 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     );
   }
 
+  const wantsClientCert = opts.app.locals[REQUIRES_CLIENT_CERT] === true;
+  if (wantsClientCert && !opts.tls?.clientCaFile) {
+    throw new InsecureBindError('the agent API app requires client certificates, but the server has no TLS client CA (tls.clientCaFile)');
+  }
+  const logger = opts.logger ?? pino({ level: 'silent' });
   const limits = checkLimits({ ...DEFAULT_HTTP_LIMITS, ...opts.limits });
   const timeouts = serverTimeouts(limits);
-  const server = opts.tls
-    ? https.createServer({ ...(await readTls(opts.tls)), ...timeouts }, opts.app)
+  const files = opts.tls ? agentTlsFiles(opts.tls, logger) : undefined;
+  const server = files
+    ? https.createServer(
+        {
+          ...secureContext(files),
+          ...timeouts,
+          minVersion: 'TLSv1.2',
+          // Ask for a client certificate, but let the app answer a request
+          // without one (403; /healthz for the kubelet's probe): client-cert.ts.
+          ...(opts.tls?.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}),
+        },
+        opts.app,
+      )
     : http.createServer(timeouts, opts.app);
-  capConnections(server, limits, opts.logger ?? pino({ level: 'silent' }), 'agent API');
+  capConnections(server, limits, logger, 'agent API');
   const bound = await listen(server, host, port);
   if (!authenticated && !isLoopbackHost(bound.address)) {
     await closeServer(server);
     throw new InsecureBindError(`refusing to serve the agent API without a token on ${bound.address} (${host} is not loopback)`);
+  }
+  if (!files && !isLoopbackHost(bound.address)) {
+    logger.warn(
+      { address: bound.address, port: bound.port },
+      'agent API served over plain HTTP beyond loopback: the token crosses the network in clear; configure tls (--tls-cert, --tls-key, --tls-client-ca; docs/tls.md)',
+    );
+  }
+  let reload: NodeJS.Timeout | undefined;
+  if (files && opts.tls) {
+    const describe = () => {
+      const leaf = files.current().leaf;
+      return { subject: leaf?.subject.replace(/\n/g, ', '), validTo: leaf ? new Date(leaf.validTo).toISOString() : undefined, fingerprint256: leaf?.fingerprint256 };
+    };
+    logger.info({ ...describe(), mutualTls: Boolean(opts.tls.clientCaFile) }, 'agent API serves HTTPS');
+    reload = setInterval(() => {
+      if (!files.check()) return;
+      (server as https.Server).setSecureContext(secureContext(files));
+      logger.info(describe(), 'agent API: TLS files changed, new certificate in use');
+    }, (opts.tls.reloadSeconds ?? 10) * 1000);
+    reload.unref();
   }
 
   const scheme = opts.tls ? 'https' : 'http';
@@ -116,6 +173,9 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     address: bound.address,
     port: bound.port,
     url: `${scheme}://${urlHost}:${bound.port}`,
-    close: () => closeServer(server),
+    close: () => {
+      clearInterval(reload);
+      return closeServer(server);
+    },
   };
 }

@@ -30,7 +30,19 @@ export const agentConfigSchema = z.strictObject({
   backend: z.enum(['auto', 'nft', 'pf', 'iptables', 'dry-run']).default('auto'),
   listen: listenAddress.default({ host: '127.0.0.1', port: 12345 }),
   tokenFile: z.string().min(1).optional(),
-  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  /** HTTPS for the API (docs/tls.md); clientCaFile: mutual TLS, only clients with a certificate of that CA. */
+  tls: z
+    .strictObject({
+      certFile: z.string().min(1),
+      keyFile: z.string().min(1),
+      clientCaFile: z.string().min(1).optional(),
+      /** Subject CNs a client certificate may carry (needs clientCaFile); empty: any the client CA signed for client use. */
+      clientNames: z.array(z.string().min(1).max(253)).max(64).default([]),
+      /** How often the files are looked at again, so a rotated certificate is used without a restart. */
+      reloadSeconds: z.number().int().min(1).max(3600).default(10),
+    })
+    .refine((t) => t.clientNames.length === 0 || t.clientCaFile !== undefined, { message: 'clientNames needs clientCaFile', path: ['clientNames'] })
+    .optional(),
   stateDir: z.string().min(1).default('/var/lib/floodgate'),
   /** continuous: always capturing, analyses answer at once; window: the seed's capture-then-judge. */
   mode: z.enum(['continuous', 'window']).default('continuous'),
@@ -111,10 +123,20 @@ export function loadAgentConfig(file: string | undefined, overrides: AgentConfig
     }
     if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(`config ${file} must be a YAML mapping`);
   }
-  const merged = { ...(fromFile as object), ...stripUndefined(overrides) };
+  const flags = stripUndefined(overrides);
+  const merged: Record<string, unknown> = { ...(fromFile as object), ...flags };
+  // A flag sets one key of a section (--tls-cert), not the whole section.
+  for (const [k, v] of Object.entries(flags)) {
+    const base = (fromFile as Record<string, unknown>)[k];
+    if (isPlainObject(v) && isPlainObject(base)) merged[k] = { ...base, ...stripUndefined(v) };
+  }
   const parsed = agentConfigSchema.safeParse(merged);
   if (!parsed.success) throw new ConfigError(`${file ? `config ${file}: ` : ''}${oneLineZodError(parsed.error)}`);
   return parsed.data;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -9,4 +9,4 @@ export type AgentCalls = Pick<AgentApiClient, 'readyz' | 'analyze' | 'listBlocks
 
 export type AgentClientFactory = (agent: AgentTarget, timeoutMs: number) => AgentCalls;
 
-export const httpAgentClients: AgentClientFactory = (agent, timeoutMs) => new AgentApiClient({ url: agent.url, token: agent.token, timeoutMs });
+export const httpAgentClients: AgentClientFactory = (agent, timeoutMs) => new AgentApiClient({ url: agent.url, token: agent.token, timeoutMs, tls: agent.tls });

@@ -1,6 +1,7 @@
 // Which agents a DefensePolicy talks to, and with which token: its explicit
 // `agents` (token from a Secret), or the pods its `agentSelector` picks
-// (http://<podIP>:12345). Problems (a missing Secret, no pods) are reported,
+// (https://<podIP>:12345 when the controller has agent TLS, else http://).
+// Problems (a missing Secret, no pods) are reported,
 // not thrown, so the policy's conditions can say what is wrong.
 //
 // What a policy may reach (docs/trust-model.md):
@@ -14,8 +15,13 @@
 //     in a namespace the controller allows (the policy's own, "@policy", and
 //     the ones --agent-secret-namespaces names). A refused Secret's value is
 //     never used.
+//
+// TLS (docs/tls.md): every https:// agent is verified against the
+// controller's agent CA and gets its client certificate; a selector agent,
+// dialled by pod IP, must present a certificate for the agents' fixed name
+// (--agent-server-name), never merely for its IP.
 import type { V1Pod } from '@kubernetes/client-node';
-import { agentBaseUrl, forbiddenAgentAddress } from '../../api/agent/v1/client.js';
+import { agentBaseUrl, forbiddenAgentAddress, type AgentTlsOptions } from '../../api/agent/v1/client.js';
 import type { CoreApi } from '../kube/kube-apis.js';
 import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../../api/v1alpha1/index.js';
 import { AgentUrlAllowlist } from './agent-url-allowlist.js';
@@ -32,6 +38,8 @@ export interface AgentTarget {
   name: string;
   url: string;
   token?: string;
+  /** For https:// agents: CA, client certificate, expected name. Never leaves the controller. */
+  tls?: AgentTlsOptions;
 }
 
 /** Something the rules refused (as opposed to a Secret or pod that is not there yet). */
@@ -52,6 +60,16 @@ export interface AgentResolverOptions {
   urlAllowlist: readonly string[];
   /** Namespaces whose labelled Secrets may hold agent tokens; "@policy" is the policy's own. */
   secretNamespaces: readonly string[];
+  /** TLS to agents; without it selector agents are called over plain http://. */
+  tls?: AgentTlsSource;
+}
+
+/** The controller's side of agent TLS. */
+export interface AgentTlsSource {
+  /** The agent CA and the controller's client certificate, as they are now (files re-read on rotation). */
+  material(): Pick<AgentTlsOptions, 'ca' | 'cert' | 'key'>;
+  /** The name every selector agent's certificate must carry (they are dialled by pod IP). Without it: the pod IP. */
+  selectorServerName?: string;
 }
 
 /** A refusal of the rules, thrown by secretValue and turned into an AgentRefusal. */
@@ -131,6 +149,11 @@ export class AgentResolver {
     return undefined;
   }
 
+  /** An explicit URL as a target (a BlockEvent's spec.agent): with the controller's agent TLS when it is https://. No token. */
+  explicitTarget(url: string): AgentTarget {
+    return { name: url, url, ...(this.options.tls && url.startsWith('https:') ? { tls: this.options.tls.material() } : {}) };
+  }
+
   async resolve(policy: DefensePolicy): Promise<ResolvedAgents> {
     const ns = policy.metadata.namespace ?? 'default';
     const spec = policy.spec;
@@ -150,7 +173,7 @@ export class AgentResolver {
         continue;
       }
       try {
-        agents.push({ name: a.url, url: a.url, token: a.tokenSecretRef ? await this.secretValue(ns, a.tokenSecretRef) : undefined });
+        agents.push({ ...this.explicitTarget(a.url), token: a.tokenSecretRef ? await this.secretValue(ns, a.tokenSecretRef) : undefined });
       } catch (err) {
         problem(a.url, err); // no token, no call: the agent would only answer 401
       }
@@ -168,11 +191,13 @@ export class AgentResolver {
       }
       if (usable) {
         const pods: V1Pod[] = (await this.core.listNamespacedPod({ namespace: podNamespace, labelSelector: selectorString(spec.agentSelector) })).items;
+        const tlsSource = this.options.tls;
+        const tls = tlsSource ? { tls: { ...tlsSource.material(), ...(tlsSource.selectorServerName ? { servername: tlsSource.selectorServerName } : {}) } } : {};
         for (const p of pods) {
           const ip = p.status?.podIP;
           if (!ip) continue;
           const host = ip.includes(':') ? `[${ip}]` : ip;
-          agents.push({ name: p.metadata?.name ?? ip, url: `http://${host}:${AGENT_PORT}`, token });
+          agents.push({ name: p.metadata?.name ?? ip, url: `${tlsSource ? 'https' : 'http'}://${host}:${AGENT_PORT}`, token, ...tls });
         }
         if (pods.length === 0) problems.push(`agentSelector "${selectorString(spec.agentSelector)}" matches no pods in ${podNamespace}`);
         else if (!pods.some((p) => p.status?.podIP)) problems.push('agent pods have no IP yet');

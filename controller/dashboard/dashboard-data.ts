@@ -4,7 +4,7 @@
 // browsers costs each agent at most one request per kind per TTL.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { AgentApiClient } from '../../api/agent/v1/client.js';
+import { AgentApiClient, type AgentTlsOptions } from '../../api/agent/v1/client.js';
 import type { AttackRecord, TopTalker } from '../../api/agent/v1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import type { DefensePolicy } from '../../api/v1alpha1/index.js';
@@ -32,6 +32,8 @@ export interface DashboardAgent {
   url: string;
   /** Never leaves the controller. */
   token?: string;
+  /** Never leaves the controller. */
+  tls?: AgentTlsOptions;
   /** namespace/name of the policies that use it. */
   policies: string[];
   /** The analysis window of its first policy. */
@@ -111,7 +113,7 @@ export class DashboardData {
   }
 
   private client(a: DashboardAgent): AgentApiClient {
-    return new AgentApiClient({ url: a.url, token: a.token, timeoutMs: 3000 });
+    return new AgentApiClient({ url: a.url, token: a.token, timeoutMs: 3000, tls: a.tls });
   }
 
   /** Inbound pps/bps per second over the last `seconds` (at most 600), finished seconds only. */

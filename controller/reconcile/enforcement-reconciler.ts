@@ -74,7 +74,7 @@ export interface EnforcementReconcilerDeps<T extends EnforcementObject> {
   objects: EnforcementWriter<T>;
   get: (key: string) => T | undefined;
   getPolicy: (namespace: string, name: string) => DefensePolicy | undefined;
-  resolver: Pick<AgentResolver, 'resolve' | 'checkAgentUrl'>;
+  resolver: Pick<AgentResolver, 'resolve' | 'checkAgentUrl' | 'explicitTarget'>;
   events: Pick<EventRecorder, 'event'>;
   logger: Logger;
   retentionMs: number;
@@ -178,7 +178,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
       // No policy, so no token: the agent must be reachable under the same URL rules as a policy's.
       const problem = this.deps.resolver.checkAgentUrl(obj.spec.agent, ns);
       if (problem) return { agents: [], problems: [`spec.agent: ${problem}`], permanent: true };
-      return { agents: [{ name: obj.spec.agent, url: obj.spec.agent }], problems: [], permanent: false };
+      return { agents: [this.deps.resolver.explicitTarget(obj.spec.agent)], problems: [], permanent: false };
     }
     return { agents: [], problems: ["no agent: set spec.policyRef (to use the policy's agents) or spec.agent"], permanent: true };
   }

@@ -37,12 +37,14 @@ export interface PolicyReconcilerDeps {
 /**
  * Why AgentsReachable is False, most actionable first: what the rules refused
  * (no waiting makes it work, the policy must change), then agents that break
- * the wire contract, reject the token, or do not answer.
+ * the wire contract, fail TLS verification, reject the token (or the client
+ * certificate), or do not answer.
  */
 export function unreachableReason(refusals: readonly AgentRefusal[], kinds: ReadonlySet<string>, agents: number): string {
   if (refusals.some((r) => r.reason === 'SecretRefused')) return 'SecretRefused';
   if (refusals.length > 0) return 'AgentUrlNotAllowed';
   if (kinds.has('invalid') || kinds.has('forbidden')) return 'InvalidResponse';
+  if (kinds.has('untrusted')) return 'AgentNotTrusted';
   if (kinds.has('unauthorized')) return 'AgentUnauthorized';
   return agents === 0 ? 'NoAgents' : 'AgentUnreachable';
 }

@@ -144,3 +144,35 @@ test('lookup: an upgrade keeps the agent token of the existing Secret (helm temp
   assert.notEqual(token('lk-floodgate-dashboard-token'), kept);
   assert.ok(token('lk-floodgate-dashboard-token').length >= 32, 'no Secret yet: a new random token');
 });
+
+test('lookup: an upgrade keeps the Helm-made agent CA and certificates, and makes new ones only when the names or the CA change (agent TLS)', async () => {
+  type Tls = { metadata: { name: string; annotations?: Record<string, string> }; kind: string; data: Record<string, string> };
+  const render = async (set: string[] = []) =>
+    parseObjects(
+      await helmTemplate({ release: 'tl', namespace: 'lookup-ns', kubeconfig: cp.kubeconfig, set: ['crds.enabled=false', 'agent.daemonset.enabled=true', 'agent.tls.provider=helm', ...set], extra: ['--dry-run=server', '--show-only', 'templates/agent-tls.yaml'] }),
+    ) as unknown as Tls[];
+  const data = (objs: Tls[], name: string, key: string) => objs.find((o) => o.metadata.name === name)!.data[key]!;
+  // The first install: Helm's Secrets, stored with its ownership metadata.
+  const first = await render();
+  const owned = first.map((o) => ({ ...o, metadata: { ...o.metadata, namespace: 'lookup-ns', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { ...o.metadata.annotations, 'meta.helm.sh/release-name': 'tl', 'meta.helm.sh/release-namespace': 'lookup-ns' } } }));
+  const stored = await apply(stream(owned), false);
+  assert.equal(stored.exitCode, 0, stored.stderr);
+
+  const upgrade = await render();
+  for (const name of ['tl-floodgate-agent-ca', 'tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls']) {
+    assert.equal(data(upgrade, name, 'tls.crt'), data(first, name, 'tls.crt'), `${name} changed on upgrade`);
+    assert.equal(data(upgrade, name, 'tls.key'), data(first, name, 'tls.key'), `${name}'s key changed on upgrade`);
+  }
+  // A new name for the host agent: its certificate is made anew, by the same CA; the others stay.
+  const renamed = await render(['agent.tls.hostNames={agent.example.internal}']);
+  assert.notEqual(data(renamed, 'tl-floodgate-host-agent-tls', 'tls.crt'), data(first, 'tl-floodgate-host-agent-tls', 'tls.crt'));
+  assert.equal(data(renamed, 'tl-floodgate-host-agent-tls', 'ca.crt'), data(first, 'tl-floodgate-agent-ca', 'tls.crt'));
+  assert.equal(data(renamed, 'tl-floodgate-agent-tls', 'tls.crt'), data(first, 'tl-floodgate-agent-tls', 'tls.crt'));
+  // The CA deleted: a new one, and every certificate signed anew by it.
+  await kubectl(['-n', 'lookup-ns', 'delete', 'secret', 'tl-floodgate-agent-ca']);
+  const fresh = await render();
+  assert.notEqual(data(fresh, 'tl-floodgate-agent-ca', 'tls.crt'), data(first, 'tl-floodgate-agent-ca', 'tls.crt'));
+  for (const name of ['tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls']) {
+    assert.equal(data(fresh, name, 'ca.crt'), data(fresh, 'tl-floodgate-agent-ca', 'tls.crt'), `${name} not re-signed by the new CA`);
+  }
+});

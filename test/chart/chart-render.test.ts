@@ -41,8 +41,12 @@ test('defaults: CRDs, least-privilege RBAC, controller; no agent DaemonSet, samp
     'NetworkPolicy/floodgate-controller',
     'Role/floodgate-controller-leader-election',
     'RoleBinding/floodgate-controller-leader-election',
+    // Agent TLS (test/chart/chart-tls.test.ts): the CA, the controller's client certificate, the host agent's.
+    'Secret/floodgate-agent-ca',
+    'Secret/floodgate-agent-client',
     'Secret/floodgate-agent-token',
     'Secret/floodgate-dashboard-token',
+    'Secret/floodgate-host-agent-tls',
     'Service/floodgate-controller',
     'ServiceAccount/floodgate-controller',
   ]);
@@ -150,7 +154,7 @@ test('tokens: a supplied value is used; otherwise a random one; an existing Secr
   assert.equal(token(given, 'floodgate-agent-token'), '0123456789abcdef-given');
   assert.equal(token(given, 'floodgate-dashboard-token'), 'dashboard-token-given');
   const existing = await renderObjects({ set: ['agentToken.existingSecret=mine', 'dashboard.token.existingSecret=dash', 'agent.daemonset.enabled=true'] });
-  assert.ok(!existing.some((o) => o.kind === 'Secret'));
+  assert.ok(!existing.some((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-token')));
   assert.equal(find(existing, 'DaemonSet').spec.template.spec.volumes.find((v: Any) => v.name === 'agent-token').secret.secretName, 'mine');
   assert.equal(find(existing, 'Deployment').spec.template.spec.volumes.find((v: Any) => v.name === 'dashboard-token').secret.secretName, 'dash');
 });
@@ -186,7 +190,7 @@ test('every optional feature: agent DaemonSet (hostNetwork, NET_ADMIN+NET_RAW, n
   assert.equal((JSON.parse(cm.data['floodgate.json']) as Any).uid, JSON.parse(fs.readFileSync(path.join(CHART_DIR, 'dashboards/floodgate.json'), 'utf8')).uid);
 
   const host = find(await renderObjects({ set: ['samplePolicy.enabled=true'] }), 'DefensePolicy');
-  assert.deepEqual(host.spec.agents, [{ url: 'http://host.docker.internal:12345', tokenSecretRef: { name: 'floodgate-agent-token', key: 'token' } }]);
+  assert.deepEqual(host.spec.agents, [{ url: 'https://host.docker.internal:12345', tokenSecretRef: { name: 'floodgate-agent-token', key: 'token' } }]);
 });
 
 test('the helm test hook asks the controller Service for /healthz and /readyz on the probe port', async () => {
@@ -220,7 +224,8 @@ test('NOTES.txt tells the user the next commands (helm install --dry-run=client)
   const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
   assert.match(notes, /helm test floodgate -n floodgate-system/);
   assert.match(notes, /get secret floodgate-agent-token -o jsonpath='\{\.data\.token\}'/);
-  assert.match(notes, /The cluster reaches it at http:\/\/host\.docker\.internal:12345/);
+  assert.match(notes, /The cluster reaches it at https:\/\/host\.docker\.internal:12345/);
+  assert.match(notes, /--tls-client-ca \/etc\/floodgate\/tls\/ca\.crt --tls-client-name floodgate-controller/);
   assert.match(notes, /kubectl get defensepolicies,blockevents -A/);
   const ds = await helm(['install', 'floodgate', CHART_DIR, '--namespace', 'floodgate-system', '--dry-run=client', '--set', 'agent.daemonset.enabled=true']);
   assert.match(ds.stdout, /the agent DaemonSet floodgate-agent reads it/);

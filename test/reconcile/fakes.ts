@@ -357,6 +357,9 @@ export const fakeResolver = {
   checkAgentUrl(url: string): string | undefined {
     return url.startsWith('http://') ? undefined : `${url}: not an agent URL`;
   },
+  explicitTarget(url: string): AgentTarget {
+    return { name: url, url };
+  },
 };
 
 /** Events as "<Type> <Reason>: <message>". */

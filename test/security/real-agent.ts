@@ -34,12 +34,19 @@ export interface RealAgentOptions {
   netns?: string;
   /** Reuse a state dir (a restart). */
   dir?: string;
+  /** Listen address (default 127.0.0.1) and port (default a random high one). */
+  listenHost?: string;
+  port?: number;
   env?: Record<string, string>;
 }
 
 export async function startRealAgent(opts: RealAgentOptions = {}): Promise<RealAgent> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fg-sec-agent-'));
-  const port = 20000 + Math.floor(Math.random() * 30000);
+  const port = opts.port ?? 20000 + Math.floor(Math.random() * 30000);
+  const listenHost = opts.listenHost ?? '127.0.0.1';
+  // With tls: in the config the agent serves HTTPS; the readiness probe (like a kubelet's) does not verify it.
+  const scheme = opts.config?.tls ? 'https' : 'http';
+  const probeHost = listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost;
   const tokenFile = path.join(dir, 'token');
   const useToken = opts.token !== false;
   if (useToken) fs.writeFileSync(tokenFile, `${AGENT_TOKEN}\n`, { mode: 0o600 });
@@ -47,7 +54,7 @@ export async function startRealAgent(opts: RealAgentOptions = {}): Promise<RealA
     interface: 'lo',
     backend: 'dry-run',
     ...opts.config,
-    listen: `127.0.0.1:${port}`,
+    listen: `${listenHost}:${port}`,
     stateDir: path.join(dir, 'state'),
     ...(useToken ? { tokenFile } : {}),
   };
@@ -59,7 +66,7 @@ export async function startRealAgent(opts: RealAgentOptions = {}): Promise<RealA
     : execa(argv[0]!, argv.slice(1), { reject: false, all: true, env: opts.env });
   let out = '';
   child.all!.on('data', (d: Buffer) => (out += String(d)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${scheme}://${probeHost}:${port}`;
   const curl = async (args: string[]): Promise<{ status: number; body: string }> => {
     const full = ['curl', '-s', '-m', '10', '-w', '\n%{http_code}', ...args];
     const r = opts.netns ? await execa('ip', ['netns', 'exec', opts.netns, ...full], { reject: false }) : await execa(full[0]!, full.slice(1), { reject: false });
@@ -71,7 +78,7 @@ export async function startRealAgent(opts: RealAgentOptions = {}): Promise<RealA
   void child.then(() => (exited = true));
   for (let i = 0; i < 200; i++) {
     if (exited) throw new Error(`agent exited before it was ready:\n${out}`);
-    if ((await curl([`${url}/healthz`])).status === 200) break;
+    if ((await curl([...(scheme === 'https' ? ['-k'] : []), `${url}/healthz`])).status === 200) break;
     if (i === 199) {
       child.kill('SIGKILL');
       throw new Error(`agent not ready after 20 s:\n${out}`);

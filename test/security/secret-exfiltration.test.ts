@@ -182,7 +182,7 @@ describe('where a token may go (resolver rules, fake API)', () => {
     assert.equal(token?.metadata?.labels?.['floodgate.dev/agent-token'], 'true');
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
     const args = deployment.spec.template.spec.containers[0]!.args;
-    assert.ok(args.includes('--agent-url-allowlist=http://host.docker.internal:12345'), args.join(' '));
+    assert.ok(args.includes('--agent-url-allowlist=https://host.docker.internal:12345'), args.join(' '));
     assert.ok(args.some((a) => /^--agent-secret-namespaces=@policy,\S+$/.test(a)), args.join(' '));
   });
 });

@@ -15,6 +15,14 @@
 //     and every request body with its schema (requests.ts) before it is sent.
 // Host allowlists (which agents a policy may reach) are the caller's: see
 // controller/agents/agent-url-policy.ts.
+//
+// https:// agents (docs/tls.md) are always verified: the certificate must
+// chain to `tls.ca` (default: the system's CAs) and name the host, or
+// `tls.servername` when the caller knows the agent by a name other than the
+// address it dials (selector agents: a pod IP). `tls.cert`/`tls.key` are the
+// client certificate for agents that require mutual TLS. A failed
+// verification is its own error kind (untrusted), never retried insecurely.
+import crypto from 'node:crypto';
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
@@ -52,7 +60,9 @@ export type AgentErrorKind =
   /** The answer breaks the contract: not JSON, the wrong shape, too large, a redirect. */
   | 'invalid'
   /** The URL's host is an address no agent may have (link-local, unspecified, multicast). */
-  | 'forbidden';
+  | 'forbidden'
+  /** TLS: the agent's certificate does not verify (unknown CA, wrong name, expired), or the handshake failed (plain HTTP, client certificate refused). */
+  | 'untrusted';
 
 export class AgentApiError extends Error {
   constructor(
@@ -158,19 +168,70 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
-// One keep-alive pool per scheme for every client in the process: the ban
-// sync polls each agent several times a second.
-const pools = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16, lookup: guardedLookup } as http.AgentOptions),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16, lookup: guardedLookup } as https.AgentOptions),
-};
+/** TLS options for https:// agents. */
+export interface AgentTlsOptions {
+  /** PEM CA bundle the agent's certificate must chain to (default: the system's CAs). */
+  ca?: string | Buffer;
+  /** PEM client certificate (chain) and key, for agents that require mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name the agent's certificate must carry, when it differs from the URL's host (an agent dialled by pod IP). */
+  servername?: string;
+}
+
+// Keep-alive pools shared by every client in the process (the ban sync polls
+// each agent several times a second): one for http, one per distinct TLS
+// material for https. A rotated certificate makes a new pool; the old one is
+// closed. The servername is per request (it is part of a pooled connection's key).
+const httpPool = new http.Agent({ keepAlive: true, maxSockets: 16, lookup: guardedLookup } as http.AgentOptions);
+const httpsPools = new Map<string, https.Agent>();
+const MAX_HTTPS_POOLS = 8;
+
+function httpsPool(tls: AgentTlsOptions | undefined): https.Agent {
+  const h = crypto.createHash('sha256');
+  for (const part of [tls?.ca, tls?.cert, tls?.key]) h.update(part === undefined ? '' : String(part)).update('\0');
+  const id = h.digest('hex');
+  let pool = httpsPools.get(id);
+  if (pool) {
+    httpsPools.delete(id); // re-insert: most recently used last
+    httpsPools.set(id, pool);
+    return pool;
+  }
+  pool = new https.Agent({
+    keepAlive: true,
+    maxSockets: 16,
+    lookup: guardedLookup,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+  } as https.AgentOptions);
+  httpsPools.set(id, pool);
+  if (httpsPools.size > MAX_HTTPS_POOLS) {
+    const [oldest, old] = httpsPools.entries().next().value as [string, https.Agent];
+    httpsPools.delete(oldest);
+    old.destroy();
+  }
+  return pool;
+}
+
+/** Node's and OpenSSL's codes for a certificate that does not verify or a handshake that failed. */
+function isTlsFailure(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_SSL_') ||
+    code === 'EPROTO' ||
+    /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME_MISMATCH/.test(code)
+  );
+}
 
 export interface AgentApiClientOptions {
   url: string;
   token?: string;
   timeoutMs?: number;
-  /** PEM CA bundle for https:// agents (default: the system's). */
-  ca?: string | Buffer;
+  /** For https:// agents: CA, client certificate, expected name. */
+  tls?: AgentTlsOptions;
 }
 
 interface CallOptions {
@@ -215,8 +276,9 @@ export class AgentApiClient {
       // A deadline for the whole exchange, body included: a server that
       // drips one byte a second is as dead as one that never answers.
       const timer = setTimeout(() => fail(new AgentApiError(`agent ${origin} did not answer within ${timeoutMs} ms`, 'timeout')), timeoutMs);
-      const options: https.RequestOptions = { method, headers, agent: https_ ? (this.opts.ca ? undefined : pools['https:']) : pools['http:'], lookup: guardedLookup };
-      if (https_ && this.opts.ca) options.ca = this.opts.ca;
+      const tls = this.opts.tls;
+      const options: https.RequestOptions = { method, headers, agent: https_ ? httpsPool(tls) : httpPool, lookup: guardedLookup };
+      if (https_ && tls?.servername) options.servername = tls.servername;
       const req = (https_ ? https : http).request(url, options, (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 300 && status < 400) {
@@ -243,6 +305,10 @@ export class AgentApiClient {
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EFORBIDDENADDRESS') return fail(new AgentApiError(`agent ${origin}: ${err.message}`, 'forbidden'));
+        if (https_ && isTlsFailure(err)) {
+          const name = tls?.servername ? ` as ${tls.servername}` : '';
+          return fail(new AgentApiError(oneLine(`agent ${origin} failed TLS${name}: ${err.code ?? ''} ${err.message}`), 'untrusted'));
+        }
         fail(new AgentApiError(`cannot reach agent ${origin}: ${err.code ?? err.message}`, 'unreachable'));
       });
       req.end(body);
@@ -274,6 +340,9 @@ export class AgentApiClient {
     const msg = error.success && error.data.error.trim() ? oneLine(error.data.error) : `HTTP ${status}`;
     if (status === 401 || (status === 403 && /token/i.test(msg))) {
       throw new AgentApiError(`agent ${origin} rejected the token: ${msg}`, 'unauthorized', status);
+    }
+    if (status === 403 && /client certificate/i.test(msg)) {
+      throw new AgentApiError(`agent ${origin} rejected the client certificate: ${msg}`, 'unauthorized', status);
     }
     throw new AgentApiError(msg, status >= 500 ? 'server' : status >= 400 ? 'refused' : 'invalid', status);
   }

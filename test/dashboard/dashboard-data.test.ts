@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { startTestApi, type TestApi } from '../../test/api/helpers.js';
-import { AgentResolver } from '../agents/agent-resolver.js';
+import { startTestApi, type TestApi } from '../api/helpers.js';
+import { AgentResolver } from '../../controller/agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
-import { MemoryMonitor } from '../memory/memory-monitor.js';
-import { DashboardData } from './dashboard-data.js';
+import { MemoryMonitor } from '../../controller/memory/memory-monitor.js';
+import { DashboardData } from '../../controller/dashboard/dashboard-data.js';
 
 const policyFor = (...urls: string[]): DefensePolicy =>
   resolved(DEFENSE_POLICY, {
@@ -18,6 +18,9 @@ const policyFor = (...urls: string[]): DefensePolicy =>
     metadata: { namespace: 'prod', name: 'web' },
     spec: { detection: { windowSeconds: 5 }, agents: urls.map((url) => ({ url })) },
   });
+
+/** A resolver whose URL allowlist names exactly these agents (no Secrets, so no API server). */
+const resolverFor = (...urls: string[]) => new AgentResolver(undefined as never, { urlAllowlist: urls, secretNamespaces: [] });
 
 describe('dashboard data from agents', () => {
   let agent: TestApi;
@@ -29,7 +32,7 @@ describe('dashboard data from agents', () => {
       listPolicies: () => [policyFor(agent.url)],
       listPods: async () => [],
       // Explicit agents without a token Secret: the resolver never calls the API server.
-      resolver: new AgentResolver(undefined as never),
+      resolver: resolverFor(agent.url),
       memory: new MemoryMonitor([]),
       logger: pino({ level: 'silent' }),
       now: () => clock,
@@ -61,7 +64,7 @@ describe('dashboard data from agents', () => {
     const dead = new DashboardData({
       listPolicies: () => [policyFor(agent.url, 'http://127.0.0.1:9')],
       listPods: async () => [],
-      resolver: new AgentResolver(undefined as never),
+      resolver: resolverFor(agent.url, 'http://127.0.0.1:9'),
       memory: new MemoryMonitor([]),
       logger: pino({ level: 'silent' }),
     });

@@ -9,14 +9,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
-import { AgentResolver } from '../agents/agent-resolver.js';
+import { AgentResolver } from '../../controller/agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
-import { MemoryMonitor } from '../memory/memory-monitor.js';
-import type { NamespacedName } from '../resources/resource-client.js';
-import { DashboardAuth, SESSION_COOKIE } from './dashboard-auth.js';
-import { apiServerMessage, createDashboardApp } from './dashboard-app.js';
-import { DashboardData } from './dashboard-data.js';
-import { controlsMergePatch } from './dashboard-schemas.js';
+import { MemoryMonitor } from '../../controller/memory/memory-monitor.js';
+import type { NamespacedName } from '../../controller/resources/resource-client.js';
+import { DashboardAuth, SESSION_COOKIE } from '../../controller/dashboard/dashboard-auth.js';
+import { apiServerMessage, createDashboardApp } from '../../controller/dashboard/dashboard-app.js';
+import { DashboardData } from '../../controller/dashboard/dashboard-data.js';
+import { controlsMergePatch } from '../../controller/dashboard/dashboard-schemas.js';
 
 const TOKEN = 'dashboard-token-0123456789';
 
