@@ -28,8 +28,9 @@
 
 typedef struct {
   fg_engine *e;
-  int pending; /* async next() calls in flight */
+  int pending; /* async next() calls in flight; each holds a reference to the handle's external */
   int close_requested;
+  int finalized; /* the external was collected while a next() was in flight: its completion frees */
   uint32_t keep_src; /* export at most this many entries per slot, heaviest first */
   uint32_t keep_dst;
 } handle_t;
@@ -195,10 +196,19 @@ static int parse_opts(napi_env env, napi_value obj, parsed_opts *p) {
 
 /* ---- handle ---- */
 
+/* A next() in flight holds a reference to the external, so the collector
+ * cannot finalize it then; only environment teardown still can. In that case
+ * the engine is stopped and the free is left to the pending completion (which
+ * may never run at exit: a leak, never a use after free). */
 static void handle_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   handle_t *h = data;
+  if (h->pending > 0) {
+    h->finalized = 1;
+    if (h->e) fg_engine_stop(h->e);
+    return;
+  }
   if (h->e) fg_engine_close(h->e);
   free(h);
 }
@@ -510,6 +520,7 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
+  napi_ref handle_ref; /* keeps the handle's external (and so h) alive until next_complete */
   handle_t *h;
   fg_slot *slot;
 } next_req;
@@ -526,7 +537,7 @@ static void next_complete(napi_env env, napi_status status, void *data) {
   h->pending--;
   napi_value result = NULL;
   if (status == napi_ok && r->slot) {
-    result = slot_to_js(env, r->slot, h);
+    if (!h->finalized) result = slot_to_js(env, r->slot, h);
     fg_engine_release(h->e, r->slot);
   }
   if (result) {
@@ -545,11 +556,13 @@ static void next_complete(napi_env env, napi_status status, void *data) {
     }
   }
   napi_delete_async_work(env, r->work);
+  if (r->handle_ref) napi_delete_reference(env, r->handle_ref);
   free(r);
-  if (h->close_requested && h->pending == 0 && h->e) {
+  if ((h->close_requested || h->finalized) && h->pending == 0 && h->e) {
     fg_engine_close(h->e);
     h->e = NULL;
   }
+  if (h->finalized && h->pending == 0) free(h);
 }
 
 /* next(handle): Promise of the next finished slot, or null when the capture has ended. */
@@ -566,10 +579,19 @@ static napi_value js_next(napi_env env, napi_callback_info info) {
   }
   r->h = h;
   napi_value promise, name;
-  CALL(env, napi_create_promise(env, &r->deferred, &promise));
-  CALL(env, napi_create_string_utf8(env, "floodgate.next", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_create_async_work(env, NULL, name, next_execute, next_complete, r, &r->work));
-  CALL(env, napi_queue_async_work(env, r->work));
+  /* While the work is in the thread pool nothing else may keep the handle
+   * reachable (the caller may drop the capture): hold it ourselves. */
+  if (napi_create_reference(env, argv[0], 1, &r->handle_ref) != napi_ok ||
+      napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "floodgate.next", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, next_execute, next_complete, r, &r->work) != napi_ok ||
+      napi_queue_async_work(env, r->work) != napi_ok) {
+    if (r->work) napi_delete_async_work(env, r->work);
+    if (r->handle_ref) napi_delete_reference(env, r->handle_ref);
+    free(r);
+    napi_throw_error(env, "FG_NAPI", "cannot queue next()");
+    return NULL;
+  }
   h->pending++;
   return promise;
 }

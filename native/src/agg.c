@@ -1,6 +1,13 @@
 #include "agg.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <sys/random.h> /* getentropy */
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -16,8 +23,8 @@ const char *const fg_total_names[FG_T_N] = {
     "tcp", "udp", "icmp", "other", "syn", "synAck", "ack", "rst", "fragments",
     "sourceEvictions", "destinationEvictions"};
 
-/* murmur3's 64-bit finaliser over both halves: cheap and well mixed, so the
- * top bits can feed HyperLogLog and the low bits pick the bucket. */
+/* murmur3's 64-bit finaliser: a bijection with full avalanche, so the top
+ * bits can feed HyperLogLog and the low bits pick the bucket. */
 static inline uint64_t fmix64(uint64_t k) {
   k ^= k >> 33;
   k *= 0xff51afd7ed558ccdULL;
@@ -27,9 +34,49 @@ static inline uint64_t fmix64(uint64_t k) {
   return k;
 }
 
-/* One finaliser round: fmix64 is a bijection with full avalanche, so IPv4
- * (hi constant) hashes as well as IPv6. */
-uint64_t fg_hash_key(const fg_key *k) { return fmix64(k->lo ^ (k->hi * 0x9e3779b97f4a7c15ULL)); }
+/* Per-process secret keys of the address hash. Without them the bucket of an
+ * address is public, and a flood from addresses chosen to share one bucket
+ * would evict every other source there (a heavy hitter included) while the
+ * rest of the table stays empty. */
+static uint64_t hash_keys[5];
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static int read_urandom(void *buf, size_t n) {
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  return got == n ? 0 : -1;
+}
+
+static void hash_init(void) {
+  uint64_t k[5];
+  if (getentropy(k, sizeof k) != 0 && read_urandom(k, sizeof k) != 0) {
+    /* No entropy source at all: still differ per process and per start. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&ts;
+    for (int i = 0; i < 5; i++) k[i] = x = fmix64(x + 0x9e3779b97f4a7c15ULL);
+  }
+  memcpy(hash_keys, k, sizeof k);
+}
+
+void fg_hash_init(void) { pthread_once(&hash_once, hash_init); }
+
+/* Multilinear hashing over the key's four 32-bit words with 64-bit secret
+ * keys (strongly universal in its top 32 bits: Lemire and Kaser, "Strongly
+ * universal string hashing is fast", 2014), then fmix64 so every output bit
+ * depends on all of them. fg_hash_init must have run (fg_slot_new does it). */
+uint64_t fg_hash_key(const fg_key *k) {
+  const uint64_t *s = hash_keys;
+  uint64_t h = s[0] + s[1] * (uint32_t)k->hi + s[2] * (k->hi >> 32) + s[3] * (uint32_t)k->lo + s[4] * (k->lo >> 32);
+  return fmix64(h);
+}
 
 static inline void load_key(fg_key *k, const uint8_t a[16]) {
   memcpy(&k->hi, a, 8);
@@ -83,6 +130,7 @@ void fg_table_reset(fg_table *t) {
 }
 
 fg_slot *fg_slot_new(uint32_t max_src, uint32_t max_dst) {
+  fg_hash_init();
   fg_slot *s = calloc(1, sizeof(fg_slot));
   if (!s) return NULL;
   if (fg_table_init(&s->src, max_src, 0) != 0 || fg_table_init(&s->dst, max_dst, 1) != 0) {

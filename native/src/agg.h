@@ -191,6 +191,8 @@ static inline uint32_t fg_table_count(const fg_table *t, uint32_t i) {
   return t->buckets[i / FG_WAYS].count[i % FG_WAYS];
 }
 
+/* Keyed with a per-process secret; fg_hash_init (idempotent) must run first. */
+void fg_hash_init(void);
 uint64_t fg_hash_key(const fg_key *k);
 
 #endif
