@@ -1,7 +1,10 @@
 // Default detection thresholds, the schema that validates operator overrides,
 // and the merge of the two. Defaults must flag a 50k pps distributed flood at
-// one address and must not flag a busy benign server (5k pps from 2,000
-// clients); test/detection covers both.
+// one address, the low-rate floods of issue 10 before any baseline exists (a
+// 2,500 pps ECN SYN flood, 4,000 pps ISAKMP reflection, 44 pps of DNS
+// fragments), and must flag nothing on the benign profiles (a busy web server,
+// an elephant upload, a scrape burst, a flash crowd); test/detection and
+// test/analysis cover both. docs/detection.md says why each value.
 
 import { z } from 'zod';
 import type { DetectionThresholds } from './types.js';
@@ -29,6 +32,30 @@ export const DEFAULT_THRESHOLDS: Readonly<DetectionThresholds> = Object.freeze({
   // Bounds ban-list churn per window; a flood needing more per-IP bans than this
   // is distributed and needs the signature rule instead.
   maxAttackers: 100,
+  // Floors: rates of traffic that looks malicious on its own, judged before
+  // any baseline exists (cold start) and kept afterwards. A busy web server
+  // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
+  synFloodPps: 1000,
+  // Responses nobody asked for: the protected address sent no query to that port.
+  reflectionPps: 1000,
+  // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
+  // victim's packets is a fragment attack even when small (issue 10's 44 pps
+  // DNS fragment reflection).
+  fragmentPps: 20,
+  fragmentShare: 0.1,
+  // No TCP stack sends these mixes; scanners send a few, floods many.
+  badFlagsPps: 100,
+  icmpFloodPps: 1000,
+  rstFloodPps: 1000,
+  // Baseline rule (EWMA mean and EW deviation per signal and protected
+  // address): anomalous above mean + 5 deviations (the deviation floored at
+  // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
+  // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
+  baselineSigmas: 5,
+  baselineMinPps: 100,
+  baselineMinRatio: 3,
+  warmupSeconds: 60,
+  baselineHalfLifeSeconds: 300,
 });
 
 const SHARE_MESSAGE =
@@ -56,6 +83,24 @@ export const detectionThresholdsSchema = z.strictObject({
     .int({ error: 'maxAttackers must be an integer' })
     .min(1, { error: 'maxAttackers must be at least 1' })
     .max(10000, { error: 'maxAttackers must be at most 10000' }),
+  synFloodPps: positiveFinite('synFloodPps'),
+  reflectionPps: positiveFinite('reflectionPps'),
+  fragmentPps: positiveFinite('fragmentPps'),
+  fragmentShare: z
+    .number({ error: 'fragmentShare must be a number' })
+    .gt(0, { error: 'fragmentShare is a fraction in (0, 1]' })
+    .lte(1, { error: 'fragmentShare is a fraction in (0, 1]' }),
+  badFlagsPps: positiveFinite('badFlagsPps'),
+  icmpFloodPps: positiveFinite('icmpFloodPps'),
+  rstFloodPps: positiveFinite('rstFloodPps'),
+  baselineSigmas: positiveFinite('baselineSigmas'),
+  baselineMinPps: positiveFinite('baselineMinPps'),
+  baselineMinRatio: z.number({ error: 'baselineMinRatio must be a number' }).min(1, { error: 'baselineMinRatio must be at least 1' }),
+  warmupSeconds: z.number({ error: 'warmupSeconds must be a number' }).min(0, { error: 'warmupSeconds must be 0 or more' }).max(86400),
+  baselineHalfLifeSeconds: z
+    .number({ error: 'baselineHalfLifeSeconds must be a number' })
+    .min(1, { error: 'baselineHalfLifeSeconds must be at least 1' })
+    .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' }),
 }) satisfies z.ZodType<DetectionThresholds>;
 
 /** Overrides: any subset of the keys, still strict about unknown keys. */

@@ -413,6 +413,20 @@ static void fill_counters(double *d, const fg_table *t, uint32_t i) {
   d[FG_C_ACK] = c->ack;
   d[FG_C_RST] = c->rst;
   d[FG_C_FRAG] = c->frag;
+  d[FG_C_FIN] = c->fin;
+  d[FG_C_SYN_ECN] = c->syn_ecn;
+  d[FG_C_BAD_FLAGS] = c->bad_flags;
+  d[FG_C_HANDSHAKES] = c->handshakes;
+  d[FG_C_OUT_PACKETS] = c->out_packets;
+  d[FG_C_OUT_BYTES] = (double)c->out_bytes;
+  d[FG_C_OUT_SYN] = c->out_syn;
+  d[FG_C_OUT_SYNACK] = c->out_synack;
+  d[FG_C_OUT_RST] = c->out_rst;
+  d[FG_C_UDP_SPORT] = c->udp_sport;
+  d[FG_C_UDP_SPORT_PACKETS] = c->udp_sport_packets;
+  d[FG_C_TCP_NULL] = c->tcp_null;
+  d[FG_C_SYN_FIN] = c->syn_fin;
+  d[FG_C_PSH] = c->psh;
 }
 
 /* One table as {count, keys: Uint8Array(n*16), counters: Float64Array(n*FG_C_N)[, ports, sketches]}. */
@@ -475,12 +489,16 @@ static napi_value table_to_js(napi_env env, const fg_table *t, uint32_t limit) {
 }
 
 static napi_value slot_to_js(napi_env env, const fg_slot *s, const handle_t *h) {
-  napi_value obj, start, end, totals, sketch, src, dst;
+  napi_value obj, start, end, cover_start, cover_end, first, last, totals, sketch, src, dst;
   double *td = NULL;
   uint8_t *hd = NULL;
   CALL(env, napi_create_object(env, &obj));
   CALL(env, napi_create_double(env, (double)s->start_us / 1000.0, &start));
   CALL(env, napi_create_double(env, (double)s->end_us / 1000.0, &end));
+  CALL(env, napi_create_double(env, (double)s->cover_start_us / 1000.0, &cover_start));
+  CALL(env, napi_create_double(env, (double)s->cover_end_us / 1000.0, &cover_end));
+  CALL(env, napi_create_double(env, (double)s->first_us / 1000.0, &first));
+  CALL(env, napi_create_double(env, (double)s->last_us / 1000.0, &last));
   totals = make_f64(env, FG_T_N, &td);
   sketch = make_u8(env, FG_SLOT_HLL_REGS, &hd);
   if (!totals || !sketch) return NULL;
@@ -492,6 +510,10 @@ static napi_value slot_to_js(napi_env env, const fg_slot *s, const handle_t *h) 
   if (!dst) return NULL;
   CALL(env, napi_set_named_property(env, obj, "start", start));
   CALL(env, napi_set_named_property(env, obj, "end", end));
+  CALL(env, napi_set_named_property(env, obj, "coverStart", cover_start));
+  CALL(env, napi_set_named_property(env, obj, "coverEnd", cover_end));
+  CALL(env, napi_set_named_property(env, obj, "firstPacket", first));
+  CALL(env, napi_set_named_property(env, obj, "lastPacket", last));
   CALL(env, napi_set_named_property(env, obj, "totals", totals));
   CALL(env, napi_set_named_property(env, obj, "sketch", sketch));
   CALL(env, napi_set_named_property(env, obj, "sources", src));
@@ -744,6 +766,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CALL(env, napi_set_named_property(env, exports, "totalNames", v));
   CALL(env, napi_create_uint32(env, FG_PORT_TOPK, &v));
   CALL(env, napi_set_named_property(env, exports, "portTopK", v));
+  CALL(env, napi_create_uint32(env, FG_P_N, &v));
+  CALL(env, napi_set_named_property(env, exports, "portLists", v));
   CALL(env, napi_create_uint32(env, FG_SLOT_HLL_REGS, &v));
   CALL(env, napi_set_named_property(env, exports, "slotSketchRegisters", v));
   CALL(env, napi_create_uint32(env, FG_DST_HLL_REGS, &v));

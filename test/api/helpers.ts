@@ -39,7 +39,14 @@ export function verdict(attackers: AttackerEvidence[] = [], seconds = 7): Verdic
   const inbound = 10_000;
   return {
     underAttack: attackers.length > 0,
-    window: { start: '2024-01-01T00:00:00.000Z', end: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(), seconds },
+    window: {
+      start: '2024-01-01T00:00:00.000Z',
+      end: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(),
+      seconds,
+      windowSeconds: seconds,
+      coverStart: '2024-01-01T00:00:00.000Z',
+      coverEnd: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(),
+    },
     thresholds: { ...DEFAULT_THRESHOLDS },
     totals: {
       packets: inbound,
@@ -58,6 +65,7 @@ export function verdict(attackers: AttackerEvidence[] = [], seconds = 7): Verdic
     topSource: attackers[0]
       ? { ip: attackers[0].ip, packets: attackers[0].packets, share: attackers[0].share }
       : { ip: '192.0.2.200', packets: 100, share: 0.01 },
+    exempt: [],
     drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
   };
 }
