@@ -25,7 +25,8 @@ import { DEST_SKETCH_REGISTERS, estimateSketch, mergeSketch } from '../native/li
 import type { DestinationCounters } from '../native/lib/types.js';
 import { BASELINE_SIGNALS, type BaselineSignal, signalRates, victimComponents } from './signals.js';
 import type { BaselineStat, DetectionThresholds } from './types.js';
-import type { WindowAggregate } from './window-merge.js';
+import { mergeSlots, type WindowAggregate } from './window-merge.js';
+import type { Slot } from '../native/lib/types.js';
 
 interface Ewma {
   mean: number;
@@ -142,6 +143,22 @@ export class Baselines implements BaselineLookup {
       if (attacked.has(d.addr)) continue;
       this.learnAddress(d, w, t, dt, alpha);
     }
+  }
+
+  /** Learn slots one whole second at a time (the cadence the baselines are tuned for). */
+  learnSlots(slots: readonly Slot[], t: DetectionThresholds, attacked: ReadonlySet<string> = new Set()): void {
+    let group: Slot[] = [];
+    let second = -1;
+    for (const s of slots) {
+      const sec = Math.floor(s.start / 1000);
+      if (sec !== second && group.length > 0) {
+        this.learn(mergeSlots(group), t, attacked);
+        group = [];
+      }
+      second = sec;
+      group.push(s);
+    }
+    if (group.length > 0) this.learn(mergeSlots(group), t, attacked);
   }
 
   private learnAddress(d: DestinationCounters, w: WindowAggregate, t: DetectionThresholds, dt: number, alpha: number): void {

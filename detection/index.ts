@@ -30,3 +30,12 @@ export {
   CEILING_VECTOR_SHARE,
 } from './victim-analysis.js';
 export { exemptionReason } from './source-rules.js';
+export {
+  exportAggregate,
+  mergeAggregates,
+  parseAggregate,
+  aggregateExportSchema,
+  AGGREGATE_VERSION,
+  type AggregateExport,
+  type AggregateExportJson,
+} from './aggregate.js';

@@ -96,10 +96,7 @@ function fromUdpPort(s: AddressCounters, port: number): number {
   return s.udpSrcPort === port ? s.udpSrcPortPackets : 0;
 }
 
-/**
- * The components of one victim's traffic. `v` is the victim's window counters;
- * `seconds` the window's span (for the floors' share conditions only).
- */
+/** The components of one victim's traffic, from its window counters `v`. */
 export function victimComponents(v: DestinationCounters, t: DetectionThresholds): Component[] {
   const out: Component[] = [];
   const dst = v.addr;
@@ -129,7 +126,7 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
 
   // SYNs; the floor judges those that never completed a handshake.
   if (v.syn > 0) {
-    const dport = dominantPort(v.tcpDstPorts, v.tcp);
+    const dport = dominantPort(v.synDstPorts, v.syn);
     const ecn = v.synEcn > DOMINANT_SHARE * v.syn;
     const completion = Math.min(1, share(v.handshakes, v.syn));
     const flags = ecn
@@ -152,7 +149,7 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
 
   // SYN-ACKs the victim never asked for (it sent no SYN): reflection.
   if (v.synAck > 0) {
-    const sport = dominantPort(v.tcpSrcPorts, v.tcp);
+    const sport = dominantPort(v.synAckSrcPorts, v.synAck);
     out.push({
       key: 'synack',
       vector: 'synack_reflection',
@@ -167,8 +164,10 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
     });
   }
 
+  // RST and ACK have no port list of their own: take TCP's only when they are most of it.
+  const tcpPortOf = (packets: number) => (packets > DOMINANT_SHARE * v.tcp ? dominantPort(v.tcpDstPorts, v.tcp) : undefined);
   if (v.rst > 0) {
-    const dport = dominantPort(v.tcpDstPorts, v.tcp);
+    const dport = tcpPortOf(v.rst);
     out.push({
       key: 'rst',
       vector: 'rst_flood',
@@ -185,7 +184,7 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
   // ACKs: most are normal; the floor judges those the victim answered with a
   // RST (segments for no connection), beyond the RSTs that refused SYNs.
   if (v.ack > 0) {
-    const dport = dominantPort(v.tcpDstPorts, v.tcp);
+    const dport = tcpPortOf(v.ack);
     const stray = Math.min(v.ack, Math.max(0, v.outRst - Math.max(0, v.syn - v.handshakes)));
     out.push({
       key: 'ack',
@@ -263,7 +262,7 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
   if (udpOther > 0) {
     const isAmp = (p: number) => amplificationService(p) !== undefined;
     const sport = dominantPort(v.udpSrcPorts, udpOther, isAmp);
-    const dport = dominantPort(v.udpDstPorts, v.udp);
+    const dport = udpOther > DOMINANT_SHARE * v.udp ? dominantPort(v.udpDstPorts, v.udp) : undefined;
     out.push({
       key: 'udp',
       vector: 'udp_flood',
@@ -280,7 +279,7 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
   // TCP that is none of the above (FIN+ACK, PSH without ACK, ...): ceiling only.
   const tcpOther = Math.max(0, v.tcp - v.syn - v.synAck - v.rst - v.ack - v.badFlags);
   if (tcpOther > 0) {
-    const dport = dominantPort(v.tcpDstPorts, v.tcp);
+    const dport = tcpPortOf(tcpOther);
     out.push({
       key: 'tcp',
       vector: 'tcp_flood',

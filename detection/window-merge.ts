@@ -193,8 +193,8 @@ export function addCounters(into: AddressCounters, from: AddressCounters): void 
   }
 }
 
-type PortListKey = 'udpSrcPorts' | 'tcpSrcPorts' | 'udpDstPorts' | 'tcpDstPorts' | 'outUdpDstPorts';
-const PORT_LISTS: readonly PortListKey[] = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts'];
+type PortListKey = 'udpSrcPorts' | 'tcpSrcPorts' | 'udpDstPorts' | 'tcpDstPorts' | 'outUdpDstPorts' | 'synDstPorts' | 'synAckSrcPorts';
+const PORT_LISTS: readonly PortListKey[] = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'];
 
 interface DestinationAccumulator {
   counters: AddressCounters;
@@ -229,7 +229,7 @@ function addDestination(byAddr: Map<string, DestinationAccumulator>, d: Destinat
   if (acc === undefined) {
     acc = {
       counters: copyCounters(d),
-      ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map(), outUdpDstPorts: new Map() },
+      ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map(), outUdpDstPorts: new Map(), synDstPorts: new Map(), synAckSrcPorts: new Map() },
       sketch: null,
       maxSlotDistinct: 0,
     };
@@ -250,6 +250,8 @@ function finishDestination(acc: DestinationAccumulator): DestinationCounters {
     udpDstPorts: topPorts(acc.ports.udpDstPorts),
     tcpDstPorts: topPorts(acc.ports.tcpDstPorts),
     outUdpDstPorts: topPorts(acc.ports.outUdpDstPorts),
+    synDstPorts: topPorts(acc.ports.synDstPorts),
+    synAckSrcPorts: topPorts(acc.ports.synAckSrcPorts),
     distinctSources: acc.sketch ? estimateSketch(acc.sketch) : acc.maxSlotDistinct,
     sourceSketch: acc.sketch ?? new Uint8Array(0),
   };

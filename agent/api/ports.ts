@@ -1,6 +1,7 @@
 // What the agent's REST API needs from the rest of the agent. The API layer
 // depends only on these interfaces; agent/agent.ts wires the real ones.
-import type { DetectionThresholds, Verdict } from '../../detection/types.js';
+import type { AggregateExportJson } from '../../detection/aggregate.js';
+import type { DetectionThresholds, ExplicitTrigger, Verdict } from '../../detection/types.js';
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -11,6 +12,12 @@ export interface AnalyzeRequest {
    * Absent: the agent's configured mode.
    */
   mode?: 'continuous' | 'window';
+  /**
+   * The caller knows an attack is on (pod memory, its own trigger): the share
+   * rule then picks attackers among all sources, not only those matching a
+   * detected vector.
+   */
+  trigger?: ExplicitTrigger;
 }
 
 /** A source that is banned already and still sending (capture sits before the firewall). */
@@ -67,6 +74,8 @@ export interface TrafficAnalyzer {
   traffic(seconds: number): TrafficPoint[];
   /** The heaviest inbound sources over the last `seconds` seconds. */
   talkers(seconds: number, limit: number): TopTalkers;
+  /** The last `seconds` seconds as a mergeable aggregate (GET /v1/aggregate): sums across agents. */
+  aggregate(seconds: number, maxSources: number): AggregateExportJson;
   /** Longest window the ring can answer (seconds). */
   readonly maxWindowSeconds: number;
   /** True once the capture runs and has delivered at least one slot. */

@@ -4,6 +4,8 @@ import { Capture } from '../../native/lib/capture.js';
 import type { NativeBinding } from '../../native/lib/binding.js';
 import type { CaptureStats, Slot } from '../../native/lib/types.js';
 import { analyzeWindow } from '../../detection/analyze.js';
+import { Baselines } from '../../detection/baseline.js';
+import { resolveThresholds } from '../../detection/defaults.js';
 import type { DetectionThresholds, Verdict } from '../../detection/types.js';
 
 export interface FileAnalysisOptions {
@@ -15,6 +17,8 @@ export interface FileAnalysisOptions {
   /** Sources decoded per slot into JS (heaviest first). Detection only needs the heavy end. */
   keepSources?: number;
   binding?: NativeBinding;
+  /** Learn baselines per protected address as the file goes (default true); false: floors and ceilings only. */
+  baselines?: boolean;
   /** Called with each finished window, for progress output. */
   onWindow?: (summary: WindowSummary) => void;
 }
@@ -22,13 +26,19 @@ export interface FileAnalysisOptions {
 export interface WindowSummary {
   start: string;
   end: string;
+  /** Seconds of the window the capture really covers (the rates' divisor). */
   seconds: number;
+  windowSeconds: number;
   underAttack: boolean;
   inboundPackets: number;
   inboundPps: number;
   victims: string[];
   vectors: string[];
+  /** Each victim's vectors with service, ports and share, e.g. "BACnet amplification (udp sport 47808) 70%". */
+  vectorLabels: string[];
   attackers: string[];
+  /** The baseline of the busiest victim (or destination) when the window was judged. */
+  baseline: 'cold' | 'warming' | 'warm' | 'off';
 }
 
 export interface FileAnalysis {
@@ -39,6 +49,8 @@ export interface FileAnalysis {
   windows: WindowSummary[];
   /** The verdict of the worst window: under attack first, then the highest inbound rate. */
   peak: Verdict | null;
+  /** Seconds of traffic the baselines learned by the end of the file (0 with baselines off). */
+  baselineSeconds: number;
   stats: CaptureStats;
 }
 
@@ -76,17 +88,20 @@ export async function inferProtected(file: string, binding?: NativeBinding): Pro
   return chosen.slice(0, MAX_INFERRED).map(([addr]) => addr);
 }
 
-function summarize(v: Verdict): WindowSummary {
+function summarize(v: Verdict, baseline: WindowSummary['baseline']): WindowSummary {
   return {
     start: v.window.start,
     end: v.window.end,
     seconds: v.window.seconds,
+    windowSeconds: v.window.windowSeconds,
     underAttack: v.underAttack,
     inboundPackets: v.totals.inboundPackets,
     inboundPps: v.window.seconds > 0 ? v.totals.inboundPackets / v.window.seconds : 0,
     victims: v.victims.map((x) => x.ip),
     vectors: v.vectors,
+    vectorLabels: v.victims.flatMap((x) => x.vectors.map((y) => `${y.label} ${Math.round(y.share * 100)}%`)),
     attackers: v.attackers.map((a) => a.ip),
+    baseline,
   };
 }
 
@@ -109,11 +124,22 @@ export async function analyzeFile(file: string, opts: FileAnalysisOptions): Prom
   let peak: Verdict | null = null;
   let pending: Slot[] = [];
   let windowStart = -1;
+  const t = resolveThresholds(opts.thresholds ?? {});
+  const baselines = opts.baselines === false ? undefined : new Baselines();
+  let learned = 0;
 
   const flush = () => {
     if (pending.length === 0) return;
-    const verdict = analyzeWindow(pending, opts.thresholds ?? {});
-    const summary = summarize(verdict);
+    // Judged against what was learned before this window, then learned (victims under attack excluded).
+    const verdict = analyzeWindow(pending, t, { baselines });
+    const busiest = verdict.victims[0]?.ip ?? [...pending.flatMap((s) => s.destinations)].sort((a, b) => b.packets - a.packets)[0]?.addr;
+    const view = busiest !== undefined ? baselines?.view(busiest) : undefined;
+    const status = !baselines ? 'off' : !view ? 'cold' : view.seconds >= t.warmupSeconds ? 'warm' : 'warming';
+    if (baselines) {
+      baselines.learnSlots(pending, t, new Set(verdict.victims.map((x) => x.ip)));
+      learned += verdict.window.seconds;
+    }
+    const summary = summarize(verdict, status);
     windows.push(summary);
     opts.onWindow?.(summary);
     if (worse(peak, verdict)) peak = verdict;
@@ -138,6 +164,7 @@ export async function analyzeFile(file: string, opts: FileAnalysisOptions): Prom
       protectSource: given ? 'given' : 'inferred',
       windows,
       peak,
+      baselineSeconds: baselines ? learned : 0,
       stats: cap.stats(),
     };
   } finally {

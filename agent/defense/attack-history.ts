@@ -1,6 +1,17 @@
 // Detected attacks, one record per episode: consecutive under-attack verdicts
 // merge into one record until the traffic has been quiet for `quietMs`.
-import type { AttackVector, Verdict } from '../../detection/types.js';
+import type { AttackVector, MitigationSignature, Verdict } from '../../detection/types.js';
+
+/** One vector of an attack episode, with service and ports. */
+export interface AttackVectorRecord {
+  vector: AttackVector;
+  /** e.g. "BACnet amplification (udp sport 47808)". */
+  label: string;
+  /** Largest share of its victim's packets seen in the episode, 0..1 (0 for a single source's own flood). */
+  peakShare: number;
+  /** The structured rule that matches it (issue 11 turns it into a firewall rule); absent for a single source's flood. */
+  signature?: MitigationSignature;
+}
 
 export interface AttackRecord {
   id: number;
@@ -9,6 +20,10 @@ export interface AttackRecord {
   endedAt?: string;
   victims: string[];
   vectors: AttackVector[];
+  /** Every vector of the episode named with service and ports, heaviest first when first seen. */
+  vectorDetails: AttackVectorRecord[];
+  /** More than one vector at once at some victim. */
+  multiVector: boolean;
   /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
   signatures: string[];
   signatureRuleNeeded: boolean;
@@ -39,7 +54,12 @@ export class AttackHistory {
     rec.lastSeenAt = new Date(at).toISOString();
     merge(rec.victims, v.victims.map((x) => x.ip));
     merge(rec.vectors, v.vectors);
-    merge(rec.signatures, v.victims.map((x) => x.signature.text));
+    for (const victim of v.victims) {
+      rec.multiVector ||= victim.multiVector;
+      for (const x of victim.vectors) addVector(rec.vectorDetails, { vector: x.vector, label: x.label, peakShare: x.share, signature: x.signature });
+    }
+    for (const a of v.attackers) if (a.vector && a.vectorLabel) addVector(rec.vectorDetails, { vector: a.vector, label: a.vectorLabel, peakShare: 0 });
+    merge(rec.signatures, v.victims.flatMap((x) => x.vectors.map((y) => y.signature.text)));
     rec.signatureRuleNeeded ||= v.victims.some((x) => x.signatureRuleNeeded);
     rec.peakInboundPps = Math.max(rec.peakInboundPps, pps);
     merge(rec.attackers, v.attackers.map((a) => a.ip).slice(0, 100));
@@ -54,6 +74,8 @@ export class AttackHistory {
       lastSeenAt: new Date(at).toISOString(),
       victims: [],
       vectors: [],
+      vectorDetails: [],
+      multiVector: false,
       signatures: [],
       signatureRuleNeeded: false,
       peakInboundPps: 0,
@@ -68,6 +90,12 @@ export class AttackHistory {
   list(): AttackRecord[] {
     return [...this.records].reverse();
   }
+}
+
+function addVector(into: AttackVectorRecord[], x: AttackVectorRecord, cap = 32): void {
+  const known = into.find((y) => y.label === x.label && y.signature?.destination === x.signature?.destination);
+  if (known) known.peakShare = Math.max(known.peakShare, x.peakShare);
+  else if (into.length < cap) into.push(x);
 }
 
 function merge<T>(into: T[], items: readonly T[], cap = 100): void {

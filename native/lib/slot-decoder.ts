@@ -18,7 +18,7 @@ const TOTAL_FIELDS: (keyof SlotTotals)[] = [
   'outPackets', 'outBytes', 'outSyn', 'outSynAck', 'outRst', 'halfOpenEvictions', 'tcpNull', 'synFin', 'psh',
 ];
 
-const PORT_LISTS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts'] as const;
+const PORT_LISTS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'] as const;
 
 /** Fails loudly at load time if the addon's layout is not the one this decoder reads. */
 export function checkLayout(b: Pick<NativeBinding, 'counterNames' | 'totalNames' | 'portLists'>): void {
@@ -61,7 +61,7 @@ export function decodeSlot(raw: RawSlot, opts: DecodeOptions): Slot {
   for (let i = 0; i < nDst; i++) {
     const base = decodeCounters(d, i);
     const lists: Record<(typeof PORT_LISTS)[number], PortCount[]> = {
-      udpSrcPorts: [], tcpSrcPorts: [], udpDstPorts: [], tcpDstPorts: [], outUdpDstPorts: [],
+      udpSrcPorts: [], tcpSrcPorts: [], udpDstPorts: [], tcpDstPorts: [], outUdpDstPorts: [], synDstPorts: [], synAckSrcPorts: [],
     };
     PORT_LISTS.forEach((name, li) => {
       const off = (i * PORT_LISTS.length + li) * k * 2;

@@ -73,6 +73,9 @@ export interface DestinationCounters extends AddressCounters {
   tcpDstPorts: PortCount[];
   /** UDP destination ports the protected address itself sent to (its own queries: 53, 123, ...). */
   outUdpDstPorts: PortCount[];
+  /** Destination ports of SYNs alone, and source ports of SYN-ACKs alone (a flood's port, not its neighbours'). */
+  synDstPorts: PortCount[];
+  synAckSrcPorts: PortCount[];
   /** HyperLogLog estimate of distinct source addresses that sent to this destination in the slot. */
   distinctSources: number;
   /** Raw HLL registers (DEST_SKETCH_REGISTERS of them) so windows can merge slots. */

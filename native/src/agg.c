@@ -513,6 +513,9 @@ static void apply_item(fg_slot *s, fg_hs_table *hs, const fg_batch_item *p) {
     } else if (p->l4 == FG_L4_TCP) {
       port_add(&x->ports[FG_P_TCP_SRC], p->rport);
       port_add(&x->ports[FG_P_TCP_DST], p->lport);
+      int cls = flag_class(p->tcp_flags);
+      if (cls == 0) port_add(&x->ports[FG_P_SYN_DST], p->lport);
+      else if (cls == 1) port_add(&x->ports[FG_P_SYNACK_SRC], p->rport);
     }
   }
   if (hs && p->l4 == FG_L4_TCP) {

@@ -95,8 +95,10 @@ enum {
 };
 
 /* Port lists per destination, exported in this order. OUT_UDP_DST: the UDP
- * destination ports the protected address itself sent to (its queries). */
-enum { FG_P_UDP_SRC = 0, FG_P_TCP_SRC, FG_P_UDP_DST, FG_P_TCP_DST, FG_P_OUT_UDP_DST, FG_P_N };
+ * destination ports the protected address itself sent to (its queries);
+ * SYN_DST and SYNACK_SRC: the ports of SYNs and SYN-ACKs alone, so a flood's
+ * port is not taken from the normal traffic beside it. */
+enum { FG_P_UDP_SRC = 0, FG_P_TCP_SRC, FG_P_UDP_DST, FG_P_TCP_DST, FG_P_OUT_UDP_DST, FG_P_SYN_DST, FG_P_SYNACK_SRC, FG_P_N };
 
 extern const char *const fg_counter_names[FG_C_N];
 extern const char *const fg_total_names[FG_T_N];

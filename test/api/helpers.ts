@@ -17,7 +17,9 @@ import {
   type TrafficPoint,
 } from '../../agent/api/ports.js';
 import { startAgentServer, type AgentServer } from '../../agent/api/server.js';
+import { exportAggregate, type AggregateExportJson } from '../../detection/aggregate.js';
 import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -127,6 +129,12 @@ export class FakeAnalyzer implements TrafficAnalyzer {
         topDestinations: [{ ip: '10.0.0.1', packets: 8, bytes: 480 }],
       },
     ];
+  }
+
+  aggregateCalls: [number, number][] = [];
+  aggregate(seconds: number, maxSources: number): AggregateExportJson {
+    this.aggregateCalls.push([seconds, maxSources]);
+    return exportAggregate(mergeSlots([]));
   }
 
   talkersCalls: [number, number][] = [];

@@ -234,6 +234,8 @@ interface DestAcc {
   udpDst: Map<number, number>;
   tcpDst: Map<number, number>;
   outUdpDst: Map<number, number>;
+  synDst: Map<number, number>;
+  synAckSrc: Map<number, number>;
   sketch: Uint8Array;
 }
 
@@ -275,6 +277,8 @@ export function buildSlot(spec: SlotSpec): Slot {
         udpDst: new Map(),
         tcpDst: new Map(),
         outUdpDst: new Map(),
+        synDst: new Map(),
+        synAckSrc: new Map(),
         sketch: new Uint8Array(DEST_SKETCH_REGISTERS),
       };
       dests.set(f.dst, d);
@@ -288,6 +292,8 @@ export function buildSlot(spec: SlotSpec): Slot {
     } else if (f.kind !== 'icmp' && f.kind !== 'fragment') {
       addPort(d.tcpSrc, f.sport, f.packets);
       addPort(d.tcpDst, f.dport, f.packets);
+      if (f.kind === 'syn' || f.kind === 'ecnsyn' || f.kind === 'synfin') addPort(d.synDst, f.dport, f.packets);
+      if (f.kind === 'synack') addPort(d.synAckSrc, f.sport, f.packets);
     }
     sketchAdd(d.sketch, f.src);
     sketchAdd(slotSketch, f.src);
@@ -310,6 +316,8 @@ export function buildSlot(spec: SlotSpec): Slot {
       udpDstPorts: top(d.udpDst),
       tcpDstPorts: top(d.tcpDst),
       outUdpDstPorts: top(d.outUdpDst),
+      synDstPorts: top(d.synDst),
+      synAckSrcPorts: top(d.synAckSrc),
       distinctSources: estimate(d.sketch),
       sourceSketch: d.sketch,
     }))
