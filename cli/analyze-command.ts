@@ -49,7 +49,7 @@ export function registerAnalyze(program: Command): void {
     }
     const s = result.stats;
     console.log(`${file}: ${s.processed.toLocaleString('en-US')} packets (${s.malformed} malformed), link type ${result.linktype}`);
-    console.log(`protected: ${result.protect.join(', ') || '(none: every destination)'} (${result.protectSource === 'given' ? '--protect' : 'inferred: busiest destinations; pass --protect to choose'})`);
+    console.log(`protected: ${result.protect.join(', ') || '(none: every destination)'} (${result.protectSource === 'given' ? '--protect' : 'inferred: the destination most sources talk to; pass --protect to choose'})`);
     const attacked = result.windows.filter((w) => w.underAttack).length;
     const covered = result.windows.reduce((n, w) => n + w.seconds, 0);
     console.log(

@@ -58,7 +58,7 @@ export function renderThresholds(t: DetectionThresholds): string[] {
 export function renderVerdict(v: Verdict): string {
   const out: string[] = [];
   const w = v.window;
-  const covers = Math.abs(w.seconds - w.windowSeconds) > 0.0005 ? `, traffic covers ${formatSpan(w.seconds)}: rates over that` : '';
+  const covers = w.seconds < 0.99 * w.windowSeconds ? `, traffic covers ${formatSpan(w.seconds)}: rates over that` : '';
   out.push(`window ${w.start} → ${w.end} (${formatSpan(w.windowSeconds)}${covers}): ${v.underAttack ? 'UNDER ATTACK' : 'no attack detected'}${v.trigger ? ` (trigger: ${v.trigger})` : ''}`);
   const secs = w.seconds || 1;
   out.push(

@@ -1,6 +1,7 @@
 // Offline analysis of a capture file: the seed's "capture N seconds, then
 // judge" applied to every N-second window of a pcap/pcapng file.
 import { Capture } from '../../native/lib/capture.js';
+import { estimateSketch, mergeSketch } from '../../native/lib/hll.js';
 import type { NativeBinding } from '../../native/lib/binding.js';
 import type { CaptureStats, Slot } from '../../native/lib/types.js';
 import { analyzeWindow } from '../../detection/analyze.js';
@@ -61,7 +62,9 @@ const INFERRED_SHARE = 0.1;
 
 /**
  * Which addresses does this capture protect? A file carries no interface
- * addresses, so take the busiest destination plus any other destination that
+ * addresses, so take the destination that hears from the most distinct
+ * sources (a server, or a flood's victim: its own replies give each client a
+ * single source, the server itself), plus any other destination that
  * receives at least 10% of the IP packets and at least twice what it sends.
  * The second condition keeps an attacker that merely gets the victim's
  * replies (SYN-ACKs, RSTs) out of the protected set. Replies from the victim
@@ -71,17 +74,24 @@ export async function inferProtected(file: string, binding?: NativeBinding): Pro
   const cap = Capture.openFile(file, { maxSources: 4096, keepSources: 4096 }, binding);
   const received = new Map<string, number>();
   const sent = new Map<string, number>();
+  const sources = new Map<string, Uint8Array>();
   let ipPackets = 0;
   try {
     for await (const slot of cap.slots()) {
       ipPackets += slot.totals.ipv4 + slot.totals.ipv6;
-      for (const d of slot.destinations) received.set(d.addr, (received.get(d.addr) ?? 0) + d.packets);
+      for (const d of slot.destinations) {
+        received.set(d.addr, (received.get(d.addr) ?? 0) + d.packets);
+        const sk = sources.get(d.addr);
+        if (!sk) sources.set(d.addr, new Uint8Array(d.sourceSketch));
+        else mergeSketch(sk, d.sourceSketch);
+      }
       for (const s of slot.sources) sent.set(s.addr, (sent.get(s.addr) ?? 0) + s.packets);
     }
   } finally {
     cap.close();
   }
-  const ranked = [...received.entries()].sort((a, b) => b[1] - a[1]);
+  const distinct = new Map([...sources].map(([addr, sk]) => [addr, estimateSketch(sk)]));
+  const ranked = [...received.entries()].sort((a, b) => (distinct.get(b[0]) ?? 0) - (distinct.get(a[0]) ?? 0) || b[1] - a[1]);
   const chosen = ranked.filter(
     ([addr, n], i) => i === 0 || (n >= INFERRED_SHARE * ipPackets && n >= 2 * (sent.get(addr) ?? 0)),
   );
