@@ -155,7 +155,7 @@ async function main(): Promise<void> {
       log(`generating ${name}`);
       const r = writeDetectionScenario(name, dir);
       files.set(name, { file: r.capturePath, truth: r.truth });
-      rows.push({ name, kind: r.truth.kind, expected: r.truth.kind === 'benign' ? 'nothing' : r.truth.vectors.map((v) => (typeof v.label === 'string' ? v.label : v.vector)).join(' + ') });
+      rows.push({ name, kind: r.truth.kind, expected: r.truth.kind === 'benign' ? 'nothing' : r.truth.vectors.map((v) => (typeof v.label === 'string' ? v.label : `${v.label.source.replace(/^\^/, '')} …`)).join(' + ') });
     }
     {
       log(`generating ${CONTROL}`);
