@@ -10,7 +10,7 @@ import { defaultInterface } from '../native/lib/default-interface.js';
 import { interfaceAddresses } from '../native/lib/interface-addresses.js';
 import { createAgentApi } from './api/app.js';
 import { startAgentServer, type AgentServer } from './api/server.js';
-import type { BanService } from './api/ports.js';
+import type { BanService } from './bans/ban-service-port.js';
 import { AddressPolicy } from './bans/address-policy.js';
 import { BanManager } from './bans/ban-manager.js';
 import { ManagerBanService } from './bans/ban-service.js';
@@ -159,7 +159,20 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       attacks: history,
       banChanges: new BanChangeFeed(banStore, backend.name),
     });
-    server = await startAgentServer({ app, host: cfg.listen.host, port: cfg.listen.port, token: opts.token, tls: cfg.tls });
+    server = await startAgentServer({
+      app,
+      host: cfg.listen.host,
+      port: cfg.listen.port,
+      token: opts.token,
+      tls: cfg.tls,
+      logger,
+      limits: {
+        maxConnections: cfg.api.maxConnections,
+        headersTimeoutMs: cfg.api.headersTimeoutSeconds * 1000,
+        requestTimeoutMs: cfg.api.requestTimeoutSeconds * 1000,
+        keepAliveTimeoutMs: cfg.api.keepAliveTimeoutSeconds * 1000,
+      },
+    });
   } catch (err) {
     await live.stop().catch(() => undefined);
     manager.stop();

@@ -1,7 +1,7 @@
-// The CLI's view of a running agent: the shared API client, with its errors
-// turned into one-line CLI errors.
+// The CLI's view of a running agent: the shared API client (api/agent/v1),
+// with its errors turned into one-line CLI errors.
 import { readToken } from '../agent/config/agent-config.js';
-import { AgentApiClient, AgentApiError } from '../agent/api/agent-api-client.js';
+import { AgentApiClient, AgentApiError, AgentUrlError } from '../api/agent/v1/client.js';
 import { CliError } from './cli-error.js';
 
 export interface AgentClientOptions {
@@ -16,14 +16,15 @@ export class AgentClient {
     try {
       this.client = new AgentApiClient({ url: opts.agent, token: readToken(opts.tokenFile) });
     } catch (err) {
-      if (err instanceof TypeError) throw new CliError(`--agent: "${opts.agent}" is not a URL such as http://127.0.0.1:12345`, 2);
+      if (err instanceof AgentUrlError) throw new CliError(`--agent: ${err.message}`, 2);
       throw err;
     }
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Run one call of the shared client, its failures as CLI errors. */
+  async call<T>(fn: (client: AgentApiClient) => Promise<T>): Promise<T> {
     try {
-      return await this.client.request<T>(method, path, body);
+      return await fn(this.client);
     } catch (err) {
       if (!(err instanceof AgentApiError)) throw err;
       if (err.kind === 'unauthorized') throw new CliError(`${err.message} (pass --token-file or set FLOODGATE_TOKEN)`);

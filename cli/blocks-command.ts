@@ -1,6 +1,6 @@
 // `floodgate blocks list|add|rm`: manage bans on a running agent.
 import type { Command } from 'commander';
-import type { BanRecord } from '../agent/api/ports.js';
+import type { BanRecord } from '../api/agent/v1/types.js';
 import type { AgentClient as AgentClientType } from './agent-client.js';
 import { usageError } from './cli-error.js';
 import { positiveInt } from './number-options.js';
@@ -39,7 +39,7 @@ export function registerBlocks(program: Command): void {
       .option('--json', 'print JSON');
 
   common(blocks.command('list').description('list active bans')).action(async (flags: ClientFlags) => {
-    const res = await (await agentClient(flags)).request<{ blocks: BanRecord[] }>('GET', '/v1/blocks');
+    const res = await (await agentClient(flags)).call((c) => c.listBlocks());
     console.log(flags.json ? JSON.stringify(res, null, 2) : renderBlocks(res.blocks));
   });
 
@@ -52,11 +52,7 @@ export function registerBlocks(program: Command): void {
       .option('--reason <text>', 'why', 'manual ban (floodgate blocks add)'),
   ).action(async (target: string, flags: ClientFlags & { duration: number; reason: string }) => {
     const key = target.includes('/') ? 'cidr' : 'ip';
-    const res = await (await agentClient(flags)).request<BanRecord>('POST', '/v1/blocks', {
-      [key]: target,
-      durationSeconds: flags.duration,
-      reason: flags.reason,
-    });
+    const res = await (await agentClient(flags)).call((c) => c.block({ [key]: target, durationSeconds: flags.duration, reason: flags.reason }));
     console.log(flags.json ? JSON.stringify(res, null, 2) : `blocked ${res.cidr} until ${res.expiresAt}`);
   });
 
@@ -72,11 +68,11 @@ export function registerBlocks(program: Command): void {
     }
     const client = await agentClient(flags);
     if (target === undefined) {
-      const res = await client.request<{ removed: number }>('DELETE', '/v1/blocks?all=true');
+      const res = await client.call((c) => c.unblockAll());
       console.log(flags.json ? JSON.stringify(res) : `unblocked ${res.removed} ban(s)`);
       return;
     }
-    const res = await client.request<{ removed: boolean }>('DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
+    const res = await client.call((c) => c.unblock(target));
     console.log(flags.json ? JSON.stringify(res) : res.removed ? `unblocked ${target}` : `${target} was not blocked`);
   });
 }

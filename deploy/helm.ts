@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { findRepoRoot } from '../controller/api/crd-files.js';
+import { findRepoRoot } from './crd-files.js';
 
 export const REPO_ROOT = findRepoRoot();
 export const CHART_DIR = path.join(REPO_ROOT, 'charts', 'floodgate');

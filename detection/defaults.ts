@@ -1,5 +1,8 @@
-// Default detection thresholds, the schema that validates operator overrides,
-// and the merge of the two. Defaults must flag a 50k pps distributed flood at
+// The detection thresholds, each declared once: its bound (with the message
+// for a bad value), its default and what it means. The agent's config and API,
+// the CLI flags and the DefensePolicy CRD (api/v1alpha1 embeds thresholdFields
+// in spec.detection, so every threshold is a policy field with this default)
+// all take them from here. Defaults must flag a 50k pps distributed flood at
 // one address, the low-rate floods of issue 10 before any baseline exists (a
 // 2,500 pps ECN SYN flood, 4,000 pps ISAKMP reflection, 44 pps of DNS
 // fragments), and must flag nothing on the benign profiles (a busy web server,
@@ -8,55 +11,6 @@
 
 import { z } from 'zod';
 import type { DetectionThresholds } from './types.js';
-
-export const DEFAULT_THRESHOLDS: Readonly<DetectionThresholds> = Object.freeze({
-  // The seed implementation's value: one source sending more than a fifth of
-  // everything a protected host receives is not a normal client.
-  attackerShareThreshold: 0.2,
-  // Below ~1000 inbound packets per window shares are noise: on an idle host a
-  // single page load is 100% of the traffic.
-  minPackets: 1000,
-  // A legitimate client rarely sustains more than a few hundred pps towards one
-  // service; 5000 pps of small packets is a flood. Caveat: a bulk upload of
-  // full-size segments reaches 5000 pps at ~60 Mbit/s, so raise this for hosts
-  // that ingest bulk data from few clients.
-  sourcePpsThreshold: 5000,
-  // 100 Mbit/s from one address is a tenth of a 1 GbE link; catches
-  // large-packet floods that stay under the pps threshold.
-  sourceBpsThreshold: 100e6,
-  // FastNetMon ships threshold_pps = 20000 per host; 4x the busy benign server
-  // and below the 50k pps floods we must catch.
-  victimPpsThreshold: 20000,
-  // FastNetMon's threshold_mbps = 1000: 1 Gbit/s saturates a 1 GbE NIC.
-  victimBpsThreshold: 1e9,
-  // Bounds ban-list churn per window; a flood needing more per-IP bans than this
-  // is distributed and needs the signature rule instead.
-  maxAttackers: 100,
-  // Floors: rates of traffic that looks malicious on its own, judged before
-  // any baseline exists (cold start) and kept afterwards. A busy web server
-  // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
-  synFloodPps: 1000,
-  // Responses nobody asked for: the protected address sent no query to that port.
-  reflectionPps: 1000,
-  // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
-  // victim's packets is a fragment attack even when small (issue 10's 44 pps
-  // DNS fragment reflection).
-  fragmentPps: 20,
-  fragmentShare: 0.1,
-  // No TCP stack sends these mixes; scanners send a few, floods many.
-  badFlagsPps: 100,
-  icmpFloodPps: 1000,
-  rstFloodPps: 1000,
-  // Baseline rule (EWMA mean and EW deviation per signal and protected
-  // address): anomalous above mean + 5 deviations (the deviation floored at
-  // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
-  // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
-  baselineSigmas: 5,
-  baselineMinPps: 100,
-  baselineMinRatio: 3,
-  warmupSeconds: 60,
-  baselineHalfLifeSeconds: 300,
-});
 
 const SHARE_MESSAGE =
   'attackerShareThreshold is a fraction in (0, 1]: 0.2 means 20% of inbound packets (50 is not 50%)';
@@ -67,44 +21,137 @@ function positiveFinite(name: string) {
     .positive({ error: `${name} must be a positive finite number` });
 }
 
-// z.number() in zod 4 already rejects NaN and ±Infinity.
-export const detectionThresholdsSchema = z.strictObject({
+function fraction(name: string) {
+  const message = `${name} is a fraction in (0, 1]`;
+  return z.number({ error: `${name} must be a number` }).gt(0, { error: message }).lte(1, { error: message });
+}
+
+function positiveInt(name: string) {
+  return z
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be an integer` })
+    .min(1, { error: `${name} must be at least 1` });
+}
+
+// z.number() in zod 4 already rejects NaN and ±Infinity. The descriptions are
+// the CRD's (kubectl explain dp.spec.detection); the default is appended there.
+export const thresholdFields = {
+  // The seed implementation's value: one source sending more than a fifth of
+  // everything a protected host receives is not a normal client.
   attackerShareThreshold: z
     .number({ error: SHARE_MESSAGE })
     .gt(0, { error: SHARE_MESSAGE })
-    .lte(1, { error: SHARE_MESSAGE }),
-  minPackets: positiveFinite('minPackets'),
-  sourcePpsThreshold: positiveFinite('sourcePpsThreshold'),
-  sourceBpsThreshold: positiveFinite('sourceBpsThreshold'),
-  victimPpsThreshold: positiveFinite('victimPpsThreshold'),
-  victimBpsThreshold: positiveFinite('victimBpsThreshold'),
-  maxAttackers: z
-    .number({ error: 'maxAttackers must be a number' })
-    .int({ error: 'maxAttackers must be an integer' })
-    .min(1, { error: 'maxAttackers must be at least 1' })
-    .max(10000, { error: 'maxAttackers must be at most 10000' }),
-  synFloodPps: positiveFinite('synFloodPps'),
-  reflectionPps: positiveFinite('reflectionPps'),
-  fragmentPps: positiveFinite('fragmentPps'),
-  fragmentShare: z
-    .number({ error: 'fragmentShare must be a number' })
-    .gt(0, { error: 'fragmentShare is a fraction in (0, 1]' })
-    .lte(1, { error: 'fragmentShare is a fraction in (0, 1]' }),
-  badFlagsPps: positiveFinite('badFlagsPps'),
-  icmpFloodPps: positiveFinite('icmpFloodPps'),
-  rstFloodPps: positiveFinite('rstFloodPps'),
-  baselineSigmas: positiveFinite('baselineSigmas'),
-  baselineMinPps: positiveFinite('baselineMinPps'),
-  baselineMinRatio: z.number({ error: 'baselineMinRatio must be a number' }).min(1, { error: 'baselineMinRatio must be at least 1' }),
-  warmupSeconds: z.number({ error: 'warmupSeconds must be a number' }).min(0, { error: 'warmupSeconds must be 0 or more' }).max(86400),
+    .lte(1, { error: SHARE_MESSAGE })
+    .default(0.2)
+    .describe(
+      'A fraction, not a percentage: the top inbound source is an attacker when its share of the ' +
+        "window's inbound packets exceeds this value, greater than 0 and at most 1 (0.2 = 20%; 50 is " +
+        'rejected, not read as 50%).',
+    ),
+  // Below ~1000 inbound packets per window shares are noise: on an idle host a
+  // single page load is 100% of the traffic.
+  minPackets: positiveInt('minPackets')
+    .default(1000)
+    .describe(
+      'Windows with fewer inbound packets than this are not judged by the share and per-source ' +
+        'rules (shares of tiny windows are noise). At least 1.',
+    ),
+  // A legitimate client rarely sustains more than a few hundred pps towards one
+  // service; 5000 pps of small packets is a flood. Caveat: a bulk upload of
+  // full-size segments reaches 5000 pps at ~60 Mbit/s, so raise this for hosts
+  // that ingest bulk data from few clients.
+  sourcePpsThreshold: positiveFinite('sourcePpsThreshold')
+    .default(5000)
+    .describe('Packets per second from one source that make it an attacker, greater than 0.'),
+  // 100 Mbit/s from one address is a tenth of a 1 GbE link; catches
+  // large-packet floods that stay under the pps threshold.
+  sourceBpsThreshold: positiveFinite('sourceBpsThreshold')
+    .default(100e6)
+    .describe('Bits per second from one source that make it an attacker, greater than 0.'),
+  // FastNetMon ships threshold_pps = 20000 per host; 4x the busy benign server
+  // and below the 50k pps floods we must catch.
+  victimPpsThreshold: positiveFinite('victimPpsThreshold')
+    .default(20000)
+    .describe('Packets per second towards one protected destination that put it under attack, greater than 0.'),
+  // FastNetMon's threshold_mbps = 1000: 1 Gbit/s saturates a 1 GbE NIC.
+  victimBpsThreshold: positiveFinite('victimBpsThreshold')
+    .default(1e9)
+    .describe('Bits per second towards one protected destination that put it under attack, greater than 0.'),
+  // Bounds ban-list churn per window; a flood needing more per-IP bans than this
+  // is distributed and needs the signature rule instead.
+  maxAttackers: positiveInt('maxAttackers')
+    .max(10000, { error: 'maxAttackers must be at most 10000' })
+    .default(100)
+    .describe('At most this many attackers are reported per analysis (1-10000), heaviest first.'),
+  // Floors: rates of traffic that looks malicious on its own, judged before
+  // any baseline exists (cold start) and kept afterwards. A busy web server
+  // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
+  synFloodPps: positiveFinite('synFloodPps')
+    .default(1000)
+    .describe('Floor: SYNs per second to one destination that never complete a handshake (with fewer than half completing) make a SYN flood, with or without a baseline.'),
+  // Responses nobody asked for: the protected address sent no query to that port.
+  reflectionPps: positiveFinite('reflectionPps')
+    .default(1000)
+    .describe('Floor: unsolicited SYN-ACKs, or UDP from an amplification source port the destination sent no query to, per second: a reflection attack.'),
+  // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
+  // victim's packets is a fragment attack even when small (issue 10's 44 pps
+  // DNS fragment reflection).
+  fragmentPps: positiveFinite('fragmentPps')
+    .default(20)
+    .describe('Floor: IP fragments per second that, at fragmentShare of the destination\'s packets or more, are a fragment attack.'),
+  fragmentShare: fraction('fragmentShare')
+    .default(0.1)
+    .describe('The share of the destination\'s packets the fragments must reach for the fragment floor (0.1 = 10%).'),
+  // No TCP stack sends these mixes; scanners send a few, floods many.
+  badFlagsPps: positiveFinite('badFlagsPps')
+    .default(100)
+    .describe('Floor: TCP packets per second with flag mixes no stack sends (NULL, SYN+FIN, FIN without ACK).'),
+  icmpFloodPps: positiveFinite('icmpFloodPps').default(1000).describe('Floor: ICMP packets per second to one destination.'),
+  rstFloodPps: positiveFinite('rstFloodPps')
+    .default(1000)
+    .describe('Floor: RSTs per second to one destination, and stray ACKs per second it answers with RST (an ACK flood).'),
+  // Baseline rule (EWMA mean and EW deviation per signal and protected
+  // address): anomalous above mean + 5 deviations (the deviation floored at
+  // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
+  // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
+  baselineSigmas: positiveFinite('baselineSigmas')
+    .default(5)
+    .describe('Baseline rule: a signal above its learned mean plus this many deviations is anomalous.'),
+  baselineMinPps: positiveFinite('baselineMinPps')
+    .default(100)
+    .describe('Baseline rule: an anomaly is never below this many packets per second.'),
+  baselineMinRatio: z
+    .number({ error: 'baselineMinRatio must be a number' })
+    .min(1, { error: 'baselineMinRatio must be at least 1' })
+    .default(3)
+    .describe('Baseline rule: an anomaly is at least this multiple of the learned mean (at least 1).'),
+  warmupSeconds: z
+    .number({ error: 'warmupSeconds must be a number' })
+    .min(0, { error: 'warmupSeconds must be 0 or more' })
+    .max(86400, { error: 'warmupSeconds must be at most 86400' })
+    .default(60)
+    .describe('Seconds of traffic a destination\'s baseline learns before the baseline rule judges it; before, only floors and ceilings do (cold start).'),
   baselineHalfLifeSeconds: z
     .number({ error: 'baselineHalfLifeSeconds must be a number' })
     .min(1, { error: 'baselineHalfLifeSeconds must be at least 1' })
-    .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' }),
-}) satisfies z.ZodType<DetectionThresholds>;
+    .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' })
+    .default(300)
+    .describe('Half-life, in seconds of traffic, of the baselines\' exponentially weighted mean and variance.'),
+};
+
+type ThresholdFields = typeof thresholdFields;
+
+/** The fields without their defaults: a complete set of thresholds must give every one. */
+const requiredFields = Object.fromEntries(
+  Object.entries(thresholdFields).map(([key, field]) => [key, field.unwrap()]),
+) as { [K in keyof ThresholdFields]: ReturnType<ThresholdFields[K]['unwrap']> };
+
+export const detectionThresholdsSchema = z.strictObject(requiredFields) satisfies z.ZodType<DetectionThresholds>;
 
 /** Overrides: any subset of the keys, still strict about unknown keys. */
 export const detectionThresholdOverridesSchema = detectionThresholdsSchema.partial();
+
+export const DEFAULT_THRESHOLDS: Readonly<DetectionThresholds> = Object.freeze(z.object(thresholdFields).parse({}));
 
 export class InvalidThresholdsError extends Error {
   constructor(

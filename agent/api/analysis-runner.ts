@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import { ApiError } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
-import type { AnalysisResult, AnalyzeRequest, TrafficAnalyzer } from './ports.js';
+import type { AnalysisResult, AnalyzeRequest } from '../../api/agent/v1/types.js';
+import type { TrafficAnalyzer } from '../traffic/traffic-analyzer-port.js';
 
 export class AnalysisLimiter {
   // Expected end (ms since epoch) of each running analysis.

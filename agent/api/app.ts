@@ -7,9 +7,11 @@ import type { Registry } from 'prom-client';
 import { AnalysisLimiter, createAnalysisRunner } from './analysis-runner.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
-import { DEFAULT_MAX_BODY_BYTES } from './json-body.js';
+import { loopbackHostOnly } from './host-guard.js';
+import { DEFAULT_MAX_BODY_BYTES, requireJsonOnWrites } from './json-body.js';
 import { createApiMetrics, observeRequests } from './metrics.js';
-import type { BanService, TrafficAnalyzer } from './ports.js';
+import type { BanService } from '../bans/ban-service-port.js';
+import type { TrafficAnalyzer } from '../traffic/traffic-analyzer-port.js';
 import { requestLog } from './request-log.js';
 import { analysisRoutes } from './routes-analysis.js';
 import { blockRoutes, type BanChangeSource } from './routes-blocks.js';
@@ -71,8 +73,12 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
     next();
   });
+  // Without a token: answer only loopback Host names (DNS rebinding).
+  if (deps.token === undefined) app.use(loopbackHostOnly(deps.logger));
   // Before every route, so a route added later cannot forget authentication.
   app.use(bearerAuth(deps.token, deps.logger));
+  // No CORS-simple writes: every POST declares JSON.
+  app.use(requireJsonOnWrites);
 
   app.use(healthRoutes(deps));
   app.use(analysisRoutes({ analyzer: deps.analyzer, runner, maxBodyBytes }));

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { LogThrottle } from '../../lib/log-throttle.js';
 import { sendError } from './errors.js';
 
 /** Paths answered without a token: liveness probes carry no credentials. */
@@ -43,6 +44,8 @@ export function bearerAuth(token: string | undefined, logger: Logger): RequestHa
       next();
     };
   }
+  // A guesser can send thousands of wrong tokens: one warning line a minute, with the count.
+  const throttle = new LogThrottle();
   return (req, res, next) => {
     if ((req.method === 'GET' || req.method === 'HEAD') && OPEN_PATHS.has(req.path)) {
       next();
@@ -54,7 +57,8 @@ export function bearerAuth(token: string | undefined, logger: Logger): RequestHa
       return;
     }
     if (!tokenMatches(presented, token)) {
-      logger.warn({ remoteAddress: req.socket.remoteAddress }, 'agent API: invalid bearer token');
+      throttle.hit((suppressed) => logger.warn({ remoteAddress: req.socket.remoteAddress, alsoRefused: suppressed }, 'agent API: invalid bearer token'));
+      res.locals.securityLogged = true;
       sendError(res, 401, 'invalid bearer token', { 'WWW-Authenticate': `${REALM}, error="invalid_token"` });
       return;
     }

@@ -3,7 +3,7 @@
 
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { BanRefusedError } from './ports.js';
+import { BanRefusedError } from '../bans/ban-service-port.js';
 
 /** A failure the handler already knows the status of. */
 export class ApiError extends Error {

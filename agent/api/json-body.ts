@@ -34,3 +34,19 @@ export function requireBody(req: Request): unknown {
   if (body === undefined) throw new ApiError(400, 'request body must be a JSON object');
   return body;
 }
+
+/** Methods that change state and may carry a body; DELETE carries none and is never CORS-simple. */
+const BODY_WRITES: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * Every POST/PUT/PATCH must say Content-Type: application/json, body or not.
+ * A form or text/plain POST is a CORS-simple request that any web page can
+ * send to the agent without asking; one that declares JSON is not. So a bare
+ * `curl -X POST .../trigger-defense` is refused (415) too: send the header.
+ */
+export const requireJsonOnWrites: RequestHandler = (req, _res, next) => {
+  if (!BODY_WRITES.has(req.method)) return void next();
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') return void next(new ApiError(415, 'Content-Type must be application/json (also for a request without a body)'));
+  next();
+};

@@ -3,7 +3,8 @@
 // paths, so a scan of random URLs cannot grow the label set.
 
 import type { Request, RequestHandler } from 'express';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../../lib/metrics.js';
 
 export type AnalysisOutcome = 'attack' | 'clean' | 'error' | 'rejected';
 
@@ -17,47 +18,32 @@ export interface ApiMetrics {
 /** Requests that matched no route (404s, and 401s answered before routing). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-// Reuse a metric already on the registry: two apps on one registry (tests, a
-// restart of the API within one process) must not throw "already registered".
-function existing<T>(registry: Registry, name: string): T | undefined {
-  return registry.getSingleMetric(name) as T | undefined;
-}
-
 export function createApiMetrics(registry: Registry): ApiMetrics {
-  const registers = [registry];
   return {
     requests:
-      existing(registry, 'floodgate_api_requests_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_api_requests_total',
         help: 'Agent API requests by method, route pattern and status code.',
         labelNames: ['method', 'route', 'status'],
-        registers,
       }),
     duration:
-      existing(registry, 'floodgate_api_request_duration_seconds') ??
-      new Histogram({
+      histogram(registry, {
         name: 'floodgate_api_request_duration_seconds',
         help: 'Agent API request duration by method and route pattern.',
         labelNames: ['method', 'route'],
         // Window-mode analyses take as long as their window, hence the long tail.
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-        registers,
       }),
     analyses:
-      existing(registry, 'floodgate_api_analyses_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_api_analyses_total',
         help: 'Analyses requested through the API by result: attack, clean, error, rejected (concurrency limit).',
         labelNames: ['result'],
-        registers,
       }),
     analysesInFlight:
-      existing(registry, 'floodgate_api_analyses_in_flight') ??
-      new Gauge({
+      gauge(registry, {
         name: 'floodgate_api_analyses_in_flight',
         help: 'Analyses currently running on behalf of API requests.',
-        registers,
       }),
   };
 }

@@ -18,9 +18,12 @@ export function requestLog(logger: Logger): RequestHandler {
     res.once('close', () => {
       const status = res.statusCode;
       const finished = res.writableFinished;
+      // A refusal the guard already warned about (throttled: wrong tokens,
+      // refused Hosts) is info here, so a flood of them is not two warnings each.
+      const alreadyWarned = res.locals.securityLogged === true;
       const level =
         // An aborted request is the client hanging up (often mid window-analysis), not an agent fault.
-        status >= 500 ? 'error' : !finished || status >= 400 ? 'warn' : PROBE_PATHS.has(req.path) ? 'debug' : 'info';
+        status >= 500 ? 'error' : alreadyWarned ? 'info' : !finished || status >= 400 ? 'warn' : PROBE_PATHS.has(req.path) ? 'debug' : 'info';
       const url = req.originalUrl.length > MAX_URL_CHARS ? `${req.originalUrl.slice(0, MAX_URL_CHARS)}…` : req.originalUrl;
       logger[level](
         {

@@ -3,8 +3,9 @@
 import { Router } from 'express';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { jsonBody, requireBody } from './json-body.js';
-import type { TrafficAnalyzer } from './ports.js';
-import { aggregateQuerySchema, analyzeBodySchema, parseInput, talkersQuerySchema, trafficQuerySchema } from './schemas.js';
+import type { TrafficAnalyzer } from '../traffic/traffic-analyzer-port.js';
+import { aggregateQuerySchema, analyzeBodySchema, talkersQuerySchema, trafficQuerySchema } from '../../api/agent/v1/requests.js';
+import { parseInput } from './parse-input.js';
 
 const DEFAULT_TRAFFIC_SECONDS = 60;
 const DEFAULT_TALKERS_SECONDS = 7;

@@ -5,10 +5,12 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { canonicalCidr } from '../firewall/cidr.js';
+import { canonicalCidr } from '../../lib/cidr.js';
 import { jsonBody, requireBody } from './json-body.js';
-import type { BanRecord, BanService, BlockRequest } from './ports.js';
-import { banTarget, blockBatchBodySchema, blockBodySchema, MAX_BATCH_BLOCKS, parseInput } from './schemas.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
+import type { BanService, BlockRequest } from '../bans/ban-service-port.js';
+import { banTarget, blockBatchBodySchema, blockBodySchema, MAX_BATCH_BLOCKS } from '../../api/agent/v1/requests.js';
+import { parseInput } from './parse-input.js';
 
 const deleteParamsSchema = z.strictObject({ ip: banTarget });
 // Unbanning everything must be asked for by name, never by a bare DELETE of the collection.

@@ -2,7 +2,7 @@
 
 import { Router } from 'express';
 import type { Registry } from 'prom-client';
-import type { TrafficAnalyzer } from './ports.js';
+import type { TrafficAnalyzer } from '../traffic/traffic-analyzer-port.js';
 
 export function healthRoutes(deps: { analyzer: TrafficAnalyzer; registry: Registry }): Router {
   const router = Router();

@@ -7,22 +7,14 @@ import type { Logger } from 'pino';
 import type { AttackerEvidence, DetectionThresholds, Verdict } from '../../detection/types.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { bodyOf, jsonBody } from './json-body.js';
-import { BanRefusedError, type BanRecord, type BanService } from './ports.js';
-import { parseInput, triggerDefenseBodySchema } from './schemas.js';
+import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
+import type { BanRecord, TriggerDefenseResponse } from '../../api/agent/v1/types.js';
+import { triggerDefenseBodySchema } from '../../api/agent/v1/requests.js';
+import { parseInput } from './parse-input.js';
 
 const POLICY = 'trigger-defense';
 const IP_COUNTS_LIMIT = 20;
 
-export interface TriggerDefenseResponse {
-  under_attack: boolean;
-  /** The top flagged attacker, as the seed reported it; null when none was flagged. */
-  ip: string | null;
-  /** Inbound packets in the window of the heaviest attackers and the top source. */
-  ip_counts: Record<string, number>;
-  banned: BanRecord[];
-  refused: { ip: string; reason: string }[];
-  verdict: Verdict;
-}
 
 const short = (n: number): string => String(Number(n.toFixed(3)));
 

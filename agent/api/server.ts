@@ -2,6 +2,8 @@
 // Without a token the API is unauthenticated, so it may only listen on
 // loopback; anything else is refused before a socket is opened, and the bound
 // address is checked again afterwards (a "localhost" that resolves elsewhere).
+// (The app itself then answers only loopback Host names: see host-guard.ts.)
+// Every server gets the timeouts and connection cap of lib/http-limits.ts.
 
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -9,7 +11,10 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Application } from 'express';
+import pino, { type Logger } from 'pino';
+import { capConnections, checkLimits, DEFAULT_HTTP_LIMITS, type HttpLimits, serverTimeouts } from '../../lib/http-limits.js';
 import { REQUIRES_TOKEN } from './app.js';
+import { isLoopbackHost } from './host-guard.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
 export const DEFAULT_API_PORT = 12345;
@@ -23,6 +28,10 @@ export interface AgentServerOptions {
   /** The API token the app was built with; without one only loopback is allowed. */
   token?: string;
   tls?: { certFile: string; keyFile: string };
+  /** Timeouts and connection cap; default DEFAULT_HTTP_LIMITS. */
+  limits?: Partial<HttpLimits>;
+  /** For the refused-connection warnings. */
+  logger?: Logger;
 }
 
 export interface AgentServer {
@@ -42,18 +51,7 @@ export class InsecureBindError extends Error {
   }
 }
 
-const loopback = new net.BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1 (also IPv4-mapped and bracketed forms) or "localhost". */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (bare.toLowerCase() === 'localhost') return true;
-  const family = net.isIP(bare);
-  if (family === 0) return false;
-  return loopback.check(bare, family === 4 ? 'ipv4' : 'ipv6');
-}
+export { isLoopbackHost };
 
 async function readTls(tls: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
   const read = async (file: string, what: string): Promise<Buffer> => {
@@ -100,9 +98,12 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     );
   }
 
+  const limits = checkLimits({ ...DEFAULT_HTTP_LIMITS, ...opts.limits });
+  const timeouts = serverTimeouts(limits);
   const server = opts.tls
-    ? https.createServer(await readTls(opts.tls), opts.app)
-    : http.createServer(opts.app);
+    ? https.createServer({ ...(await readTls(opts.tls)), ...timeouts }, opts.app)
+    : http.createServer(timeouts, opts.app);
+  capConnections(server, limits, opts.logger ?? pino({ level: 'silent' }), 'agent API');
   const bound = await listen(server, host, port);
   if (!authenticated && !isLoopbackHost(bound.address)) {
     await closeServer(server);

@@ -23,7 +23,8 @@ import {
   maskBytes,
   maxPrefix,
   parseCidr,
-} from '../firewall/cidr.js';
+  unmapIpv4,
+} from '../../lib/cidr.js';
 import { hostAddresses, type InterfaceTable, readDefaultGateways, readResolvers } from './protected-addresses.js';
 import { RangeIndex } from './range-index.js';
 
@@ -97,6 +98,13 @@ function entry(text: string, code: ProtectedEntry['code'], label: string): Prote
 
 const BUILT_IN = BUILT_IN_RANGES.map(([text, code, label]) => entry(text, code, label));
 
+/** The well-known NAT64 prefix (RFC 6052): 64:ff9b::a.b.c.d is the IPv4 host a.b.c.d. */
+const NAT64: Cidr = parseCidr('64:ff9b::/96')!;
+
+function inNat64(cidr: Cidr): boolean {
+  return cidrContains(NAT64, cidr);
+}
+
 /** "refusing to block X: why" with X safe to print on one line. */
 function refusal(subject: string, code: RefusalCode, why: string): PolicyDecision {
   return { ok: false, code, reason: `refusing to block ${subject}: ${why}` };
@@ -119,7 +127,8 @@ export class AddressPolicy {
     this.allowlist = this.config.allowlist.map((text) => {
       const cidr = parseCidr(text);
       if (!cidr) throw new Error(`allowlist entry is not an IP or CIDR: ${quoted(text)}`);
-      return { cidr, code: 'allowlisted', label: 'allowlisted' };
+      // ::ffff:10.0.0.0/104 means 10.0.0.0/8: bans of IPv4 senders are IPv4.
+      return { cidr: unmapIpv4(cidr), code: 'allowlisted', label: 'allowlisted' };
     });
     this.protectedIndex = new RangeIndex(this.protectedList().map((p) => p.cidr));
   }
@@ -139,7 +148,10 @@ export class AddressPolicy {
   async refresh(): Promise<void> {
     const host = hostAddresses(this.sources.interfaces());
     const parsed = (list: string[], code: ProtectedEntry['code'], label: string) =>
-      list.flatMap((a) => (parseCidr(a) ? [entry(a, code, label)] : []));
+      list.flatMap((a) => {
+        const cidr = parseCidr(a);
+        return cidr ? [{ cidr: unmapIpv4(cidr), code, label }] : [];
+      });
     this.discovered = [
       ...parsed(host.addresses, 'own_address', 'own address'),
       ...parsed(host.broadcasts, 'broadcast', 'subnet broadcast'),
@@ -168,14 +180,14 @@ export class AddressPolicy {
     if (!parsed) return { ok: false, code: 'invalid', reason: `refusing to block ${quoted(String(input))}: not an IP address or CIDR` };
     // The parsed CIDR is shared (parseCidr memoises); it is read, never changed.
     if (parsed.family === 4) return { ok: true, target: { cidr: parsed.text, family: 4 }, exact: parsed, ban: parsed };
-    let exact: Cidr = parsed;
     // ::ffff:a.b.c.d is an IPv4 sender seen through a dual-stack socket.
-    const mapped = maskBytes(exact.bytes, 96);
-    if (exact.prefix >= 96 && mapped.every((b, i) => b === (i === 10 || i === 11 ? 0xff : 0))) {
-      exact = { family: 4, bytes: exact.bytes.slice(12), prefix: exact.prefix - 96 };
-    }
+    const exact = unmapIpv4(parsed);
+    // One IPv6 host usually owns its whole /64, so a single address is banned
+    // as its /64; but an address of the NAT64 prefix is one IPv4 host behind
+    // the translator, and its /64 would be every IPv4 address reached through
+    // it: those are banned as given.
     const ban =
-      exact.family === 6 && exact.prefix > this.config.ipv6BanPrefix
+      exact.family === 6 && exact.prefix > this.config.ipv6BanPrefix && !inNat64(exact)
         ? { family: 6 as const, bytes: maskBytes(exact.bytes, this.config.ipv6BanPrefix), prefix: this.config.ipv6BanPrefix }
         : exact;
     return { ok: true, target: { cidr: formatCidr(ban), family: ban.family }, exact, ban };
@@ -185,7 +197,9 @@ export class AddressPolicy {
     const normal = this.normalise(input);
     if (!normal.ok) return normal;
     const { exact, ban, target } = normal;
-    const minimum = ban.family === 4 ? this.config.minPrefixV4 : this.config.minPrefixV6;
+    // Inside the NAT64 prefix a CIDR is an IPv4 range: the IPv4 minimum applies
+    // (+96 bits), and a CIDR containing the whole prefix is refused as too broad.
+    const minimum = ban.family === 4 ? this.config.minPrefixV4 : cidrOverlaps(NAT64, ban) ? NAT64.prefix + this.config.minPrefixV4 : this.config.minPrefixV6;
     // The ban contains the address as given, so a ban that overlaps nothing
     // protected is allowed: one binary search, whatever the allowlist's size.
     if (ban.prefix >= minimum && !this.protectedIndex.overlaps(ban)) return { ok: true, target };

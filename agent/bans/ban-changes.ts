@@ -6,7 +6,7 @@
 // restarted) or too old to be answered exactly gets the whole list, marked
 // full: true.
 
-import type { BanRecord as ApiBanRecord } from '../api/ports.js';
+import type { BanRecord as ApiBanRecord } from '../../api/agent/v1/types.js';
 import { type BanRecord, type BanStore, isoTimeParser } from './ban-store.js';
 import { toApiRecord } from './ban-service.js';
 

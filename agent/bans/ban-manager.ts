@@ -1,82 +1,24 @@
-// The one place bans happen. Every request is validated by the address
-// policy, escalated for repeat offenders, checked against caps, recorded in
-// the store (the source of truth) and then pushed to the firewall backend.
-// All operations run one at a time through a promise queue, so concurrent
-// API calls, the expiry sweep and reconcile never interleave.
-//
-// What the firewall holds is the minimal cover of the active bans (see
-// cover.ts). Each element carries its ban's remaining time as its timeout
-// where the backend supports that; otherwise (pf, dry-run) the sweep removes
-// it. reconcile() compares the store with backend.list() and repairs drift.
+// The one place bans happen. It orders two parts: the decision core
+// (ban-decisions.ts: validation by the address policy, escalation, caps,
+// applied to the in-memory store) and the firewall synchronizer
+// (firewall-sync.ts: what the firewall should hold, pushes, the store write,
+// reconcile). All operations run one at a time through a promise queue, so
+// concurrent API calls, the expiry sweep and reconcile never interleave, and
+// bans requested while one runs are coalesced into the next batch.
 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
-import type { FirewallBackend, FirewallElement } from '../firewall/types.js';
-import type { AddressPolicy, RefusalCode } from './address-policy.js';
+import type { FirewallBackend } from '../firewall/types.js';
+import type { AddressPolicy } from './address-policy.js';
+import { BanDecisions, type BlockOutcome, type BlockRequest } from './ban-decisions.js';
 import { banMetrics, type BanMetrics } from './ban-metrics.js';
-import { type BanRecord, banSourceSchema, type BanStore, isoTimeParser } from './ban-store.js';
-import { CidrIndex } from './cover.js';
+import type { BanRecord, BanStore } from './ban-store.js';
+import { type BatchPush, FirewallSync, type ReconcileReport } from './firewall-sync.js';
 
-export const blockRequestSchema = z
-  .object({
-    ip: z.string().optional(),
-    cidr: z.string().optional(),
-    durationSeconds: z.number().finite().positive(),
-    reason: z.string().max(500),
-    policy: z.string().max(200),
-    source: banSourceSchema,
-  })
-  .refine((r) => (r.ip === undefined) !== (r.cidr === undefined), { message: 'give exactly one of ip or cidr' });
-
-export type BlockRequest = z.input<typeof blockRequestSchema>;
-
-const BAN_SOURCES: ReadonlySet<unknown> = new Set(banSourceSchema.options);
-
-/**
- * True only for requests blockRequestSchema accepts: the same rules as plain
- * tests. A 10,000-ban batch would otherwise pay 10,000 zod parses (~50 ms,
- * more on a cold process) for requests that the API already validated with
- * its own stricter schema. Anything this refuses goes through the schema,
- * which decides and explains, so the schema stays the one definition.
- */
-function plainlyValid(r: BlockRequest): boolean {
-  if (typeof r !== 'object' || r === null) return false;
-  const { ip, cidr, durationSeconds, reason, policy, source } = r;
-  return (
-    (ip === undefined ? typeof cidr === 'string' : typeof ip === 'string' && cidr === undefined) &&
-    typeof durationSeconds === 'number' &&
-    Number.isFinite(durationSeconds) &&
-    durationSeconds > 0 &&
-    typeof reason === 'string' &&
-    reason.length <= 500 &&
-    typeof policy === 'string' &&
-    policy.length <= 200 &&
-    BAN_SOURCES.has(source)
-  );
-}
-
-export type RefusalReason = RefusalCode | 'invalid_request' | 'max_active_bans' | 'rate_limited';
-
-export type BlockOutcome =
-  | {
-      ok: true;
-      /** added: new ban; extended: existing ban now lasts longer; unchanged: existing ban kept as is. */
-      action: 'added' | 'extended' | 'unchanged';
-      ban: BanRecord;
-      /** Set when a broader active ban already drops this traffic. */
-      coveredBy?: string;
-    }
-  | { ok: false; code: RefusalReason; reason: string };
+export { blockRequestSchema, type BlockOutcome, type BlockRequest, type RefusalReason } from './ban-decisions.js';
+export type { ReconcileReport } from './firewall-sync.js';
 
 export type UnblockOutcome = { ok: true; cidr: string; removed: boolean } | { ok: false; code: 'invalid'; reason: string };
-
-export interface ReconcileReport {
-  /** Elements the firewall was missing and got back. */
-  added: string[];
-  /** Elements in our firewall objects that no active ban explains. */
-  removed: string[];
-}
 
 export interface BanManagerOptions {
   backend: FirewallBackend;
@@ -92,47 +34,6 @@ export interface BanManagerOptions {
   now?: () => number;
 }
 
-/** What every decision of one batch shares. */
-interface BatchContext {
-  now: number;
-  /** new Date(now).toISOString(), once. */
-  createdAt: string;
-  /** Expiry epoch ms → ISO text: a batch's bans mostly share one duration. */
-  expiresAt: Map<number, string>;
-  /** The active bans' CIDRs, grown as the batch adds bans. */
-  index: CidrIndex;
-  /** New bans per source, for one metrics update per batch. */
-  bansBySource: Map<BlockRequest['source'], number>;
-  size: number;
-  /** Log one line per new ban: single bans (info) or when debug is on. */
-  logEach: boolean;
-  /** Added or extended bans the firewall must hold (not covered by a broader ban): CIDR → expiry. */
-  uncoveredChanges: [string, number][];
-  /** Every added or extended ban is a single address, which can cover no other ban. */
-  onlyAddresses: boolean;
-}
-
-/** The batch's firewall work: just these additions, or the full diff of the store against what is applied. */
-type BatchPush = { kind: 'adds'; entries: [string, number][] } | { kind: 'diff' };
-
-/** Record an added or extended ban for the batch's firewall push. */
-function noteChange(batch: BatchContext, cidr: string, family: 4 | 6, expiresAt: number, coveredBy: string | undefined): void {
-  if (!cidr.endsWith(family === 4 ? '/32' : '/128')) batch.onlyAddresses = false;
-  if (coveredBy === undefined) batch.uncoveredChanges.push([cidr, expiresAt]);
-}
-
-function expiryText(batch: BatchContext, expiresAt: number): string {
-  let text = batch.expiresAt.get(expiresAt);
-  if (text === undefined) {
-    text = new Date(expiresAt).toISOString();
-    batch.expiresAt.set(expiresAt, text);
-  }
-  return text;
-}
-
-/** A firewall element this close to its own expiry is left to expire, not "repaired". */
-const EXPIRY_GRACE_SECONDS = 5;
-
 export class BanManager {
   private readonly backend: FirewallBackend;
   private readonly store: BanStore;
@@ -140,23 +41,10 @@ export class BanManager {
   private readonly logger: Logger;
   private readonly metrics: BanMetrics;
   private readonly now: () => number;
-  private readonly maxActiveBans: number;
-  private readonly maxNewBansPerMinute: number;
-  private readonly factor: number;
-  private readonly maxDurationSeconds: number;
-  private readonly findTimeMs: number;
+  private readonly decisions: BanDecisions;
+  private readonly sync: FirewallSync;
   private readonly reconcileIntervalMs: number;
   private readonly sweepIntervalMs: number;
-  /** What we last pushed: CIDR → ban expiry (epoch ms). */
-  private readonly applied = new Map<string, number>();
-  /**
-   * `applied` is exactly the cover of the store as of the last push: the last
-   * push or reconcile succeeded and nothing was removed since. Only then can a
-   * batch push just its own additions instead of diffing the whole store.
-   */
-  private appliedIsCover = false;
-  /** Times of recent new bans, for maxNewBansPerMinute. */
-  private newBanTimes: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   /** block() calls waiting for the next coalesced batch. */
   private pendingBlocks: { request: BlockRequest; resolve: (o: BlockOutcome) => void; reject: (e: unknown) => void }[] = [];
@@ -171,11 +59,23 @@ export class BanManager {
     this.logger = options.logger.child({ component: 'ban-manager', backend: options.backend.name });
     this.metrics = banMetrics(options.registry);
     this.now = options.now ?? Date.now;
-    this.maxActiveBans = options.limits?.maxActiveBans ?? 10_000;
-    this.maxNewBansPerMinute = options.limits?.maxNewBansPerMinute ?? 600;
-    this.factor = options.escalation?.factor ?? 2;
-    this.maxDurationSeconds = options.escalation?.maxDurationSeconds ?? 7 * 86_400;
-    this.findTimeMs = (options.escalation?.findTimeSeconds ?? 86_400) * 1000;
+    this.decisions = new BanDecisions({
+      store: this.store,
+      policy: this.policy,
+      logger: this.logger,
+      metrics: this.metrics,
+      backendName: this.backend.name,
+      limits: {
+        maxActiveBans: options.limits?.maxActiveBans ?? 10_000,
+        maxNewBansPerMinute: options.limits?.maxNewBansPerMinute ?? 600,
+      },
+      escalation: {
+        factor: options.escalation?.factor ?? 2,
+        maxDurationSeconds: options.escalation?.maxDurationSeconds ?? 7 * 86_400,
+        findTimeSeconds: options.escalation?.findTimeSeconds ?? 86_400,
+      },
+    });
+    this.sync = new FirewallSync({ backend: this.backend, store: this.store, logger: this.logger, metrics: this.metrics });
     this.reconcileIntervalMs = (options.reconcileIntervalSeconds ?? 30) * 1000;
     this.sweepIntervalMs = (options.sweepIntervalSeconds ?? 5) * 1000;
   }
@@ -197,19 +97,13 @@ export class BanManager {
       await this.store.load();
       this.started = true;
       await this.policy.refresh();
-      await this.firewall('init', () => this.backend.init());
-      let changed = this.dropExpired(this.now());
+      await this.sync.init();
+      let changed = this.decisions.dropExpired(this.now());
       // The allowlist or the host's addresses may have changed since the ban was made.
-      for (const ban of this.store.all()) {
-        const decision = this.policy.check(ban.cidr);
-        if (decision.ok) continue;
-        this.store.delete(ban.cidr);
-        changed = true;
-        this.logger.warn({ cidr: ban.cidr, reason: decision.reason }, 'dropping stored ban now refused by policy');
-      }
+      if (this.liftNowRefused('the address policy changed while the agent was down')) changed = true;
       if (changed) await this.store.save();
-      this.applied.clear();
-      return this.reconcileNow();
+      this.sync.forget();
+      return this.sync.reconcile(this.now());
     }, { beforeStart: true });
     if (options.timers !== false && this.timers.length === 0) this.startTimers();
     return report;
@@ -285,7 +179,7 @@ export class BanManager {
     return new Promise((resolve, reject) => {
       this.serial(async () => {
         const { outcomes, changed, now, push } = this.decideBatch(requests);
-        const applied = changed ? this.saveAndPush(now, push) : Promise.resolve();
+        const applied = changed ? this.sync.saveAndPush(now, push) : Promise.resolve();
         resolve({ outcomes, applied });
         await applied;
       }).catch(reject); // before resolve: refused or failed deciding; after it, `applied` carries the error
@@ -294,155 +188,19 @@ export class BanManager {
 
   private async applyBatch(requests: readonly BlockRequest[]): Promise<BlockOutcome[]> {
     const { outcomes, changed, now, push } = this.decideBatch(requests);
-    if (changed) await this.saveAndPush(now, push);
+    if (changed) await this.sync.saveAndPush(now, push);
     return outcomes;
   }
 
-  /** Decide every request against the in-memory store; nothing is pushed or saved yet. */
+  /** Decide a batch, and how to push it: just its additions when that is enough, else the full diff. */
   private decideBatch(requests: readonly BlockRequest[]): { outcomes: BlockOutcome[]; changed: boolean; now: number; push: BatchPush } {
     const now = this.now();
-    const expired = this.dropExpired(now);
-    let changed = expired;
-    // Once per batch: every decision in it shares `now` and the cover index.
-    const batch: BatchContext = {
-      now,
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Map(),
-      index: new CidrIndex(this.store.cidrs()),
-      bansBySource: new Map(),
-      size: requests.length,
-      logEach: requests.length === 1 || this.logger.isLevelEnabled('debug'),
-      uncoveredChanges: [],
-      onlyAddresses: true,
-    };
-    this.newBanTimes = this.newBanTimes.filter((t) => t > now - 60_000);
-    const outcomes = requests.map((request) => this.decide(request, batch));
-    // One counter update per source, not one per ban (prom-client hashes the labels on every inc).
-    for (const [source, count] of batch.bansBySource) this.metrics.bansTotal.inc({ backend: this.backend.name, source }, count);
-    if (requests.length > 1) {
-      let added = 0;
-      let extended = 0;
-      let refused = 0;
-      for (const o of outcomes) {
-        if (!o.ok) refused++;
-        else if (o.action === 'added') added++;
-        else if (o.action === 'extended') extended++;
-      }
-      this.logger.info({ requested: requests.length, added, extended, refused }, 'batch of bans');
-    }
-    changed ||= outcomes.some((o) => o.ok && o.action !== 'unchanged');
-    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
+    const decided = this.decisions.decideBatch(requests, now);
     // Nothing left the store and the new bans cover nothing: the cover only
     // gains this batch's uncovered bans, so push those without diffing all bans.
     const push: BatchPush =
-      this.appliedIsCover && !expired && batch.onlyAddresses ? { kind: 'adds', entries: batch.uncoveredChanges } : { kind: 'diff' };
-    return { outcomes, changed, now, push };
-  }
-
-  /**
-   * Push to the firewall and write the store side by side: the firewall
-   * process and the fsync both wait on something other than this thread.
-   * The push goes first so the firewall process starts while the store is
-   * serialised. Both finish before the caller hears back, so an answered ban
-   * is in the firewall and on disk; if either fails the error propagates, and
-   * the next save or reconcile brings the two back in line (as when a push
-   * failed after a save before).
-   */
-  private async saveAndPush(now: number, push: BatchPush = { kind: 'diff' }): Promise<void> {
-    const pushing = push.kind === 'adds' ? this.pushAdditions(push.entries, now) : this.pushDesired(now);
-    const saving = this.store.save();
-    const [pushed, saved] = await Promise.allSettled([pushing, saving]);
-    if (saved.status === 'rejected') throw saved.reason;
-    if (pushed.status === 'rejected') throw pushed.reason;
-  }
-
-  private escalated(baseSeconds: number, offenceCount: number): number {
-    return Math.min(baseSeconds * this.factor ** (offenceCount - 1), this.maxDurationSeconds);
-  }
-
-  private refuse(code: RefusalReason, reason: string, source: string): BlockOutcome {
-    this.metrics.refusals.inc({ reason: code });
-    this.logger[source === 'auto' ? 'debug' : 'warn']({ code, source }, reason);
-    return { ok: false, code, reason };
-  }
-
-  /** Validate one request and apply it to the in-memory store. */
-  private decide(raw: BlockRequest, batch: BatchContext): BlockOutcome {
-    const { now, index } = batch;
-    let request = raw;
-    if (!plainlyValid(raw)) {
-      const parsed = blockRequestSchema.safeParse(raw);
-      if (!parsed.success) {
-        const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
-        return this.refuse('invalid_request', `invalid ban request: ${why}`, 'api');
-      }
-      request = parsed.data;
-    }
-    const decision = this.policy.check(request.ip ?? request.cidr);
-    if (!decision.ok) return this.refuse(decision.code, decision.reason, request.source);
-    const { cidr, family } = decision.target;
-    const coveredBy = index.coveredBy(cidr);
-    const covered = coveredBy === undefined ? undefined : { coveredBy };
-    // An outcome, with coveredBy only when a broader ban covers it (no spread: this runs per ban).
-    const accepted = (action: 'added' | 'extended' | 'unchanged', ban: BanRecord): BlockOutcome => {
-      const outcome: BlockOutcome = { ok: true, action, ban };
-      if (coveredBy !== undefined) outcome.coveredBy = coveredBy;
-      return outcome;
-    };
-
-    const existing = this.store.get(cidr);
-    if (existing) {
-      // Re-flagging an active ban is not a new offence. It only extends the
-      // ban when that gains more than 10% of the duration, so a source seen
-      // in every detection window does not rewrite the firewall every time.
-      const duration = this.escalated(request.durationSeconds, existing.offenceCount);
-      const wanted = now + duration * 1000;
-      const current = Date.parse(existing.expiresAt);
-      if (wanted - current <= Math.max(1000, duration * 100)) return accepted('unchanged', existing);
-      const ban = { ...existing, expiresAt: expiryText(batch, wanted) };
-      this.store.put(ban);
-      noteChange(batch, cidr, family, wanted, coveredBy);
-      return accepted('extended', ban);
-    }
-
-    if (this.store.size >= this.maxActiveBans) {
-      return this.refuse('max_active_bans', `refusing to block ${cidr}: ${this.maxActiveBans} bans are active (maxActiveBans)`, request.source);
-    }
-    if (this.newBanTimes.length >= this.maxNewBansPerMinute) {
-      return this.refuse(
-        'rate_limited',
-        `refusing to block ${cidr}: ${this.maxNewBansPerMinute} new bans in the last minute (maxNewBansPerMinute)`,
-        request.source,
-      );
-    }
-    const history = this.store.offenceTimes(cidr);
-    const offences = history.length === 0 ? [now] : [...history.filter((t) => t > now - this.findTimeMs), now];
-    const duration = this.escalated(request.durationSeconds, offences.length);
-    const expiresAt = now + duration * 1000;
-    const ban: BanRecord = {
-      cidr,
-      family,
-      reason: request.reason,
-      policy: request.policy,
-      source: request.source,
-      createdAt: batch.createdAt,
-      expiresAt: expiryText(batch, expiresAt),
-      offenceCount: offences.length,
-    };
-    this.store.put(ban);
-    noteChange(batch, cidr, family, expiresAt, coveredBy);
-    index.add(cidr);
-    this.store.setOffenceTimes(cidr, offences);
-    this.newBanTimes.push(now);
-    batch.bansBySource.set(request.source, (batch.bansBySource.get(request.source) ?? 0) + 1);
-    // Inside a large batch one line per ban is debug; the line is not even built unless debug is on.
-    if (batch.logEach) {
-      this.logger[batch.size > 1 ? 'debug' : 'info'](
-        { cidr, durationSeconds: duration, offenceCount: ban.offenceCount, source: ban.source, policy: ban.policy, reason: ban.reason, ...covered },
-        'banned',
-      );
-    }
-    return accepted('added', ban);
+      this.sync.holdsCover && !decided.expired && decided.onlyAddresses ? { kind: 'adds', entries: decided.uncoveredChanges } : { kind: 'diff' };
+    return { outcomes: decided.outcomes, changed: decided.changed, now, push };
   }
 
   /** Remove a ban (the exact normalised CIDR). Unknown addresses are not an error. */
@@ -455,7 +213,7 @@ export class BanManager {
       this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
       if (removed) {
         await this.store.save();
-        await this.pushDesired(this.now());
+        await this.sync.pushDesired(this.now());
         this.logger.info({ cidr }, 'unbanned');
       }
       return { ok: true, cidr, removed };
@@ -473,7 +231,7 @@ export class BanManager {
       this.metrics.activeBans.set({ backend: this.backend.name }, 0);
       if (cidrs.length > 0) {
         const now = this.now();
-        await this.saveAndPush(now);
+        await this.sync.saveAndPush(now);
         this.logger.warn({ count: cidrs.length }, 'unbanned every address');
       }
       return cidrs.length;
@@ -494,152 +252,45 @@ export class BanManager {
     return this.serial(async () => {
       const now = this.now();
       const before = this.store.size;
-      if (!this.dropExpired(now)) return 0;
+      if (!this.decisions.dropExpired(now)) return 0;
       await this.store.save();
-      await this.pushDesired(now);
+      await this.sync.pushDesired(now);
       return before - this.store.size;
     });
+  }
+
+  /**
+   * Lift every stored ban the never-block rules now refuse (one warning line
+   * per ban, naming the protected address it covers, and
+   * floodgate_bans_lifted_total). The caller saves and reconciles.
+   */
+  private liftNowRefused(why: string): boolean {
+    const lifted = this.decisions.dropNowRefused();
+    for (const ban of lifted) {
+      this.metrics.liftedBans.inc({ reason: ban.code });
+      // The policy says "refusing to block X: <rule>"; the rule is what the line needs.
+      const rule = ban.reason.slice(ban.reason.indexOf(': ') + 2);
+      this.logger.warn({ cidr: ban.cidr, code: ban.code }, `lifting ban ${ban.cidr}: ${rule} (${why})`);
+    }
+    return lifted.length > 0;
   }
 
   /** Compare the store with what the firewall really holds and repair the difference. */
   reconcile(): Promise<ReconcileReport> {
     return this.serial(async () => {
-      // Addresses and routes change (DHCP, failover); new bans must see the current ones.
-      await this.policy.refresh().catch((err: unknown) => this.logger.warn({ err }, 'could not refresh protected addresses'));
-      if (this.dropExpired(this.now())) await this.store.save();
-      return this.reconcileNow();
-    });
-  }
-
-  private async reconcileNow(): Promise<ReconcileReport> {
-    this.appliedIsCover = false; // until the repair below has fully succeeded
-    const now = this.now();
-    const held = new Map<string, FirewallElement>();
-    for (const element of await this.firewall('list', () => this.backend.list())) held.set(element.cidr, element);
-    const desired = this.desired(now);
-    const removed = [...held.values()]
-      .filter((e) => !desired.has(e.cidr))
-      .filter((e) => e.expiresInSeconds === undefined || e.expiresInSeconds > EXPIRY_GRACE_SECONDS)
-      .map((e) => e.cidr);
-    const added = [...desired.entries()]
-      .filter(([cidr, expiresAt]) => {
-        const element = held.get(cidr);
-        if (!element) return true;
-        // A timeout that ends well before its ban is refreshed: after a restart,
-        // after a push that failed to extend it, or a ban longer than the
-        // firewall's longest timeout.
-        const left = element.expiresInSeconds;
-        return left !== undefined && left < (expiresAt - now) / 1000 - EXPIRY_GRACE_SECONDS;
-      })
-      .map(([cidr]) => cidr);
-    const missing = added.filter((cidr) => !held.has(cidr));
-
-    for (const cidr of removed) this.applied.delete(cidr);
-    for (const [cidr, expiresAt] of desired) if (held.has(cidr)) this.applied.set(cidr, expiresAt);
-    if (removed.length > 0) {
-      await this.firewall('remove', () => this.backend.remove(removed));
-      this.metrics.reconcileRepairs.inc({ backend: this.backend.name, kind: 'removed' }, removed.length);
-      this.logger.warn({ count: removed.length, sample: removed.slice(0, 10) }, 'removed firewall entries no ban explains');
-    }
-    if (added.length > 0) {
-      await this.addEntries(added.map((cidr) => [cidr, desired.get(cidr) ?? now]), now);
-      if (missing.length > 0) {
-        this.metrics.reconcileRepairs.inc({ backend: this.backend.name, kind: 'added' }, missing.length);
-        this.logger.warn({ count: missing.length, sample: missing.slice(0, 10) }, 're-added bans missing from the firewall');
+      // Addresses and routes change (DHCP, failover); new bans must see the
+      // current ones, and a stored ban that now covers the new gateway, a
+      // resolver or one of our own addresses is lifted at once.
+      let changed = false;
+      try {
+        await this.policy.refresh();
+        changed = this.liftNowRefused('the protected addresses changed');
+      } catch (err) {
+        this.logger.warn({ err }, 'could not refresh protected addresses');
       }
-    }
-    // The firewall now holds the cover; forget entries it no longer has (they expired there).
-    for (const cidr of this.applied.keys()) if (!desired.has(cidr)) this.applied.delete(cidr);
-    this.appliedIsCover = true;
-    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
-    return { added: missing, removed };
-  }
-
-  /** Drop expired bans and stale offence history from the in-memory store. */
-  private dropExpired(now: number): boolean {
-    let changed = false;
-    const epochMs = isoTimeParser();
-    for (const ban of this.store.all()) {
-      if (epochMs(ban.expiresAt) > now) continue;
-      this.store.delete(ban.cidr);
-      changed = true;
-      this.logger.info({ cidr: ban.cidr }, 'ban expired');
-    }
-    this.store.pruneOffences(now - this.findTimeMs);
-    this.metrics.activeBans.set({ backend: this.backend.name }, this.store.size);
-    return changed;
-  }
-
-  /**
-   * CIDR → expiry of what the firewall should hold: the minimal cover of the
-   * bans active at `now`. A ban that has expired but is not swept yet neither
-   * goes back in nor covers anything.
-   */
-  private desired(now: number): Map<string, number> {
-    const epochMs = isoTimeParser();
-    const active = this.store.all().filter((ban) => epochMs(ban.expiresAt) > now);
-    const index = new CidrIndex(active.map((ban) => ban.cidr));
-    const desired = new Map<string, number>();
-    for (const ban of active) {
-      if (index.coveredBy(ban.cidr) === undefined) desired.set(ban.cidr, epochMs(ban.expiresAt));
-    }
-    return desired;
-  }
-
-  /** Push the difference between what we applied and what the store wants. */
-  private async pushDesired(now: number): Promise<void> {
-    this.appliedIsCover = false; // until this push has fully succeeded
-    const desired = this.desired(now);
-    const toRemove: string[] = [];
-    for (const [cidr, expiresAt] of this.applied) {
-      if (desired.has(cidr)) continue;
-      // nft/ipset drop expired entries themselves; deleting them again costs time.
-      if (this.backend.expiresEntries && expiresAt <= now + 1000) this.applied.delete(cidr);
-      else toRemove.push(cidr);
-    }
-    // Remove before adding: nft refuses a /24 while one of its addresses is still in the set.
-    if (toRemove.length > 0) {
-      await this.firewall('remove', () => this.backend.remove(toRemove));
-      for (const cidr of toRemove) this.applied.delete(cidr);
-    }
-    const toAdd = [...desired].filter(([cidr, expiresAt]) => this.applied.get(cidr) !== expiresAt);
-    if (toAdd.length > 0) await this.addEntries(toAdd, now);
-    this.appliedIsCover = true;
-  }
-
-  /** A batch's additions to a firewall that already holds the cover of every other ban. */
-  private async pushAdditions(entries: readonly [string, number][], now: number): Promise<void> {
-    this.appliedIsCover = false;
-    if (entries.length > 0) await this.addEntries(entries, now);
-    this.appliedIsCover = true;
-  }
-
-  private async addEntries(entries: readonly (readonly [string, number])[], now: number): Promise<void> {
-    const family = (cidr: string) => (cidr.includes(':') ? 6 : 4);
-    await this.firewall('add', () =>
-      this.backend.add(
-        entries.map(([cidr, expiresAt]) => ({
-          cidr,
-          family: family(cidr),
-          timeoutSeconds: Math.max(1, Math.ceil((expiresAt - now) / 1000)),
-        })),
-      ),
-    );
-    for (const [cidr, expiresAt] of entries) this.applied.set(cidr, expiresAt);
-  }
-
-  /** Time, count and log a backend call. Errors propagate; reconcile repairs what did not land. */
-  private async firewall<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    const labels = { backend: this.backend.name, operation };
-    const end = this.metrics.firewallSeconds.startTimer(labels);
-    try {
-      return await call();
-    } catch (err) {
-      this.metrics.firewallErrors.inc(labels);
-      this.logger.error({ err, operation }, 'firewall operation failed');
-      throw err;
-    } finally {
-      end();
-    }
+      if (this.decisions.dropExpired(this.now())) changed = true;
+      if (changed) await this.store.save();
+      return this.sync.reconcile(this.now());
+    });
   }
 }

@@ -1,13 +1,8 @@
-// Adapter from BanManager to the HTTP API's BanService port (agent/api/ports.ts):
+// Adapter from BanManager to the ban domain's BanService port (ban-service-port.ts):
 // refusals become BanRefusedError with the API's codes, records gain durationSeconds.
 
-import {
-  type BanRecord as ApiBanRecord,
-  BanRefusedError,
-  type BanService,
-  type BlockRequest as ApiBlockRequest,
-  type BlockResult,
-} from '../api/ports.js';
+import { type BanRecord as ApiBanRecord, type BlockResult } from '../../api/agent/v1/types.js';
+import { BanRefusedError, type BanService, type BlockRequest as ApiBlockRequest } from './ban-service-port.js';
 import type { BanManager, RefusalReason } from './ban-manager.js';
 import { type BanRecord, isoTimeParser } from './ban-store.js';
 

@@ -2,7 +2,7 @@
 // (10.0.0.5 inside 10.0.0.0/24) is already enforced by it. Pushing only this
 // minimal cover keeps nft interval sets free of overlaps, which nft rejects.
 
-import { type Cidr, formatCidr, maskBytes, maxPrefix, parseCidr } from '../firewall/cidr.js';
+import { type Cidr, formatCidr, maskBytes, maxPrefix, parseCidr } from '../../lib/cidr.js';
 import { v4Interval } from './range-index.js';
 
 /**

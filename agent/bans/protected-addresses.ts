@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { formatAddress, maskBytes, parseAddress, parseCidr } from '../firewall/cidr.js';
+import { formatAddress, maskBytes, parseAddress, parseCidr } from '../../lib/cidr.js';
 import { type CommandExecutor, createExecutor } from '../firewall/exec.js';
 
 export type InterfaceTable = NodeJS.Dict<os.NetworkInterfaceInfo[]>;

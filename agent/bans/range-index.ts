@@ -4,7 +4,7 @@
 // CIDRs. A CIDR is an interval of addresses, so the protected CIDRs are merged
 // into sorted, disjoint intervals once, and each question is a binary search.
 
-import type { Cidr } from '../firewall/cidr.js';
+import type { Cidr } from '../../lib/cidr.js';
 
 /** Sorted, disjoint [start, end] intervals of one family. */
 interface Intervals<N> {

@@ -7,6 +7,10 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ipOrCidr, oneLineZodError } from '../../native/lib/capture-options.js';
 import { detectionThresholdOverridesSchema } from '../../detection/defaults.js';
+import { unmapIpv4Text } from '../../lib/cidr.js';
+
+/** An IP or CIDR, canonical, IPv4-mapped forms as IPv4 (::ffff:10.0.0.0/104 is 10.0.0.0/8: IPv4 packets are matched as IPv4). */
+const unmappedIpOrCidr = ipOrCidr.transform(unmapIpv4Text);
 
 /** "HOST:PORT" or "[v6]:PORT". */
 export const listenAddress = z.string().transform((s, ctx) => {
@@ -45,9 +49,9 @@ export const agentConfigSchema = z.strictObject({
     })
     .default({ slotMs: 100, promiscuous: false, snaplen: 256, bufferSize: 16 << 20, maxSources: 16384, maxDestinations: 1024 }),
   /** Extra protected addresses/CIDRs besides the capture interface's own (e.g. pod CIDRs on a node). */
-  protect: z.array(ipOrCidr).max(4096).default([]),
+  protect: z.array(unmappedIpOrCidr).max(4096).default([]),
   /** Never banned: cluster pod and service CIDRs, monitoring, offices. */
-  allowlist: z.array(ipOrCidr).max(4096).default([]),
+  allowlist: z.array(unmappedIpOrCidr).max(4096).default([]),
   autoDefense: z
     .strictObject({
       enabled: z.boolean().default(false),
@@ -66,8 +70,17 @@ export const agentConfigSchema = z.strictObject({
     })
     .default({ maxActiveBans: 10_000, maxNewBansPerMinute: 12_000, escalationFactor: 2, maxBanDurationSeconds: 7 * 86400, ipv6Prefix: 64 }),
   api: z
-    .strictObject({ maxConcurrentAnalyses: z.number().int().min(1).max(64).default(4) })
-    .default({ maxConcurrentAnalyses: 4 }),
+    .strictObject({
+      maxConcurrentAnalyses: z.number().int().min(1).max(64).default(4),
+      /** Open connections; more are closed on accept. */
+      maxConnections: z.number().int().min(1).max(65536).default(256),
+      /** A client must send its request headers within this, and the whole request within requestTimeoutSeconds. */
+      headersTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+      requestTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+      /** Idle keep-alive connections are closed after this. */
+      keepAliveTimeoutSeconds: z.number().int().min(1).max(600).default(5),
+    })
+    .default({ maxConcurrentAnalyses: 4, maxConnections: 256, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5 }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 

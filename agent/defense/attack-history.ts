@@ -1,36 +1,9 @@
 // Detected attacks, one record per episode: consecutive under-attack verdicts
 // merge into one record until the traffic has been quiet for `quietMs`.
-import type { AttackVector, MitigationSignature, Verdict } from '../../detection/types.js';
+import type { Verdict } from '../../detection/types.js';
+import type { AttackRecord, AttackVectorRecord } from '../../api/agent/v1/types.js';
 
-/** One vector of an attack episode, with service and ports. */
-export interface AttackVectorRecord {
-  vector: AttackVector;
-  /** e.g. "BACnet amplification (udp sport 47808)". */
-  label: string;
-  /** Largest share of its victim's packets seen in the episode, 0..1 (0 for a single source's own flood). */
-  peakShare: number;
-  /** The structured rule that matches it (issue 11 turns it into a firewall rule); absent for a single source's flood. */
-  signature?: MitigationSignature;
-}
-
-export interface AttackRecord {
-  id: number;
-  startedAt: string;
-  lastSeenAt: string;
-  endedAt?: string;
-  victims: string[];
-  vectors: AttackVector[];
-  /** Every vector of the episode named with service and ports, heaviest first when first seen. */
-  vectorDetails: AttackVectorRecord[];
-  /** More than one vector at once at some victim. */
-  multiVector: boolean;
-  /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
-  signatures: string[];
-  signatureRuleNeeded: boolean;
-  peakInboundPps: number;
-  attackers: string[];
-  banned: string[];
-}
+export type { AttackRecord, AttackVectorRecord };
 
 export class AttackHistory {
   private records: AttackRecord[] = [];

@@ -9,7 +9,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { analyzeWindow } from '../../detection/analyze.js';
 import type { BaselineLookup } from '../../detection/baseline.js';
 import type { AttackerEvidence, DetectionThresholds } from '../../detection/types.js';
-import { BanRefusedError, type BanService } from '../api/ports.js';
+import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
 import type { SlotRing } from '../traffic/slot-ring.js';
 import { BlockedMatcher } from '../traffic/blocked-matcher.js';
 import type { AttackHistory } from './attack-history.js';

@@ -2,7 +2,7 @@
 // ones and records what it would have done, keeping an in-memory table so
 // list() answers like a firewall without per-entry timeouts (as pf).
 
-import { formatCidr } from './cidr.js';
+import { formatCidr } from '../../lib/cidr.js';
 import { validateEntries, validCidr } from './entries.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';
 

@@ -2,7 +2,7 @@
 // parsed into bytes and re-formatted, so a string like "1.2.3.4; flush ruleset"
 // is refused here and never reaches nft, ipset or pfctl.
 
-import { type Cidr, type Family, formatAddress, maxPrefix, type ParsedCidr, parseAddress, parseCidr } from './cidr.js';
+import { type Cidr, type Family, formatAddress, maxPrefix, type ParsedCidr, parseAddress, parseCidr } from '../../lib/cidr.js';
 import { type FirewallEntry, FirewallInputError } from './types.js';
 
 export interface ValidEntry {

@@ -7,7 +7,7 @@
 
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
-import { canonicalCidr } from './cidr.js';
+import { canonicalCidr } from '../../lib/cidr.js';
 import { type BackendDescription, type DropCounters, type FirewallBackend, type FirewallElement, type FirewallEntry, FirewallInputError } from './types.js';
 
 export const IPSET_V4 = 'floodgate4';

@@ -29,7 +29,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatCidr, maxPrefix, parseCidr } from './cidr.js';
+import { formatCidr, maxPrefix, parseCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr, validRange } from './entries.js';
 import { type CommandExecutor, createExecutor } from './exec.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';

@@ -8,7 +8,7 @@
 // recording fake pfctl); there is no pf on the Linux test machines.
 
 import { readFile } from 'node:fs/promises';
-import { canonicalCidr } from './cidr.js';
+import { canonicalCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';

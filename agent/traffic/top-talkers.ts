@@ -3,7 +3,7 @@
 // analysis it judges nothing, so it never counts as an attack in the metrics.
 import type { Slot } from '../../native/lib/types.js';
 import { mergeSlots } from '../../detection/window-merge.js';
-import type { TopTalkers } from '../api/ports.js';
+import type { TopTalkers } from '../../api/agent/v1/types.js';
 
 export function topTalkers(slots: readonly Slot[], isBlocked: (ip: string) => boolean, limit: number): TopTalkers {
   const w = mergeSlots(slots);

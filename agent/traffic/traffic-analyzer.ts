@@ -5,14 +5,8 @@ import { exportAggregate, type AggregateExportJson } from '../../detection/aggre
 import { analyzeWindow } from '../../detection/analyze.js';
 import type { Baselines } from '../../detection/baseline.js';
 import { mergeSlots } from '../../detection/window-merge.js';
-import type {
-  AnalysisResult,
-  AnalyzeRequest,
-  BlockedSender,
-  TrafficAnalyzer,
-  TopTalkers,
-  TrafficPoint,
-} from '../api/ports.js';
+import type { AnalysisResult, AnalyzeRequest, BlockedSender, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
+import type { TrafficAnalyzer } from './traffic-analyzer-port.js';
 import { topTalkers } from './top-talkers.js';
 import type { SlotRing } from './slot-ring.js';
 import { BlockedMatcher } from './blocked-matcher.js';

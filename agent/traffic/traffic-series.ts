@@ -1,6 +1,6 @@
 // Per-second traffic points for GET /v1/traffic and the dashboard chart.
 import type { Slot } from '../../native/lib/types.js';
-import type { TrafficPoint } from '../api/ports.js';
+import type { TrafficPoint } from '../../api/agent/v1/types.js';
 
 const TOP = 10;
 

@@ -3,7 +3,7 @@
 // 0–1 s delay so the flood starts at any phase of either tool's cycle.
 import type { Lab } from '../../test/lab/lab-network.js';
 import type { LabAgent } from '../../test/lab/lab-agent.js';
-import type { BanRecord } from '../../agent/api/ports.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
 import { readFnmBan, startFastnetmon, type FnmSetup } from './fastnetmon.js';
 import { dropFloodgateTable, ensureQuiet, setElements, startAgent, startFlood, tmpDir } from './lab-tools.js';
 import { log, sleep } from './util.js';

@@ -3,7 +3,7 @@
 // victim's eth0 counters over the same interval.
 // Section 4: the agent's VmRSS, sampled every second, under a spoofed-source flood.
 import type { Lab } from '../../test/lab/lab-network.js';
-import type { BanRecord } from '../../agent/api/ports.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
 import { agentCurl, dropFloodgateTable, ensureQuiet, linkCounters, metricSample, metricSum, startAgent, startFlood, tmpDir, vmRssMB } from './lab-tools.js';
 import { log, sleep } from './util.js';
 

@@ -2,7 +2,7 @@
 // BlockEvent is visible through the API. The controller's agent-ban sync
 // polls each policy's agents (every 300 ms by default; the CLI has no flag
 // for it) and creates a BlockEvent, then sets its status to Active.
-import type { BlockEvent } from '../../controller/api/types.js';
+import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import type { BenchAgent } from './env.js';
 import { kubectl } from './env.js';
 import type { KubeApi } from './kube-api.js';

@@ -4,7 +4,7 @@
 // process's memory (/proc/<pid>/status VmRSS every second, VmHWM at the end).
 // A watch on the namespace (started before the first create) tells when each
 // object turned Active; nothing lists 10,000 objects in a loop.
-import type { BlockEvent } from '../../controller/api/types.js';
+import type { BlockEvent } from '../../api/v1alpha1/index.js';
 import { blockEventName } from '../../controller/reconcile/block-event-names.js';
 import type { BenchAgent, BenchController } from './env.js';
 import type { KubeApi } from './kube-api.js';

@@ -1,6 +1,6 @@
 // DefensePolicy helpers shared by the sections: the manifest, reading a
 // policy's Ready condition, and waiting for it.
-import type { DefensePolicy } from '../../controller/api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { KubeApi } from './kube-api.js';
 import { sleep } from './util.js';
 

@@ -4,7 +4,7 @@
 // GET every 20 ms runs alongside kubectl, so a Ready that lands before
 // kubectl has even exited is seen when it lands.
 import { execa } from 'execa';
-import type { DefensePolicy } from '../../controller/api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 import { KUBECTL } from './env.js';
 import type { KubeApi } from './kube-api.js';
 import { API, condition, policyManifest } from './policies.js';

@@ -1,5 +1,5 @@
 // metav1.LabelSelector → the API server's label selector string.
-import type { LabelSelector } from '../api/types.js';
+import type { LabelSelector } from '../../api/v1alpha1/index.js';
 
 export function selectorString(sel: LabelSelector | undefined): string {
   const parts: string[] = [];

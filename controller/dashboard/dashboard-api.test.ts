@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { AgentResolver } from '../agents/agent-resolver.js';
-import type { DefensePolicy } from '../api/types.js';
+import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import { MemoryMonitor } from '../memory/memory-monitor.js';
 import type { NamespacedName } from '../resources/resource-client.js';
 import { DashboardAuth, SESSION_COOKIE } from './dashboard-auth.js';
@@ -19,12 +19,12 @@ import { controlsMergePatch } from './dashboard-schemas.js';
 
 const TOKEN = 'dashboard-token-0123456789';
 
-const policy: DefensePolicy = {
+const policy: DefensePolicy = resolved(DEFENSE_POLICY, {
   apiVersion: 'floodgate.dev/v1alpha1',
   kind: 'DefensePolicy',
   metadata: { namespace: 'prod', name: 'web', generation: 1 },
-  spec: { detection: { windowSeconds: 5 }, agents: [] },
-};
+  spec: { detection: { windowSeconds: 5 } }, // no agents
+});
 
 interface Harness {
   url: string;

@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { withDefaults } from '../api/defaults.js';
-import type { BlockEvent, DefensePolicy } from '../api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { NamespacedName } from '../resources/resource-client.js';
 import { httpStatus } from '../resources/resource-client.js';
 import { DashboardAuth, HttpError } from './dashboard-auth.js';
@@ -71,7 +70,7 @@ export function apiServerMessage(err: unknown): string {
 }
 
 function policyView(p: DefensePolicy) {
-  const s = withDefaults(p.spec);
+  const s = p.spec;
   const cond = (type: string) => p.status?.conditions?.find((c) => c.type === type);
   return {
     namespace: p.metadata.namespace,

@@ -7,16 +7,17 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startTestApi, type TestApi } from '../../test/api/helpers.js';
 import { AgentResolver } from '../agents/agent-resolver.js';
-import type { DefensePolicy } from '../api/types.js';
+import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import { MemoryMonitor } from '../memory/memory-monitor.js';
 import { DashboardData } from './dashboard-data.js';
 
-const policyFor = (...urls: string[]): DefensePolicy => ({
-  apiVersion: 'floodgate.dev/v1alpha1',
-  kind: 'DefensePolicy',
-  metadata: { namespace: 'prod', name: 'web' },
-  spec: { detection: { windowSeconds: 5 }, agents: urls.map((url) => ({ url })) },
-});
+const policyFor = (...urls: string[]): DefensePolicy =>
+  resolved(DEFENSE_POLICY, {
+    apiVersion: 'floodgate.dev/v1alpha1',
+    kind: 'DefensePolicy',
+    metadata: { namespace: 'prod', name: 'web' },
+    spec: { detection: { windowSeconds: 5 }, agents: urls.map((url) => ({ url })) },
+  });
 
 describe('dashboard data from agents', () => {
   let agent: TestApi;

@@ -4,12 +4,10 @@
 // browsers costs each agent at most one request per kind per TTL.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { AgentApiClient } from '../../agent/api/agent-api-client.js';
-import type { TopTalker, TopTalkers, TrafficPoint } from '../../agent/api/ports.js';
-import type { AttackRecord } from '../../agent/defense/attack-history.js';
+import { AgentApiClient } from '../../api/agent/v1/client.js';
+import type { AttackRecord, TopTalker } from '../../api/agent/v1/types.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
-import { withDefaults } from '../api/defaults.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { MemoryMonitor } from '../memory/memory-monitor.js';
 
 /** Single-flight cache: one computation per key per TTL, failures cached too. */
@@ -105,7 +103,7 @@ export class DashboardData {
         for (const a of agents) {
           const known = byUrl.get(a.url);
           if (known) known.policies.push(key);
-          else byUrl.set(a.url, { ...a, policies: [key], windowSeconds: withDefaults(p.spec).detection.windowSeconds });
+          else byUrl.set(a.url, { ...a, policies: [key], windowSeconds: p.spec.detection.windowSeconds });
         }
       }
       return [...byUrl.values()];
@@ -121,9 +119,7 @@ export class DashboardData {
     return Promise.all(
       (await this.agents()).map(async (a) => {
         try {
-          const { points } = await this.cache.get(`traffic:${a.url}:${seconds}`, 1000, () =>
-            this.client(a).request<{ points: TrafficPoint[] }>('GET', `/v1/traffic?seconds=${seconds}`),
-          );
+          const points = await this.cache.get(`traffic:${a.url}:${seconds}`, 1000, () => this.client(a).traffic(seconds));
           // The current second is still filling up: leave it out rather than draw a dip.
           const done = points.filter((p) => Date.parse(p.t) + 1000 <= this.now());
           return {
@@ -145,7 +141,7 @@ export class DashboardData {
       (await this.agents()).map(async (a) => {
         try {
           const r = await this.cache.get(`talkers:${a.url}:${a.windowSeconds}`, 2000, () =>
-            this.client(a).request<TopTalkers>('GET', `/v1/talkers?seconds=${Math.max(1, Math.round(a.windowSeconds))}&limit=${TOP_TALKERS}`),
+            this.client(a).talkers(Math.max(1, Math.round(a.windowSeconds)), TOP_TALKERS),
           );
           return { agent: a.name, windowSeconds: r.window?.seconds ?? a.windowSeconds, inboundPackets: r.inboundPackets, talkers: r.talkers };
         } catch (err) {
@@ -162,8 +158,8 @@ export class DashboardData {
     await Promise.all(
       (await this.agents()).map(async (a) => {
         try {
-          const r = await this.cache.get(`attacks:${a.url}`, 3000, () => this.client(a).request<{ attacks: AttackRecord[] }>('GET', '/v1/attacks'));
-          for (const x of r.attacks) attacks.push({ ...x, agent: a.name });
+          const list = await this.cache.get(`attacks:${a.url}`, 3000, () => this.client(a).attacks());
+          for (const x of list) attacks.push({ ...x, agent: a.name });
         } catch (err) {
           errors.push({ agent: a.name, error: (err as Error).message });
         }
@@ -180,7 +176,7 @@ export class DashboardData {
       for (const p of this.deps.listPolicies()) {
         if (!p.spec.targetSelector) continue;
         const policy = `${p.metadata.namespace}/${p.metadata.name}`;
-        const thresholdPercent = withDefaults(p.spec).trigger.memoryThresholdPercent;
+        const thresholdPercent = p.spec.trigger.memoryThresholdPercent;
         let pods: V1Pod[];
         try {
           pods = await this.deps.listPods(p.metadata.namespace ?? 'default', p.spec.targetSelector);

@@ -2,7 +2,7 @@
 // known keys); the ranges are the CRD's, enforced by the API server, whose
 // message the dashboard passes back, so there is one authority for them.
 import { z } from 'zod';
-import type { DefensePolicySpec } from '../api/types.js';
+import type { DefensePolicySpecInput } from '../../api/v1alpha1/index.js';
 
 const num = (field: string) => z.number({ error: `${field} must be a number` }).finite({ error: `${field} must be a finite number` });
 
@@ -24,8 +24,8 @@ export const loginSchema = z.strictObject({ token: z.string({ error: 'token must
 export const objectNameSchema = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { error: 'not a Kubernetes object name' });
 
 /** The JSON merge patch for the controls: only the given fields, at their places in the spec. */
-export function controlsMergePatch(c: PolicyControls): { spec: DefensePolicySpec } {
-  const spec: DefensePolicySpec = {};
+export function controlsMergePatch(c: PolicyControls): { spec: DefensePolicySpecInput } {
+  const spec: DefensePolicySpecInput = {};
   if (c.memoryThresholdPercent !== undefined) spec.trigger = { memoryThresholdPercent: c.memoryThresholdPercent };
   if (c.attackerShareThreshold !== undefined || c.windowSeconds !== undefined) {
     spec.detection = {};

@@ -22,7 +22,9 @@ import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
 import type { CoreApi } from './kube-apis.js';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
+import { counter } from '../../lib/metrics.js';
 import { errorMessage, statusCodeOf, withDeadline } from './util.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -103,12 +105,10 @@ function recorderMetrics(registry: Registry): RecorderMetrics {
   const name = 'floodgate_k8s_events_total';
   return {
     events:
-      (registry.getSingleMetric(name) as Counter<'type' | 'outcome'> | undefined) ??
-      new Counter({
+      counter(registry, {
         name,
         help: 'Kubernetes Events recorded, by type and outcome (created, aggregated, invalid, failed)',
         labelNames: ['type', 'outcome'],
-        registers: [registry],
       }),
   };
 }

@@ -31,10 +31,13 @@
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
+import { counter, gauge } from '../../lib/metrics.js';
 import type { KubeConfig } from './kube-config.js';
 import { RestClient, type WatchFn, type WatchHandle } from './rest-client.js';
-import { Backoff, type BackoffOptions, errorMessage, sleep, statusCodeOf, timerMs, withDeadline } from './util.js';
+import { Backoff, type BackoffOptions } from '../../lib/backoff.js';
+import { errorMessage, sleep, statusCodeOf, timerMs, withDeadline } from './util.js';
 
 /** Options handed to the list function. Honour them to get paged lists. */
 export interface ListOptions {
@@ -108,53 +111,38 @@ export interface InformerMetrics {
   objects: Gauge<'informer'>;
 }
 
-function existing<M>(registry: Registry, name: string): M | undefined {
-  return registry.getSingleMetric(name) as M | undefined;
-}
-
 /** Informer metrics on a registry (get-or-create: several informers share them, labelled by name). */
 export function informerMetrics(registry: Registry): InformerMetrics {
-  const registers = [registry];
   return {
     relists:
-      existing(registry, 'floodgate_informer_relists_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_informer_relists_total',
         help: 'Completed LISTs of an informer, by reason (initial, gone = 410, periodic)',
         labelNames: ['informer', 'reason'],
-        registers,
       }),
     watchRestarts:
-      existing(registry, 'floodgate_informer_watch_restarts_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_informer_watch_restarts_total',
         help: 'Watches that ended and were restarted, by reason (closed, gone, silence, error, relist)',
         labelNames: ['informer', 'reason'],
-        registers,
       }),
     events:
-      existing(registry, 'floodgate_informer_events_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_informer_events_total',
         help: 'Watch events received, by type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR)',
         labelNames: ['informer', 'type'],
-        registers,
       }),
     errors:
-      existing(registry, 'floodgate_informer_errors_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_informer_errors_total',
         help: 'Failed LISTs and watches, by operation',
         labelNames: ['informer', 'op'],
-        registers,
       }),
     objects:
-      existing(registry, 'floodgate_informer_objects') ??
-      new Gauge({
+      gauge(registry, {
         name: 'floodgate_informer_objects',
         help: 'Objects in the informer cache',
         labelNames: ['informer'],
-        registers,
       }),
   };
 }

@@ -23,7 +23,9 @@ import type { V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { LeaseApi } from './kube-apis.js';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
+import { counter, gauge } from '../../lib/metrics.js';
 import { errorMessage, sleep, statusCodeOf, withDeadline } from './util.js';
 
 export interface LeaderElectorOptions {
@@ -71,27 +73,18 @@ interface LeaderMetrics {
   errors: Counter<'lease'>;
 }
 
-function existing<M>(registry: Registry, name: string): M | undefined {
-  return registry.getSingleMetric(name) as M | undefined;
-}
-
 function leaderMetrics(registry: Registry): LeaderMetrics {
-  const registers = [registry];
   return {
     isLeader:
-      existing(registry, 'floodgate_leader_election_is_leader') ??
-      new Gauge({ name: 'floodgate_leader_election_is_leader', help: '1 while this process leads', labelNames: ['lease'], registers }),
+      gauge(registry, { name: 'floodgate_leader_election_is_leader', help: '1 while this process leads', labelNames: ['lease'] }),
     transitions:
-      existing(registry, 'floodgate_leader_election_transitions_total') ??
-      new Counter({
+      counter(registry, {
         name: 'floodgate_leader_election_transitions_total',
         help: 'Leadership acquired, lost (renew failed or taken over) and released (stop)',
         labelNames: ['lease', 'transition'],
-        registers,
       }),
     errors:
-      existing(registry, 'floodgate_leader_election_errors_total') ??
-      new Counter({ name: 'floodgate_leader_election_errors_total', help: 'Failed Lease reads/writes', labelNames: ['lease'], registers }),
+      counter(registry, { name: 'floodgate_leader_election_errors_total', help: 'Failed Lease reads/writes', labelNames: ['lease'] }),
   };
 }
 

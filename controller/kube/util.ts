@@ -1,56 +1,8 @@
-// Small helpers shared by the Kubernetes plumbing: jittered exponential
-// backoff, an abortable sleep, and reading the HTTP status out of the
-// different error shapes @kubernetes/client-node produces.
+// Small helpers shared by the Kubernetes plumbing: an abortable sleep, and
+// reading the HTTP status out of the different error shapes an API call
+// produces. Backoff is lib/backoff.ts.
 
 import { setTimeout as delay } from 'node:timers/promises';
-
-export interface BackoffOptions {
-  /** First delay. Default 200 ms. */
-  initialMs?: number;
-  /** Ceiling. Default 30 s. */
-  maxMs?: number;
-  /** Growth per consecutive failure. Default 2. */
-  factor?: number;
-  /** Relative jitter, 0..1: the delay is spread uniformly over ±jitter. Default 0.2. */
-  jitter?: number;
-  /** For tests. */
-  random?: () => number;
-}
-
-/** Bounded exponential backoff with jitter; next() grows, reset() starts over. */
-export class Backoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  readonly factor: number;
-  readonly jitter: number;
-  private readonly random: () => number;
-  private attempt = 0;
-
-  constructor(opts: BackoffOptions = {}) {
-    this.initialMs = Math.max(1, opts.initialMs ?? 200);
-    this.maxMs = Math.max(this.initialMs, opts.maxMs ?? 30_000);
-    this.factor = Math.max(1, opts.factor ?? 2);
-    this.jitter = Math.min(1, Math.max(0, opts.jitter ?? 0.2));
-    this.random = opts.random ?? Math.random;
-  }
-
-  /** The delay before the next attempt; each call counts one more failure. */
-  next(): number {
-    const base = Math.min(this.maxMs, this.initialMs * this.factor ** this.attempt);
-    if (base < this.maxMs) this.attempt++;
-    const spread = 1 + this.jitter * (this.random() * 2 - 1);
-    return Math.round(Math.min(this.maxMs, Math.max(1, base * spread)));
-  }
-
-  /** Consecutive failures counted so far (stops growing at the ceiling). */
-  get failures(): number {
-    return this.attempt;
-  }
-
-  reset(): void {
-    this.attempt = 0;
-  }
-}
 
 /** Longest delay setTimeout honours (longer ones fire after 1 ms!). */
 export const MAX_TIMER_MS = 2_147_483_647;

@@ -21,7 +21,10 @@
 
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { counter, gauge, histogram } from '../../lib/metrics.js';
+import { backoffDelay } from '../../lib/backoff.js';
 import { errorMessage, timerMs } from './util.js';
 
 export interface HandlerContext {
@@ -67,33 +70,22 @@ interface WorkQueueMetrics {
   duration: Histogram<'queue'>;
 }
 
-function existing<M>(registry: Registry, name: string): M | undefined {
-  return registry.getSingleMetric(name) as M | undefined;
-}
-
 function workQueueMetrics(registry: Registry): WorkQueueMetrics {
-  const registers = [registry];
   return {
     depth:
-      existing(registry, 'floodgate_workqueue_depth') ??
-      new Gauge({ name: 'floodgate_workqueue_depth', help: 'Keys waiting in the work queue', labelNames: ['queue'], registers }),
+      gauge(registry, { name: 'floodgate_workqueue_depth', help: 'Keys waiting in the work queue', labelNames: ['queue'] }),
     adds:
-      existing(registry, 'floodgate_workqueue_adds_total') ??
-      new Counter({ name: 'floodgate_workqueue_adds_total', help: 'Keys added (after dedup)', labelNames: ['queue'], registers }),
+      counter(registry, { name: 'floodgate_workqueue_adds_total', help: 'Keys added (after dedup)', labelNames: ['queue'] }),
     retries:
-      existing(registry, 'floodgate_workqueue_retries_total') ??
-      new Counter({ name: 'floodgate_workqueue_retries_total', help: 'Rate-limited requeues after a handler error', labelNames: ['queue'], registers }),
+      counter(registry, { name: 'floodgate_workqueue_retries_total', help: 'Rate-limited requeues after a handler error', labelNames: ['queue'] }),
     failures:
-      existing(registry, 'floodgate_workqueue_handler_errors_total') ??
-      new Counter({ name: 'floodgate_workqueue_handler_errors_total', help: 'Handler runs that threw', labelNames: ['queue'], registers }),
+      counter(registry, { name: 'floodgate_workqueue_handler_errors_total', help: 'Handler runs that threw', labelNames: ['queue'] }),
     duration:
-      existing(registry, 'floodgate_workqueue_handler_seconds') ??
-      new Histogram({
+      histogram(registry, {
         name: 'floodgate_workqueue_handler_seconds',
         help: 'Handler run time',
         labelNames: ['queue'],
         buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers,
       }),
   };
 }
@@ -190,8 +182,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    const base = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n, 52));
-    const ms = Math.round(Math.min(this.maxDelayMs, base * (1 + this.jitter * (Math.random() * 2 - 1))));
+    const ms = backoffDelay(n, { initialMs: this.baseDelayMs, maxMs: this.maxDelayMs, jitter: this.jitter });
     this.schedule(key, ms, true);
     return ms;
   }

@@ -3,8 +3,7 @@
 // node-cron, and never let two defenses of one policy overlap.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { withDefaults } from '../api/defaults.js';
-import type { DefensePolicy } from '../api/types.js';
+import type { DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { DefenseRunner, TriggerInfo } from './defense-runner.js';
 
 interface PolicyTriggers {
@@ -34,8 +33,8 @@ export class TriggerScheduler {
 
   /** Create or reconfigure the triggers of a policy; a no-op when nothing relevant changed. */
   ensure(key: string, policy: DefensePolicy): void {
-    const spec = withDefaults(policy.spec);
-    const configKey = JSON.stringify([spec.trigger, policy.spec.targetSelector ?? null]);
+    const { spec } = policy;
+    const configKey = JSON.stringify([spec.trigger, spec.targetSelector ?? null]);
     const current = this.byKey.get(key);
     if (current && current.configKey === configKey) {
       current.policy = policy;
@@ -44,7 +43,7 @@ export class TriggerScheduler {
     this.remove(key);
     const entry: PolicyTriggers = { configKey, busy: false, policy };
     const pollMs = spec.trigger.pollIntervalSeconds * 1000;
-    if (spec.trigger.continuous || policy.spec.targetSelector) {
+    if (spec.trigger.continuous || spec.targetSelector) {
       entry.timer = setInterval(() => void this.poll(key), pollMs);
       entry.timer.unref?.();
     }
@@ -58,7 +57,7 @@ export class TriggerScheduler {
     const entry = this.byKey.get(key);
     if (!entry || entry.busy) return;
     const policy = this.deps.getPolicy(key) ?? entry.policy;
-    if (withDefaults(policy.spec).trigger.continuous) {
+    if (policy.spec.trigger.continuous) {
       await this.fire(key, { reason: 'continuous' });
       return;
     }

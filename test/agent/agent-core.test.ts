@@ -17,7 +17,8 @@ import { AutoDefense } from '../../agent/defense/auto-defense.js';
 import { AttackHistory } from '../../agent/defense/attack-history.js';
 import { BaselineLearner } from '../../agent/traffic/baseline-learner.js';
 import { fromSources } from '../detection/slot-fixtures.js';
-import { BanRefusedError, type BanRecord, type BanService, type BlockRequest, type BlockResult } from '../../agent/api/ports.js';
+import { BanRefusedError, type BanService, type BlockRequest } from '../../agent/bans/ban-service-port.js';
+import { type BanRecord, type BlockResult } from '../../api/agent/v1/types.js';
 import { ConfigError, loadAgentConfig, readToken } from '../../agent/config/agent-config.js';
 
 const VICTIM = '10.77.0.10';

@@ -124,9 +124,12 @@ describe('bad input', () => {
     assert.ok(error.length <= 300);
   });
 
-  it('missing body → 400', async () => {
-    await expectError(await api.request('/v1/blocks', { method: 'POST' }), 400, /request body must be a JSON object/);
-    await expectError(await api.request('/v1/analyze', { method: 'POST' }), 400, /request body must be a JSON object/);
+  it('missing body → 400 (and without Content-Type: 415)', async () => {
+    // Declared JSON but empty: an empty object, which misses the required fields.
+    const json = { 'content-type': 'application/json' };
+    await expectError(await api.request('/v1/blocks', { method: 'POST', headers: json }), 400, /durationSeconds/);
+    await expectError(await api.request('/v1/analyze', { method: 'POST', headers: json }), 400);
+    await expectError(await api.request('/v1/blocks', { method: 'POST' }), 415, /Content-Type must be application\/json/);
   });
 
   it('invalid JSON → 400 JSON, not HTML', async () => {

@@ -3,7 +3,7 @@
 // spares valid items the zod parse.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockBatchBodySchema, blockBodySchema, plainBlockBody } from '../../agent/api/schemas.js';
+import { blockBatchBodySchema, blockBodySchema, plainBlockBody } from '../../api/agent/v1/requests.js';
 
 const ok = { ip: '203.0.113.9', durationSeconds: 60, reason: 'flood' };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { BanRecord } from '../../agent/api/ports.js';
+import type { BanRecord } from '../../api/agent/v1/types.js';
 import { jsonOf, startTestApi, type TestApi } from './helpers.js';
 
 describe('/v1/blocks', () => {

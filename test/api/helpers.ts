@@ -4,18 +4,9 @@
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createAgentApi, type AgentApiDeps } from '../../agent/api/app.js';
-import {
-  BanRefusedError,
-  type AnalysisResult,
-  type AnalyzeRequest,
-  type BanRecord,
-  type BanService,
-  type BlockRequest,
-  type BlockResult,
-  type TopTalkers,
-  type TrafficAnalyzer,
-  type TrafficPoint,
-} from '../../agent/api/ports.js';
+import { BanRefusedError, type BanService, type BlockRequest } from '../../agent/bans/ban-service-port.js';
+import { type AnalysisResult, type AnalyzeRequest, type BanRecord, type BlockResult, type TopTalkers, type TrafficPoint } from '../../api/agent/v1/types.js';
+import { type TrafficAnalyzer } from '../../agent/traffic/traffic-analyzer-port.js';
 import { startAgentServer, type AgentServer } from '../../agent/api/server.js';
 import { exportAggregate, type AggregateExportJson } from '../../detection/aggregate.js';
 import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { TriggerDefenseResponse } from '../../agent/api/routes-trigger-defense.js';
+import type { TriggerDefenseResponse } from '../../api/agent/v1/types.js';
 import { attacker, jsonOf, startTestApi, verdict, type TestApi } from './helpers.js';
 
 describe('POST /trigger-defense', () => {
@@ -88,8 +88,9 @@ describe('POST /trigger-defense', () => {
     assert.equal(api.bans.calls.length, 0);
   });
 
-  it("uses the seed's defaults (7 s, 0.2, 60 s) for an empty body and for a bare POST", async () => {
-    for (const init of [{ json: {} }, {}]) {
+  it("uses the seed's defaults (7 s, 0.2, 60 s) for an empty body and for a bare POST that declares JSON", async () => {
+    // The seed's client always sent Content-Type: application/json; a POST without it is refused (415, test/security).
+    for (const init of [{ json: {} }, { headers: { 'content-type': 'application/json' } }]) {
       api.analyzer.calls = [];
       api.bans.calls = [];
       const res = await api.request('/trigger-defense', { method: 'POST', ...init });

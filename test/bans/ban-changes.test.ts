@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { AgentApiClient } from '../../agent/api/agent-api-client.js';
+import { AgentApiClient } from '../../api/agent/v1/client.js';
 import { BanChangeFeed } from '../../agent/bans/ban-changes.js';
 import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { BanJournal } from '../../agent/bans/ban-store.js';

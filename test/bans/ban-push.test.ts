@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parseCidr, cidrContains } from '../../agent/firewall/cidr.js';
+import { parseCidr, cidrContains } from '../../lib/cidr.js';
 import { validateEntries, validCidr } from '../../agent/firewall/entries.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from '../../agent/firewall/types.js';
 import { fakeClock, makeManager, tempStateDir } from './setup.js';

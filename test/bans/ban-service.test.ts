@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { BanRefusedError } from '../../agent/api/ports.js';
+import { BanRefusedError } from '../../agent/bans/ban-service-port.js';
 import { ManagerBanService } from '../../agent/bans/ban-service.js';
 import { DryRunBackend } from '../../agent/firewall/dry-run-backend.js';
 import { fakeClock, makeManager, tempStateDir } from './setup.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CidrIndex } from '../../agent/bans/cover.js';
 import { RangeIndex } from '../../agent/bans/range-index.js';
-import { cidrContains, cidrOverlaps, formatCidr, type ParsedCidr, parseCidr } from '../../agent/firewall/cidr.js';
+import { cidrContains, cidrOverlaps, formatCidr, type ParsedCidr, parseCidr } from '../../lib/cidr.js';
 
 function random(seed: number): () => number {
   let s = seed >>> 0;

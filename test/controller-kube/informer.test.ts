@@ -11,7 +11,7 @@ import { afterEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { type EventInfo, Informer, type InformerOptions, objectKey, splitKey } from '../../controller/kube/informer.js';
-import { Backoff } from '../../controller/kube/util.js';
+import { Backoff } from '../../lib/backoff.js';
 import { FakeApi, type Widget } from './fake-api.js';
 
 async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {

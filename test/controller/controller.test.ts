@@ -10,7 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import pino from 'pino';
 import { restartApiServer, type ControlPlane } from '../control-plane/control-plane.js';
 import { startController, type RunningController } from '../../controller/controller.js';
-import type { BlockEvent, DefensePolicy } from '../../controller/api/types.js';
+import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import { isRoot } from '../support/netns.js';
 import {
   createAttackerLink,
@@ -75,6 +75,8 @@ ${extra}`);
     await k(['create', 'namespace', NS]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${agent.token}`]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'wrong-token', '--from-literal=token=definitely-not-the-token']);
+    // The controller uses a Secret as an agent token only with this label.
+    await k(['-n', NS, 'label', 'secret', 'agent-token', 'wrong-token', 'floodgate.dev/agent-token=true']);
     await startCtl('ctl-a');
   });
 

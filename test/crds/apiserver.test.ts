@@ -8,11 +8,11 @@
  *   node --import tsx --test test/crds/apiserver.test.ts
  */
 import assert from 'node:assert/strict';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { after, before, describe, it } from 'node:test';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
-import { setCondition } from '../../controller/api/conditions.js';
-import { crdFiles } from '../../controller/api/crd-files.js';
-import { withDefaults } from '../../controller/api/defaults.js';
+import { setCondition } from '../../api/v1alpha1/conditions.js';
+import { crdFiles } from '../../deploy/crd-files.js';
 import {
   API_VERSION,
   BLOCK_EVENT,
@@ -21,9 +21,11 @@ import {
   DefensePolicyConditions,
   GROUP,
   UNBLOCK_FINALIZER,
+  defensePolicySpecSchema,
+  resolveSpec,
   type BlockEvent,
   type DefensePolicy,
-} from '../../controller/api/types.js';
+} from '../../api/v1alpha1/index.js';
 import {
   customObjectsApi,
   Kind,
@@ -157,7 +159,7 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
   });
 
   describe('valid objects and server-side defaults', () => {
-    it('a minimal DefensePolicy gets every default filled by the server (the same as withDefaults)', async () => {
+    it('a minimal DefensePolicy gets every default filled by the server (the same as resolving it in the controller)', async () => {
       const created = await policies.create(policy('minimal', { ...AGENTS }));
       const spec = created.spec as DefensePolicy['spec'];
       assert.equal(spec.detection?.windowSeconds, 7);
@@ -166,11 +168,8 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       assert.equal(spec.trigger?.memoryThresholdPercent, 75);
       assert.equal(spec.mitigation?.mode, 'block');
       // Everything the server defaulted is what the controller's TS defaults say.
-      const ts = withDefaults({ ...AGENTS });
-      assert.deepEqual(spec.trigger, ts.trigger);
-      assert.deepEqual(spec.detection, ts.detection);
-      const { allowlist: _unset, ...tsMitigation } = ts.mitigation;
-      assert.deepEqual(spec.mitigation, tsMitigation);
+      const ts = resolveSpec(defensePolicySpecSchema, { ...AGENTS }).spec;
+      assert.deepEqual(spec, ts);
       assert.deepEqual(spec.agents, AGENTS.agents);
       assert.equal(created.metadata?.generation, 1);
     });
@@ -193,7 +192,8 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       const got = (await policies.create(policy('full', spec))).spec as DefensePolicy['spec'];
       assert.deepEqual(got.targetSelector, spec.targetSelector);
       assert.deepEqual(got.trigger, { ...spec.trigger, pollIntervalSeconds: 3 });
-      assert.deepEqual(got.detection, { ...spec.detection, minPackets: 1000, sourcePpsThreshold: 5000, victimPpsThreshold: 20000 });
+      assert.deepEqual(got.detection, { ...DEFAULT_THRESHOLDS, ...spec.detection });
+      assert.deepEqual(got, resolveSpec(defensePolicySpecSchema, spec).spec, 'the server and the controller resolve alike');
       assert.deepEqual(got.mitigation, { ...spec.mitigation, escalation: { factor: 3, maxBanDurationSeconds: 86400 } });
       assert.deepEqual(got.agentSelector, spec.agentSelector);
       assert.deepEqual(got.agentTokenSecretRef, spec.agentTokenSecretRef);

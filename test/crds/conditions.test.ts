@@ -1,5 +1,5 @@
 /**
- * controller/api/conditions.ts: metav1.Condition helpers.
+ * api/v1alpha1/conditions.ts: metav1.Condition helpers.
  *
  *   node --import tsx --test test/crds/conditions.test.ts
  */
@@ -13,8 +13,8 @@ import {
   removeCondition,
   setCondition,
   toRfc3339,
-} from '../../controller/api/conditions.js';
-import { DefensePolicyConditions, type Condition } from '../../controller/api/types.js';
+} from '../../api/v1alpha1/conditions.js';
+import { DefensePolicyConditions, type Condition } from '../../api/v1alpha1/index.js';
 
 const T0 = new Date('2024-05-01T10:00:00.123Z');
 const T1 = new Date('2024-05-01T10:05:00Z');

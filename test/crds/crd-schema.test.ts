@@ -1,7 +1,7 @@
 /**
  * Static checks of the CRD manifests (no API server): names, conventions,
  * that every field is described, that the validation patterns and defaults
- * are the ones in controller/api, and that the patterns accept and reject
+ * are the ones api/v1alpha1 resolves, and that the patterns accept and reject
  * what they should (cross-checked with the agent's own IP parser).
  *
  *   node --import tsx --test test/crds/crd-schema.test.ts
@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { ipOrCidr } from '../../native/lib/capture-options.js';
-import { crdFiles, findRepoRoot } from '../../controller/api/crd-files.js';
-import { DEFENSE_POLICY_DEFAULTS } from '../../controller/api/defaults.js';
+import { crdFiles, findRepoRoot } from '../../deploy/crd-files.js';
 import {
   AGENT_URL_PATTERN,
   AGENT_URL_RE,
@@ -28,8 +27,10 @@ import {
   IP_OR_CIDR_PATTERN,
   IP_OR_CIDR_RE,
   VERSION,
+  defensePolicySpecSchema,
+  resolveSpec,
   type ResourceDescriptor,
-} from '../../controller/api/types.js';
+} from '../../api/v1alpha1/index.js';
 import { readCrd, schemaAt, type CrdDoc, type SchemaNode } from './helpers.js';
 
 const files = crdFiles();
@@ -131,12 +132,12 @@ for (const [crd, rd, schema] of [
 }
 
 describe('DefensePolicy schema', () => {
-  it('has the seed defaults of controller/api/defaults.ts', () => {
-    const D = DEFENSE_POLICY_DEFAULTS;
+  it('has the defaults that resolving an empty spec gives (api/v1alpha1)', () => {
+    const D = resolveSpec(defensePolicySpecSchema, {}).spec;
     for (const group of ['trigger', 'detection', 'mitigation'] as const) {
       assert.deepEqual(schemaAt(dpSchema, `spec.${group}`).default, {}, `${group} defaults to {} so its fields get defaults`);
       for (const [k, v] of Object.entries(D[group])) {
-        if (k === 'escalation' || k === 'allowlist') continue;
+        if (k === 'escalation') continue;
         assert.equal(schemaAt(dpSchema, `spec.${group}.${k}`).default, v, `spec.${group}.${k}`);
       }
     }
@@ -180,7 +181,7 @@ describe('DefensePolicy schema', () => {
     assert.match(d, /0\.2 = 20%/);
   });
 
-  it('uses the patterns of controller/api/types.ts', () => {
+  it('uses the patterns of api/v1alpha1/types.ts', () => {
     assert.equal(schemaAt(dpSchema, 'spec.mitigation.allowlist.[]').pattern, IP_OR_CIDR_PATTERN);
     assert.equal(schemaAt(dpSchema, 'spec.trigger.schedule').pattern, CRON_PATTERN);
     assert.equal(schemaAt(dpSchema, 'spec.agents.[].url').pattern, AGENT_URL_PATTERN);
@@ -335,9 +336,9 @@ describe('CRON_PATTERN', () => {
 });
 
 describe('AGENT_URL_PATTERN', () => {
-  for (const s of ['http://host.docker.internal:12345', 'https://10.0.0.5:12345/', 'http://[fd00::5]:12345/api', 'http://agent'])
+  for (const s of ['http://host.docker.internal:12345', 'https://10.0.0.5:12345/', 'http://[fd00::5]:12345', 'http://agent'])
     it(`accepts ${s}`, () => assert.ok(AGENT_URL_RE.test(s)));
-  for (const s of ['ftp://x', 'http://', 'http:// x', 'file:///etc/passwd', 'host:12345', 'http://a b', 'javascript:alert(1)'])
+  for (const s of ['ftp://x', 'http://', 'http:// x', 'file:///etc/passwd', 'host:12345', 'http://a b', 'javascript:alert(1)', 'http://[fd00::5]:12345/api', 'http://a:1/?x', 'http://user@a:1'])
     it(`rejects ${JSON.stringify(s)}`, () => assert.ok(!AGENT_URL_RE.test(s)));
 });
 

@@ -20,7 +20,7 @@ import {
   type BlockEventStatus,
   type DefensePolicyStatus,
   type ResourceDescriptor,
-} from '../../controller/api/types.js';
+} from '../../api/v1alpha1/index.js';
 
 /** Our own state dir, so we never touch another engineer's API server. */
 export const STATE_DIR = process.env.FLOODGATE_CRDS_STATE_DIR ?? '/tmp/floodgate-cp-crds';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { canonicalCidr, formatCidr, parseAddress, parseCidr } from '../../agent/firewall/cidr.js';
+import { canonicalCidr, formatCidr, parseAddress, parseCidr } from '../../lib/cidr.js';
 
 /** Seeded so a failure reproduces. */
 function random(seed: number): () => number {

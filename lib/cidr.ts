@@ -174,6 +174,28 @@ function parseCidrUncached(input: string): ParsedCidr | undefined {
   return { family: address.family, bytes, prefix, hadHostBits, text };
 }
 
+/**
+ * An IPv4-mapped IPv6 CIDR (::ffff:10.0.0.0/104) as the IPv4 CIDR it means
+ * (10.0.0.0/8); anything else unchanged. Bans, firewall sets and the capture
+ * engine see IPv4 senders as IPv4, so a mapped allowlist or protect entry
+ * would otherwise match nothing. A mapped CIDR shorter than /96 also covers
+ * non-mapped IPv6 addresses and stays IPv6.
+ */
+export function unmapIpv4(cidr: Cidr): Cidr {
+  if (cidr.family !== 6 || cidr.prefix < 96) return cidr;
+  for (let i = 0; i < 10; i++) if (cidr.bytes[i] !== 0) return cidr;
+  if (cidr.bytes[10] !== 0xff || cidr.bytes[11] !== 0xff) return cidr;
+  return { family: 4, bytes: cidr.bytes.slice(12), prefix: cidr.prefix - 96 };
+}
+
+/** An IPv4-mapped IP or CIDR as IPv4 text ("::ffff:10.0.0.0/104" → "10.0.0.0/8"); any other input unchanged. */
+export function unmapIpv4Text(input: string): string {
+  const parsed = parseCidr(input);
+  if (!parsed) return input;
+  const unmapped = unmapIpv4(parsed);
+  return unmapped === parsed ? input : formatCidr(unmapped);
+}
+
 /** Canonical text: always with a prefix ("10.0.0.5/32", "2001:db8::/64"). */
 export function formatCidr(cidr: Cidr): string {
   return `${formatAddress(cidr.family, cidr.bytes)}/${cidr.prefix}`;

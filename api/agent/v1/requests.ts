@@ -1,13 +1,15 @@
-// Request schemas for the agent API. Every body and query goes through one of
-// these before anything else runs, so a handler only ever sees typed, bounded
-// input and the ban service is never called with something we could not parse.
+// Request schemas of the agent API (v1), the one definition the agent's
+// handlers parse with (agent/api) and the client sends by. Every body and
+// query goes through one of these before anything else runs, so a handler
+// only ever sees typed, bounded input and the ban service is never called
+// with something we could not parse.
 
 import { z } from 'zod';
-import { oneLineZodError } from '../../native/lib/capture-options.js';
-import { parseCidr } from '../firewall/cidr.js';
-import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../detection/defaults.js';
-import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
-import { ApiError } from './errors.js';
+import { parseCidr } from '../../../lib/cidr.js';
+import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../../detection/defaults.js';
+import { MAX_BAN_SECONDS } from '../../ban-time.js';
+import { type Same, sameType } from './same-type.js';
+import type { AnalyzeRequest, BlockBody } from './types.js';
 
 export { MAX_BAN_SECONDS };
 
@@ -106,7 +108,7 @@ export const blockBodySchema = z
     }
   });
 
-export type BlockBody = z.output<typeof blockBodySchema>;
+sameType<Same<z.output<typeof blockBodySchema>, BlockBody>>();
 
 const BLOCK_BODY_KEYS: ReadonlySet<string> = new Set(Object.keys(blockBodySchema.shape));
 
@@ -186,6 +188,7 @@ export function analyzeBodySchema(maxWindowSeconds: number) {
     trigger: explicitTriggerSchema.optional(),
   });
 }
+sameType<Same<z.output<ReturnType<typeof analyzeBodySchema>>, AnalyzeRequest>>();
 
 // The detection schema owns the range of the share threshold; this only
 // renames it for the seed's field names and explains the usual percent mistake.
@@ -263,10 +266,3 @@ export const talkersQuerySchema = z.strictObject({
     .pipe(z.number().min(1, { error: 'must be at least 1' }).max(100, { error: 'must be at most 100' }))
     .optional(),
 });
-
-/** Parse or throw a 400 whose message is the first issue on one line. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new ApiError(400, oneLineZodError(parsed.error));
-  return parsed.data;
-}

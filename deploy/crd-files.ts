@@ -1,12 +1,12 @@
-// Where the CRD manifests live, for the tests, the controller's startup check
-// and (later) the Helm chart. Resolved from the repository root, found by
-// walking up from this file to the nearest package.json, so it works from
-// source (tsx: controller/api/) and compiled (dist/controller/api/).
+// Where the CRD manifests live (crds/<plural>.<group>.yaml), for the
+// generator, the tests and the Helm chart's symlink. Resolved from the
+// repository root, found by walking up from this file to the nearest
+// package.json, so it works from source (tsx: deploy/) and compiled (dist/deploy/).
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BLOCK_EVENT, DEFENSE_POLICY } from './types.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, KINDS, type ResourceDescriptor } from '../api/v1alpha1/index.js';
 
 /** The nearest directory at or above `from` that holds a package.json named "floodgate". */
 export function findRepoRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -31,18 +31,25 @@ export function crdDir(root: string = findRepoRoot()): string {
   return path.join(root, 'crds');
 }
 
+/** The manifest of one kind: crds/<plural>.<group>.yaml. */
+export function crdPath(kind: Pick<ResourceDescriptor, 'crdName'>, root: string = findRepoRoot()): string {
+  return path.join(crdDir(root), `${kind.crdName}.yaml`);
+}
+
 export interface CrdFiles {
   dir: string;
   defensePolicy: string;
   blockEvent: string;
-  /** Both, in apply order. */
+  /** Every kind's, in apply order (api/v1alpha1 KINDS). */
   all: string[];
 }
 
-/** Paths of the two CRD manifests (`<plural>.<group>.yaml`). */
+/** Paths of the CRD manifests (`<plural>.<group>.yaml`). */
 export function crdFiles(root: string = findRepoRoot()): CrdFiles {
-  const dir = crdDir(root);
-  const defensePolicy = path.join(dir, `${DEFENSE_POLICY.crdName}.yaml`);
-  const blockEvent = path.join(dir, `${BLOCK_EVENT.crdName}.yaml`);
-  return { dir, defensePolicy, blockEvent, all: [defensePolicy, blockEvent] };
+  return {
+    dir: crdDir(root),
+    defensePolicy: crdPath(DEFENSE_POLICY, root),
+    blockEvent: crdPath(BLOCK_EVENT, root),
+    all: KINDS.map((k) => crdPath(k, root)),
+  };
 }
