@@ -12,6 +12,8 @@
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { parseCidr } from '../../lib/cidr.js';
 import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
+import { exportAggregate, parseAggregate, type AggregateExport } from '../../detection/aggregate.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
 import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-resolver.js';
@@ -268,6 +270,14 @@ export class FakeAgent implements AgentCalls {
 
   async attacks() {
     return [];
+  }
+
+  /** What /v1/aggregate answers (detection's export of a window); default: nothing seen. */
+  aggregateOf: AggregateExport = parseAggregate(exportAggregate(mergeSlots([])));
+  async aggregate(): Promise<AggregateExport> {
+    this.calls.push('aggregate');
+    this.fail();
+    return this.aggregateOf;
   }
 
   async listBlocksSince(since: string | undefined) {
