@@ -3,8 +3,11 @@
 // the CLI flags and the DefensePolicy CRD (api/v1alpha1 embeds thresholdFields
 // in spec.detection, so every threshold is a policy field with this default)
 // all take them from here. Defaults must flag a 50k pps distributed flood at
-// one address and must not flag a busy benign server (5k pps from 2,000
-// clients); test/detection covers both.
+// one address, the low-rate floods of issue 10 before any baseline exists (a
+// 2,500 pps ECN SYN flood, 4,000 pps ISAKMP reflection, 44 pps of DNS
+// fragments), and must flag nothing on the benign profiles (a busy web server,
+// an elephant upload, a scrape burst, a flash crowd); test/detection and
+// test/analysis cover both. docs/detection.md says why each value.
 
 import { z } from 'zod';
 import type { DetectionThresholds } from './types.js';
@@ -16,6 +19,11 @@ function positiveFinite(name: string) {
   return z
     .number({ error: `${name} must be a number` })
     .positive({ error: `${name} must be a positive finite number` });
+}
+
+function fraction(name: string) {
+  const message = `${name} is a fraction in (0, 1]`;
+  return z.number({ error: `${name} must be a number` }).gt(0, { error: message }).lte(1, { error: message });
 }
 
 function positiveInt(name: string) {
@@ -75,6 +83,60 @@ export const thresholdFields = {
     .max(10000, { error: 'maxAttackers must be at most 10000' })
     .default(100)
     .describe('At most this many attackers are reported per analysis (1-10000), heaviest first.'),
+  // Floors: rates of traffic that looks malicious on its own, judged before
+  // any baseline exists (cold start) and kept afterwards. A busy web server
+  // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
+  synFloodPps: positiveFinite('synFloodPps')
+    .default(1000)
+    .describe('Floor: SYNs per second to one destination that never complete a handshake (with fewer than half completing) make a SYN flood, with or without a baseline.'),
+  // Responses nobody asked for: the protected address sent no query to that port.
+  reflectionPps: positiveFinite('reflectionPps')
+    .default(1000)
+    .describe('Floor: unsolicited SYN-ACKs, or UDP from an amplification source port the destination sent no query to, per second: a reflection attack.'),
+  // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
+  // victim's packets is a fragment attack even when small (issue 10's 44 pps
+  // DNS fragment reflection).
+  fragmentPps: positiveFinite('fragmentPps')
+    .default(20)
+    .describe('Floor: IP fragments per second that, at fragmentShare of the destination\'s packets or more, are a fragment attack.'),
+  fragmentShare: fraction('fragmentShare')
+    .default(0.1)
+    .describe('The share of the destination\'s packets the fragments must reach for the fragment floor (0.1 = 10%).'),
+  // No TCP stack sends these mixes; scanners send a few, floods many.
+  badFlagsPps: positiveFinite('badFlagsPps')
+    .default(100)
+    .describe('Floor: TCP packets per second with flag mixes no stack sends (NULL, SYN+FIN, FIN without ACK).'),
+  icmpFloodPps: positiveFinite('icmpFloodPps').default(1000).describe('Floor: ICMP packets per second to one destination.'),
+  rstFloodPps: positiveFinite('rstFloodPps')
+    .default(1000)
+    .describe('Floor: RSTs per second to one destination, and stray ACKs per second it answers with RST (an ACK flood).'),
+  // Baseline rule (EWMA mean and EW deviation per signal and protected
+  // address): anomalous above mean + 5 deviations (the deviation floored at
+  // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
+  // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
+  baselineSigmas: positiveFinite('baselineSigmas')
+    .default(5)
+    .describe('Baseline rule: a signal above its learned mean plus this many deviations is anomalous.'),
+  baselineMinPps: positiveFinite('baselineMinPps')
+    .default(100)
+    .describe('Baseline rule: an anomaly is never below this many packets per second.'),
+  baselineMinRatio: z
+    .number({ error: 'baselineMinRatio must be a number' })
+    .min(1, { error: 'baselineMinRatio must be at least 1' })
+    .default(3)
+    .describe('Baseline rule: an anomaly is at least this multiple of the learned mean (at least 1).'),
+  warmupSeconds: z
+    .number({ error: 'warmupSeconds must be a number' })
+    .min(0, { error: 'warmupSeconds must be 0 or more' })
+    .max(86400, { error: 'warmupSeconds must be at most 86400' })
+    .default(60)
+    .describe('Seconds of traffic a destination\'s baseline learns before the baseline rule judges it; before, only floors and ceilings do (cold start).'),
+  baselineHalfLifeSeconds: z
+    .number({ error: 'baselineHalfLifeSeconds must be a number' })
+    .min(1, { error: 'baselineHalfLifeSeconds must be at least 1' })
+    .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' })
+    .default(300)
+    .describe('Half-life, in seconds of traffic, of the baselines\' exponentially weighted mean and variance.'),
 };
 
 type ThresholdFields = typeof thresholdFields;

@@ -8,6 +8,7 @@
  *   node --import tsx --test test/crds/apiserver.test.ts
  */
 import assert from 'node:assert/strict';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { after, before, describe, it } from 'node:test';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
@@ -191,7 +192,7 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       const got = (await policies.create(policy('full', spec))).spec as DefensePolicy['spec'];
       assert.deepEqual(got.targetSelector, spec.targetSelector);
       assert.deepEqual(got.trigger, { ...spec.trigger, pollIntervalSeconds: 3 });
-      assert.deepEqual(got.detection, { ...spec.detection, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 100e6, victimPpsThreshold: 20000, victimBpsThreshold: 1e9 });
+      assert.deepEqual(got.detection, { ...DEFAULT_THRESHOLDS, ...spec.detection });
       assert.deepEqual(got, resolveSpec(defensePolicySpecSchema, spec).spec, 'the server and the controller resolve alike');
       assert.deepEqual(got.mitigation, { ...spec.mitigation, escalation: { factor: 3, maxBanDurationSeconds: 86400 } });
       assert.deepEqual(got.agentSelector, spec.agentSelector);

@@ -11,6 +11,9 @@
 //   - a clock that only moves when told to.
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { parseCidr } from '../../lib/cidr.js';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
+import { exportAggregate, parseAggregate, type AggregateExport } from '../../detection/aggregate.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
 import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-resolver.js';
@@ -269,6 +272,14 @@ export class FakeAgent implements AgentCalls {
     return [];
   }
 
+  /** What /v1/aggregate answers (detection's export of a window); default: nothing seen. */
+  aggregateOf: AggregateExport = parseAggregate(exportAggregate(mergeSlots([])));
+  async aggregate(): Promise<AggregateExport> {
+    this.calls.push('aggregate');
+    this.fail();
+    return this.aggregateOf;
+  }
+
   async listBlocksSince(since: string | undefined) {
     this.calls.push(`list ${since ?? 'all'}`);
     this.fail();
@@ -315,13 +326,14 @@ export function analysisOf(attackers: string[]): AnalysisResult {
   return {
     verdict: {
       underAttack: attackers.length > 0,
-      window: { start: t, end: t, seconds: 7 },
-      thresholds: { attackerShareThreshold: 0.2, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 1e8, victimPpsThreshold: 20000, victimBpsThreshold: 1e9, maxAttackers: 100 },
+      window: { start: t, end: t, seconds: 7, windowSeconds: 7, coverStart: t, coverEnd: t },
+      thresholds: { ...DEFAULT_THRESHOLDS },
       totals: { packets: 0, bytes: 0, inboundPackets: 0, inboundBytes: 0, pps: 0, bps: 0, distinctSources: 0, malformed: 0, sourceEvictions: 0 },
       victims: [],
       vectors: attackers.length ? ['syn_flood'] : [],
       attackers: attackers.map((ip) => ({ ip, rules: ['share'], packets: 350_000, bytes: 21_000_000, share: 0.5, pps: 50_000, bps: 24_000_000, protocols: { ...zero, tcp: 350_000 } })),
       topSource: null,
+      exempt: [],
       drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
     },
     blockedStillSending: [],
