@@ -23,6 +23,7 @@ import { AutoDefense } from './defense/auto-defense.js';
 import { selectBackend } from './firewall/select-backend.js';
 import { registerFirewallDropMetrics } from './firewall/drop-metrics.js';
 import type { FirewallBackend } from './firewall/types.js';
+import { BaselineLearner } from './traffic/baseline-learner.js';
 import { LiveTraffic } from './traffic/live-traffic.js';
 import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
 import { RingTrafficAnalyzer } from './traffic/traffic-analyzer.js';
@@ -127,8 +128,12 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     binding,
   });
   const history = new AttackHistory();
-  const autoDefense = new AutoDefense({ ring, bans, history, logger, registry }, cfg.autoDefense);
-  live.on('slot', () => autoDefense.onSlot());
+  const learner = new BaselineLearner(cfg.autoDefense.thresholds);
+  const autoDefense = new AutoDefense({ ring, bans, history, logger, registry, baselines: learner.baselines }, cfg.autoDefense);
+  live.on('slot', (slot) => {
+    learner.push(slot);
+    autoDefense.onSlot();
+  });
 
   let server: AgentServer | undefined;
   try {
@@ -141,6 +146,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       defaultMode: cfg.mode,
       slotMs: cfg.capture.slotMs,
       waitForSlotEnd: (ms) => live.waitForSlotEnd(ms),
+      baselines: learner.baselines,
     });
     const app = createAgentApi({
       analyzer,

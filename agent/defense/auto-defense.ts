@@ -1,11 +1,14 @@
-// The optional auto-defense loop: on every finished slot, judge the last
-// `windowSeconds` and ban each new attacker through the ban service. Slots
-// close every 100 ms by default, so a flood is banned within a few slots of
-// starting; the controller can drive the same steps through the API instead.
+// Continuous detection and the optional auto-defense: on every finished slot,
+// judge the last `windowSeconds` against the learned baselines and record any
+// attack in the history (GET /v1/attacks); with auto-defense enabled, also ban
+// each new attacker through the ban service. Slots close every 100 ms by
+// default, so a flood is named and banned within a few slots of starting; the
+// controller can drive the same steps through the API instead.
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { analyzeWindow } from '../../detection/analyze.js';
-import type { DetectionThresholds } from '../../detection/types.js';
+import type { BaselineLookup } from '../../detection/baseline.js';
+import type { AttackerEvidence, DetectionThresholds } from '../../detection/types.js';
 import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
 import type { SlotRing } from '../traffic/slot-ring.js';
 import { BlockedMatcher } from '../traffic/blocked-matcher.js';
@@ -24,7 +27,18 @@ export interface AutoDefenseDeps {
   history: AttackHistory;
   logger: Logger;
   registry: Registry;
+  /** The protected addresses' learned baselines (none: floors and ceilings only). */
+  baselines?: BaselineLookup;
   now?: () => number;
+}
+
+/** Shortest coverage judged: the first slots of a capture may cover a few ms, and a burst is not a rate. */
+const MIN_COVER_SECONDS = 0.2;
+
+/** The ban reason: rules, rate and share first (tools parse them), then the vector. */
+export function autoBanReason(a: AttackerEvidence): string {
+  const base = `auto-defense: ${a.rules.join('+')}, ${Math.round(a.pps)} pps, ${(a.share * 100).toFixed(1)}% of inbound`;
+  return (a.vectorLabel ? `${base}; ${a.vectorLabel}` : base).slice(0, 200);
 }
 
 /** Don't retry a refused address on every slot: once per this long. */
@@ -35,6 +49,7 @@ export class AutoDefense {
   private pending = false;
   private refusedUntil = new Map<string, number>();
   private signatureWarned = new Set<number>();
+  private announced = new Set<number>();
   private readonly evaluations: Counter;
   private readonly autoBans: Counter;
   private readonly reaction: Histogram;
@@ -64,7 +79,6 @@ export class AutoDefense {
 
   /** Called for every finished slot; evaluations never overlap, a busy loop coalesces. */
   onSlot(): void {
-    if (!this.policy.enabled) return;
     if (this.running) {
       this.pending = true;
       return;
@@ -86,31 +100,31 @@ export class AutoDefense {
     }
   }
 
-  /** One evaluation; exported for tests. Returns the addresses banned. */
+  /** One evaluation; exported for tests. Returns the addresses banned (none unless auto-defense is enabled). */
   async evaluate(): Promise<string[]> {
     const { ring, bans, logger, history } = this.deps;
     const now = (this.deps.now ?? Date.now)();
-    // A partial window would turn a short burst into a huge rate: wait until the ring covers it.
-    if (ring.spanSeconds() < this.policy.windowSeconds) return [];
+    // Rates divide by the time the slots cover; a few ms at the very start are no rate yet.
+    if (ring.spanSeconds() < Math.min(this.policy.windowSeconds, MIN_COVER_SECONDS)) return [];
     const slots = ring.window(this.policy.windowSeconds);
     const matcher = new BlockedMatcher(bans.list().map((b) => b.cidr));
-    const verdict = analyzeWindow(slots, this.policy.thresholds, { blocked: (ip) => matcher.has(ip) });
+    const verdict = analyzeWindow(slots, this.policy.thresholds, { blocked: (ip) => matcher.has(ip), baselines: this.deps.baselines });
     this.evaluations.inc({ result: verdict.underAttack ? 'attack' : 'clean' });
     const banned: string[] = [];
-    for (const a of verdict.attackers) {
+    for (const a of this.policy.enabled ? verdict.attackers : []) {
       if ((this.refusedUntil.get(a.ip) ?? 0) > now) continue;
       try {
         await bans.block({
           cidr: a.ip,
           durationSeconds: this.policy.banDurationSeconds,
-          reason: `auto-defense: ${a.rules.join('+')}, ${Math.round(a.pps)} pps, ${(a.share * 100).toFixed(1)}% of inbound`,
+          reason: autoBanReason(a),
           policy: 'auto-defense',
           source: 'auto',
         });
         banned.push(a.ip);
         this.autoBans.inc({ outcome: 'banned' });
         this.reaction.observe(Math.max(0, (Date.now() - (slots.at(-1)?.end ?? Date.now())) / 1000));
-        logger.warn({ ip: a.ip, rules: a.rules, pps: Math.round(a.pps), share: a.share }, 'auto-defense banned an attacker');
+        logger.warn({ ip: a.ip, rules: a.rules, pps: Math.round(a.pps), share: a.share, vector: a.vectorLabel }, 'auto-defense banned an attacker');
       } catch (err) {
         this.autoBans.inc({ outcome: 'refused' });
         this.refusedUntil.set(a.ip, now + REFUSAL_BACKOFF_MS);
@@ -119,6 +133,11 @@ export class AutoDefense {
       }
     }
     const rec = history.observe(verdict, now, banned);
+    if (rec && !this.announced.has(rec.id)) {
+      if (this.announced.size >= 256) this.announced.clear();
+      this.announced.add(rec.id);
+      logger.warn({ victims: rec.victims, vectors: rec.vectorDetails.map((x) => x.label), explanation: verdict.victims[0]?.explanation }, 'attack detected');
+    }
     // Once per attack, not on every slot of a long flood.
     if (rec && rec.signatureRuleNeeded && !this.signatureWarned.has(rec.id)) {
       if (this.signatureWarned.size >= 256) this.signatureWarned.clear(); // ids only grow; old ones are done

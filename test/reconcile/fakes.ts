@@ -9,6 +9,7 @@
 //     ban keeps the later expiry, removals and expiries in a change journal),
 //     with switches for the failures the reconcilers must survive;
 //   - a clock that only moves when told to.
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { parseCidr } from '../../lib/cidr.js';
 import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
@@ -315,13 +316,14 @@ export function analysisOf(attackers: string[]): AnalysisResult {
   return {
     verdict: {
       underAttack: attackers.length > 0,
-      window: { start: t, end: t, seconds: 7 },
-      thresholds: { attackerShareThreshold: 0.2, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 1e8, victimPpsThreshold: 20000, victimBpsThreshold: 1e9, maxAttackers: 100 },
+      window: { start: t, end: t, seconds: 7, windowSeconds: 7, coverStart: t, coverEnd: t },
+      thresholds: { ...DEFAULT_THRESHOLDS },
       totals: { packets: 0, bytes: 0, inboundPackets: 0, inboundBytes: 0, pps: 0, bps: 0, distinctSources: 0, malformed: 0, sourceEvictions: 0 },
       victims: [],
       vectors: attackers.length ? ['syn_flood'] : [],
       attackers: attackers.map((ip) => ({ ip, rules: ['share'], packets: 350_000, bytes: 21_000_000, share: 0.5, pps: 50_000, bps: 24_000_000, protocols: { ...zero, tcp: 350_000 } })),
       topSource: null,
+      exempt: [],
       drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
     },
     blockedStillSending: [],

@@ -176,11 +176,16 @@ export const analysisModeSchema = z.enum(['continuous', 'window'], {
   error: 'must be "continuous" or "window"',
 });
 
+export const explicitTriggerSchema = z.enum(['api', 'trigger-defense', 'memory', 'annotation', 'schedule'], {
+  error: 'must be one of api, trigger-defense, memory, annotation, schedule',
+});
+
 export function analyzeBodySchema(maxWindowSeconds: number) {
   return z.strictObject({
     windowSeconds: windowSecondsSchema(maxWindowSeconds),
     thresholds: detectionThresholdOverridesSchema.optional(),
     mode: analysisModeSchema.optional(),
+    trigger: explicitTriggerSchema.optional(),
   });
 }
 sameType<Same<z.output<ReturnType<typeof analyzeBodySchema>>, AnalyzeRequest>>();
@@ -237,6 +242,17 @@ export const trafficQuerySchema = z.strictObject({
     .regex(/^[0-9]{1,3}$/, { error: 'must be a whole number from 1 to 600' })
     .transform(Number)
     .pipe(z.number().min(1, { error: 'must be at least 1' }).max(600, { error: 'must be at most 600' }))
+    .optional(),
+});
+
+/** GET /v1/aggregate: the window (default 1 s) and how many sources to list (default 1000, at most 20,000). */
+export const aggregateQuerySchema = z.strictObject({
+  seconds: trafficQuerySchema.shape.seconds,
+  sources: z
+    .string({ error: 'must be given once, as a whole number' })
+    .regex(/^[0-9]{1,5}$/, { error: 'must be a whole number from 1 to 20000' })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: 'must be at least 1' }).max(20_000, { error: 'must be at most 20000' }))
     .optional(),
 });
 

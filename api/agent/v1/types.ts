@@ -8,9 +8,9 @@
 // carries it, and the controller sums verdicts with detection's own code, so
 // a second definition could only drift. schemas.ts checks at compile time
 // that its zod schema of the verdict still matches that type.
-import type { AttackVector, DetectionThresholds, Verdict } from '../../../detection/types.js';
+import type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict } from '../../../detection/types.js';
 
-export type { AttackVector, DetectionThresholds, Verdict };
+export type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict };
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -21,6 +21,12 @@ export interface AnalyzeRequest {
    * Absent: the agent's configured mode.
    */
   mode?: 'continuous' | 'window';
+  /**
+   * The caller knows an attack is on (pod memory, its own trigger): the share
+   * rule then picks attackers among all sources, not only those matching a
+   * detected vector.
+   */
+  trigger?: ExplicitTrigger;
 }
 
 /** A source that is banned already and still sending (capture sits before the firewall). */
@@ -140,6 +146,17 @@ export interface BlockBody {
 }
 
 /** One detected attack episode (GET /v1/attacks), newest first. */
+/** One vector of an attack episode, with service and ports. */
+export interface AttackVectorRecord {
+  vector: AttackVector;
+  /** e.g. "BACnet amplification (udp sport 47808)". */
+  label: string;
+  /** Largest share of its victim's packets seen in the episode, 0..1 (0 for a single source's own flood). */
+  peakShare: number;
+  /** The structured rule that matches it; absent for a single source's flood. */
+  signature?: MitigationSignature;
+}
+
 export interface AttackRecord {
   id: number;
   startedAt: string;
@@ -147,6 +164,10 @@ export interface AttackRecord {
   endedAt?: string;
   victims: string[];
   vectors: AttackVector[];
+  /** Every vector of the episode named with service and ports, heaviest first when first seen. */
+  vectorDetails: AttackVectorRecord[];
+  /** More than one vector at once at some victim. */
+  multiVector: boolean;
   /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
   signatures: string[];
   signatureRuleNeeded: boolean;
