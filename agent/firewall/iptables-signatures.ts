@@ -25,7 +25,7 @@ import { formatAddress, parseAddress, parseCidr, canonicalCidr, type Family } fr
 import { TCP_FLAG_NAMES } from '../../api/signature-rule.js';
 import type { TcpFlagName } from '../../detection/types.js';
 import type { CommandExecutor } from './exec.js';
-import { type FirewallSignature, type SignatureFirewall } from './signature-types.js';
+import { type FirewallSignature, type SignatureFirewall, utcSeconds } from './signature-types.js';
 import { type DropCounters, FirewallInputError } from './types.js';
 
 export const SIG_CHAIN = 'FLOODGATE-SIG';
@@ -79,7 +79,9 @@ export function iptablesRulesOf(r: FirewallSignature): { family: Family; lines: 
   if (!dst) throw new FirewallInputError(`signature destination is not one address: ${JSON.stringify(m.destination).slice(0, 70)}`);
   const family = dst.family;
   if (m.fragment !== undefined) throw new FirewallInputError(iptablesFragmentRefusal);
-  const scope = ['-d', formatAddress(family, dst.bytes), '-m', 'set', '!', '--match-set', NB_SETS[family], 'src'];
+  // -m time counts in UTC: the rule stops matching at its expiry even if the agent is gone.
+  const until = utcSeconds(r.expiresAt).replace(' ', 'T');
+  const scope = ['-d', formatAddress(family, dst.bytes), '-m', 'set', '!', '--match-set', NB_SETS[family], 'src', '-m', 'time', '--datestop', until];
   if (m.source !== undefined) {
     const src = parseCidr(m.source);
     if (!src || src.family !== family) throw new FirewallInputError('signature source is not an address of the destination family');

@@ -110,7 +110,7 @@ export class NftBackend implements FirewallBackend {
     this.exec = options.exec ?? createExecutor();
     this.scriptDir = options.scriptDir ?? tmpdir();
     this.refreshMode = options.refreshMode;
-    this.signatures = new NftSignatures(this.exec, (script) => this.run(script));
+    this.signatures = new NftSignatures(this.exec);
   }
 
   private async run(script: string): Promise<void> {

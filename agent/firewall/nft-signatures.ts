@@ -15,8 +15,9 @@
 //
 // Every rule starts with its destination (one protected address), skips the
 // never-block sources (sets sig_nb4/sig_nb6), counts in its own named
-// counter sig_<id> and carries the comment "sig <id>", helper rules
-// included. sync() rebuilds the chains from the desired set in one `nft -f`
+// counter sig_<id>, carries the comment "sig <id>", helper rules included,
+// and matches only until its expiry (meta time), so it ends on time even if
+// the agent that removes it is gone. sync() rebuilds the chains from the desired set in one `nft -f`
 // transaction: chains flushed and refilled, counters of rules that stay kept
 // (a named counter outlives a flush), counters of rules that went deleted.
 //
@@ -28,7 +29,7 @@ import { canonicalCidr, formatAddress, parseAddress, parseCidr, type Family } fr
 import { TCP_FLAG_NAMES, type SignatureMatch } from '../../api/signature-rule.js';
 import type { TcpFlagName } from '../../detection/types.js';
 import type { CommandExecutor } from './exec.js';
-import { counterName, type FirewallSignature, type SignatureFirewall } from './signature-types.js';
+import { counterName, type FirewallSignature, type SignatureFirewall, utcSeconds } from './signature-types.js';
 import type { DropCounters } from './types.js';
 import { FirewallInputError } from './types.js';
 
@@ -134,7 +135,10 @@ interface ChainRule {
 export function nftRulesOf(r: FirewallSignature): ChainRule[] {
   const counter = `counter name "${counterName(r.id)}"`;
   const tag = `comment "sig ${r.id}"`;
-  const { scope, what } = matchParts(r.match);
+  const parts = matchParts(r.match);
+  // Until its expiry (UTC: nft runs with TZ=UTC), even if no agent removes it.
+  const scope = `meta time < "${utcSeconds(r.expiresAt)}" ${parts.scope}`;
+  const { what } = parts;
   const line = (...parts: string[]) => [scope, ...what, ...parts].join(' ');
   const a = r.action;
   switch (a.type) {
@@ -229,10 +233,12 @@ export function parseSignatureCounters(json: string): Map<string, DropCounters> 
 }
 
 export class NftSignatures implements SignatureFirewall {
-  constructor(
-    private readonly exec: CommandExecutor,
-    private readonly run: (script: string) => Promise<void>,
-  ) {}
+  constructor(private readonly exec: CommandExecutor) {}
+
+  /** One transaction; TZ=UTC so the rules' expiry times mean UTC. */
+  private async run(script: string): Promise<void> {
+    await this.exec(['nft', '-f', '-'], { input: script, env: { TZ: 'UTC' } });
+  }
 
   private async counterNames(): Promise<string[]> {
     const r = await this.exec(['nft', '-j', 'list', 'counters', 'table', 'inet', 'floodgate'], { allowFailure: true });

@@ -22,6 +22,12 @@ export interface FirewallSignature {
   /** Normalised and validated; its destination is one address. */
   match: SignatureMatch;
   action: FirewallSignatureAction;
+  /**
+   * When the rule ends (ms since the epoch). Backends that can put it in the
+   * rule itself do (nft: meta time, iptables: -m time --datestop), so a rule
+   * stops matching on time even when the agent that enforces expiry is gone.
+   */
+  expiresAt: number;
 }
 
 export interface SignatureFirewall {
@@ -45,4 +51,10 @@ export interface SignatureFirewall {
 export function counterName(id: string): string {
   if (!/^[0-9a-f]{16}$/.test(id)) throw new Error(`not a signature rule id: ${JSON.stringify(id).slice(0, 40)}`);
   return `sig_${id}`;
+}
+
+/** The expiry to the second, rounded up, UTC: "2026-12-06 12:00:00". */
+export function utcSeconds(ms: number): string {
+  if (!Number.isFinite(ms)) throw new Error('expiry is not a time');
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
 }

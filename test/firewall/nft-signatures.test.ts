@@ -16,7 +16,7 @@ import { canConnect, connect, createNetns, startTcpServer, type TestNetns } from
 
 function rule(match: SignatureMatch, action: FirewallSignature['action']): FirewallSignature {
   const m = normalizeMatch(match);
-  return { id: signatureId(m), match: m, action };
+  return { id: signatureId(m), match: m, action, expiresAt: Date.now() + 3_600_000 };
 }
 
 const SYN = { mask: ['syn', 'ack', 'rst'] as const, value: ['syn'] as const };
@@ -35,10 +35,10 @@ describe('nft signature rules (built from validated values)', () => {
   it('writes each action where it can work, with its counter and tag on every rule', () => {
     const script = nftSignatureScript(RULES, ['10.88.0.0/30', '127.0.0.0/8', '::1/128']);
     const amp = RULES[0]!;
-    assert.match(script, new RegExp(`add rule inet floodgate sig_early ip daddr 10\\.88\\.0\\.2 ip saddr != @sig_nb4 meta l4proto udp udp sport 161 counter name "sig_${amp.id}" drop comment "sig ${amp.id}"`));
-    assert.match(script, /sig_early ip daddr 10\.88\.0\.2 ip saddr != @sig_nb4 ip frag-off & 0x3fff != 0 counter name/);
-    assert.match(script, /sig_early ip6 daddr fd88::2 ip6 saddr != @sig_nb6 exthdr frag exists limit rate over 50\/second burst 10 packets counter name/);
-    assert.match(script, /sig_ct ip daddr 10\.88\.0\.2 .* tcp flags & \(syn \| rst \| ack\) == \(syn \| ack\) ct state invalid,new counter name/);
+    assert.match(script, new RegExp(`add rule inet floodgate sig_early meta time < "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d" ip daddr 10\\.88\\.0\\.2 ip saddr != @sig_nb4 meta l4proto udp udp sport 161 counter name "sig_${amp.id}" drop comment "sig ${amp.id}"`));
+    assert.match(script, /sig_early meta time < "[^"]+" ip daddr 10\.88\.0\.2 ip saddr != @sig_nb4 ip frag-off & 0x3fff != 0 counter name/);
+    assert.match(script, /sig_early meta time < "[^"]+" ip6 daddr fd88::2 ip6 saddr != @sig_nb6 exthdr frag exists limit rate over 50\/second burst 10 packets counter name/);
+    assert.match(script, /sig_ct meta time < "[^"]+" ip daddr 10\.88\.0\.2 .* tcp flags & \(syn \| rst \| ack\) == \(syn \| ack\) ct state invalid,new counter name/);
     assert.match(script, /sig_early .* tcp dport 8080 tcp flags & \(syn \| ack \| rst\) == syn notrack comment/);
     assert.match(script, /sig_in .* tcp dport 8080 ct state invalid,untracked counter name "sig_[0-9a-f]{16}" synproxy mss 1460 wscale 7 timestamp sack-perm/);
     assert.match(script, /sig_fwd .* ct state invalid counter drop comment/);
@@ -53,15 +53,15 @@ describe('nft signature rules (built from validated values)', () => {
 
   it('refuses values that did not come through validation; nothing is built', () => {
     for (const bad of INJECTION_CORPUS) {
-      assert.throws(() => nftRulesOf({ id: 'a'.repeat(16), match: { protocol: 'udp', destination: bad, sourcePort: 1 }, action: { type: 'drop' } }), FirewallInputError, bad);
-      assert.throws(() => nftRulesOf({ id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', source: bad }, action: { type: 'drop' } }), FirewallInputError, bad);
+      assert.throws(() => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'a'.repeat(16), match: { protocol: 'udp', destination: bad, sourcePort: 1 }, action: { type: 'drop' } }), FirewallInputError, bad);
+      assert.throws(() => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', source: bad }, action: { type: 'drop' } }), FirewallInputError, bad);
       assert.throws(() => nftSignatureScript([], [bad]), FirewallInputError, bad);
     }
-    assert.throws(() => nftRulesOf({ id: 'x; flush ruleset', match: { protocol: 'udp', destination: '10.0.0.1' }, action: { type: 'drop' } }), /not a signature rule id/);
-    assert.throws(() => nftRulesOf({ id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', sourcePort: 70000 }, action: { type: 'drop' } }), FirewallInputError);
-    assert.throws(() => nftRulesOf({ id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', sourcePort: 1 }, action: { type: 'limit', ratePerSecond: 1.5, burst: 1 } }), FirewallInputError);
+    assert.throws(() => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'x; flush ruleset', match: { protocol: 'udp', destination: '10.0.0.1' }, action: { type: 'drop' } }), /not a signature rule id/);
+    assert.throws(() => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', sourcePort: 70000 }, action: { type: 'drop' } }), FirewallInputError);
+    assert.throws(() => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'a'.repeat(16), match: { protocol: 'udp', destination: '10.0.0.1', sourcePort: 1 }, action: { type: 'limit', ratePerSecond: 1.5, burst: 1 } }), FirewallInputError);
     assert.throws(
-      () => nftRulesOf({ id: 'a'.repeat(16), match: { protocol: 'tcp', destination: '10.0.0.1', tcpFlags: { mask: ['syn; drop' as 'syn'], value: [] } }, action: { type: 'drop' } }),
+      () => nftRulesOf({ expiresAt: Date.now() + 60_000, id: 'a'.repeat(16), match: { protocol: 'tcp', destination: '10.0.0.1', tcpFlags: { mask: ['syn; drop' as 'syn'], value: [] } }, action: { type: 'drop' } }),
       FirewallInputError,
     );
   });
@@ -140,6 +140,18 @@ describe('nft signature rules (real nftables in network namespaces)', () => {
       server.stop();
       await backend.signatures.sync([], []);
     }
+  });
+
+  it('a rule stops matching at its expiry by itself, with no agent to remove it', async () => {
+    const amp = { ...RULES[0]!, expiresAt: Date.now() + 1500 };
+    await backend.signatures.sync([amp], []);
+    const start = await counter(amp.id);
+    await udpFrom(161, 5);
+    assert.equal((await counter(amp.id)) - start, 5, 'matches before its expiry');
+    await new Promise((r) => setTimeout(r, Math.max(0, amp.expiresAt - Date.now()) + 1100));
+    await udpFrom(161, 5);
+    assert.equal((await counter(amp.id)) - start, 5, 'matches nothing after it');
+    await backend.signatures.sync([], []);
   });
 
   it('teardown removes the signature chains with the table', async () => {
