@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalCidr, formatAddress, parseAddress } from '../lib/cidr.js';
 import type { MitigationSignature, TcpFlagName } from '../detection/types.js';
+import { IP_OR_CIDR_PATTERN, IP_PATTERN } from './v1alpha1/types.js';
 
 export const TCP_FLAG_NAMES = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'] as const satisfies readonly TcpFlagName[];
 
@@ -43,10 +44,12 @@ export const signatureMatchSchema = z
     protocol: z.enum(['tcp', 'udp', 'icmp', 'any']).describe('tcp, udp, icmp (ICMPv6 for an IPv6 destination), or any.'),
     destination: z
       .string()
+      .regex(new RegExp(IP_PATTERN), { error: 'must be one IP address: a signature is for one protected address, never a range' })
       .max(64)
       .describe('The protected address the rule is for: one IPv4 or IPv6 address, never a range.'),
     source: z
       .string()
+      .regex(new RegExp(IP_OR_CIDR_PATTERN), { error: 'must be an IP address or CIDR' })
       .max(64)
       .optional()
       .describe('Only traffic from this address or CIDR. Absent: any source (except the never-block list).'),
@@ -65,6 +68,11 @@ export const signatureMatchSchema = z
   .describe('The traffic the rule matches, always towards one protected address.');
 
 export type SignatureMatch = z.output<typeof signatureMatchSchema>;
+
+/** What a policy (or an agent) lets happen to the rules its verdicts call for: apply, only propose, or neither. */
+// Not "off": YAML 1.1 readers (kubectl, helm) read an unquoted off as the boolean false.
+export const SIGNATURE_MODES = ['auto', 'propose', 'disabled'] as const;
+export type SignatureMode = (typeof SIGNATURE_MODES)[number];
 
 export const SIGNATURE_ACTIONS = ['drop', 'limit', 'synproxy', 'drop-invalid'] as const;
 export type SignatureActionType = (typeof SIGNATURE_ACTIONS)[number];

@@ -23,9 +23,7 @@
 import { type SignatureAction, type SignatureMatch, matchOfSignature, signatureId, signatureProblems } from '../api/signature-rule.js';
 import type { AttackVector, BaselineStat, DetectionThresholds, VectorReport, Verdict, VictimReport } from '../detection/types.js';
 
-/** What a policy lets happen to the rules it plans. */
-export type SignatureMode = 'auto' | 'propose' | 'off';
-export const SIGNATURE_MODES = ['auto', 'propose', 'off'] as const satisfies readonly SignatureMode[];
+export { SIGNATURE_MODES, type SignatureMode } from '../api/signature-rule.js';
 
 export interface PlannedRule {
   id: string;

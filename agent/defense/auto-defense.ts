@@ -179,7 +179,7 @@ export class AutoDefense {
   private async signatures(verdict: Verdict, now: number, slotEnd: number | undefined): Promise<void> {
     const service = this.deps.signatures!;
     const mode = this.deps.signatureMode?.() ?? { mode: 'propose' as const, durationSeconds: 300 };
-    if (mode.mode === 'off') return;
+    if (mode.mode === 'disabled') return;
     const plans = planRules(verdict);
     const propose = (p: PlannedRule, why: string) => {
       if (this.proposed.has(p.id)) return;

@@ -30,7 +30,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { parseAddress } from '../../lib/cidr.js';
 
-export type SynproxyMode = 'auto' | 'manage' | 'off';
+export type SynproxyMode = 'auto' | 'manage' | 'disabled';
 
 export interface SynproxyOptions {
   mss: number;
@@ -100,7 +100,7 @@ export class SynproxySettings {
 
   /** Can a synproxy for `destination` work now, and with which options? */
   async readiness(destination: string): Promise<SynproxyReadiness> {
-    if (this.mode === 'off') return { ready: false, reason: 'synproxy is off in the agent config (signatures.synproxy)' };
+    if (this.mode === 'disabled') return { ready: false, reason: 'synproxy is disabled in the agent config (signatures.synproxy)' };
     if (this.mode === 'manage') await this.manage();
     const loose = await this.sys.read(LOOSE);
     const cookies = await this.sys.read(COOKIES);

@@ -10,7 +10,7 @@ import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '..
 import { MAX_BAN_SECONDS } from '../../ban-time.js';
 import { type Same, sameType } from './same-type.js';
 import type { AnalyzeRequest, BlockBody, SignaturePolicySettings, SignatureRequest } from './types.js';
-import { signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
+import { SIGNATURE_MODES, signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
 import type { AttackVector } from '../../../detection/types.js';
 
 export { MAX_BAN_SECONDS };
@@ -316,7 +316,7 @@ export const MAX_POLICY_RULES = 1000;
 
 /** PUT /v1/signatures/policies/<name>. */
 export const signaturePolicySettingsSchema = z.strictObject({
-  mode: z.enum(['auto', 'propose', 'off'], { error: 'must be "auto", "propose" or "off"' }),
+  mode: z.enum(SIGNATURE_MODES, { error: 'must be "auto", "propose" or "disabled"' }),
   durationSeconds: durationSecondsSchema,
   maxRules: z.number().int().min(1).max(MAX_POLICY_RULES),
   maxDurationSeconds: durationSecondsSchema,

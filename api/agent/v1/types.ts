@@ -258,8 +258,8 @@ export type SignatureResult =
 
 /** What a DefensePolicy lets the agent do with its own verdicts (PUT /v1/signatures/policies/<name>). */
 export interface SignaturePolicySettings {
-  /** auto: apply planned rules from the agent's own verdicts; propose: log them; off: nothing. */
-  mode: 'auto' | 'propose' | 'off';
+  /** auto: apply planned rules from the agent's own verdicts; propose: log them; disabled: nothing. */
+  mode: 'auto' | 'propose' | 'disabled';
   /** Duration of a rule the agent applies on its own. */
   durationSeconds: number;
   /** The policy's rules at once on this agent, at most. */
