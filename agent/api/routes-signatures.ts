@@ -18,7 +18,7 @@ export function signatureRoutes(deps: { signatures: SignatureService; logger: Lo
   const router = Router();
 
   router.get('/v1/signatures', (_req, res) => {
-    res.json({ signatures: signatures.list(), policies: signatures.policies() });
+    res.json({ signatures: signatures.list(), epoch: signatures.epoch, policies: signatures.policies() });
   });
 
   router.post('/v1/signatures', jsonBody(deps.maxBodyBytes), async (req, res) => {

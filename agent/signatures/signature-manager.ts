@@ -10,6 +10,7 @@
 // asks: the HTTP API (POST /v1/signatures), the agent's own detection
 // (auto-defense), and a watch of SignatureRule objects (issue 15).
 
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { MAX_BAN_SECONDS, expiry } from '../../api/ban-time.js';
@@ -84,6 +85,8 @@ interface Applied {
 const PRINTABLE_LINE = /[\p{C}\p{Zl}\p{Zp}]+/gu;
 
 export class SignatureManager {
+  /** This process's list epoch (SignatureList.epoch). */
+  readonly epoch = randomBytes(4).toString('hex');
   private queue: Promise<unknown> = Promise.resolve();
   private started = false;
   private timers: NodeJS.Timeout[] = [];

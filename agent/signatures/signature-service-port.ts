@@ -12,6 +12,8 @@ export interface SignatureService {
   /** Remove a rule with its helper rules; false when there was none. */
   remove(id: string): Promise<boolean>;
   list(): SignatureRecord[];
+  /** Changes when the agent starts (GET /v1/signatures carries it). */
+  readonly epoch: string;
   /** When the rule runs out (ms), if held. */
   heldUntil(id: string): number | undefined;
   setPolicy(name: string, settings: SignaturePolicySettings): Promise<SignaturePolicySettings>;

@@ -349,6 +349,7 @@ sameType<Same<z.output<typeof signatureRecordSchema>, SignatureRecord>>();
 /** GET /v1/signatures. */
 export const signatureListSchema = z.object({
   signatures: z.array(signatureRecordSchema).max(10_000),
+  epoch: text(64),
   policies: z.record(z.string().max(253), signaturePolicySettingsSchema),
 });
 sameType<Same<z.output<typeof signatureListSchema>, SignatureList>>();

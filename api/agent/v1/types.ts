@@ -271,6 +271,11 @@ export interface SignaturePolicySettings {
 /** GET /v1/signatures. */
 export interface SignatureList {
   signatures: SignatureRecord[];
+  /**
+   * Changes when the agent process starts: a rule missing from a list of the
+   * same epoch was removed there; from a new epoch, it may have been lost.
+   */
+  epoch: string;
   /** The policies' settings the agent holds, by policy name. */
   policies: Record<string, SignaturePolicySettings>;
 }
