@@ -205,6 +205,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const signatureSync = new AgentSignatureSync({
     signatureRules: signatureRulesApi,
     getSignatureRule: (ns, name) => signatureRules.get(name, ns),
+    listSignatureRules: () => signatureRules.list(),
     listPolicies: () => policies.list(),
     resolver,
     logger,

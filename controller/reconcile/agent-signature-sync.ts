@@ -24,7 +24,7 @@ import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clien
 import type { AgentHealth } from '../agents/agent-health.js';
 import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
 import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
-import { newSignatureRule, signatureRuleName } from './signature-rule-names.js';
+import { findSignatureRule, newSignatureRule } from './signature-rule-names.js';
 import type { ObservedCounters } from './signature-rule-reconciler.js';
 
 export interface AgentSignatureSyncDeps {
@@ -33,6 +33,8 @@ export interface AgentSignatureSyncDeps {
     patch(ref: NamespacedName, body: object): Promise<SignatureRule>;
   };
   getSignatureRule: (namespace: string, name: string) => SignatureRule | undefined;
+  /** Every SignatureRule: to find a hand-made one (a name of its own) by its rule id. */
+  listSignatureRules: () => SignatureRule[];
   listPolicies: () => DefensePolicy[];
   resolver: Pick<AgentResolver, 'resolve'>;
   logger: Logger;
@@ -99,6 +101,10 @@ export class AgentSignatureSync {
     this.notified.delete(key);
   }
 
+  private find(ns: string, policy: string, id: string): SignatureRule | undefined {
+    return findSignatureRule(this.deps.getSignatureRule, this.deps.listSignatureRules, ns, policy, id);
+  }
+
   /** The agents' counters of a SignatureRule, summed (undefined: no agent listed it yet). */
   counters(key: string): ObservedCounters | undefined {
     const agents = this.perAgent.get(key);
@@ -162,24 +168,28 @@ export class AgentSignatureSync {
       const sameProcess = cursor.epoch !== undefined && cursor.epoch === list.epoch;
       for (const [id, until] of cursor.held) {
         if (listed.has(id) || until <= now + EXPIRY_SLACK_MS) continue;
-        const sr = this.deps.getSignatureRule(ns, signatureRuleName(name, id));
+        const sr = this.find(ns, name, id);
         if (!sr || sr.status?.phase !== 'Active' || sr.metadata.deletionTimestamp) continue;
         if (sameProcess) await this.releasedEarly(sr, a.name);
         else this.deps.onLost?.(sr);
       }
       cursor.epoch = list.epoch;
       cursor.held = new Map(list.signatures.map((r) => [r.id, Date.parse(r.expiresAt)]));
+      const listedKeys = new Set<string>();
       for (const r of list.signatures) {
-        const srName = signatureRuleName(name, r.id);
-        const key = `${ns}/${srName}`;
+        const key = `${ns}/${this.find(ns, name, r.id)?.metadata.name ?? `${name}-sig-${r.id}`}`;
         seenKeys.add(key);
+        listedKeys.add(key);
         let agentsOf = this.perAgent.get(key);
         if (!agentsOf) this.perAgent.set(key, (agentsOf = new Map()));
         agentsOf.set(a.url, { packets: r.packets, pps: r.packetsPerSecond, applied: r.applied });
         if (await this.consider(policy, a.name, r)) recorded++;
       }
       // Rules this agent no longer lists: its counters no longer count.
-      for (const [key, byAgent] of this.perAgent) if (key.startsWith(`${ns}/`) && !listed.has(key.slice(key.lastIndexOf('-sig-') + 5))) byAgent.delete(a.url);
+      for (const [key, byAgent] of this.perAgent) {
+        if (!key.startsWith(`${ns}/`) || listedKeys.has(key)) continue;
+        byAgent.delete(a.url);
+      }
     }
     this.notifyCounters(ns, seenKeys);
     return recorded;
@@ -221,9 +231,9 @@ export class AgentSignatureSync {
     // Rules pushed from a SignatureRule come back in the list: their object exists already (or was just deleted).
     if (r.source !== 'auto' && r.policy === name) return false;
     if (r.source === 'auto' && r.policy !== undefined && r.policy !== name) return false; // another policy's auto rule
-    const srName = signatureRuleName(name, r.id);
+    const existing = this.find(ns, name, r.id);
+    const srName = existing?.metadata.name ?? `${name}-sig-${r.id}`;
     if ((this.tombstones.get(`${ns}/${srName}`) ?? 0) > this.now()) return false;
-    const existing = this.deps.getSignatureRule(ns, srName);
     if (existing?.metadata.deletionTimestamp) return false;
     const start = rfc3339(Date.parse(r.createdAt));
     const spec = {

@@ -38,3 +38,20 @@ export function newSignatureRule(
     spec: { ...spec, signature, policyRef: { name: policyName } },
   };
 }
+
+/**
+ * The policy's SignatureRule of rule `id`: the one under its own name, else
+ * any of the policy's (a hand-made one has a name of its own) whose match has
+ * that id. A deleting object counts: its removal is on its way.
+ */
+export function findSignatureRule(
+  get: (namespace: string, name: string) => SignatureRule | undefined,
+  list: () => SignatureRule[],
+  namespace: string,
+  policy: string,
+  id: string,
+): SignatureRule | undefined {
+  const named = get(namespace, signatureRuleName(policy, id));
+  if (named) return named;
+  return list().find((r) => r.metadata.namespace === namespace && r.spec.policyRef?.name === policy && ruleIdOf(r) === id);
+}

@@ -15,7 +15,7 @@ import type { EventRecorder } from '../kube/event-recorder.js';
 import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
 import { banWindow, LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
 import { lifecycleViewOf } from './enforcement-reconciler.js';
-import { newSignatureRule, signatureRuleName } from './signature-rule-names.js';
+import { findSignatureRule, newSignatureRule, signatureRuleName } from './signature-rule-names.js';
 
 export type SignatureEntry = NonNullable<DefensePolicyLastAnalysis['signatures']>[number];
 
@@ -56,7 +56,6 @@ export class SignatureRulesFromVerdict {
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
     const mine = this.deps.listSignatureRules().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name);
-    const byName = new Map(mine.map((r) => [r.metadata.name ?? '', r]));
     let active = mine.filter((r) => !r.metadata.deletionTimestamp && (!r.status?.phase || r.status.phase === 'Active' || r.status.phase === 'Pending')).length;
     const limits = mitigation.signatureLimits;
     const duration = Math.min(limits.durationSeconds, limits.maxDurationSeconds);
@@ -70,9 +69,9 @@ export class SignatureRulesFromVerdict {
         this.propose(policy, p, entry.why);
         continue;
       }
-      const srName = signatureRuleName(name, p.id);
+      const existing = findSignatureRule((_ns, n) => mine.find((r) => r.metadata.name === n), () => mine, ns, name, p.id);
+      const srName = existing?.metadata.name ?? signatureRuleName(name, p.id);
       const ref = { namespace: ns, name: srName };
-      const existing = byName.get(srName);
       const spec = { durationSeconds: duration, reason: p.reason, vector: p.vector, label: p.label };
       try {
         if (!existing) {
