@@ -265,12 +265,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     dashboard = await startDashboard(opts.dashboard, {
       listPolicies: () => policies.list(),
       listBlockEvents: () => blockEvents.list(),
+      listSignatureRules: () => signatureRules.list(),
       listPods,
       resolver,
       memory,
       logger,
       patchPolicy: (ref, body) => policiesApi.patch(ref, body),
       deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
+      deleteSignatureRule: (ref) => signatureRulesApi.delete(ref),
     });
   }
 
