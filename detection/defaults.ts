@@ -21,6 +21,11 @@ function positiveFinite(name: string) {
     .positive({ error: `${name} must be a positive finite number` });
 }
 
+function fraction(name: string) {
+  const message = `${name} is a fraction in (0, 1]`;
+  return z.number({ error: `${name} must be a number` }).gt(0, { error: message }).lte(1, { error: message });
+}
+
 function positiveInt(name: string) {
   return z
     .number({ error: `${name} must be a number` })
@@ -83,56 +88,55 @@ export const thresholdFields = {
   // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
   synFloodPps: positiveFinite('synFloodPps')
     .default(1000)
-    .describe('SYNs per second to one protected address that never complete a handshake, above which it is a SYN flood (a floor judged before any baseline exists).'),
+    .describe('Floor: SYNs per second to one destination that never complete a handshake (with fewer than half completing) make a SYN flood, with or without a baseline.'),
   // Responses nobody asked for: the protected address sent no query to that port.
   reflectionPps: positiveFinite('reflectionPps')
     .default(1000)
-    .describe('Unsolicited responses per second (SYN-ACKs, amplification replies the address never asked for) above which it is a reflection flood.'),
+    .describe('Floor: unsolicited SYN-ACKs, or UDP from an amplification source port the destination sent no query to, per second: a reflection attack.'),
   // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
   // victim's packets is a fragment attack even when small (issue 10's 44 pps
   // DNS fragment reflection).
   fragmentPps: positiveFinite('fragmentPps')
     .default(20)
-    .describe('IP fragments per second to one protected address that, together with fragmentShare, make a fragment attack.'),
-  fragmentShare: z
-    .number({ error: 'fragmentShare must be a number' })
-    .gt(0, { error: 'fragmentShare is a fraction in (0, 1]' })
-    .lte(1, { error: 'fragmentShare is a fraction in (0, 1]' })
+    .describe('Floor: IP fragments per second that, at fragmentShare of the destination\'s packets or more, are a fragment attack.'),
+  fragmentShare: fraction('fragmentShare')
     .default(0.1)
-    .describe("The fragments' share of the address's inbound packets, in (0, 1], above which fragments are an attack."),
+    .describe('The share of the destination\'s packets the fragments must reach for the fragment floor (0.1 = 10%).'),
   // No TCP stack sends these mixes; scanners send a few, floods many.
   badFlagsPps: positiveFinite('badFlagsPps')
     .default(100)
-    .describe('TCP packets per second with flag mixes no TCP stack sends, above which it is a flood.'),
-  icmpFloodPps: positiveFinite('icmpFloodPps').default(1000).describe('ICMP packets per second to one protected address above which it is an ICMP flood.'),
-  rstFloodPps: positiveFinite('rstFloodPps').default(1000).describe('RSTs per second to one protected address above which it is an RST flood.'),
+    .describe('Floor: TCP packets per second with flag mixes no stack sends (NULL, SYN+FIN, FIN without ACK).'),
+  icmpFloodPps: positiveFinite('icmpFloodPps').default(1000).describe('Floor: ICMP packets per second to one destination.'),
+  rstFloodPps: positiveFinite('rstFloodPps')
+    .default(1000)
+    .describe('Floor: RSTs per second to one destination, and stray ACKs per second it answers with RST (an ACK flood).'),
   // Baseline rule (EWMA mean and EW deviation per signal and protected
   // address): anomalous above mean + 5 deviations (the deviation floored at
   // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
   // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
   baselineSigmas: positiveFinite('baselineSigmas')
     .default(5)
-    .describe('A signal is anomalous above its learned mean plus this many deviations.'),
+    .describe('Baseline rule: a signal above its learned mean plus this many deviations is anomalous.'),
   baselineMinPps: positiveFinite('baselineMinPps')
     .default(100)
-    .describe('The baseline rule never flags a signal below this many packets per second.'),
+    .describe('Baseline rule: an anomaly is never below this many packets per second.'),
   baselineMinRatio: z
     .number({ error: 'baselineMinRatio must be a number' })
     .min(1, { error: 'baselineMinRatio must be at least 1' })
     .default(3)
-    .describe('The baseline rule flags a signal only at this many times its learned mean or more (at least 1).'),
+    .describe('Baseline rule: an anomaly is at least this multiple of the learned mean (at least 1).'),
   warmupSeconds: z
     .number({ error: 'warmupSeconds must be a number' })
     .min(0, { error: 'warmupSeconds must be 0 or more' })
     .max(86400, { error: 'warmupSeconds must be at most 86400' })
     .default(60)
-    .describe('Seconds a baseline learns before it judges (0-86400); until then only the floors and ceilings judge.'),
+    .describe('Seconds of traffic a destination\'s baseline learns before the baseline rule judges it; before, only floors and ceilings do (cold start).'),
   baselineHalfLifeSeconds: z
     .number({ error: 'baselineHalfLifeSeconds must be a number' })
     .min(1, { error: 'baselineHalfLifeSeconds must be at least 1' })
     .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' })
     .default(300)
-    .describe('Half-life of the learned baselines in seconds (1-604800).'),
+    .describe('Half-life, in seconds of traffic, of the baselines\' exponentially weighted mean and variance.'),
 };
 
 type ThresholdFields = typeof thresholdFields;

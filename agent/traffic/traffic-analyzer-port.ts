@@ -1,8 +1,7 @@
 // What the rest of the agent (its HTTP API, the analysis runner) asks of the
 // traffic domain: the port RingTrafficAnalyzer implements. Requests and
 // answers are the wire contract's own shapes (api/agent/v1).
-import type { AggregateExportJson } from '../../detection/aggregate.js';
-import type { AnalysisResult, AnalyzeRequest, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
+import type { AggregateExportJson, AnalysisResult, AnalyzeRequest, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
 
 export interface TrafficAnalyzer {
   analyze(req: AnalyzeRequest): Promise<AnalysisResult>;

@@ -60,7 +60,7 @@ export const blockEventSpecSchema = z
         share: z.number().min(0).max(1).optional().describe("Its share of the window's inbound packets, a fraction 0-1 (0.2 = 20%)."),
         pps: z.number().min(0).optional().describe('Packets per second from the address.'),
         bps: z.number().min(0).optional().describe('Bits per second from the address.'),
-        vector: z.string().max(64).optional().describe('Attack vector, e.g. syn_flood, udp_amplification, generic.'),
+        vector: z.string().max(64).optional().describe('Attack vector with its service and ports, e.g. BACnet amplification (udp sport 47808), TCP SYN flood (tcp dport 443).'),
         windowSeconds: z.number().min(0).optional().describe('Length of the analysed window, seconds.'),
       })
       .optional()
@@ -120,7 +120,7 @@ export const BLOCK_EVENT = defineKind({
     { name: 'Expires', type: 'string', format: 'date-time', description: 'When the ban ends (RFC 3339).', jsonPath: '.status.expiresAt' },
     { name: 'Agent', type: 'string', priority: 1, description: 'Agent that holds the ban.', jsonPath: '.spec.agent' },
     { name: 'Backend', type: 'string', priority: 1, description: 'Firewall backend of that agent (nft, pf, iptables, dry-run).', jsonPath: '.status.backend' },
-    { name: 'Vector', type: 'string', priority: 1, description: 'Attack vector, e.g. syn_flood.', jsonPath: '.spec.evidence.vector' },
+    { name: 'Vector', type: 'string', priority: 1, description: 'Attack vector with service and ports, e.g. BACnet amplification (udp sport 47808).', jsonPath: '.spec.evidence.vector' },
     { name: 'PPS', type: 'number', priority: 1, description: 'Packets per second from the address when it was flagged.', jsonPath: '.spec.evidence.pps' },
   ],
 });

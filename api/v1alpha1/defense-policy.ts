@@ -250,7 +250,7 @@ export const defensePolicyStatusSchema = z
         time: dateTime().describe('When the analysis finished.'),
         underAttack: z.boolean().describe('True when any agent found an attack.'),
         victims: z.array(z.string()).max(100).optional().describe('Addresses under attack.'),
-        vectors: z.array(z.string()).max(32).optional().describe('Attack vectors seen, e.g. syn_flood, udp_amplification.'),
+        vectors: z.array(z.string().max(200)).max(32).optional().describe('Attack vectors seen, each with its service and ports, e.g. BACnet amplification (udp sport 47808).'),
         topSources: z.array(topSource).max(100).optional().describe('Heaviest inbound sources, heaviest first.'),
         signatures: z
           .array(

@@ -37,8 +37,13 @@ export interface FnmSetup {
   notifyLog: string;
 }
 
-/** Config, networks list (the victim's /32 only), empty whitelist, notify script. */
-export function writeFnmConfig(dir: string, victimIp: string, dev: string): FnmSetup {
+/**
+ * Config, networks list (the victim's /32 only), empty whitelist, notify
+ * script. `overrides` replace settings (bench:detection runs FastNetMon at
+ * its shipped host thresholds); the notify script keeps the attack details
+ * FastNetMon writes to its stdin in `<notifyLog>.details`.
+ */
+export function writeFnmConfig(dir: string, victimIp: string, dev: string, overrides: Record<string, string | number> = {}): FnmSetup {
   const networks = path.join(dir, 'networks_list');
   const whitelist = path.join(dir, 'networks_whitelist');
   const notify = path.join(dir, 'notify.sh');
@@ -47,7 +52,7 @@ export function writeFnmConfig(dir: string, victimIp: string, dev: string): FnmS
   fs.writeFileSync(networks, `${victimIp}/32\n`);
   fs.writeFileSync(whitelist, '');
   // Time first (ms since the epoch, the clock Date.now() reads), then drain the details FastNetMon writes to stdin.
-  fs.writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $*" >> '${notifyLog}'\ncat > /dev/null\n`, { mode: 0o755 });
+  fs.writeFileSync(notify, `#!/bin/sh\necho "$(date +%s%3N) $*" >> '${notifyLog}'\ncat >> '${notifyLog}.details'\n`, { mode: 0o755 });
   const settings: Record<string, string | number> = {
     logging_level: 'info',
     logging_local_syslog_logging: 'off',
@@ -94,6 +99,7 @@ export function writeFnmConfig(dir: string, victimIp: string, dev: string): FnmS
     cli_stats_ipv6_file_path: path.join(dir, 'fastnetmon_ipv6.dat'),
     enable_api: 'off',
     prometheus: 'off',
+    ...overrides,
   };
   fs.writeFileSync(conf, Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
   return { dir, conf, notifyLog };
@@ -111,6 +117,7 @@ export async function startFastnetmon(lab: Lab, ns: string, setup: FnmSetup, run
   const logFile = path.join(setup.dir, `fastnetmon-run${run}.log`);
   fs.rmSync(logFile, { force: true });
   fs.writeFileSync(setup.notifyLog, '');
+  fs.writeFileSync(`${setup.notifyLog}.details`, '');
   const child: ResultPromise = execa(
     'ip',
     ['netns', 'exec', ns, 'fastnetmon', '--configuration_file', setup.conf, '--log_file', logFile, '--disable_pid_logic'],
@@ -173,4 +180,13 @@ export function readFnmBan(notifyLog: string): FnmBan | undefined {
     if (action === 'ban') return { at: Number(at), ip: ip ?? '', direction: direction ?? '', pps: Number(pps) };
   }
   return undefined;
+}
+
+/** The attack type FastNetMon guessed for its first ban ("syn_flood", "udp_flood", ...), from the details it sent the notify script. */
+export function readFnmAttackType(notifyLog: string): string | undefined {
+  try {
+    return /Attack type:\s*(\S+)/i.exec(fs.readFileSync(`${notifyLog}.details`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
 }

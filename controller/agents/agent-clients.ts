@@ -7,7 +7,7 @@ import type { AgentTarget } from './agent-resolver.js';
 /** The calls of the agent API the controller makes. */
 export type AgentCalls = Pick<
   AgentApiClient,
-  'readyz' | 'analyze' | 'listBlocksSince' | 'block' | 'unblock' | 'traffic' | 'talkers' | 'attacks' | 'signatures' | 'addSignature' | 'removeSignature' | 'setSignaturePolicy'
+  'readyz' | 'analyze' | 'aggregate' | 'listBlocksSince' | 'block' | 'unblock' | 'traffic' | 'talkers' | 'attacks' | 'signatures' | 'addSignature' | 'removeSignature' | 'setSignaturePolicy'
 >;
 
 export type AgentClientFactory = (agent: AgentTarget, timeoutMs: number) => AgentCalls;

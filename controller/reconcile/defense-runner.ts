@@ -7,7 +7,9 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { AttackerEvidence, Verdict } from '../../detection/types.js';
+import { mergeAggregates, type AggregateExport } from '../../detection/aggregate.js';
+import { judgeAggregate } from '../../detection/analyze.js';
+import type { AttackerEvidence, ExplicitTrigger, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { expiry, MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import {
@@ -76,6 +78,11 @@ function allowlistMatcher(cidrs: readonly string[]): (ip: string) => boolean {
   };
 }
 
+/** What a trigger tells detection: pod memory and a hand-set annotation say an attack is on; a schedule only asks. */
+function explicitTrigger(reason: TriggerReason): ExplicitTrigger | undefined {
+  return reason === 'memory' ? 'memory' : reason === 'manual' ? 'annotation' : undefined;
+}
+
 /** Merge the agents' verdicts: the union of attackers (heaviest evidence wins), victims and vectors. */
 export function mergeVerdicts(verdicts: Verdict[]): { underAttack: boolean; attackers: AttackerEvidence[]; victims: string[]; vectors: string[]; topSources: { ip: string; packets: number; share: number }[] } {
   const attackers = new Map<string, AttackerEvidence>();
@@ -85,7 +92,8 @@ export function mergeVerdicts(verdicts: Verdict[]): { underAttack: boolean; atta
     underAttack: verdicts.some((v) => v.underAttack),
     attackers: [...attackers.values()].sort((a, b) => b.packets - a.packets),
     victims: [...new Set(verdicts.flatMap((v) => v.victims.map((x) => x.ip)))],
-    vectors: [...new Set(verdicts.flatMap((v) => v.vectors))],
+    // Each vector with its service and ports ("BACnet amplification (udp sport 47808)"), else its kind.
+    vectors: [...new Set(verdicts.flatMap((v) => [...v.victims.flatMap((x) => x.vectors.map((y) => y.label)), ...v.attackers.flatMap((a) => (a.vectorLabel ? [a.vectorLabel] : []))]))].slice(0, 32),
     topSources: top.slice(0, 10),
   };
 }
@@ -123,17 +131,25 @@ export class DefenseRunner {
     outcome.errors.push(...problems);
     const verdicts: Verdict[] = [];
     const stillSending = new Set<string>();
+    const aggregates: AggregateExport[] = [];
+    const explicit = explicitTrigger(trigger.reason);
     for (const a of agents) {
       try {
         const client = (deps.agentClients ?? httpAgentClients)(a, 5000);
-        const r = await client.analyze({ windowSeconds, thresholds, mode: 'continuous' });
+        const r = await client.analyze({ windowSeconds, thresholds, mode: 'continuous', ...(explicit ? { trigger: explicit } : {}) });
         deps.health?.report(policy, a.name, undefined);
         verdicts.push(r.verdict);
         for (const b of r.blockedStillSending) stillSending.add(b.ip);
+        // A flood spread over several nodes is judged on the sum of their windows too.
+        if (agents.length > 1) aggregates.push(await client.aggregate(windowSeconds));
       } catch (err) {
         deps.health?.report(policy, a.name, err);
         outcome.errors.push(`${a.name}: ${(err as Error).message}`);
       }
+    }
+    if (aggregates.length > 1) {
+      const { window, baselines } = mergeAggregates(aggregates);
+      verdicts.push(judgeAggregate(window, thresholds, { baselines, ...(explicit ? { trigger: explicit } : {}) }));
     }
     const merged = mergeVerdicts(verdicts);
     outcome.underAttack = merged.underAttack;
@@ -213,7 +229,7 @@ export class DefenseRunner {
         outcome.errors.push(`${a.ip}: both BlockEvent names of this address are taken by objects for other addresses`);
         continue;
       }
-      const evidence = { packets: a.packets, share: Math.round(a.share * 1e4) / 1e4, pps: Math.round(a.pps), bps: Math.round(a.bps), vector: a.rules.join('+'), windowSeconds };
+      const evidence = { packets: a.packets, share: Math.round(a.share * 1e4) / 1e4, pps: Math.round(a.pps), bps: Math.round(a.bps), vector: (a.vectorLabel ?? a.rules.join('+')).slice(0, 64), windowSeconds };
       const reason = `${a.rules.join('+')}: ${Math.round(a.pps)} pps, ${(a.share * 100).toFixed(1)}% of inbound`;
       const ref = { namespace: ns, name: beName };
       if (existing?.metadata.deletionTimestamp) {

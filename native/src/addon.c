@@ -401,31 +401,33 @@ static napi_value make_u32(napi_env env, size_t n, uint32_t **data) {
 
 static void fill_counters(double *d, const fg_table *t, uint32_t i) {
   const fg_entry *c = &t->entries[i];
+  static const fg_cold zero;
+  const fg_cold *l2 = (c->eflags & FG_E_COLD) ? &t->cold[i] : &zero; /* never written: all zero */
   d[FG_C_COUNT] = fg_table_count(t, i);
   d[FG_C_PACKETS] = c->packets;
   d[FG_C_BYTES] = (double)c->bytes;
   d[FG_C_TCP] = c->tcp;
   d[FG_C_UDP] = c->udp;
   d[FG_C_ICMP] = c->icmp;
-  d[FG_C_OTHER] = c->other;
+  d[FG_C_OTHER] = l2->other;
   d[FG_C_SYN] = c->syn;
   d[FG_C_SYNACK] = c->synack;
   d[FG_C_ACK] = c->ack;
-  d[FG_C_RST] = c->rst;
-  d[FG_C_FRAG] = c->frag;
-  d[FG_C_FIN] = c->fin;
-  d[FG_C_SYN_ECN] = c->syn_ecn;
-  d[FG_C_BAD_FLAGS] = c->bad_flags;
-  d[FG_C_HANDSHAKES] = c->handshakes;
-  d[FG_C_OUT_PACKETS] = c->out_packets;
-  d[FG_C_OUT_BYTES] = (double)c->out_bytes;
-  d[FG_C_OUT_SYN] = c->out_syn;
-  d[FG_C_OUT_SYNACK] = c->out_synack;
-  d[FG_C_OUT_RST] = c->out_rst;
+  d[FG_C_RST] = l2->rst;
+  d[FG_C_FRAG] = l2->frag;
+  d[FG_C_FIN] = l2->fin;
+  d[FG_C_SYN_ECN] = l2->syn_ecn;
+  d[FG_C_BAD_FLAGS] = l2->bad_flags;
+  d[FG_C_HANDSHAKES] = l2->handshakes;
+  d[FG_C_OUT_PACKETS] = l2->out_packets;
+  d[FG_C_OUT_BYTES] = (double)l2->out_bytes;
+  d[FG_C_OUT_SYN] = l2->out_syn;
+  d[FG_C_OUT_SYNACK] = l2->out_synack;
+  d[FG_C_OUT_RST] = l2->out_rst;
   d[FG_C_UDP_SPORT] = c->udp_sport;
   d[FG_C_UDP_SPORT_PACKETS] = c->udp_sport_packets;
-  d[FG_C_TCP_NULL] = c->tcp_null;
-  d[FG_C_SYN_FIN] = c->syn_fin;
+  d[FG_C_TCP_NULL] = l2->tcp_null;
+  d[FG_C_SYN_FIN] = l2->syn_fin;
   d[FG_C_PSH] = c->psh;
 }
 

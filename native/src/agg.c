@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,11 +94,30 @@ static uint32_t round_pow2(uint32_t v) {
   return p;
 }
 
+#define FG_HUGE_PAGE (2u << 20)
+
+/* Table memory, aligned to `align`. Large tables are also aligned to 2 MB and
+ * asked to be backed by transparent huge pages: an entry is looked up at a
+ * random place per packet, and with 4 KB pages an 8 MB table misses the TLB
+ * on most of them (software prefetches do not hide a page walk). */
+static void *alloc_table(size_t bytes, size_t align) {
+  void *p = NULL;
+  if (bytes >= FG_HUGE_PAGE) {
+    size_t rounded = (bytes + FG_HUGE_PAGE - 1) & ~((size_t)FG_HUGE_PAGE - 1);
+    if (posix_memalign(&p, FG_HUGE_PAGE, rounded) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without THP, 4 KB pages */
+#endif
+    return p;
+  }
+  return posix_memalign(&p, align, bytes ? bytes : align) == 0 ? p : NULL;
+}
+
 /* Cache-line aligned and zeroed. */
 static void *alloc_lines(size_t n, size_t size) {
   size_t bytes = n * size;
   bytes = (bytes + 63) & ~(size_t)63;
-  void *p = aligned_alloc(64, bytes ? bytes : 64);
+  void *p = alloc_table(bytes, 64);
   if (p) memset(p, 0, bytes);
   return p;
 }
@@ -110,9 +130,10 @@ int fg_table_init(fg_table *t, uint32_t max_entries, int with_ext) {
   t->buckets = alloc_lines(nb, sizeof(fg_bucket));
   /* Entries are written when claimed, so untouched pages stay unbacked.
    * 128-byte alignment keeps each entry's two lines one aligned pair. */
-  t->entries = aligned_alloc(128, (size_t)nb * FG_WAYS * sizeof(fg_entry));
+  t->entries = alloc_table((size_t)nb * FG_WAYS * sizeof(fg_entry), 64);
+  t->cold = alloc_table((size_t)nb * FG_WAYS * sizeof(fg_cold), 64);
   if (with_ext) t->ext = malloc((size_t)nb * FG_WAYS * sizeof(fg_dst_ext));
-  if (!t->buckets || !t->entries || (with_ext && !t->ext)) {
+  if (!t->buckets || !t->entries || !t->cold || (with_ext && !t->ext)) {
     fg_table_free(t);
     return -1;
   }
@@ -122,6 +143,7 @@ int fg_table_init(fg_table *t, uint32_t max_entries, int with_ext) {
 void fg_table_free(fg_table *t) {
   free(t->buckets);
   free(t->entries);
+  free(t->cold);
   free(t->ext);
   memset(t, 0, sizeof(*t));
 }
@@ -235,7 +257,7 @@ static uint32_t table_touch(fg_table *t, const fg_key *k, uint64_t h, int *evict
   b->fp[w] = fp;
   uint32_t i = base + (uint32_t)w;
   fg_entry *e = &t->entries[i];
-  memset(e, 0, sizeof(*e));
+  memset(e, 0, sizeof(*e)); /* its cold part is zeroed when first used (fg_cold_of) */
   e->key = *k;
   if (t->ext) memset(&t->ext[i], 0, sizeof(fg_dst_ext));
   return i;
@@ -254,9 +276,7 @@ static inline void prefetch_entry(const fg_table *t, uint64_t h) {
   const fg_bucket *b = &t->buckets[bi];
   unsigned m = fp_matches(b, fingerprint(h));
   int w = m ? __builtin_ctz(m) : victim_way(b);
-  const fg_entry *e = &t->entries[bi * FG_WAYS + (uint32_t)w];
-  __builtin_prefetch(e, 1);
-  __builtin_prefetch((const char *)e + 64, 1);
+  __builtin_prefetch(&t->entries[bi * FG_WAYS + (uint32_t)w], 1);
 }
 
 static inline void hll_add(uint8_t *regs, unsigned bits, uint64_t h) {
@@ -268,16 +288,23 @@ static inline void hll_add(uint8_t *regs, unsigned bits, uint64_t h) {
 
 /* Space-Saving over a handful of ports: cheap and exact while few ports dominate. */
 static inline void port_add(fg_port_topk *pk, uint16_t port) {
+  uint32_t l = pk->last;
+  if (pk->count[l] != 0 && pk->port[l] == port) {
+    pk->count[l]++;
+    return;
+  }
   int min_i = 0;
   for (int i = 0; i < FG_PORT_TOPK; i++) {
     if (pk->count[i] != 0 && pk->port[i] == port) {
       pk->count[i]++;
+      pk->last = (uint32_t)i;
       return;
     }
     if (pk->count[i] < pk->count[min_i]) min_i = i;
   }
   pk->port[min_i] = port;
   pk->count[min_i]++;
+  pk->last = (uint32_t)min_i;
 }
 
 /* Which of syn/synack/ack/rst a TCP flag byte counts as (-1: none, e.g. FIN+ACK). RST wins. */
@@ -299,87 +326,91 @@ static inline int bad_flags(uint8_t f) {
   return tcp_null(f) || syn_fin(f) || ((f & FG_TCP_FIN) && !(f & FG_TCP_ACK));
 }
 
-static inline int is_fin(uint8_t f) { return (f & FG_TCP_FIN) && !(f & (FG_TCP_SYN | FG_TCP_RST)); }
-
-static inline int is_syn_ecn(uint8_t f) {
-  return flag_class(f) == 0 && (f & (FG_TCP_ECE | FG_TCP_CWR));
+/* Every count a TCP flag byte contributes to, as FG_F_* bits. */
+static uint16_t flag_bits(uint8_t f) {
+  static const uint16_t cls_bit[4] = {FG_F_SYN, FG_F_SYNACK, FG_F_ACK, FG_F_RST};
+  int cls = flag_class(f);
+  uint16_t b = cls >= 0 ? cls_bit[cls] : 0;
+  if ((f & FG_TCP_FIN) && !(f & (FG_TCP_SYN | FG_TCP_RST))) b |= FG_F_FIN;
+  if (f & FG_TCP_PSH) b |= FG_F_PSH;
+  if (cls == 0 && (f & (FG_TCP_ECE | FG_TCP_CWR))) b |= FG_F_ECN;
+  if (bad_flags(f)) {
+    b |= FG_F_BAD;
+    if (tcp_null(f)) b |= FG_F_NULL;
+    if (syn_fin(f)) b |= FG_F_SYNFIN;
+  }
+  /* The client's handshake ACK carries nothing else (data and FIN come in later segments). */
+  if ((f & 0x3f) == FG_TCP_ACK) b |= FG_F_HS_ACK;
+  return b;
 }
 
-static inline void count_into(fg_entry *c, const fg_batch_item *p) {
+static inline void count_into(fg_table *t, uint32_t i, const fg_batch_item *p) {
+  fg_entry *c = &t->entries[i];
   c->packets++;
   c->bytes += p->wire_len;
   switch (p->l4) {
     case FG_L4_TCP: {
-      uint8_t f = p->tcp_flags;
+      uint16_t b = p->fbits;
       c->tcp++;
-      switch (flag_class(f)) {
-        case 0: c->syn++; break;
-        case 1: c->synack++; break;
-        case 2: c->ack++; break;
-        case 3: c->rst++; break;
-        default: break;
-      }
-      c->fin += (uint32_t)is_fin(f);
-      c->psh += (uint32_t)((f & FG_TCP_PSH) != 0);
-      c->syn_ecn += (uint32_t)is_syn_ecn(f);
-      if (bad_flags(f)) {
-        c->bad_flags++;
-        c->tcp_null += (uint32_t)tcp_null(f);
-        c->syn_fin += (uint32_t)syn_fin(f);
+      c->syn += b & FG_F_SYN;
+      c->synack += (b & FG_F_SYNACK) >> 1;
+      c->ack += (b & FG_F_ACK) >> 2;
+      c->psh += (b & FG_F_PSH) >> 5;
+      if (b & FG_F_RARE) {
+        fg_cold *k = fg_cold_of(t, i);
+        k->rst += (b & FG_F_RST) >> 3;
+        k->fin += (b & FG_F_FIN) >> 4;
+        k->syn_ecn += (b & FG_F_ECN) >> 6;
+        k->bad_flags += (b & FG_F_BAD) >> 7;
+        k->tcp_null += (b & FG_F_NULL) >> 8;
+        k->syn_fin += (b & FG_F_SYNFIN) >> 9;
       }
       break;
     }
     case FG_L4_UDP:
       c->udp++;
       if (p->has_ports) {
-        if (c->pad16 == 0) { /* the first UDP packet fixes the port this entry follows */
-          c->pad16 = 1;
+        if (!(c->eflags & FG_E_SPORT_SET)) { /* the first UDP packet fixes the port this entry follows */
+          c->eflags |= FG_E_SPORT_SET;
           c->udp_sport = p->rport;
         }
         c->udp_sport_packets += (uint32_t)(c->udp_sport == p->rport);
       }
       break;
     case FG_L4_ICMP: c->icmp++; break;
-    default: c->other++; break;
+    default: fg_cold_of(t, i)->other++; break;
   }
-  if (p->fragment) c->frag++;
+  if (p->fragment) fg_cold_of(t, i)->frag++;
 }
 
-static inline void count_out(fg_entry *c, const fg_batch_item *p) {
-  c->out_packets++;
-  c->out_bytes += p->wire_len;
+static inline void count_out(fg_table *t, uint32_t i, const fg_batch_item *p) {
+  fg_cold *k = fg_cold_of(t, i);
+  k->out_packets++;
+  k->out_bytes += p->wire_len;
   if (p->l4 == FG_L4_TCP) {
-    switch (flag_class(p->tcp_flags)) {
-      case 0: c->out_syn++; break;
-      case 1: c->out_synack++; break;
-      case 3: c->out_rst++; break;
-      default: break;
-    }
+    k->out_syn += p->fbits & FG_F_SYN;
+    k->out_synack += (p->fbits & FG_F_SYNACK) >> 1;
+    k->out_rst += (p->fbits & FG_F_RST) >> 3;
   }
 }
 
-static inline void count_totals(uint64_t *t, const fg_packet *p) {
+static inline void count_totals(uint64_t *t, const fg_packet *p, uint16_t b) {
   switch (p->l4) {
-    case FG_L4_TCP: {
-      uint8_t f = p->tcp_flags;
+    case FG_L4_TCP:
       t[FG_T_TCP]++;
-      switch (flag_class(f)) {
-        case 0: t[FG_T_SYN]++; break;
-        case 1: t[FG_T_SYNACK]++; break;
-        case 2: t[FG_T_ACK]++; break;
-        case 3: t[FG_T_RST]++; break;
-        default: break;
-      }
-      t[FG_T_FIN] += (uint64_t)is_fin(f);
-      t[FG_T_PSH] += (uint64_t)((f & FG_TCP_PSH) != 0);
-      t[FG_T_SYN_ECN] += (uint64_t)is_syn_ecn(f);
-      if (bad_flags(f)) {
-        t[FG_T_BAD_FLAGS]++;
-        t[FG_T_TCP_NULL] += (uint64_t)tcp_null(f);
-        t[FG_T_SYN_FIN] += (uint64_t)syn_fin(f);
+      t[FG_T_SYN] += b & FG_F_SYN;
+      t[FG_T_SYNACK] += (b & FG_F_SYNACK) >> 1;
+      t[FG_T_ACK] += (b & FG_F_ACK) >> 2;
+      t[FG_T_PSH] += (b & FG_F_PSH) >> 5;
+      if (b & FG_F_RARE) {
+        t[FG_T_RST] += (b & FG_F_RST) >> 3;
+        t[FG_T_FIN] += (b & FG_F_FIN) >> 4;
+        t[FG_T_SYN_ECN] += (b & FG_F_ECN) >> 6;
+        t[FG_T_BAD_FLAGS] += (b & FG_F_BAD) >> 7;
+        t[FG_T_TCP_NULL] += (b & FG_F_NULL) >> 8;
+        t[FG_T_SYN_FIN] += (b & FG_F_SYNFIN) >> 9;
       }
       break;
-    }
     case FG_L4_UDP: t[FG_T_UDP]++; break;
     case FG_L4_ICMP: t[FG_T_ICMP]++; break;
     default: t[FG_T_OTHER]++; break;
@@ -387,16 +418,13 @@ static inline void count_totals(uint64_t *t, const fg_packet *p) {
   if (p->fragment) t[FG_T_FRAG]++;
 }
 
-static inline void count_out_totals(uint64_t *t, const fg_packet *p, uint32_t wire_len) {
+static inline void count_out_totals(uint64_t *t, uint16_t b, uint8_t l4, uint32_t wire_len) {
   t[FG_T_OUT_PACKETS]++;
   t[FG_T_OUT_BYTES] += wire_len;
-  if (p->l4 == FG_L4_TCP) {
-    switch (flag_class(p->tcp_flags)) {
-      case 0: t[FG_T_OUT_SYN]++; break;
-      case 1: t[FG_T_OUT_SYNACK]++; break;
-      case 3: t[FG_T_OUT_RST]++; break;
-      default: break;
-    }
+  if (l4 == FG_L4_TCP) {
+    t[FG_T_OUT_SYN] += b & FG_F_SYN;
+    t[FG_T_OUT_SYNACK] += (b & FG_F_SYNACK) >> 1;
+    t[FG_T_OUT_RST] += (b & FG_F_RST) >> 3;
   }
 }
 
@@ -466,19 +494,19 @@ static inline uint32_t memo_dst(fg_slot *s, const fg_key *k, int count) {
 
 static void apply_outbound(fg_slot *s, fg_hs_table *hs, const fg_batch_item *p) {
   uint32_t si = table_find(&s->src, &p->remote, p->hr);
-  if (si != UINT32_MAX) count_out(&s->src.entries[si], p);
+  if (si != UINT32_MAX) count_out(&s->src, si, p);
   uint32_t di = memo_dst(s, &p->local, 0);
   if (di == UINT32_MAX) {
     di = table_find(&s->dst, &p->local, p->hl);
     if (di != UINT32_MAX) s->dst_memo = di + 1;
   }
   if (di != UINT32_MAX) {
-    count_out(&s->dst.entries[di], p);
+    count_out(&s->dst, di, p);
     if (p->l4 == FG_L4_UDP && p->has_ports) port_add(&s->dst.ext[di].ports[FG_P_OUT_UDP_DST], p->rport);
   }
   if (hs) {
     hs->seen_outbound = 1;
-    if (p->l4 == FG_L4_TCP && flag_class(p->tcp_flags) == 1) hs_synack(hs, p);
+    if (p->l4 == FG_L4_TCP && (p->fbits & FG_F_SYNACK)) hs_synack(hs, p);
   }
 }
 
@@ -492,8 +520,7 @@ static void apply_item(fg_slot *s, fg_hs_table *hs, const fg_batch_item *p) {
   int ev = 0;
   uint32_t si = table_touch(&s->src, &p->remote, p->hr, &ev);
   if (ev) t[FG_T_SRC_EVICT]++;
-  fg_entry *src = &s->src.entries[si];
-  count_into(src, p);
+  count_into(&s->src, si, p);
 
   uint32_t di = memo_dst(s, &p->local, 1);
   if (di == UINT32_MAX) {
@@ -502,8 +529,7 @@ static void apply_item(fg_slot *s, fg_hs_table *hs, const fg_batch_item *p) {
     if (ev) t[FG_T_DST_EVICT]++;
     s->dst_memo = di + 1;
   }
-  fg_entry *dst = &s->dst.entries[di];
-  count_into(dst, p);
+  count_into(&s->dst, di, p);
   fg_dst_ext *x = &s->dst.ext[di];
   hll_add(x->hll, FG_DST_HLL_BITS, p->hr);
   if (p->has_ports) {
@@ -513,19 +539,17 @@ static void apply_item(fg_slot *s, fg_hs_table *hs, const fg_batch_item *p) {
     } else if (p->l4 == FG_L4_TCP) {
       port_add(&x->ports[FG_P_TCP_SRC], p->rport);
       port_add(&x->ports[FG_P_TCP_DST], p->lport);
-      int cls = flag_class(p->tcp_flags);
-      if (cls == 0) port_add(&x->ports[FG_P_SYN_DST], p->lport);
-      else if (cls == 1) port_add(&x->ports[FG_P_SYNACK_SRC], p->rport);
+      if (p->fbits & FG_F_SYN) port_add(&x->ports[FG_P_SYN_DST], p->lport);
+      else if (p->fbits & FG_F_SYNACK) port_add(&x->ports[FG_P_SYNACK_SRC], p->rport);
     }
   }
   if (hs && p->l4 == FG_L4_TCP) {
-    int cls = flag_class(p->tcp_flags);
-    if (cls == 0) {
+    if (p->fbits & FG_F_SYN) {
       if (hs_syn(hs, p)) t[FG_T_HALF_OPEN_EVICT]++;
-    } else if ((p->tcp_flags & FG_TCP_ACK) && !(p->tcp_flags & (FG_TCP_SYN | FG_TCP_RST))) {
+    } else if (p->fbits & FG_F_HS_ACK) {
       if (hs_ack(hs, p)) {
-        src->handshakes++;
-        dst->handshakes++;
+        fg_cold_of(&s->src, si)->handshakes++;
+        fg_cold_of(&s->dst, di)->handshakes++;
         t[FG_T_HANDSHAKES]++;
       }
     }
@@ -536,11 +560,13 @@ void fg_items_apply(fg_slot *s, fg_hs_table *hs, const fg_batch_item *items, int
   for (int base = 0; base < n; base += FG_BATCH) {
     const fg_batch_item *it = items + base;
     int m = n - base < FG_BATCH ? n - base : FG_BATCH;
-    /* Three passes: headers in flight, then entry lines in flight, then the updates. */
+    /* Three passes: headers (and half-open buckets) in flight, then entry lines in flight, then the updates. */
     for (int i = 0; i < m; i++) {
       const fg_batch_item *p = &it[i];
       __builtin_prefetch(&s->src.buckets[p->hr & (s->src.nbuckets - 1)], 1);
       __builtin_prefetch(&s->dst.buckets[p->hl & (s->dst.nbuckets - 1)], 1);
+      if (hs && p->l4 == FG_L4_TCP && (p->fbits & (FG_F_SYN | FG_F_SYNACK | FG_F_HS_ACK)))
+        __builtin_prefetch(hs_bucket(hs, flow_hash(p)), 1);
     }
     for (int i = 0; i < m; i++) {
       const fg_batch_item *p = &it[i];
@@ -575,12 +601,13 @@ int fg_item_prepare(fg_batch_item *p, fg_slot *s, const fg_protect *prot, fg_par
   if (!inbound && !fg_protect_contains(prot, pkt->src)) return 0; /* transit */
 
   const uint8_t *remote = inbound ? pkt->src : pkt->dst, *local = inbound ? pkt->dst : pkt->src;
+  uint16_t fbits = pkt->l4 == FG_L4_TCP ? flag_bits(pkt->tcp_flags) : 0;
   if (inbound) {
     t[FG_T_IN_PACKETS]++;
     t[FG_T_IN_BYTES] += wire_len;
-    count_totals(t, pkt);
+    count_totals(t, pkt, fbits);
   } else {
-    count_out_totals(t, pkt, wire_len);
+    count_out_totals(t, fbits, pkt->l4, wire_len);
   }
   load_key(&p->remote, remote);
   load_key(&p->local, local);
@@ -598,7 +625,7 @@ int fg_item_prepare(fg_batch_item *p, fg_slot *s, const fg_protect *prot, fg_par
   p->seq = pkt->seq;
   p->ack = pkt->ack;
   p->l4 = pkt->l4;
-  p->tcp_flags = pkt->tcp_flags;
+  p->fbits = fbits;
   p->fragment = pkt->fragment;
   p->has_ports = pkt->has_ports;
   p->outbound = (uint8_t)!inbound;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "parse.h"
 
@@ -107,31 +108,40 @@ typedef struct {
   uint64_t hi, lo;
 } fg_key;
 
-/* One entry: the full key and its counters in two cache lines (an aligned
- * pair, which the adjacent-line prefetcher brings in together). Inbound
- * updates touch the first line only, except for TCP flag detail and UDP
- * ports; outbound counters sit in the second. */
+/* One entry: the key and what most packets update, in one cache line. A TCP
+ * segment or a UDP datagram touches only this line. */
 typedef struct {
   fg_key key;
   uint64_t bytes;
   uint32_t packets;
-  uint32_t tcp, udp, icmp, other;
-  uint32_t syn, synack, ack, rst, frag;
-  /* second line */
-  uint32_t fin, syn_ecn, bad_flags, handshakes;
-  uint64_t out_bytes;
-  uint32_t out_packets, out_syn, out_synack, out_rst;
+  uint32_t tcp, udp, icmp;
+  uint32_t syn, synack, ack, psh;
   uint32_t udp_sport_packets;
   uint16_t udp_sport;
-  uint16_t pad16;
-  uint32_t tcp_null, syn_fin, psh;
-  uint8_t pad[4];
+  uint16_t eflags; /* FG_E_* */
 } fg_entry;
-_Static_assert(sizeof(fg_entry) == 128, "an entry is two cache lines");
+_Static_assert(sizeof(fg_entry) == 64, "an entry is one cache line");
+enum { FG_E_SPORT_SET = 1, FG_E_COLD = 2 };
+
+/* The rest of an entry, in a parallel array (same index): what rarer packets
+ * update (RSTs, FINs, fragments, invalid flags, other protocols, completed
+ * handshakes) and the protected side's answers. Valid only once the entry's
+ * FG_E_COLD is set: it is zeroed when first written, so a spoofed flood of
+ * new sources never touches it. */
+typedef struct {
+  uint32_t other, rst, frag, fin;
+  uint32_t syn_ecn, bad_flags, tcp_null, syn_fin;
+  uint32_t handshakes;
+  uint32_t out_packets, out_syn, out_synack, out_rst;
+  uint32_t pad;
+  uint64_t out_bytes;
+} fg_cold;
+_Static_assert(sizeof(fg_cold) == 64, "a cold entry is one cache line");
 
 typedef struct {
   uint16_t port[FG_PORT_TOPK];
   uint32_t count[FG_PORT_TOPK];
+  uint32_t last; /* the slot hit last: a flood repeats one port */
 } fg_port_topk;
 
 typedef struct {
@@ -152,8 +162,19 @@ typedef struct {
   uint32_t used;
   fg_bucket *buckets;
   fg_entry *entries; /* nbuckets * FG_WAYS */
+  fg_cold *cold;     /* nbuckets * FG_WAYS, see fg_cold */
   fg_dst_ext *ext;   /* destinations only, else NULL */
 } fg_table;
+
+/* Entry i's cold part, zeroed the first time it is needed. */
+static inline fg_cold *fg_cold_of(fg_table *t, uint32_t i) {
+  fg_entry *e = &t->entries[i];
+  if (!(e->eflags & FG_E_COLD)) {
+    memset(&t->cold[i], 0, sizeof(fg_cold));
+    e->eflags |= FG_E_COLD;
+  }
+  return &t->cold[i];
+}
 
 typedef struct {
   int64_t start_us; /* 0 while the slot has not started */
@@ -204,13 +225,32 @@ void fg_hs_free(fg_hs_table *t);
  * most of the engine's speed. `remote` is the source of an inbound packet
  * and the destination of an outbound one; `local` the protected address. */
 #define FG_BATCH 16
+
+/* What a TCP flag byte counts as, worked out once on the capture thread
+ * (fg_item_prepare) so the table updates only add. */
+enum {
+  FG_F_SYN = 1u << 0,    /* SYN without ACK (and without RST) */
+  FG_F_SYNACK = 1u << 1, /* SYN+ACK */
+  FG_F_ACK = 1u << 2,    /* ACK among SYN/FIN/RST alone */
+  FG_F_RST = 1u << 3,
+  FG_F_FIN = 1u << 4,    /* FIN without SYN or RST */
+  FG_F_PSH = 1u << 5,
+  FG_F_ECN = 1u << 6,    /* a SYN (class) with ECE or CWR */
+  FG_F_BAD = 1u << 7,    /* NULL, SYN+FIN/RST, FIN without ACK */
+  FG_F_NULL = 1u << 8,
+  FG_F_SYNFIN = 1u << 9,
+  FG_F_HS_ACK = 1u << 10 /* ACK alone (ECE/CWR aside): the third packet of a handshake */
+};
+#define FG_F_RARE (FG_F_RST | FG_F_FIN | FG_F_ECN | FG_F_BAD)
+
 typedef struct {
   fg_key remote, local;
   uint64_t hr, hl;
   uint32_t wire_len;
   uint32_t seq, ack;
   uint16_t rport, lport;
-  uint8_t l4, tcp_flags, fragment, has_ports, outbound;
+  uint16_t fbits;
+  uint8_t l4, fragment, has_ports, outbound;
 } fg_batch_item;
 
 /* The last local address and its hash: floods hit few destinations. */

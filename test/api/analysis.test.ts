@@ -37,6 +37,15 @@ describe('POST /v1/analyze', () => {
     assert.deepEqual(api.analyzer.calls, [{ windowSeconds: 2.5, mode: 'window' }]);
   });
 
+  it('passes an explicit trigger (the share rule then picks among all sources), and refuses an unknown one', async () => {
+    const res = await api.request('/v1/analyze', { method: 'POST', json: { windowSeconds: 1, trigger: 'memory' } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(api.analyzer.calls, [{ windowSeconds: 1, trigger: 'memory', mode: 'continuous' }]);
+    const bad = await api.request('/v1/analyze', { method: 'POST', json: { windowSeconds: 1, trigger: 'panic' } });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /^trigger: must be one of api, trigger-defense, memory, annotation, schedule/);
+  });
+
   it('refuses windows beyond the analyzer ring, and non-positive ones, with a clear message', async () => {
     for (const [windowSeconds, message] of [
       [301, /windowSeconds: must be at most 300 seconds/],

@@ -40,6 +40,7 @@ function everyCall(c: AgentApiClient): [string, () => Promise<unknown>][] {
     ['traffic', () => c.traffic(10)],
     ['talkers', () => c.talkers(7, 5)],
     ['attacks', () => c.attacks()],
+    ['aggregate', () => c.aggregate(1, 10)],
     ['listBlocks', () => c.listBlocks()],
     ['listBlocksSince', () => c.listBlocksSince('abc.1')],
     ['block', () => c.block({ ip: '203.0.113.5', durationSeconds: 60, reason: 'contract test' })],
@@ -67,6 +68,9 @@ describe('the real agent answers in the contract\'s shapes', { skip: isRoot() ? 
     assert.ok(Array.isArray(await c.traffic(10)));
     assert.ok(Array.isArray((await c.talkers(7, 5)).talkers));
     assert.ok(Array.isArray(await c.attacks()));
+    const agg = await c.aggregate(1, 10);
+    assert.equal(agg.version, 1);
+    assert.ok(agg.window.coverEnd >= agg.window.coverStart);
     const ban = await c.block({ ip: '203.0.113.5', durationSeconds: 60, reason: 'contract test' });
     assert.equal(ban.cidr, '203.0.113.5/32');
     const batch = await c.blockMany([

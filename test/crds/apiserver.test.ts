@@ -8,6 +8,7 @@
  *   node --import tsx --test test/crds/apiserver.test.ts
  */
 import assert from 'node:assert/strict';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { after, before, describe, it } from 'node:test';
 import { ensureControlPlane, stopControlPlane, type ControlPlane } from '../control-plane/control-plane.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
@@ -26,7 +27,6 @@ import {
   type BlockEvent,
   type DefensePolicy,
 } from '../../api/v1alpha1/index.js';
-import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import {
   customObjectsApi,
   Kind,

@@ -32,6 +32,7 @@ const FULL_DEFAULTS = {
     victimPpsThreshold: 20000,
     victimBpsThreshold: 1e9,
     maxAttackers: 100,
+    // Issue 10's floors and baseline knobs: every detection threshold is a policy field.
     synFloodPps: 1000,
     reflectionPps: 1000,
     fragmentPps: 20,

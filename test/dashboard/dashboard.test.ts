@@ -191,7 +191,8 @@ spec:
     const row = page.locator(`tr[data-blockevent="${NS}/${be}"]`);
     await row.waitFor({ timeout: 15_000 });
     assert.match((await row.textContent()) ?? '', new RegExp(`${link.attackerIp.replace(/[.]/g, '\\.')}.*Active`));
-    await page.waitForSelector('#attacks-body td:text("syn_flood")', { timeout: 15_000 });
+    // Each vector named with service and ports (issue 10), e.g. "TCP SYN flood (tcp dport 80) 100%".
+    await page.waitForSelector('#attacks-body td:text("TCP SYN flood")', { timeout: 15_000 });
     assert.match((await page.textContent('#attacks-body')) ?? '', new RegExp(`banned ${link.attackerIp.replace(/[.]/g, '\\.')}`));
 
     fs.mkdirSync(path.join(root, 'test-artifacts'), { recursive: true });

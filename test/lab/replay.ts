@@ -7,6 +7,8 @@
 import { execa } from 'execa';
 import type { Lab } from './lab-network.js';
 import { VICTIM as SCENARIO_VICTIM } from '../gen/scenarios.js';
+import { readCaptureFile } from '../gen/pcap-reader.js';
+import { writeCaptureFile } from '../gen/pcap-writer.js';
 
 export async function requireReplayTools(): Promise<string | undefined> {
   for (const tool of ['tcpreplay', 'tcprewrite']) {
@@ -50,4 +52,12 @@ export async function replayIntoVictim(lab: Lab, file: string, opts: { topspeed?
   const sent = Number(/Actual: (\d+) packets/.exec(r.stdout)?.[1] ?? NaN);
   const seconds = Number(/packets \(\d+ bytes\) sent in ([\d.]+) seconds/.exec(r.stdout)?.[1] ?? NaN);
   return { startedAt, sent, seconds };
+}
+
+/** Keep the packets from `fromSeconds` to `toSeconds` after the capture's first one (a shorter live replay of a long profile). */
+export function slicePcap(input: string, output: string, fromSeconds: number, toSeconds: number): number {
+  const cap = readCaptureFile(input);
+  const t0 = cap.records[0]?.timestampUs ?? 0;
+  const keep = cap.records.filter((r) => r.timestampUs - t0 >= fromSeconds * 1e6 && r.timestampUs - t0 < toSeconds * 1e6);
+  return writeCaptureFile(output, { linktype: cap.linktype, snaplen: cap.snaplen }, keep.map((r) => ({ frame: r.data, timestampUs: r.timestampUs, originalLength: r.len })));
 }

@@ -10,6 +10,9 @@ import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { blockEventFallbackName, blockEventName } from '../../controller/reconcile/block-event-names.js';
 import { LifecycleAnnotations } from '../../controller/reconcile/enforcement-lifecycle.js';
 import { analysisOf, rfc3339 } from './fakes.js';
+import { exportAggregate, parseAggregate } from '../../detection/aggregate.js';
+import { mergeSlots } from '../../detection/window-merge.js';
+import { buildSlots, fromSources } from '../detection/slot-fixtures.js';
 import { Harness, NS } from './harness.js';
 
 const A = 'http://10.0.0.1:12345';
@@ -128,5 +131,43 @@ describe('defense runner: create, extend, escalate (fake agents, injected clock)
     const before = statusWrites();
     await h.runner.defend(h.policies.get(`${NS}/web`)!, { reason: 'manual' });
     assert.equal(statusWrites(), before);
+  });
+});
+
+describe('defense runner: sums across agents (issue 10)', () => {
+  const B = 'http://10.0.0.2:12345';
+  const VICTIM = '10.10.10.10';
+  /** What one of two nodes sees of a spoofed SYN flood: 600 SYNs/s, under the 1,000 pps floor. */
+  const half = (k: number) =>
+    parseAggregate(JSON.parse(JSON.stringify(exportAggregate(mergeSlots(buildSlots(2, (i) => fromSources(600, { dst: VICTIM, kind: 'syn', packets: 1, dport: 443 }, { offset: k * 10_000 + i * 600, firstOctet: 101 })))))));
+
+  it('a flood spread over two agents, under every threshold at each, is detected on the sum and named', async () => {
+    const h = new Harness();
+    h.policy('web', [A, B], ESCALATING);
+    h.agent(A).aggregateOf = half(0);
+    h.agent(B).aggregateOf = half(1);
+    const outcome = await h.defend('web');
+    assert.equal(outcome.underAttack, true, 'the summed SYN flood');
+    assert.deepEqual(outcome.created, [], 'spoofed sources: nobody to ban');
+    const status = h.policyObjects.getIn(NS, 'web')?.status;
+    assert.deepEqual(status?.lastAnalysis?.vectors, ['TCP SYN flood (tcp dport 443)']);
+    assert.deepEqual(status?.lastAnalysis?.victims, [VICTIM]);
+    assert.ok(h.agent(A).calls.includes('aggregate') && h.agent(B).calls.includes('aggregate'));
+  });
+
+  it('one agent alone is judged on its own analysis: no aggregate is asked for', async () => {
+    const h = setup();
+    await h.defend('web');
+    assert.ok(!h.agent(A).calls.includes('aggregate'));
+  });
+
+  it("a flagged attacker's BlockEvent carries its vector with service and ports", async () => {
+    const h = setup();
+    const analysis = analysisOf(['203.0.113.7']);
+    analysis.verdict.attackers[0]!.vector = 'udp_amplification';
+    analysis.verdict.attackers[0]!.vectorLabel = 'BACnet amplification (udp sport 47808)';
+    h.agent(A).analysis = analysis;
+    await h.defend('web');
+    assert.equal(h.be(blockEventName('web', '203.0.113.7'))?.spec.evidence?.vector, 'BACnet amplification (udp sport 47808)');
   });
 });

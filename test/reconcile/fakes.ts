@@ -12,6 +12,8 @@
 import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { parseCidr } from '../../lib/cidr.js';
+import { exportAggregate, parseAggregate, type AggregateExport } from '../../detection/aggregate.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AnalysisResult, BanRecord, BlockBody, SignatureList, SignaturePolicySettings, SignatureRecord, SignatureRequest } from '../../api/agent/v1/types.js';
 import { actionText, matchText, normalizeMatch, signatureId } from '../../api/signature-rule.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
@@ -269,6 +271,14 @@ export class FakeAgent implements AgentCalls {
 
   async attacks() {
     return [];
+  }
+
+  /** What /v1/aggregate answers (detection's export of a window); default: nothing seen. */
+  aggregateOf: AggregateExport = parseAggregate(exportAggregate(mergeSlots([])));
+  async aggregate(): Promise<AggregateExport> {
+    this.calls.push('aggregate');
+    this.fail();
+    return this.aggregateOf;
   }
 
   async listBlocksSince(since: string | undefined) {

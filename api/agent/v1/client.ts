@@ -31,6 +31,7 @@ import {
   signatureRequestSchema,
 } from './requests.js';
 import {
+  aggregateSchema,
   analysisResultSchema,
   attacksSchema,
   banChangesSchema,
@@ -61,6 +62,7 @@ import type {
   TopTalkers,
   TrafficPoint,
 } from './types.js';
+import type { AggregateExport } from '../../../detection/aggregate.js';
 
 export type AgentErrorKind =
   /** No connection (DNS, refused, reset). */
@@ -105,6 +107,8 @@ export const RESPONSE_LIMITS = Object.freeze({
   analysis: 8 * 1024 * 1024,
   /** Traffic series (600 points), top talkers, attack history. */
   series: 4 * 1024 * 1024,
+  /** An aggregate: 20,000 sources and 4,096 destinations at most, ~16 MB. */
+  aggregate: 16 * 1024 * 1024,
   /** A whole ban list: 10,000 bans are ~2.5 MB; this is ~130,000. */
   banList: 32 * 1024 * 1024,
   /** A batch answer: 10,000 results are ~1 MB. */
@@ -332,6 +336,12 @@ export class AgentApiClient {
 
   talkers(seconds: number, limit: number): Promise<TopTalkers> {
     return this.call(topTalkersSchema, 'GET', `/v1/talkers?seconds=${Math.round(seconds)}&limit=${Math.round(limit)}`, { maxBytes: RESPONSE_LIMITS.series });
+  }
+
+  /** GET /v1/aggregate: the agent's last `seconds` seconds as a mergeable aggregate (detection/aggregate.ts). */
+  async aggregate(seconds: number, sources?: number): Promise<AggregateExport> {
+    const q = `/v1/aggregate?seconds=${Math.round(seconds)}${sources === undefined ? '' : `&sources=${Math.round(sources)}`}`;
+    return this.call(aggregateSchema, 'GET', q, { maxBytes: RESPONSE_LIMITS.aggregate });
   }
 
   async attacks(): Promise<AttackRecord[]> {

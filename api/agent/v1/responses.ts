@@ -16,8 +16,8 @@
 
 import { z } from 'zod';
 import { parseAddress, parseCidr } from '../../../lib/cidr.js';
-import type { AttackVector, AttackerRule, DetectionThresholds, ExplicitTrigger, Verdict, VectorTrigger } from '../../../detection/types.js';
-import { mitigationSignatureSchema } from '../../../detection/mitigation-signature.js';
+import type { AttackVector, AttackerRule, DetectionThresholds, ExplicitTrigger, TcpFlagName, Verdict, VectorTrigger } from '../../../detection/types.js';
+import { aggregateExportSchema } from '../../../detection/aggregate.js';
 import type {
   AnalysisResult,
   AttackRecord,
@@ -67,13 +67,14 @@ sameType<Same<(typeof ATTACK_VECTORS)[number], AttackVector>>();
 const ATTACKER_RULES = ['share', 'source_pps', 'source_bps', 'heavy_hitter'] as const satisfies readonly AttackerRule[];
 sameType<Same<(typeof ATTACKER_RULES)[number], AttackerRule>>();
 
+export const attackVectorSchema = z.enum(ATTACK_VECTORS);
+
 const VECTOR_TRIGGERS = ['ceiling', 'floor', 'baseline'] as const satisfies readonly VectorTrigger[];
 sameType<Same<(typeof VECTOR_TRIGGERS)[number], VectorTrigger>>();
-
 const EXPLICIT_TRIGGERS = ['api', 'trigger-defense', 'memory', 'annotation', 'schedule'] as const satisfies readonly ExplicitTrigger[];
 sameType<Same<(typeof EXPLICIT_TRIGGERS)[number], ExplicitTrigger>>();
-
-export const attackVectorSchema = z.enum(ATTACK_VECTORS);
+const TCP_FLAGS = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'] as const satisfies readonly TcpFlagName[];
+sameType<Same<(typeof TCP_FLAGS)[number], TcpFlagName>>();
 
 const protocolMixSchema = z.object({ tcp: count(), udp: count(), icmp: count(), other: count() });
 
@@ -114,22 +115,27 @@ const attackerSchema = z.object({
   vectorLabel: text(200).optional(),
 });
 
-// A signature is what a firewall rule is built from: strict (an unknown field
-// could mean a narrower match than this version would apply), and detection's
-// own schema, so what an agent proposes is checked as the agent checks it.
-const signatureSchema = mitigationSignatureSchema;
-
-const baselineStatSchema = z.object({ mean: count(), std: count(), seconds: count() });
+/** A mitigation signature; detection/mitigation-signature.ts holds the rules of which fields go together. */
+export const signatureSchema = z.object({
+  text: text(500),
+  protocol: z.enum(['tcp', 'udp', 'icmp', 'any']),
+  destination: addressSchema,
+  sourcePort: z.number().int().min(0).max(65535).optional(),
+  destinationPort: z.number().int().min(0).max(65535).optional(),
+  tcpFlags: z.object({ mask: z.array(z.enum(TCP_FLAGS)).max(8), value: z.array(z.enum(TCP_FLAGS)).max(8) }).optional(),
+  fragment: z.enum(['any', 'non-first']).optional(),
+  ipProtocol: z.number().int().min(0).max(255).optional(),
+});
 
 const vectorReportSchema = z.object({
   vector: attackVectorSchema,
   label: text(200),
-  service: text(100).optional(),
+  service: text(64).optional(),
   packets: count(),
   pps: count(),
   share: z.number().min(0).max(1),
   trigger: z.enum(VECTOR_TRIGGERS),
-  baseline: baselineStatSchema.optional(),
+  baseline: z.object({ mean: count(), std: count(), seconds: count() }).optional(),
   signature: signatureSchema,
   evidence: text(1000),
 });
@@ -142,11 +148,11 @@ const victimSchema = z.object({
   bps: count(),
   vector: attackVectorSchema,
   vectorDetail: text(1000),
-  vectors: z.array(vectorReportSchema).max(64),
+  vectors: z.array(vectorReportSchema).max(32),
   multiVector: z.boolean(),
   distinctSources: count(),
   newSources: count(),
-  handshakeCompletion: z.number().min(0).nullable(),
+  handshakeCompletion: z.number().min(0).max(1).nullable(),
   baseline: z.enum(['cold', 'warming', 'warm']),
   protocols: protocolMixSchema,
   signature: signatureSchema,
@@ -158,14 +164,7 @@ const victimSchema = z.object({
 
 export const verdictSchema = z.object({
   underAttack: z.boolean(),
-  window: z.object({
-    start: isoTime(),
-    end: isoTime(),
-    seconds: count(),
-    windowSeconds: count(),
-    coverStart: isoTime(),
-    coverEnd: isoTime(),
-  }),
+  window: z.object({ start: isoTime(), end: isoTime(), seconds: count(), windowSeconds: count(), coverStart: isoTime(), coverEnd: isoTime() }),
   thresholds: thresholdsSchema,
   totals: z.object({
     packets: count(),
@@ -182,7 +181,7 @@ export const verdictSchema = z.object({
   vectors: z.array(attackVectorSchema),
   attackers: z.array(attackerSchema),
   topSource: z.object({ ip: addressSchema, packets: count(), share: z.number().min(0).max(1) }).nullable(),
-  exempt: z.array(z.object({ ip: addressSchema, packets: count(), pps: count(), bps: count(), reason: text(1000) })),
+  exempt: z.array(z.object({ ip: addressSchema, packets: count(), pps: count(), bps: count(), reason: text(300) })).max(100),
   trigger: z.enum(EXPLICIT_TRIGGERS).optional(),
   drops: z.object({ dropped: count(), ifDropped: count(), slotsDropped: count() }),
 });
@@ -290,9 +289,7 @@ export const attackRecordSchema = z.object({
   endedAt: isoTime().optional(),
   victims: z.array(addressSchema),
   vectors: z.array(attackVectorSchema),
-  vectorDetails: z.array(
-    z.object({ vector: attackVectorSchema, label: text(200), peakShare: z.number().min(0).max(1), signature: signatureSchema.optional() }),
-  ),
+  vectorDetails: z.array(z.object({ vector: attackVectorSchema, label: text(200), peakShare: z.number().min(0).max(1), signature: signatureSchema.optional() })).max(64),
   multiVector: z.boolean(),
   signatures: z.array(text(500)),
   signatureRuleNeeded: z.boolean(),
@@ -301,6 +298,9 @@ export const attackRecordSchema = z.object({
   banned: z.array(cidrSchema),
 });
 sameType<Same<z.output<typeof attackRecordSchema>, AttackRecord>>();
+
+/** GET /v1/aggregate: detection's own schema (strict, sketches decoded), the one the merge accepts. */
+export const aggregateSchema = aggregateExportSchema;
 
 /** GET /v1/attacks. */
 export const attacksSchema = z.object({ attacks: z.array(attackRecordSchema) });

@@ -9,9 +9,12 @@
 // a second definition could only drift. schemas.ts checks at compile time
 // that its zod schema of the verdict still matches that type.
 import type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict } from '../../../detection/types.js';
+import type { AggregateExportJson } from '../../../detection/aggregate.js';
 import type { SignatureAction, SignatureMatch } from '../../signature-rule.js';
 
 export type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict };
+/** GET /v1/aggregate: detection's own mergeable aggregate (detection/aggregate.ts validates it). */
+export type { AggregateExportJson };
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -153,7 +156,7 @@ export interface AttackVectorRecord {
   label: string;
   /** Largest share of its victim's packets seen in the episode, 0..1 (0 for a single source's own flood). */
   peakShare: number;
-  /** The structured rule that matches it; absent for a single source's flood. */
+  /** The structured rule that matches it (issue 11 turns it into a firewall rule); absent for a single source's flood. */
   signature?: MitigationSignature;
 }
 
@@ -165,7 +168,7 @@ export interface AttackRecord {
   endedAt?: string;
   victims: string[];
   vectors: AttackVector[];
-  /** Every vector of the episode named with service and ports, heaviest first when first seen. */
+  /** Every vector of the episode named with service and ports. */
   vectorDetails: AttackVectorRecord[];
   /** More than one vector at once at some victim. */
   multiVector: boolean;

@@ -279,6 +279,9 @@ async function refreshSignatures() {
 
 async function refreshAttacks() {
   const { attacks, errors } = await api.get('/attacks');
+  // Each vector with its service, ports and peak share ("BACnet amplification (udp sport 47808) 70%"); older agents: the kinds.
+  const vectorText = (a) =>
+    (a.vectorDetails?.length ? a.vectorDetails.map((d) => (d.peakShare ? `${d.label} ${Math.round(d.peakShare * 100)}%` : d.label)) : a.vectors).join(a.multiVector ? ' + ' : ', ');
   state.ongoingVictims = attacks.filter((a) => !a.endedAt).flatMap((a) => (a.victims.length ? a.victims : [`${a.agent} (per-source)`]));
   renderBanner();
   const body = $('attacks-body');
@@ -292,7 +295,7 @@ async function refreshAttacks() {
           el('tr', { class: a.endedAt ? '' : 'ongoing' },
             el('td', {}, time(a.startedAt), a.endedAt ? '' : el('span', { class: 'badge bad' }, 'ongoing')),
             el('td', { class: 'num' }, duration((Date.parse(a.endedAt ?? a.lastSeenAt) - Date.parse(a.startedAt)) / 1000)),
-            el('td', {}, a.vectors.join(', ') || (a.attackers.length ? 'per-source rate/share' : '–')),
+            el('td', {}, vectorText(a) || (a.attackers.length ? 'per-source rate/share' : '–')),
             el('td', { class: 'mono' }, a.victims.join(', ') || '–'),
             el('td', { class: 'num' }, `${si(a.peakInboundPps)} pps`),
             el('td', {}, mitigation(a)),
