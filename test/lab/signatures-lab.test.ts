@@ -173,12 +173,14 @@ spec:
 
   /** The agent restarts (same state dir, same token): the rule is there again, same expiry, in nft. */
   async function restartKeeps(sr: SignatureRule): Promise<void> {
-    const before = (await agentRules()).find((r) => r.match.text === sr.spec.signature.text || r.vector === sr.spec.vector)!;
+    const before = (await agentRules()).find((r) => r.vector === sr.spec.vector)!;
     await agent!.stop();
     assert.match(await nftTable(), new RegExp(`sig_${before.id}`), 'the firewall keeps the rule while the agent is down');
     agent = await startLabAgent(lab!, agentOpts);
     const after = (await agentRules()).find((r) => r.id === before.id);
-    assert.equal(after?.expiresAt, before.expiresAt, 'restored with the same expiry');
+    // Restored with its expiry (a push of the SignatureRule may round it up by under a second, never shorten it).
+    const drift = Date.parse(after?.expiresAt ?? '') - Date.parse(before.expiresAt);
+    assert.ok(drift >= 0 && drift < 2000, `restored with its expiry: ${before.expiresAt} -> ${after?.expiresAt}`);
     assert.match(await nftTable(), new RegExp(`counter name "sig_${before.id}"`));
   }
 
@@ -197,7 +199,7 @@ spec:
   let synRule: { sr: SignatureRule; id: string } | undefined;
 
   it('a spoofed SYN flood to the live web server: synproxy (notrack + proxy), counted; it survives an agent restart and expires on time', async () => {
-    const sr = await floodAndCheck('SYN flood', 'syn_flood', 10, ['-S', '-p', '80', '--rand-source'], /tcp dport 80 tcp flags & \(syn \| ack \| rst\) == syn notrack/);
+    const sr = await floodAndCheck('SYN flood', 'syn_flood', 10, ['-S', '-p', '80', '--rand-source'], /tcp dport 80 tcp flags syn \/ syn,rst,ack notrack/);
     assert.equal(sr.spec.action.type, 'synproxy');
     assert.match(sr.status?.applied ?? '', /^synproxy mss \d+ wscale \d+/);
     assert.match(await nftTable(), /synproxy mss \d+ wscale \d+ timestamp sack-perm/);
@@ -214,7 +216,7 @@ spec:
   });
 
   it('a UDP amplification (fixed source port 161, random sources): dropped by source port; survives a restart; deleting the object removes it', async () => {
-    const sr = await floodAndCheck('SNMP amplification', 'udp_amplification', 8, ['-2', '-s', '161', '-k', '-p', '9999', '-d', '400', '--rand-source'], /udp sport 161 counter name "sig_[0-9a-f]{16}" drop/);
+    const sr = await floodAndCheck('SNMP amplification', 'udp_amplification', 8, ['-2', '-s', '161', '-k', '-p', '9999', '-d', '400', '--rand-source'], /ip daddr 10\.91\.0\.10 ip saddr != @sig_nb4 udp sport 161 counter name "sig_[0-9a-f]{16}" drop/);
     assert.equal(sr.spec.action.type, 'drop');
     await quiet();
     const id = (await agentRules()).find((r) => r.vector === 'udp_amplification')!.id;
@@ -223,7 +225,7 @@ spec:
   });
 
   it('a fragment flood: fragments dropped before reassembly; survives a restart; deleting the object removes it', async () => {
-    const sr = await floodAndCheck('fragment flood', 'fragment_flood', 8, ['-2', '-f', '-d', '200', '-p', '9999', '--rand-source'], /ip frag-off & 0x3fff != 0 counter name "sig_[0-9a-f]{16}" drop/);
+    const sr = await floodAndCheck('fragment flood', 'fragment_flood', 8, ['-2', '-f', '-d', '200', '-p', '9999', '--rand-source'], /ip frag-off & 16383 != 0 counter name "sig_[0-9a-f]{16}" drop/);
     assert.match(await nftTable(), /chain sig_early \{\s+type filter hook prerouting priority -450/);
     await quiet();
     const id = (await agentRules()).find((r) => r.vector === 'fragment_flood')!.id;
@@ -250,7 +252,7 @@ spec:
     const heldBefore = (await agentRules()).map((r) => r.id).sort();
     const post = (match: object, action: object = { type: 'drop' }) => agent!.api<{ error: string }>('POST', '/v1/signatures', { match, action, durationSeconds: 60, reason: 'test' });
     const cases: [object, number, RegExp][] = [
-      [{ protocol: 'udp', destination: l.victim.ip, sourcePort: 123, source: `${l.hostLinkIp}/32` }, 403, /overlaps allowlisted 10\.91\.0\.1 .*never blocked/],
+      [{ protocol: 'udp', destination: l.victim.ip, sourcePort: 123, source: `${l.hostLinkIp}/32` }, 403, /overlaps allowlisted 10\.91\.0\.1\/32 \(never blocked\)/],
       [{ protocol: 'udp', destination: l.victim.ip, destinationPorts: { from: 0, to: 65535 } }, 422, /destinationPorts 0-65535 is every port/],
       [{ protocol: 'udp', destination: l.client.ip, sourcePort: 161 }, 403, /10\.91\.0\.20 is not an address this agent protects/],
     ];
