@@ -247,8 +247,10 @@ export class SignatureManager {
       expiresAt: new Date(until).toISOString(),
     };
     if (existing && Date.parse(existing.expiresAt) <= now) pending.reason = req.reason;
-    this.o.store.put(pending);
     const kind = !existing ? 'added' : !sameAction ? 'updated' : until > Date.parse(existing.expiresAt) + 500 ? 'extended' : 'unchanged';
+    // Unchanged: the store, its file and the firewall's expiry stay as they are (an extension under half a second is none).
+    if (kind === 'unchanged') return { pending: existing!, action: kind };
+    this.o.store.put(pending);
     return { pending, action: kind };
   }
 

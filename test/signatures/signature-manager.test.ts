@@ -165,6 +165,10 @@ describe('signature manager: holding rules', () => {
 
   it('survives a restart until its expiry; a rule that expired while the agent was down is not re-applied', async () => {
     await t.manager.applySignatures([amp(VICTIM, { durationSeconds: 600 }), amp(POD, { durationSeconds: 60 })]);
+    // A re-push that would extend by under half a second changes nothing: not in memory, not on disk.
+    t.clock.advance(0.2);
+    const [same] = await t.manager.applySignatures([amp(VICTIM, { durationSeconds: 600 })]);
+    assert.equal(same?.ok && same.action, 'unchanged');
     const held = t.manager.list();
     await t.manager.stop();
     t.clock.advance(120);
