@@ -10,10 +10,12 @@
 //   - FastNetMon 1.2.4 (Debian) on the same replay in the same namespace, at
 //     its shipped host thresholds (20,000 pps, 1,000 Mbit/s), a fresh
 //     process per scenario; detected when it calls its notify script.
-// Columns for issue 11 (time to rule, share dropped, benign served) are
-// printed empty. Needs root for the live part; without it only the offline
-// columns are filled. Holds the lab for ~5 minutes: run it under
-// flock /tmp/floodgate-heavy.lock on a shared machine.
+// Issue 11's columns (time to rule, share dropped, benign served, CPU of the
+// rules) are filled by live floods against a live web server with the agent
+// on nftables (bench/signature-floods.ts), rows of their own at the end;
+// BENCH_SIGNATURES=0 skips them. Needs root for the live part; without it
+// only the offline columns are filled. Holds the lab for ~10 minutes: run it
+// under flock /tmp/floodgate-heavy.lock on a shared machine.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +28,8 @@ import { DETECTION_SCENARIOS, writeDetectionScenario, type DetectionScenarioName
 import { writeScenario } from '../test/gen/scenarios.js';
 import { ensureFastnetmon, readFnmAttackType, readFnmBan, startFastnetmon, writeFnmConfig } from './agent/fastnetmon.js';
 import { envNumber, log, sleep } from './bench-util.js';
+import { execa } from 'execa';
+import { mitigationCells, mitigationTargets, signatureFloodRows, type FloodRow } from './signature-floods.js';
 
 /** A sustained flood over FastNetMon's shipped 20,000 pps threshold: shows it detects what it is built for, in this same setup. */
 const CONTROL = 'snmp-50k-control';
@@ -126,10 +130,10 @@ async function live(env: LiveEnv, file: string, truth: DetectionTruth, run: numb
 const yes = (b: boolean | undefined) => (b === undefined ? '–' : b ? 'yes' : 'no');
 const ms = (x: number | undefined) => (x === undefined ? '–' : `${x} ms`);
 
-function table(rows: Row[]): string[] {
+function table(rows: Row[], floods: FloodRow[] = []): string[] {
   const out = [
-    '| scenario | expected | offline: detected | offline: vectors named | live: detected | live: time to detect | live: vectors named | attackers selected | false bans | FastNetMon: detected | FastNetMon: time | FastNetMon: type | time to rule¹ | share dropped¹ | benign served¹ |',
-    '|---|---|---|---|---|---:|---|---:|---:|---|---:|---|---:|---:|---:|',
+    '| scenario | expected | offline: detected | offline: vectors named | live: detected | live: time to detect | live: vectors named | attackers selected | false bans | FastNetMon: detected | FastNetMon: time | FastNetMon: type | time to rule¹ | share dropped¹ | benign served¹ | kernel CPU per flood packet¹ |',
+    '|---|---|---|---|---|---:|---|---:|---:|---|---:|---|---:|---:|---|---:|',
   ];
   for (const r of rows) {
     const benign = r.kind === 'benign';
@@ -139,7 +143,15 @@ function table(rows: Row[]): string[] {
     out.push(
       `| ${r.name} | ${r.expected} | ${benign ? (off ? (off.falseWindows ? `FLAGGED ${off.falseWindows} s` : 'nothing') : '–') : yes(off?.detected)} | ${off?.vectors.join(' + ') || '–'} | ` +
         `${benign ? (lv ? (lv.falseRecords ? `FLAGGED (${lv.falseRecords})` : 'nothing') : '–') : yes(lv?.detected)} | ${benign ? '–' : ms(lv?.ms)} | ${lv?.vectors.join(' + ') || '–'} | ` +
-        `${off?.attackers ?? '–'} | ${lv ? lv.bans : '–'} | ${f ? (benign ? (f.detected ? 'FLAGGED' : 'nothing') : yes(f.detected)) : r.fnm && 'skipped' in r.fnm ? 'n/a' : '–'} | ${f && !benign ? ms(f.ms) : '–'} | ${f?.type ?? '–'} | | | |`,
+        `${off?.attackers ?? '–'} | ${lv ? lv.bans : '–'} | ${f ? (benign ? (f.detected ? 'FLAGGED' : 'nothing') : yes(f.detected)) : r.fnm && 'skipped' in r.fnm ? 'n/a' : '–'} | ${f && !benign ? ms(f.ms) : '–'} | ${f?.type ?? '–'} | – | – | – | – |`,
+    );
+  }
+  for (const r of floods) {
+    const m = mitigationCells(r);
+    const f = r.fnm && 'detected' in r.fnm ? r.fnm : undefined;
+    const fnmText = f ? `${yes(f.detected)}${f.detected ? `; ban = blackhole: ${f.share === undefined ? '–' : `${(f.share * 100).toFixed(1)}%`} dropped` : ''}` : r.fnm && 'skipped' in r.fnm ? 'n/a' : '–';
+    out.push(
+      `| ${r.spec.name} | ${r.spec.vector} | – | – | ${yes(r.detected)} | ${ms(r.detectMs)} | ${r.vectors.join(' + ') || '–'} | – | ${r.bans} | ${fnmText} | ${f ? ms(f.ms) : '–'} | ${f?.type ?? '–'} | ${m.timeToRule} | ${m.share} | ${m.served} | ${m.cpu} |`,
     );
   }
   return out;
@@ -148,7 +160,9 @@ function table(rows: Row[]): string[] {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgbench-detection-'));
   const rows: Row[] = [];
+  let floods: FloodRow[] = [];
   let env: LiveEnv | undefined;
+  let liveWhy: string | undefined = 'not run';
   try {
     const files = new Map<RowName, { file: string; truth: DetectionTruth }>();
     for (const name of DETECTION_SCENARIOS) {
@@ -177,16 +191,19 @@ async function main(): Promise<void> {
       files.set(CONTROL, { file: r.capturePath, truth });
       rows.push({ name: CONTROL, kind: 'attack', expected: 'SNMP amplification (udp sport 161), 50k pps for 4 s' });
     }
+    // BENCH_SIGNATURES_ONLY=1: issue 11's floods alone (their rows), without the replays.
+    const onlySignatures = process.env.BENCH_SIGNATURES_ONLY === '1';
+    if (onlySignatures) rows.length = 0;
     for (const row of rows) {
       log(`offline: floodgate analyze ${row.name}`);
       const { file, truth } = files.get(row.name)!;
       row.offline = await offline(file, truth);
     }
 
-    const liveWhy = process.getuid?.() !== 0 ? 'not root' : await requireReplayTools();
+    liveWhy = process.getuid?.() !== 0 ? 'not root' : await requireReplayTools();
     if (liveWhy) {
       log(`live part skipped: ${liveWhy}`);
-    } else {
+    } else if (!onlySignatures) {
       const lab = await createLab('fgdbn', { subnet: '10.92.0' });
       const agent = await startLabAgent(lab, { ns: lab.victim.ns, dev: lab.victim.dev, backend: 'dry-run', stateDir: fs.mkdtempSync(path.join(dir, 'state-')), autoDefense: true, config: { logLevel: 'warn' } });
       const fnm = await ensureFastnetmon();
@@ -199,6 +216,10 @@ async function main(): Promise<void> {
         Object.assign(row, await live(env, file, truth, run++));
       }
     }
+    await env?.agent.stop().catch(() => undefined);
+    await env?.lab.destroy().catch(() => undefined);
+    env = undefined;
+    if (!liveWhy && process.env.BENCH_SIGNATURES !== '0') floods = await signatureFloods(dir);
   } finally {
     await env?.agent.stop().catch(() => undefined);
     await env?.lab.destroy().catch(() => undefined);
@@ -213,9 +234,10 @@ async function main(): Promise<void> {
   const lines = [
     `## bench:detection — ${attacks.length} attacks and ${benign.length} benign profiles (issue 10), floodgate and FastNetMon side by side`,
     '',
-    ...table(rows),
+    ...table(rows, floods),
     '',
-    '¹ issue 11 (signature mitigation) fills these columns.',
+    '¹ issue 11 (signature mitigation): live floods against a live web server, the agent on nftables (bench/signature-floods.ts). Time to rule: hping3 spawned to the rule in nft (the agent\'s log). Share dropped: the rule\'s counter over the packets the victim\'s interface received during the whole flood (before the rule too). Benign served: one request every 0.2 s during the flood, with floodgate\'s rules, without them (signatures: disabled), and with FastNetMon\'s ban carried out as a blackhole of the victim. Kernel CPU: system + softirq time of the whole machine per packet received, with vs without the rules.',
+    ...(floods.length ? ['', ...mitigationTargets(floods)] : []),
     '',
     `every attack detected offline at the defaults, vectors named: ${offlineAll ? 'MET' : 'MISSED'}`,
     `every attack detected live within 1 s, vectors named: ${rows.some((r) => r.live) ? (liveAll ? 'MET' : 'MISSED') : 'not measured (needs root)'}`,
@@ -223,6 +245,20 @@ async function main(): Promise<void> {
     `benign profiles replayed live: ${BENIGN_LIVE_SECONDS} s each (BENCH_BENIGN_SECONDS); attacks: their first 3 s`,
   ];
   console.log(lines.join('\n'));
+}
+
+/** Issue 11's floods in a lab of their own (a web server on the victim's port 80). */
+async function signatureFloods(dir: string): Promise<FloodRow[]> {
+  const lab = await createLab('fgsig', { subnet: '10.94.0' });
+  const server = execa('ip', ['netns', 'exec', lab.victim.ns, process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(80)"], { reject: false });
+  try {
+    await sleep(500);
+    return await signatureFloodRows(lab, dir);
+  } finally {
+    server.kill('SIGKILL');
+    await server.catch(() => undefined);
+    await lab.destroy().catch(() => undefined);
+  }
 }
 
 main().catch((err) => {

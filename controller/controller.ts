@@ -1,4 +1,4 @@
-// The floodgate operator: informers on DefensePolicy and BlockEvent, one work
+// The floodgate operator: informers on DefensePolicy, BlockEvent and SignatureRule, one work
 // queue per kind (serialised per object key), the reconcilers, the memory /
 // schedule / continuous triggers, and a Lease so that of several replicas
 // exactly one acts. Every replica serves /healthz, /readyz and /metrics.
@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from '../api/v1alpha1/index.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, SIGNATURE_RULE, VERSION, type BlockEvent, type DefensePolicy, type SignatureRule } from '../api/v1alpha1/index.js';
 import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -25,6 +25,9 @@ import { PolicyReconciler } from './reconcile/policy-reconciler.js';
 import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
 import { AgentBanSync } from './reconcile/agent-ban-sync.js';
+import { AgentSignatureSync } from './reconcile/agent-signature-sync.js';
+import { SignatureRuleReconciler } from './reconcile/signature-rule-reconciler.js';
+import { SignatureRulesFromVerdict } from './reconcile/signature-rules-from-verdict.js';
 import { MemoryMonitor, type MemorySourceFn, type MemorySourceName } from './memory/memory-monitor.js';
 import { metricsApiReading } from './memory/metrics-api-source.js';
 import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
@@ -80,6 +83,7 @@ export interface RunningController {
   kubeConfig: KubeConfig;
   policies: Informer<DefensePolicy>;
   blockEvents: Informer<BlockEvent>;
+  signatureRules: Informer<SignatureRule>;
   elector: LeaderElector;
   isLeader(): boolean;
   probeUrl?: string;
@@ -139,6 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const core = new CoreClient(rest);
   const policiesApi = new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY);
   const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
+  const signatureRulesApi = new ResourceClient<SignatureRule>(rest, SIGNATURE_RULE);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
   const resolver = new AgentResolver(core, {
     urlAllowlist: opts.agentUrlAllowlist ?? [],
@@ -147,6 +152,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   let policyQueue: WorkQueue | undefined;
   let beQueue: WorkQueue | undefined;
+  let srQueue: WorkQueue | undefined;
   const enqueuePolicy = (key: string) => policyQueue?.add(key);
   // Agents that broke the wire contract degrade only their own policy, through its AgentsReachable condition.
   const health = new AgentHealth(enqueuePolicy);
@@ -155,12 +161,25 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // Objects enter the controller here: each is resolved once (defaults filled in) as it is cached.
   const policyAdmission = new Admission(DEFENSE_POLICY, logger);
   const blockEventAdmission = new Admission(BLOCK_EVENT, logger);
+  const signatureRuleAdmission = new Admission(SIGNATURE_RULE, logger);
   const policies = createInformer<DefensePolicy>(
     { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, rest, logger, registry, transform: (o) => policyAdmission.admit(withoutManagedFields(o)) },
     false,
   );
   const blockEvents = createInformer<BlockEvent>(
     { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: (o) => blockEventAdmission.admit(withoutManagedFields(o)) },
+    false,
+  );
+  const signatureRules = createInformer<SignatureRule>(
+    {
+      name: SIGNATURE_RULE.plural,
+      list: listOf(signatureRulesApi),
+      watchPath: `/apis/${GROUP}/${VERSION}/${SIGNATURE_RULE.plural}`,
+      rest,
+      logger,
+      registry,
+      transform: (o) => signatureRuleAdmission.admit(withoutManagedFields(o)),
+    },
     false,
   );
 
@@ -177,6 +196,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     logger,
     health,
+    signatures: new SignatureRulesFromVerdict({ signatureRules: signatureRulesApi, listSignatureRules: () => signatureRules.list(), events, logger }),
   });
   const triggers = new TriggerScheduler({ runner, logger, getPolicy: (key) => policies.getByKey(key) });
   const policyReconciler = new PolicyReconciler({
@@ -184,6 +204,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     getPolicy: (key) => policies.getByKey(key),
     specProblem: (key) => policyAdmission.problem(key),
     listBlockEvents: () => blockEvents.list(),
+    listSignatureRules: () => signatureRules.list(),
     resolver,
     events,
     triggers,
@@ -218,6 +239,37 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
   });
 
+  const signatureSync = new AgentSignatureSync({
+    signatureRules: signatureRulesApi,
+    getSignatureRule: (ns, name) => signatureRules.get(name, ns),
+    listSignatureRules: () => signatureRules.list(),
+    listPolicies: () => policies.list(),
+    resolver,
+    logger,
+    health,
+    onLost: (sr) => {
+      srReconciler.forgetPush(objectKey(sr));
+      srQueue?.add(objectKey(sr));
+    },
+    onCounters: (sr) => srQueue?.add(objectKey(sr)),
+  });
+  const srReconciler = new SignatureRuleReconciler({
+    signatureRules: signatureRulesApi,
+    getSignatureRule: (key) => signatureRules.getByKey(key),
+    getPolicy: (ns, name) => policies.get(name, ns),
+    resolver,
+    events,
+    logger,
+    retentionMs: opts.retentionMs,
+    unblockGiveUpMs: opts.unblockGiveUpMs,
+    health,
+    counters: (key) => signatureSync.counters(key),
+  });
+  const enqueueSr = (sr: SignatureRule) => {
+    srQueue?.add(objectKey(sr));
+    if (sr.spec?.policyRef?.name) enqueuePolicy(`${sr.metadata.namespace}/${sr.spec.policyRef.name}`);
+  };
+
   const enqueueBe = (be: BlockEvent) => {
     beQueue?.add(objectKey(be));
     // A policy's activeBlocks follows its BlockEvents.
@@ -236,6 +288,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     banSync.noteDeleted(be);
     enqueueBe(be);
   });
+  signatureRules.onAdd(enqueueSr);
+  signatureRules.onUpdate((_o, r) => enqueueSr(r));
+  signatureRules.onDelete((sr) => {
+    signatureRuleAdmission.forget(objectKey(sr));
+    signatureSync.noteDeleted(sr);
+    enqueueSr(sr);
+  });
   // Every replica serves the dashboard; its writes go to the API server, which the leader acts on.
   // Started before anything else runs, so a bad token file or a taken port fails fast.
   let dashboard: RunningDashboard | undefined;
@@ -243,17 +302,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     dashboard = await startDashboard(opts.dashboard, {
       listPolicies: () => policies.list(),
       listBlockEvents: () => blockEvents.list(),
+      listSignatureRules: () => signatureRules.list(),
       listPods,
       resolver,
       memory,
       logger,
       patchPolicy: (ref, body) => policiesApi.patch(ref, body),
       deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
+      deleteSignatureRule: (ref) => signatureRulesApi.delete(ref),
     });
   }
 
   policies.start();
   blockEvents.start();
+  signatureRules.start();
 
   const elector = new LeaderElector({
     coordination: new LeaseClient(rest),
@@ -267,22 +329,29 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     registry,
     onStartedLeading: async (signal) => {
       logger.info('became leader: reconciling');
-      await Promise.all([policies.waitForSync(), blockEvents.waitForSync()]);
+      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), signatureRules.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
+      srQueue = new WorkQueue({ name: 'signaturerules', handler: (k) => srReconciler.reconcile(k), concurrency: 4, logger, registry });
       // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
       beReconciler.forgetPushes();
+      srReconciler.forgetPushes();
       for (const k of policies.keys()) policyQueue.add(k);
       for (const k of blockEvents.keys()) beQueue.add(k);
+      for (const k of signatureRules.keys()) srQueue.add(k);
       banSync.start();
+      signatureSync.start();
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       banSync.stop();
+      signatureSync.stop();
       triggers.stop();
       const pq = policyQueue;
       const bq = beQueue;
+      const sq = srQueue;
       policyQueue = undefined;
       beQueue = undefined;
-      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false })]);
+      srQueue = undefined;
+      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), sq.shutDown({ drain: false })]);
     },
     onStoppedLeading: () => logger.warn('stopped leading: standing by'),
     onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
@@ -295,7 +364,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     server = http.createServer(async (req, res) => {
       if (req.url === '/healthz') return void res.end('ok');
       if (req.url === '/readyz') {
-        const ready = policies.hasSynced() && blockEvents.hasSynced();
+        const ready = policies.hasSynced() && blockEvents.hasSynced() && signatureRules.hasSynced();
         res.statusCode = ready ? 200 : 503;
         return void res.end(ready ? 'ready' : 'informers not synced');
       }
@@ -316,6 +385,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     kubeConfig: kc,
     policies,
     blockEvents,
+    signatureRules,
     elector,
     isLeader: () => elector.isLeader(),
     probeUrl,
@@ -324,7 +394,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await dashboard?.close();
       await elector.stop();
       triggers.stop();
-      await Promise.all([policies.stop(), blockEvents.stop()]);
+      await Promise.all([policies.stop(), blockEvents.stop(), signatureRules.stop()]);
       await events.flush();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       rest.close();

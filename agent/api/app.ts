@@ -19,6 +19,8 @@ import { blockRoutes, type BanChangeSource } from './routes-blocks.js';
 import { healthRoutes } from './routes-health.js';
 import { triggerDefenseRoutes } from './routes-trigger-defense.js';
 import { attackRoutes, type AttackLog } from './routes-attacks.js';
+import { signatureRoutes } from './routes-signatures.js';
+import type { SignatureService } from '../signatures/signature-service-port.js';
 
 export interface AgentApiDeps {
   analyzer: TrafficAnalyzer;
@@ -36,6 +38,8 @@ export interface AgentApiDeps {
   banChanges?: BanChangeSource;
   /** Mutual TLS: every request but /healthz needs a verified client certificate (served over HTTPS with a client CA: server.ts). */
   clientCert?: ClientCertRule;
+  /** Signature rules (/v1/signatures); absent: the routes answer 404. */
+  signatures?: SignatureService;
 }
 
 /**
@@ -92,6 +96,7 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
   app.use(analysisRoutes({ analyzer: deps.analyzer, runner, maxBodyBytes }));
   app.use(blockRoutes({ bans: deps.bans, logger: deps.logger, maxBodyBytes, changes: deps.banChanges }));
   app.use(attackRoutes({ attacks: deps.attacks }));
+  if (deps.signatures) app.use(signatureRoutes({ signatures: deps.signatures, logger: deps.logger, maxBodyBytes }));
   app.use(triggerDefenseRoutes({ analyzer: deps.analyzer, runner, bans: deps.bans, logger: deps.logger, maxBodyBytes }));
 
   app.use(notFound);

@@ -13,6 +13,9 @@ import { BanRefusedError, type BanService } from '../bans/ban-service-port.js';
 import type { SlotRing } from '../traffic/slot-ring.js';
 import { BlockedMatcher } from '../traffic/blocked-matcher.js';
 import type { AttackHistory } from './attack-history.js';
+import { planRules, type PlannedRule, type SignatureMode } from '../../mitigation/plan.js';
+import type { Verdict } from '../../detection/types.js';
+import type { SignatureService } from '../signatures/signature-service-port.js';
 
 export interface AutoDefensePolicy {
   enabled: boolean;
@@ -29,6 +32,10 @@ export interface AutoDefenseDeps {
   registry: Registry;
   /** The protected addresses' learned baselines (none: floors and ceilings only). */
   baselines?: BaselineLookup;
+  /** Signature rules for the floods per-IP bans cannot stop (absent: none are planned). */
+  signatures?: SignatureService;
+  /** What the agent may do with the rules its verdicts call for, and for whom (config, or a policy that said auto). */
+  signatureMode?: () => { mode: SignatureMode; policy?: string; durationSeconds: number };
   now?: () => number;
 }
 
@@ -53,6 +60,11 @@ export class AutoDefense {
   private readonly evaluations: Counter;
   private readonly autoBans: Counter;
   private readonly reaction: Histogram;
+  private readonly signatureReaction: Histogram;
+  private readonly autoSignatures: Counter;
+  /** Plans already logged as proposals (by id), and rules refused (id -> retry after). */
+  private proposed = new Set<string>();
+  private signatureRefusedUntil = new Map<string, number>();
 
   constructor(
     private readonly deps: AutoDefenseDeps,
@@ -67,6 +79,13 @@ export class AutoDefense {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [r],
     });
+    this.signatureReaction = new Histogram({
+      name: 'floodgate_auto_signature_seconds',
+      help: 'From the end of the slot that showed a flood to its signature rule being in the firewall',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [r],
+    });
+    this.autoSignatures = new Counter({ name: 'floodgate_auto_signatures_total', help: 'Signature rules applied by the agent from its own verdicts, by outcome', labelNames: ['outcome'], registers: [r] });
   }
 
   setPolicy(policy: AutoDefensePolicy): void {
@@ -110,6 +129,8 @@ export class AutoDefense {
     const matcher = new BlockedMatcher(bans.list().map((b) => b.cidr));
     const verdict = analyzeWindow(slots, this.policy.thresholds, { blocked: (ip) => matcher.has(ip), baselines: this.deps.baselines });
     this.evaluations.inc({ result: verdict.underAttack ? 'attack' : 'clean' });
+    // Signature rules first: a spoofed flood has no attacker to ban, and every slot counts.
+    if (verdict.underAttack && this.deps.signatures) await this.signatures(verdict, now, slots.at(-1)?.end);
     const banned: string[] = [];
     for (const a of this.policy.enabled ? verdict.attackers : []) {
       if ((this.refusedUntil.get(a.ip) ?? 0) > now) continue;
@@ -145,6 +166,61 @@ export class AutoDefense {
       logger.warn({ victims: rec.victims, signatures: rec.signatures }, 'attack needs a signature rule: per-IP bans cannot stop it');
     }
     for (const [ip, until] of this.refusedUntil) if (until <= now) this.refusedUntil.delete(ip);
+    for (const [id, until] of this.signatureRefusedUntil) if (until <= now) this.signatureRefusedUntil.delete(id);
     return banned;
+  }
+
+  /**
+   * The rules this verdict calls for (mitigation/plan.ts): applied when the
+   * agent's mode (or a policy's) is auto and the rule is safe to apply
+   * unattended, extended while the flood lasts; otherwise logged once as
+   * proposals.
+   */
+  private async signatures(verdict: Verdict, now: number, slotEnd: number | undefined): Promise<void> {
+    const service = this.deps.signatures!;
+    const mode = this.deps.signatureMode?.() ?? { mode: 'propose' as const, durationSeconds: 300 };
+    if (mode.mode === 'disabled') return;
+    const plans = planRules(verdict);
+    const propose = (p: PlannedRule, why: string) => {
+      if (this.proposed.has(p.id)) return;
+      if (this.proposed.size >= 1024) this.proposed.clear();
+      this.proposed.add(p.id);
+      this.deps.logger.warn({ id: p.id, rule: p.match.text, action: p.action, vector: p.label, why }, 'signature rule proposed');
+    };
+    const due: PlannedRule[] = [];
+    for (const p of plans) {
+      if (mode.mode === 'propose') propose(p, 'signatures: propose');
+      else if (!p.auto) propose(p, p.proposeOnly ?? 'not applied automatically');
+      else if ((this.signatureRefusedUntil.get(p.id) ?? 0) > now) continue;
+      else {
+        // Extend a held rule once half of its time is gone, not on every slot.
+        const held = service.heldUntil(p.id);
+        if (held === undefined || held - now < (mode.durationSeconds * 1000) / 2) due.push(p);
+      }
+    }
+    if (due.length === 0) return;
+    const outcomes = await service.applySignatures(
+      due.map((p) => ({
+        match: p.match,
+        action: p.action,
+        durationSeconds: mode.durationSeconds,
+        reason: `auto-defense: ${p.reason}`.slice(0, 200),
+        vector: p.vector,
+        label: p.label,
+        ...(mode.policy ? { policy: mode.policy } : {}),
+        source: 'auto' as const,
+      })),
+    );
+    outcomes.forEach((o, i) => {
+      const p = due[i]!;
+      if (o.ok) {
+        this.autoSignatures.inc({ outcome: o.action });
+        if (o.action === 'added' && slotEnd !== undefined) this.signatureReaction.observe(Math.max(0, (Date.now() - slotEnd) / 1000));
+        return;
+      }
+      this.autoSignatures.inc({ outcome: 'refused' });
+      this.signatureRefusedUntil.set(p.id, now + REFUSAL_BACKOFF_MS);
+      this.deps.logger.warn({ id: p.id, rule: p.match.text, code: o.code, reason: o.error }, 'auto-defense could not apply a signature rule');
+    });
   }
 }

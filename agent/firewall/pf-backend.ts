@@ -25,13 +25,16 @@ import { CidrMatcher } from '../../lib/cidr-match.js';
 import { canonicalCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
+import { PfSignatures } from './pf-signatures.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';
 
 export const PF_ANCHOR = 'floodgate';
 export const PF_TABLE = 'floodgate_blocked';
 const BLOCK_RULE = `block drop in quick from <${PF_TABLE}> to any`;
+/** Signature rules live in this sub-anchor (pf-signatures.ts), evaluated after the bans. */
+const SIGNATURES_ANCHOR = 'anchor "signatures"';
 /** The whole anchor ruleset. `persist` keeps the table when it is empty. */
-export const PF_ANCHOR_RULES = `table <${PF_TABLE}> persist\n${BLOCK_RULE}\n`;
+export const PF_ANCHOR_RULES = `table <${PF_TABLE}> persist\n${BLOCK_RULE}\n${SIGNATURES_ANCHOR}\n`;
 /** Addresses per pfctl -T add/delete call, far below ARG_MAX. */
 const ADDRESSES_PER_CALL = 500;
 
@@ -52,11 +55,13 @@ export class PfBackend implements FirewallBackend {
   private readonly exec: CommandExecutor;
   private readonly killStates: boolean;
   private readonly maxBanSeconds: number;
+  readonly signatures: PfSignatures;
 
   constructor(options: PfBackendOptions = {}) {
     this.exec = options.exec ?? createExecutor();
     this.killStates = options.killStates ?? true;
     this.maxBanSeconds = Math.max(1, Math.ceil(options.maxBanSeconds ?? MAX_BAN_SECONDS));
+    this.signatures = new PfSignatures(this.exec);
   }
 
   private table(args: string[], allowFailure = false) {
@@ -64,9 +69,12 @@ export class PfBackend implements FirewallBackend {
   }
 
   async init(): Promise<void> {
-    // Reloading the anchor could reset the table, so only load when our rule is missing.
+    // Reloading the anchor could reset the table, so only load when our rules are missing
+    // (the ban manager's reconcile, which runs right after init, puts the bans back).
     const { stdout } = await this.exec(['pfctl', '-a', PF_ANCHOR, '-s', 'rules']);
-    if (!stdout.includes(`from <${PF_TABLE}>`)) await this.exec(['pfctl', '-a', PF_ANCHOR, '-f', '-'], { input: PF_ANCHOR_RULES });
+    if (!(stdout.includes(`from <${PF_TABLE}>`) && stdout.includes(SIGNATURES_ANCHOR))) {
+      await this.exec(['pfctl', '-a', PF_ANCHOR, '-f', '-'], { input: PF_ANCHOR_RULES });
+    }
     // pf's own clock: nothing of ours outlives the longest ban, whatever became of the ban store.
     await this.table(['-T', 'expire', String(this.maxBanSeconds)]);
   }
@@ -117,6 +125,7 @@ export class PfBackend implements FirewallBackend {
   }
 
   async teardown(): Promise<void> {
+    await this.signatures.teardown();
     // Not "-F all": that would flush every state on the host, not just ours.
     await this.exec(['pfctl', '-a', PF_ANCHOR, '-F', 'rules']);
     const killed = await this.table(['-T', 'kill'], true);
@@ -128,7 +137,7 @@ export class PfBackend implements FirewallBackend {
   describe(): BackendDescription {
     return {
       name: this.name,
-      objects: [`anchor "${PF_ANCHOR}"`, `table <${PF_TABLE}>`, `rule: ${BLOCK_RULE}`],
+      objects: [`anchor "${PF_ANCHOR}"`, `table <${PF_TABLE}>`, `rule: ${BLOCK_RULE}`, `sub-anchor: ${SIGNATURES_ANCHOR}`],
       attachment: `anchor "${PF_ANCHOR}" (must be referenced from /etc/pf.conf)`,
       expiresEntries: false,
       notes: [

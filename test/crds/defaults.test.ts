@@ -51,6 +51,8 @@ const FULL_DEFAULTS = {
     banDurationSeconds: 60,
     escalation: { factor: 2, maxBanDurationSeconds: 86400 },
     maxActiveBlocks: 1000,
+    signatures: 'auto',
+    signatureLimits: { durationSeconds: 300, maxActive: 16, maxDurationSeconds: 86400 },
   },
 };
 

@@ -26,7 +26,12 @@ import type {
   TopTalkers,
   TrafficPoint,
   TriggerDefenseResponse,
+  SignatureList,
+  SignatureRecord,
+  SignatureResult,
 } from './types.js';
+import { signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
+import { signaturePolicySettingsSchema } from './requests.js';
 import { type Same, sameType } from './same-type.js';
 
 
@@ -313,3 +318,48 @@ sameType<Same<z.output<typeof triggerDefenseResponseSchema>, TriggerDefenseRespo
 
 /** Every 4xx/5xx: one line saying what went wrong. */
 export const errorBodySchema = z.object({ error: z.string() });
+
+// ---------------------------------------------------------------------------
+// Signature rules.
+
+export const signatureSourceSchema = z.enum(['auto', 'api', 'controller']);
+export const signatureRefusalCodeSchema = z.enum(['never_block', 'not_protected', 'unsafe', 'max_rules', 'unsupported', 'invalid']);
+
+/** One rule an agent holds. Its match is strict: a field this version does not know could mean a rule it cannot read right. */
+export const signatureRecordSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{16}$/),
+  match: signatureMatchSchema,
+  action: signatureActionSchema,
+  applied: text(300),
+  vector: attackVectorSchema.optional(),
+  label: text(200).optional(),
+  reason: text(1000),
+  policy: text(253).optional(),
+  source: signatureSourceSchema,
+  createdAt: isoTime(),
+  expiresAt: isoTime(),
+  durationSeconds: count(),
+  backend: text(64),
+  packets: count(),
+  bytes: count(),
+  packetsPerSecond: count(),
+});
+sameType<Same<z.output<typeof signatureRecordSchema>, SignatureRecord>>();
+
+/** GET /v1/signatures. */
+export const signatureListSchema = z.object({
+  signatures: z.array(signatureRecordSchema).max(10_000),
+  epoch: text(64),
+  policies: z.record(z.string().max(253), signaturePolicySettingsSchema),
+});
+sameType<Same<z.output<typeof signatureListSchema>, SignatureList>>();
+
+/** POST /v1/signatures (a refusal is a 4xx with { error }; this is the 2xx body). */
+export const signatureResultSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), action: z.enum(['added', 'extended', 'updated', 'unchanged']), rule: signatureRecordSchema }),
+  z.object({ ok: z.literal(false), error: text(1000), code: signatureRefusalCodeSchema }),
+]);
+sameType<Same<z.output<typeof signatureResultSchema>, SignatureResult>>();
+
+/** DELETE /v1/signatures/<id>. */
+export const signatureRemovedSchema = z.object({ removed: z.boolean() });
