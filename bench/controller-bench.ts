@@ -293,6 +293,7 @@ async function main(): Promise<void> {
     agent = await startBenchAgent(`${NS.replace(/[^a-z0-9]/g, '').slice(0, 12)}0`, CPU_PROF ? { cpuProfileDir: path.join(work, 'agent-cpu-profile') } : {});
     r.env.push(`agent: ${agent.url}, pid ${agent.pid}, capture on ${agent.iface}, maxActiveBans raised to 100000 (default 10000), state on ${fs.existsSync('/dev/shm') ? 'tmpfs' : 'disk'}`);
     await ok(['-n', NS, 'create', 'secret', 'generic', SECRET, `--from-literal=token=${agent.token}`]);
+    await ok(['-n', NS, 'label', 'secret', SECRET, 'floodgate.dev/agent-token=true']);
     log('starting the controller: node bin/floodgate.js controller');
     ctl = await startControllerProcess({ kubeconfig: kc, leaseNamespace: NS, workDir: work, cpuProfile: CPU_PROF, nodeArgs: NODE_ARGS, memoryLimitBytes: MEMORY_LIMIT_MIB * 1048576, cgroupName: `${NS}-controller-${process.pid}` });
     r.env.push(

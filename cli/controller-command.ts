@@ -26,10 +26,25 @@ export function registerController(program: Command): void {
     .option('--probe-port <port>', 'port for /healthz, /readyz, /metrics', positiveInt, 8081)
     .option('--dashboard-port <port>', 'port of the web dashboard (0 disables it)', portOrZero, 8080)
     .option('--dashboard-token-file <file>', 'file holding the dashboard token; without it the dashboard is read-only')
+    .option('--agent-url-allowlist <list>', 'comma-separated agent URL patterns a DefensePolicy may name (http://host.docker.internal:12345, https://*.example.com:12345, http://10.20.0.0/16:*); default none: only agentSelector agents', '')
+    .option('--agent-secret-namespaces <list>', 'comma-separated namespaces whose Secrets labelled floodgate.dev/agent-token=true may hold agent tokens; @policy is the policy\'s own (default: @policy and --lease-namespace)')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
+      const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+      const agentUrlAllowlist = list(flags.agentUrlAllowlist);
+      const { AgentUrlAllowlist, AgentUrlPatternError } = await import('../controller/agents/agent-url-allowlist.js');
+      try {
+        new AgentUrlAllowlist(agentUrlAllowlist);
+      } catch (err) {
+        if (err instanceof AgentUrlPatternError) throw usageError(`--agent-url-allowlist: ${err.message}`);
+        throw err;
+      }
+      const agentSecretNamespaces = flags.agentSecretNamespaces === undefined ? undefined : list(flags.agentSecretNamespaces);
+      for (const n of agentSecretNamespaces ?? []) {
+        if (n !== '@policy' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw usageError(`--agent-secret-namespaces: "${n}" is not a namespace name (or @policy)`);
+      }
       // Loaded here, not at the top: the other commands need none of the operator (nor client-node).
       const { default: pino } = await import('pino');
       const { startController } = await import('../controller/controller.js');
@@ -40,6 +55,8 @@ export function registerController(program: Command): void {
         memorySources: sources,
         cgroupRoot: flags.cgroupRoot,
         probePort: flags.probePort,
+        agentUrlAllowlist,
+        ...(agentSecretNamespaces ? { agentSecretNamespaces } : {}),
         dashboard: flags.dashboardPort === 0 ? undefined : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile },
         logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
       });

@@ -16,7 +16,8 @@ import { RestClient } from './kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
 import { ResourceClient } from './resources/resource-client.js';
 import { Admission } from './resources/admission.js';
-import { AgentResolver } from './agents/agent-resolver.js';
+import { AgentResolver, POLICY_NAMESPACE } from './agents/agent-resolver.js';
+import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
 import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
 import { PolicyReconciler } from './reconcile/policy-reconciler.js';
@@ -40,6 +41,18 @@ export interface ControllerOptions {
   retryPeriodMs?: number;
   /** Expired/Released/Failed BlockEvents are deleted after this long. */
   retentionMs: number;
+  /** A BlockEvent deletion gives up on failing agents after this long. Default 2 minutes. */
+  unblockGiveUpMs?: number;
+  /**
+   * Explicit agent URLs a DefensePolicy or BlockEvent may name (agents/agent-url-allowlist.ts
+   * patterns, e.g. http://host.docker.internal:12345). Default none: only agentSelector agents.
+   */
+  agentUrlAllowlist?: string[];
+  /**
+   * Namespaces whose Secrets labelled floodgate.dev/agent-token=true may hold agent tokens;
+   * "@policy" is the policy's own. Default: the policy's own and leaseNamespace (the release's).
+   */
+  agentSecretNamespaces?: string[];
   memorySources: MemorySourceName[];
   /** Root of the cgroup filesystem for the cgroup memory source. */
   cgroupRoot?: string;
@@ -91,7 +104,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const policiesApi = new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY);
   const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
-  const resolver = new AgentResolver(core);
+  const resolver = new AgentResolver(core, {
+    urlAllowlist: opts.agentUrlAllowlist ?? [],
+    secretNamespaces: opts.agentSecretNamespaces ?? [POLICY_NAMESPACE, opts.leaseNamespace],
+  });
+  let policyQueue: WorkQueue | undefined;
+  let beQueue: WorkQueue | undefined;
+  const enqueuePolicy = (key: string) => policyQueue?.add(key);
+  // Agents that broke the wire contract degrade only their own policy, through its AgentsReachable condition.
+  const health = new AgentHealth(enqueuePolicy);
 
   const listOf = <T,>(client: ResourceClient<T>) => (o: ListOptions) => client.list(undefined, { limit: o.limit, continue: o._continue }) as never;
   // Objects enter the controller here: each is resolved once (defaults filled in) as it is cached.
@@ -118,6 +139,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     resolver,
     events,
     logger,
+    health,
   });
   const triggers = new TriggerScheduler({ runner, logger, getPolicy: (key) => policies.getByKey(key) });
   const policyReconciler = new PolicyReconciler({
@@ -129,6 +151,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     triggers,
     logger,
+    health,
   });
   const beReconciler = new BlockEventReconciler({
     blockEvents: blockEventsApi,
@@ -138,20 +161,26 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     logger,
     retentionMs: opts.retentionMs,
+    unblockGiveUpMs: opts.unblockGiveUpMs,
+    health,
   });
 
   const banSync = new AgentBanSync({
     blockEvents: blockEventsApi,
     getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    listBlockEvents: () => blockEvents.list(),
     listPolicies: () => policies.list(),
     resolver,
     logger,
     intervalMs: opts.banSyncIntervalMs,
+    health,
+    // An agent lost a ban it held (a restart without its store): push it again.
+    onLost: (be) => {
+      beReconciler.forgetPush(objectKey(be));
+      beQueue?.add(objectKey(be));
+    },
   });
 
-  let policyQueue: WorkQueue | undefined;
-  let beQueue: WorkQueue | undefined;
-  const enqueuePolicy = (key: string) => policyQueue?.add(key);
   const enqueueBe = (be: BlockEvent) => {
     beQueue?.add(objectKey(be));
     // A policy's activeBlocks follows its BlockEvents.

@@ -116,12 +116,13 @@ async function main() {
     fs.writeFileSync(saKubeconfig, serviceAccountKubeconfig(cp.kubeconfig, saToken), { mode: 0o600 });
     const deployment = chart.find((o) => o.kind === 'Deployment') as K8sObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
     const args = deployment.spec.template.spec.containers[0]!.args
-      .filter((a) => !/^--(probe-port|log-level|dashboard-port|dashboard-token-file)=/.test(a))
-      .concat([`--probe-port=${PROBE_PORT}`, `--dashboard-port=${DASHBOARD_PORT}`, `--dashboard-token-file=${path.join(STATE, 'dashboard-token')}`,
+      .filter((a) => !/^--(probe-port|log-level|dashboard-port|dashboard-token-file|agent-url-allowlist)=/.test(a))
+      .concat([`--agent-url-allowlist=http://${l.victim.ip}:12345`, `--probe-port=${PROBE_PORT}`, `--dashboard-port=${DASHBOARD_PORT}`, `--dashboard-token-file=${path.join(STATE, 'dashboard-token')}`,
         '--log-level=info', '--kubeconfig', saKubeconfig]); // info: RBAC denials in a defense run are logged there
     background(process.execPath, [bin, ...args], path.join(STATE, 'controller.log'));
     await kubectl(['create', 'namespace', NS]);
     await kubectl(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${token}`]);
+    await kubectl(['-n', NS, 'label', 'secret', 'agent-token', 'floodgate.dev/agent-token=true']);
     await kubectl(['apply', '-f', '-'], [
       'apiVersion: floodgate.dev/v1alpha1', 'kind: DefensePolicy', `metadata: {name: web, namespace: ${NS}}`, 'spec:',
       '  trigger: {continuous: true, pollIntervalSeconds: 2}',

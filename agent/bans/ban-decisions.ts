@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AddressPolicy, RefusalCode } from './address-policy.js';
-import { escalatedSeconds, type EscalationRule } from './ban-escalation.js';
+import { expiry } from '../../api/ban-time.js';
+import { banSeconds, type EscalationRule } from './ban-escalation.js';
 import type { BanMetrics } from './ban-metrics.js';
 import { type BanRecord, banSourceSchema, type BanStore, isoTimeParser } from './ban-store.js';
 import { CidrIndex } from './cover.js';
@@ -221,8 +222,8 @@ export class BanDecisions {
       // Re-flagging an active ban is not a new offence. It only extends the
       // ban when that gains more than 10% of the duration, so a source seen
       // in every detection window does not rewrite the firewall every time.
-      const duration = escalatedSeconds(request.durationSeconds, existing.offenceCount, this.escalation);
-      const wanted = now + duration * 1000;
+      const duration = banSeconds(request, existing.offenceCount, this.escalation);
+      const wanted = expiry(now, duration);
       const current = Date.parse(existing.expiresAt);
       if (wanted - current <= Math.max(1000, duration * 100)) return accepted('unchanged', existing);
       const ban = { ...existing, expiresAt: expiryText(batch, wanted) };
@@ -243,8 +244,8 @@ export class BanDecisions {
     }
     const history = this.store.offenceTimes(cidr);
     const offences = history.length === 0 ? [now] : [...history.filter((t) => t > now - this.findTimeMs), now];
-    const duration = escalatedSeconds(request.durationSeconds, offences.length, this.escalation);
-    const expiresAt = now + duration * 1000;
+    const duration = banSeconds(request, offences.length, this.escalation);
+    const expiresAt = expiry(now, duration);
     const ban: BanRecord = {
       cidr,
       family,

@@ -69,7 +69,10 @@ export const blockEventSpecSchema = z
       .string()
       .max(2048)
       .optional()
-      .describe("URL or name of the agent that holds the ban. Empty: the controller picks the policy's agents."),
+      .describe(
+        "URL or name of the agent that holds the ban. Empty: the controller picks the policy's agents. Without a policyRef " +
+          "the URL must be on the controller's --agent-url-allowlist.",
+      ),
   })
   .describe('The block to hold.');
 
@@ -79,11 +82,14 @@ export const blockEventStatusSchema = z
       .enum(BLOCK_EVENT_PHASES)
       .optional()
       .describe(
-        'Pending (not yet on the agent), Active (banned), Expired (the duration ran out), Released (unblocked ' +
-          'early, e.g. on delete), Failed (the agent refused or could not be reached; see message).',
+        'Pending (not yet held by an agent), Active (banned), Expired (the ban ran out on every agent), Released ' +
+          '(an agent dropped it before its expiry, e.g. floodgate blocks rm; lifted on every agent), Failed (every ' +
+          'agent refused it, or its policy or agent is unusable; see message). Written only by the controller; docs/lifecycle.md.',
       ),
-    blockedAt: dateTime().optional().describe('When the agent put the ban in place.'),
-    expiresAt: dateTime().optional().describe('When the ban ends (blockedAt plus the possibly escalated duration).'),
+    blockedAt: dateTime().optional().describe('When the current ban started: the floodgate.dev/ban-start annotation, else creation.'),
+    expiresAt: dateTime()
+      .optional()
+      .describe('When the ban ends: blockedAt plus spec.durationSeconds, or later when an agent reported holding it longer.'),
     backend: z.string().max(64).optional().describe('Firewall backend of the agent (nft, pf, iptables, dry-run).'),
     message: z.string().max(32768).optional().describe("Human-readable detail of the phase, e.g. the agent's refusal."),
     offenceCount: int32()

@@ -136,7 +136,10 @@ const agentEndpoint = z
       .describe("Base URL of the agent's REST API: http:// or https://, host, optional port and path."),
     tokenSecretRef: secretKeyRefSchema
       .optional()
-      .describe("Secret key (in the policy's namespace) holding the agent's bearer token. Omit only for an agent without a token (loopback-only)."),
+      .describe(
+        'Secret key holding the agent\'s bearer token: a Secret labelled floodgate.dev/agent-token: "true", in the policy\'s namespace ' +
+          'or in `namespace` when the controller allows it. Omit only for an agent without a token (loopback-only).',
+      ),
   })
   .describe('One agent.');
 
@@ -174,8 +177,9 @@ export const defensePolicySpecSchema = z
     agentTokenSecretRef: secretKeyRefSchema
       .optional()
       .describe(
-        "Secret key (in the policy's namespace) holding the bearer token of the agents picked by agentSelector. " +
-          'Ignored with agents (each entry has its own tokenSecretRef).',
+        'Secret key holding the bearer token of the agents picked by agentSelector: a Secret labelled floodgate.dev/agent-token: "true", ' +
+          "in the policy's namespace or in `namespace` when the controller allows it. The selector picks pods of the Secret's namespace, " +
+          'so the token only goes to them. Ignored with agents (each entry has its own tokenSecretRef).',
       ),
   })
   // Exactly one of agents and agentSelector: the API server enforces this

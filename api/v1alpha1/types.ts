@@ -59,8 +59,13 @@ export const IP_OR_CIDR_PATTERN = `^(${IPV4}(/(3[0-2]|[12][0-9]|[0-9]))?|${IPV6}
 /** A loose 5- or 6-field cron expression (digits, names, * / , -). */
 export const CRON_PATTERN = '^[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4,5}$';
 
-/** An agent URL: http(s)://host[:port][/path], no spaces or userinfo. */
-export const AGENT_URL_PATTERN = '^https?://[A-Za-z0-9._~%\\[\\]:-]+(/[!-~]*)?$';
+/**
+ * An agent URL: http(s)://host[:port], optionally with a trailing "/"; no
+ * path, query, fragment, spaces or userinfo. The API server's first check of
+ * the wire contract's rule (api/agent/v1/client.ts agentBaseUrl), which the
+ * controller applies again with the address rules and its allowlist.
+ */
+export const AGENT_URL_PATTERN = '^https?://[A-Za-z0-9._~%\\[\\]:-]+/?$';
 
 /** metav1.Condition reason. */
 export const CONDITION_REASON_PATTERN = '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$';
@@ -74,6 +79,9 @@ export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]
 
 /** A key of a Secret's data. */
 export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
+
+/** A namespace name (RFC 1123 label). */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 export const IP_OR_CIDR_RE = new RegExp(IP_OR_CIDR_PATTERN);
 export const CRON_RE = new RegExp(CRON_PATTERN);
@@ -167,9 +175,17 @@ export const labelSelectorSchema = z
   .meta({ 'x-kubernetes-map-type': 'atomic' });
 export type LabelSelector = z.output<typeof labelSelectorSchema>;
 
-/** A key of a Secret in the object's own namespace. */
+/**
+ * A key of a Secret: in the object's own namespace, or in `namespace` when
+ * the controller allows it (--agent-secret-namespaces; docs/trust-model.md).
+ */
 export const secretKeyRefSchema = z.object({
   name: matching(DNS_SUBDOMAIN_PATTERN).min(1).max(253).describe("Name of the Secret."),
   key: matching(SECRET_KEY_PATTERN).min(1).max(253).describe("Key within the Secret's data."),
+  namespace: matching(DNS_LABEL_PATTERN)
+    .min(1)
+    .max(63)
+    .optional()
+    .describe("Namespace of the Secret (default: the object's own); the controller reads only the namespaces --agent-secret-namespaces allows."),
 });
 export type SecretKeyRef = z.output<typeof secretKeyRefSchema>;

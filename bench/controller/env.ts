@@ -228,7 +228,7 @@ export async function startControllerProcess(opts: { kubeconfig: string; leaseNa
       memoryNote = `memory cgroup limited to ${mib} MiB (${cg.dir}), as a pod's resources.limits.memory`;
     }
   }
-  const argv = [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup'];
+  const argv = [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup', '--agent-url-allowlist', 'http://127.0.0.1:*'];
   // cgexec execs node in place: the child's pid is the controller's.
   const [file, args] = cgroup ? inCgroup(cgroup, process.execPath, argv) : [process.execPath, argv];
   const child: ResultPromise = execa(file, args, { reject: false, stdout: { file: logFile }, stderr: { file: `${logFile}.stderr` }, stdin: 'ignore' });

@@ -7,10 +7,9 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
-import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
-import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
+import { expiry, MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import {
   banDurationSeconds,
   DefensePolicyConditions,
@@ -20,21 +19,27 @@ import {
   type TriggerReason,
 } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
+import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
+import type { AgentHealth } from '../agents/agent-health.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { aboveThreshold, type MemoryMonitor } from '../memory/memory-monitor.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
-import { blockEventName, newBlockEvent } from './block-event-names.js';
+import { findBlockEvent, newBlockEvent } from './block-event-names.js';
+import { banWindow, LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
+import { lifecycleViewOf } from './enforcement-reconciler.js';
 
 export interface DefenseRunnerDeps {
-  policies: ResourceClient<DefensePolicy>;
-  blockEvents: ResourceClient<BlockEvent>;
+  policies: Pick<ResourceClient<DefensePolicy>, 'patchStatus'>;
+  blockEvents: Pick<ResourceClient<BlockEvent>, 'create' | 'patch'>;
   listBlockEvents: () => BlockEvent[];
   listPods: (namespace: string, selector: DefensePolicy['spec']['targetSelector']) => Promise<V1Pod[]>;
   memory: MemoryMonitor;
-  resolver: AgentResolver;
-  events: EventRecorder;
+  resolver: Pick<AgentResolver, 'resolve'>;
+  events: Pick<EventRecorder, 'warning'>;
   logger: Logger;
   now?: () => number;
+  agentClients?: AgentClientFactory;
+  health?: AgentHealth;
 }
 
 export interface TriggerInfo {
@@ -115,11 +120,13 @@ export class DefenseRunner {
     const stillSending = new Set<string>();
     for (const a of agents) {
       try {
-        const client = new AgentApiClient({ url: a.url, token: a.token });
+        const client = (deps.agentClients ?? httpAgentClients)(a, 5000);
         const r = await client.analyze({ windowSeconds, thresholds, mode: 'continuous' });
+        deps.health?.report(policy, a.name, undefined);
         verdicts.push(r.verdict);
-        for (const b of r.blockedStillSending ?? []) stillSending.add(b.ip);
+        for (const b of r.blockedStillSending) stillSending.add(b.ip);
       } catch (err) {
+        deps.health?.report(policy, a.name, err);
         outcome.errors.push(`${a.name}: ${(err as Error).message}`);
       }
     }
@@ -169,39 +176,49 @@ export class DefenseRunner {
     const name = policy.metadata.name ?? '';
     const { spec } = policy;
     const allowlisted = allowlistMatcher(spec.mitigation.allowlist ?? []);
-    const mine = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name);
+    const inNamespace = new Map<string, BlockEvent>();
+    for (const b of deps.listBlockEvents()) if (b.metadata.namespace === ns) inNamespace.set(b.metadata.name ?? '', b);
+    const mine = [...inNamespace.values()].filter((b) => b.spec.policyRef?.name === name);
     let active = mine.filter((b) => b.status?.phase === 'Active' || b.status?.phase === 'Pending' || !b.status?.phase).length;
+    const now = this.now();
 
     for (const a of attackers) {
       if (allowlisted(a.ip)) {
         outcome.skipped.push({ ip: a.ip, why: 'allowlisted by the policy' });
         continue;
       }
-      const beName = blockEventName(name, a.ip);
-      const existing = mine.find((b) => b.metadata.name === beName);
+      const { existing, name: beName } = findBlockEvent((_ns, n) => inNamespace.get(n), ns, name, a.ip);
+      if (!beName) {
+        outcome.errors.push(`${a.ip}: both BlockEvent names of this address are taken by objects for other addresses`);
+        continue;
+      }
       const evidence = { packets: a.packets, share: Math.round(a.share * 1e4) / 1e4, pps: Math.round(a.pps), bps: Math.round(a.bps), vector: a.rules.join('+'), windowSeconds };
       const reason = `${a.rules.join('+')}: ${Math.round(a.pps)} pps, ${(a.share * 100).toFixed(1)}% of inbound`;
-      if (existing && !existing.metadata.deletionTimestamp && existing.status?.phase !== 'Failed') {
-        const offences = Number(existing.metadata.annotations?.['floodgate.dev/offences'] ?? 1) + (existing.status?.phase === 'Active' ? 0 : 1);
-        const duration = banDurationSeconds(policy.spec, offences);
-        const blockedAt = Date.parse(existing.status?.blockedAt ?? '') || this.now();
-        const wantExpiry = this.now() + duration * 1000;
-        // Extend an active ban (or revive an expired one) so it lasts `duration` from now.
-        const durationSeconds = Math.min(MAX_BAN_SECONDS, Math.ceil((wantExpiry - (existing.status?.phase === 'Active' ? blockedAt : this.now())) / 1000));
-        if (existing.status?.phase === 'Active' && blockedAt + existing.spec.durationSeconds * 1000 >= wantExpiry - 1000) continue;
+      const ref = { namespace: ns, name: beName };
+      if (existing?.metadata.deletionTimestamp) {
+        outcome.skipped.push({ ip: a.ip, why: 'its BlockEvent is being deleted' });
+        continue;
+      }
+      if (existing?.status?.phase === 'Failed') {
+        outcome.skipped.push({ ip: a.ip, why: `its agents refused it: ${existing.status.message ?? ''}`.slice(0, 300) });
+        continue;
+      }
+      const offences = Number(existing?.metadata.annotations?.['floodgate.dev/offences'] ?? 0);
+      if (existing && existing.status?.phase !== 'Expired' && existing.status?.phase !== 'Released') {
+        // Still held (or on its way): make it last `duration` from now, at the same offence count.
+        const duration = banDurationSeconds(policy.spec, Math.max(1, offences));
+        const window = banWindow(lifecycleViewOf(existing, now));
+        const wantEnd = expiry(now, duration);
+        if (window.heldUntil >= wantEnd - 1000) continue;
+        const durationSeconds = Math.ceil((wantEnd - window.start) / 1000);
         try {
+          // Beyond 30 days from its start, the extension is a new ban window instead.
           await deps.blockEvents.patch(
-            { namespace: ns, name: beName },
-            {
-              metadata: { annotations: { 'floodgate.dev/offences': String(offences) } },
-              spec: { durationSeconds, reason, evidence },
-            },
+            ref,
+            durationSeconds <= MAX_BAN_SECONDS
+              ? { spec: { durationSeconds, reason, evidence } }
+              : { metadata: { annotations: { [LifecycleAnnotations.banStart]: rfc3339(now) } }, spec: { durationSeconds: duration, reason, evidence } },
           );
-          if (existing.status?.phase !== 'Active') {
-            // An expired BlockEvent starts a new ban: reset its status so it is pushed again.
-            await deps.blockEvents.patchStatus({ namespace: ns, name: beName }, { phase: 'Pending', blockedAt: null, expiresAt: null, message: 'repeat offence' });
-            active++;
-          }
           outcome.extended.push(a.ip);
         } catch (err) {
           outcome.errors.push(`extend ${beName}: ${(err as Error).message}`);
@@ -212,7 +229,22 @@ export class DefenseRunner {
         outcome.skipped.push({ ip: a.ip, why: `maxActiveBlocks ${spec.mitigation.maxActiveBlocks} reached` });
         continue;
       }
-      const be = newBlockEvent(policy, { ip: a.ip, durationSeconds: banDurationSeconds(policy.spec, 1), reason, evidence }, { offences: 1 });
+      if (existing) {
+        // A repeat offence after the ban ended: a new, escalated ban window on the same object.
+        const duration = banDurationSeconds(policy.spec, offences + 1);
+        try {
+          await deps.blockEvents.patch(ref, {
+            metadata: { annotations: { 'floodgate.dev/offences': String(offences + 1), [LifecycleAnnotations.banStart]: rfc3339(now) } },
+            spec: { durationSeconds: duration, reason, evidence },
+          });
+          outcome.extended.push(a.ip);
+          active++;
+        } catch (err) {
+          outcome.errors.push(`renew ${beName}: ${(err as Error).message}`);
+        }
+        continue;
+      }
+      const be = newBlockEvent(policy, beName, { ip: a.ip, durationSeconds: banDurationSeconds(policy.spec, 1), reason, evidence }, { offences: 1 });
       try {
         await deps.blockEvents.create(ns, be);
         outcome.created.push(a.ip);

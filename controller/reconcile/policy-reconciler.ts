@@ -3,10 +3,12 @@
 // its active BlockEvents, keep its triggers in step with the spec, and run a
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
-import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
+import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
-import type { AgentResolver } from '../agents/agent-resolver.js';
+import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
+import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
+import type { AgentHealth } from '../agents/agent-health.js';
 import type { EventRecorder } from '../kube/event-recorder.js';
 import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
@@ -27,6 +29,22 @@ export interface PolicyReconcilerDeps {
   now?: () => number;
   /** How often agents are re-checked while all is well. */
   recheckMs?: number;
+  agentClients?: AgentClientFactory;
+  /** Broken answers the other parts of the controller got from this policy's agents. */
+  health?: AgentHealth;
+}
+
+/**
+ * Why AgentsReachable is False, most actionable first: what the rules refused
+ * (no waiting makes it work, the policy must change), then agents that break
+ * the wire contract, reject the token, or do not answer.
+ */
+export function unreachableReason(refusals: readonly AgentRefusal[], kinds: ReadonlySet<string>, agents: number): string {
+  if (refusals.some((r) => r.reason === 'SecretRefused')) return 'SecretRefused';
+  if (refusals.length > 0) return 'AgentUrlNotAllowed';
+  if (kinds.has('invalid') || kinds.has('forbidden')) return 'InvalidResponse';
+  if (kinds.has('unauthorized')) return 'AgentUnauthorized';
+  return agents === 0 ? 'NoAgents' : 'AgentUnreachable';
 }
 
 export class PolicyReconciler {
@@ -40,18 +58,19 @@ export class PolicyReconciler {
     if (!policy || policy.metadata.deletionTimestamp) {
       deps.triggers.remove(key);
       this.manualSeen.delete(key);
+      deps.health?.forget(key);
       return;
     }
     const now = new Date((deps.now ?? Date.now)());
     const gen = policy.metadata.generation;
     let conditions: Condition[] = policy.status?.conditions ?? [];
 
-    const { agents, problems } = await deps.resolver.resolve(policy);
+    const { agents, problems, refusals = [] } = await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
     await Promise.all(
       agents.map(async (a) => {
         try {
-          await new AgentApiClient({ url: a.url, token: a.token, timeoutMs: 3000 }).readyz();
+          await (deps.agentClients ?? httpAgentClients)(a, 3000).readyz();
         } catch (err) {
           failures.push({ name: a.name, err: err as Error });
         }
@@ -73,20 +92,18 @@ export class PolicyReconciler {
       gen,
       now,
     );
-    const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`)];
-    const unauthorized = failures.some((f) => f.err instanceof AgentApiError && f.err.kind === 'unauthorized');
+    // The readiness checks above, and what the ban sync, the pushes and the analyses met since.
+    const seen = (deps.health?.problems(policy) ?? []).filter((p) => !failures.some((f) => f.name === p.agent));
+    const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`), ...seen.map((p) => `${p.agent}: ${p.message}`)];
+    const kinds = new Set([...failures.map((f) => (f.err instanceof AgentApiError ? f.err.kind : 'unreachable')), ...seen.map((p) => p.kind)]);
     const reachable = allProblems.length === 0 && agents.length > 0;
-    const wasReachable = findCondition(conditions, DefensePolicyConditions.AgentsReachable)?.status;
+    const reason = unreachableReason(refusals, kinds, agents.length);
+    const before = findCondition(conditions, DefensePolicyConditions.AgentsReachable);
     conditions = setCondition(
       conditions,
       reachable
         ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'AllAgentsReachable', message: `${agents.length} agent(s) answered` }
-        : {
-            type: DefensePolicyConditions.AgentsReachable,
-            status: 'False',
-            reason: unauthorized ? 'AgentUnauthorized' : agents.length === 0 ? 'NoAgents' : 'AgentUnreachable',
-            message: allProblems.join('; ').slice(0, 2000) || 'no agents',
-          },
+        : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: allProblems.join('; ').slice(0, 2000) || 'no agents' },
       gen,
       now,
     );
@@ -94,8 +111,8 @@ export class PolicyReconciler {
       conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
     }
     if (invalidSpec) void deps.events.warning(policy, 'InvalidSpec', `not acted on until fixed: ${invalidSpec}`.slice(0, 1000));
-    if (!reachable && wasReachable !== 'False') {
-      void deps.events.warning(policy, unauthorized ? 'AgentUnauthorized' : 'AgentUnreachable', allProblems.join('; ').slice(0, 1000) || 'no agents');
+    if (!reachable && (before?.status !== 'False' || before.reason !== reason)) {
+      void deps.events.warning(policy, reason, allProblems.join('; ').slice(0, 1000) || 'no agents');
     }
 
     const ns = policy.metadata.namespace ?? 'default';

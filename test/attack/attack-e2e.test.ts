@@ -66,11 +66,13 @@ describe('floodgate attack http against the lab victim', { skip, timeout: 240_00
       identity: 'attack-e2e',
       retentionMs: 3_600_000,
       memorySources: ['cgroup'], // unused: the policy has no memory trigger
+      agentUrlAllowlist: [`http://${l.victim.ip}:12345`],
       logger: pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' }),
       registry: new Registry(),
     });
     await k(['create', 'namespace', NS]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${agent.token}`]);
+    await k(['-n', NS, 'label', 'secret', 'agent-token', 'floodgate.dev/agent-token=true']);
     const applied = await k(['apply', '-f', '-'], [
       'apiVersion: floodgate.dev/v1alpha1', 'kind: DefensePolicy', `metadata: {name: web, namespace: ${NS}}`, 'spec:',
       '  mitigation: {mode: block, banDurationSeconds: 120}',

@@ -99,7 +99,7 @@ describe('ban manager', () => {
     assert.equal(manager.list().length, 1);
   });
 
-  it('escalates repeat offenders: duration × factor^(offences−1), capped, reset after findtime', async () => {
+  it('escalates its own repeat offenders: duration × factor^(offences−1), capped, reset after findtime', async () => {
     const backend = new DryRunBackend();
     const clock = fakeClock();
     const { manager } = await makeManager(backend, state.dir, {
@@ -109,7 +109,7 @@ describe('ban manager', () => {
     await manager.start({ timers: false });
     const durations: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const outcome = await manager.block(ban('203.0.113.7', 600));
+      const outcome = await manager.block({ ...ban('203.0.113.7', 600), source: 'auto' });
       assert.ok(outcome.ok);
       durations.push((Date.parse(outcome.ban.expiresAt) - clock.now()) / 1000);
       assert.equal(outcome.ban.offenceCount, i + 1);
@@ -119,9 +119,29 @@ describe('ban manager', () => {
     assert.deepEqual(durations, [600, 1200, 2000, 2000]);
 
     clock.advance(86_400);
-    const fresh = await manager.block(ban('203.0.113.7', 600));
+    const fresh = await manager.block({ ...ban('203.0.113.7', 600), source: 'auto' });
     assert.ok(fresh.ok);
     assert.equal(fresh.ban.offenceCount, 1, 'history older than findtime is forgotten');
+  });
+
+  it('keeps a duration asked through the API as asked, repeat offence or not (the controller escalates by its policy)', async () => {
+    const backend = new DryRunBackend();
+    const clock = fakeClock();
+    const { manager } = await makeManager(backend, state.dir, {
+      now: clock.now,
+      escalation: { factor: 2, maxDurationSeconds: 2000, findTimeSeconds: 86_400 },
+    });
+    await manager.start({ timers: false });
+    const durations: number[] = [];
+    for (const asked of [600, 1200, 5000]) {
+      const outcome = await manager.block(ban('203.0.113.8', asked));
+      assert.ok(outcome.ok);
+      durations.push((Date.parse(outcome.ban.expiresAt) - clock.now()) / 1000);
+      clock.advance(asked);
+      await manager.sweep();
+    }
+    // Not 600, 2400, 2000 (escalated again and capped at the agent's own 2000 s): exactly what was asked.
+    assert.deepEqual(durations, [600, 1200, 5000]);
   });
 
   it('refuses beyond maxActiveBans with a clear reason and counts it', async () => {

@@ -116,7 +116,9 @@ test('RBAC: exactly what the controller calls; nodes/proxy only with the kubelet
   const scoped = await renderObjects({ set: ['rbac.secretNamespaces={shop,web}'] });
   assert.ok(!grants(clusterRules(scoped), '', 'secrets', 'get'), 'no cluster-wide Secret access when namespaces are listed');
   const roles = scoped.filter((o) => o.kind === 'Role' && o.metadata.name === 'floodgate-controller-agent-tokens');
-  assert.deepEqual(roles.map((r) => r.metadata.namespace).sort(), ['shop', 'web']);
+  // The release namespace too: the chart's own agent token lives there.
+  assert.deepEqual(roles.map((r) => r.metadata.namespace).sort(), ['floodgate-system', 'shop', 'web']);
+  assert.ok(find(scoped, 'Deployment').spec.template.spec.containers[0].args.includes('--agent-secret-namespaces=floodgate-system,shop,web'));
 
   const cg = find(await renderObjects({ set: ['controller.memorySources={cgroup}'] }), 'Deployment').spec.template.spec;
   assert.equal(cg.volumes.find((v: Any) => v.name === 'cgroup').hostPath.path, '/sys/fs/cgroup');

@@ -9,33 +9,14 @@
 //     agent may have, are refused before any connection is made;
 //   - a request body the contract refuses is never sent.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { AgentApiClient, AgentApiError, AgentUrlError, agentBaseUrl, forbiddenAgentAddress, RESPONSE_LIMITS } from '../../api/agent/v1/client.js';
 import { triggerDefenseResponseSchema } from '../../api/agent/v1/responses.js';
+import { recordingServer } from '../support/http-recorder.js';
 import { isRoot } from '../support/netns.js';
 import { startAgent, type RunningAgent } from '../controller/e2e-env.js';
 
-/** A server answering every request with `handler`; counts requests and bytes it wrote. */
-async function hostile(handler: http.RequestListener): Promise<{ url: string; port: number; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    handler(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+const hostile = recordingServer;
 
 async function rejectsWith(p: Promise<unknown>, kind: AgentApiError['kind'], message?: RegExp): Promise<AgentApiError> {
   try {

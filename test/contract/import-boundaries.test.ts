@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { moduleSpecifiers } from '../support/imports.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -20,14 +21,8 @@ function sources(dir: string): string[] {
     .map((f) => path.join(abs, f));
 }
 
-/** Every module specifier of a TS source: import/export ... from, side-effect imports, import(), import type. */
-export function specifiers(src: string): string[] {
-  const out: string[] = [];
-  for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1]!);
-  return out;
-}
+/** Every module specifier of a TS source, `import type` included. */
+const specifiers = moduleSpecifiers;
 
 /** `file -> imported file` for every relative import of the files under `dirs` that lands in one of `forbidden`. */
 function crossings(dirs: string[], forbidden: string[]): string[] {

@@ -75,6 +75,8 @@ ${extra}`);
     await k(['create', 'namespace', NS]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${agent.token}`]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'wrong-token', '--from-literal=token=definitely-not-the-token']);
+    // The controller uses a Secret as an agent token only with this label.
+    await k(['-n', NS, 'label', 'secret', 'agent-token', 'wrong-token', 'floodgate.dev/agent-token=true']);
     await startCtl('ctl-a');
   });
 

@@ -22,6 +22,15 @@ export async function kubectl(kubeconfig: string, args: string[], input?: string
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
 }
 
+/** kubectl against `kubeconfig` that resolves with stdout and throws with stderr when it fails. */
+export function kubectlOrThrow(kubeconfig: () => string): (args: string[], input?: string) => Promise<string> {
+  return async (args, input) => {
+    const r = await kubectl(kubeconfig(), args, input);
+    if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
 /** Our API server with the CRDs established; other suites pass their own state dir so they never share one. */
 export async function startApiServerWithCrds(stateDir = STATE_DIR): Promise<ControlPlane> {
   const cp = await ensureControlPlane({ stateDir });
@@ -153,8 +162,8 @@ export function ownMemoryCgroup(): string | undefined {
 /**
  * startController options the end-to-end tests share: a short lease (failover
  * in seconds), a minute of BlockEvent retention, pod memory from cgroups under
- * this process's own, quiet logs unless FLOODGATE_TEST_LOG is set, and a
- * fresh metrics registry. `extra` adds or overrides.
+ * this process's own, quiet logs unless FLOODGATE_TEST_LOG is set, a fresh
+ * metrics registry, and agents allowed on loopback. `extra` adds or overrides.
  */
 export function e2eControllerOptions(kubeconfig: string, leaseNamespace: string, extra: Partial<ControllerOptions> = {}): ControllerOptions {
   return {
@@ -168,6 +177,8 @@ export function e2eControllerOptions(kubeconfig: string, leaseNamespace: string,
     cgroupRoot: ownMemoryCgroup(),
     logger: pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' }),
     registry: new Registry(),
+    // The tests' agents listen on loopback.
+    agentUrlAllowlist: ['http://127.0.0.1:*'],
     ...extra,
   };
 }

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { ControlPlane } from '../control-plane/control-plane.js';
+import { moduleSpecifiers } from '../support/imports.js';
 import { eventually, startApiServerWithCrds, stopApiServer } from './e2e-env.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -26,12 +27,7 @@ const STATE_DIR = process.env.FLOODGATE_CP_MODULES_STATE_DIR || '/tmp/floodgate-
 
 /** Specifiers a compiled module imports: static imports/exports (not `import type`: tsc erased those) and literal dynamic imports. */
 function importsOf(file: string): string[] {
-  const src = fs.readFileSync(file, 'utf8');
-  const out: string[] = [];
-  for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) out.push(m[1]!);
-  for (const m of src.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1]!);
-  return out;
+  return moduleSpecifiers(fs.readFileSync(file, 'utf8'));
 }
 
 /** Every file reachable from the entries; bare specifiers are resolved like Node does, then followed too. */

@@ -336,9 +336,9 @@ describe('CRON_PATTERN', () => {
 });
 
 describe('AGENT_URL_PATTERN', () => {
-  for (const s of ['http://host.docker.internal:12345', 'https://10.0.0.5:12345/', 'http://[fd00::5]:12345/api', 'http://agent'])
+  for (const s of ['http://host.docker.internal:12345', 'https://10.0.0.5:12345/', 'http://[fd00::5]:12345', 'http://agent'])
     it(`accepts ${s}`, () => assert.ok(AGENT_URL_RE.test(s)));
-  for (const s of ['ftp://x', 'http://', 'http:// x', 'file:///etc/passwd', 'host:12345', 'http://a b', 'javascript:alert(1)'])
+  for (const s of ['ftp://x', 'http://', 'http:// x', 'file:///etc/passwd', 'host:12345', 'http://a b', 'javascript:alert(1)', 'http://[fd00::5]:12345/api', 'http://a:1/?x', 'http://user@a:1'])
     it(`rejects ${JSON.stringify(s)}`, () => assert.ok(!AGENT_URL_RE.test(s)));
 });
 

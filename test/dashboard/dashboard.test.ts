@@ -73,6 +73,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
     }
     await k(['create', 'namespace', NS]);
     await k(['-n', NS, 'create', 'secret', 'generic', 'agent-token', `--from-literal=token=${agent.token}`]);
+    await k(['-n', NS, 'label', 'secret', 'agent-token', 'floodgate.dev/agent-token=true']);
 
     // A pod for the memory panel: its cgroup is where the kubelet's cgroupfs driver would put it, with a real process using memory.
     await k(['apply', '-f', '-'], `

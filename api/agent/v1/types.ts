@@ -98,6 +98,18 @@ export interface BanList {
 }
 
 /**
+ * True when two ban versions come from the same change journal (one agent
+ * process with its store): versions are "<journal epoch>.<n>", and the epoch
+ * changes when the journal starts over. Then a ban missing from a later full
+ * list was removed there; otherwise the agent may have lost it.
+ */
+export function sameBanJournal(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const epoch = (v: string) => v.slice(0, v.indexOf('.'));
+  return a.includes('.') && b.includes('.') && epoch(a) === epoch(b);
+}
+
+/**
  * GET /v1/blocks?since=<version>: the active bans changed and the CIDRs
  * removed since that version. full: true means `blocks` is the whole list
  * (the version was from before a restart, or too old): forget what you knew.

@@ -104,6 +104,10 @@ metadata:
   namespace: {{ .ctx.Release.Namespace }}
   labels:
     {{- include "floodgate.componentLabels" (list .ctx .component) | nindent 4 }}
+    {{- if eq .component "agent" }}
+    # The controller uses a Secret as an agent token only with this label.
+    floodgate.dev/agent-token: "true"
+    {{- end }}
   {{- if .keep }}
   annotations:
     # Kept on uninstall: agents outside the cluster hold the same token.
