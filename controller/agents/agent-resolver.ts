@@ -16,7 +16,7 @@
 //     never used.
 import type { V1Pod } from '@kubernetes/client-node';
 import { agentBaseUrl, forbiddenAgentAddress } from '../../api/agent/v1/client.js';
-import type { CoreApi } from '../kube/kube-apis.js';
+import type { CoreApi } from '../../kube/kube-apis.js';
 import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../../api/v1alpha1/index.js';
 import { AgentUrlAllowlist } from './agent-url-allowlist.js';
 import { selectorString } from './label-selector.js';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { AgentResolver } from '../agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import { MemoryMonitor } from '../memory/memory-monitor.js';
-import type { NamespacedName } from '../resources/resource-client.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
 import { DashboardAuth, SESSION_COOKIE } from './dashboard-auth.js';
 import { apiServerMessage, createDashboardApp } from './dashboard-app.js';
 import { DashboardData } from './dashboard-data.js';

@@ -9,8 +9,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
-import type { NamespacedName } from '../resources/resource-client.js';
-import { httpStatus } from '../resources/resource-client.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
+import { httpStatus } from '../../kube/resource-client.js';
 import { DashboardAuth, HttpError } from './dashboard-auth.js';
 import type { DashboardData } from './dashboard-data.js';
 import { controlsMergePatch, loginSchema, objectNameSchema, oneLine, policyControlsSchema } from './dashboard-schemas.js';

@@ -25,7 +25,7 @@ import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
 import { cidrContains, parseCidr } from '../../lib/cidr.js';
-import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
+import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
 import { findBlockEvent, newBlockEvent } from './block-event-names.js';
 import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
 

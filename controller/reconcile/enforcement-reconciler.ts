@@ -17,9 +17,9 @@ import type { Condition, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver, AgentTarget } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentCalls, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
-import { involvedObjectOf } from '../kube/event-recorder.js';
-import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
+import type { EventRecorder } from '../../kube/event-recorder.js';
+import { involvedObjectOf } from '../../kube/event-recorder.js';
+import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
 import {
   type EnforcementPhase,
   type LifecycleView,

@@ -9,8 +9,8 @@ import { DefensePolicyConditions, type BlockEvent, type Condition, type DefenseP
 import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
-import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
+import type { EventRecorder } from '../../kube/event-recorder.js';
+import { httpStatus, type ResourceClient } from '../../kube/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
 import type { ReconcileResult } from './block-event-reconciler.js';
 

@@ -17,7 +17,7 @@ import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-
 import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
 
 type DefensePolicyInput = InputOf<typeof DEFENSE_POLICY>;
-import type { NamespacedName } from '../../controller/resources/resource-client.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
 import pino from 'pino';
 
 export const silent = pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' });

@@ -1,10 +1,10 @@
 // Typed access to floodgate's custom resources through the API server:
 // list/get/create/delete, JSON merge patches of metadata or spec, and status
 // through the /status subresource (so status writes never touch spec).
-import { GROUP, VERSION, type ResourceDescriptor } from '../../api/v1alpha1/index.js';
-import { CustomObjectsClient } from '../kube/kube-apis.js';
-import type { RestClient } from '../kube/rest-client.js';
-import { statusCodeOf } from '../kube/util.js';
+import { GROUP, VERSION, type ResourceDescriptor } from '../api/v1alpha1/index.js';
+import { CustomObjectsClient } from './kube-apis.js';
+import type { RestClient } from './rest-client.js';
+import { statusCodeOf } from './util.js';
 
 export interface NamespacedName {
   namespace: string;

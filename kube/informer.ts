@@ -33,10 +33,10 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Counter, Gauge } from 'prom-client';
-import { counter, gauge } from '../../lib/metrics.js';
+import { counter, gauge } from '../lib/metrics.js';
 import type { KubeConfig } from './kube-config.js';
 import { RestClient, type WatchFn, type WatchHandle } from './rest-client.js';
-import { Backoff, type BackoffOptions } from '../../lib/backoff.js';
+import { Backoff, type BackoffOptions } from '../lib/backoff.js';
 import { errorMessage, sleep, statusCodeOf, timerMs, withDeadline } from './util.js';
 
 /** Options handed to the list function. Honour them to get paged lists. */
