@@ -4,12 +4,14 @@
 
 import { BLOCK_EVENT } from './block-event.js';
 import { DEFENSE_POLICY } from './defense-policy.js';
+import { FLOODGATE_NODE } from './floodgate-node.js';
 import type { KindDefinition } from './kind.js';
 
 export * from './types.js';
 export * from './kind.js';
 export * from './defense-policy.js';
 export * from './block-event.js';
+export * from './floodgate-node.js';
 
 /** Every kind of the API, in CRD apply order; deploy/crds.ts writes one CRD per entry. */
-export const KINDS: readonly KindDefinition[] = Object.freeze([DEFENSE_POLICY, BLOCK_EVENT]);
+export const KINDS: readonly KindDefinition[] = Object.freeze([DEFENSE_POLICY, BLOCK_EVENT, FLOODGATE_NODE]);

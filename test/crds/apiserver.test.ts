@@ -153,7 +153,11 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       );
       assert.match(byName.defensepolicies?.APIVERSION ?? '', /^floodgate\.dev\/v1alpha1$/);
       const cat = await kubectl(['api-resources', '--categories=floodgate', '-o', 'name']);
-      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev']);
+      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev', 'floodgatenodes.floodgate.dev']);
+      assert.deepEqual(
+        { short: byName.floodgatenodes?.SHORTNAMES, kind: byName.floodgatenodes?.KIND, ns: byName.floodgatenodes?.NAMESPACED },
+        { short: 'fgn', kind: 'FloodgateNode', ns: 'false' },
+      );
     });
   });
 
