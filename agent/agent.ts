@@ -26,6 +26,7 @@ import type { FirewallBackend } from './firewall/types.js';
 import { LiveTraffic } from './traffic/live-traffic.js';
 import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
 import { RingTrafficAnalyzer } from './traffic/traffic-analyzer.js';
+import { startKubeWatch, type RunningKubeWatch } from './kube/start-kube.js';
 
 export interface AgentOptions {
   token?: string;
@@ -43,6 +44,8 @@ export interface RunningAgent {
   autoDefense: AutoDefense;
   history: AttackHistory;
   live: LiveTraffic;
+  /** The watch on the API server (config `kube:`), when configured. */
+  kube?: RunningKubeWatch;
   /** Stop serving and capturing. Bans stay in the firewall and the store: a restart re-applies them. */
   stop(): Promise<void>;
 }
@@ -130,7 +133,9 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
   const autoDefense = new AutoDefense({ ring, bans, history, logger, registry }, cfg.autoDefense);
   live.on('slot', () => autoDefense.onSlot());
 
+  const banChanges = new BanChangeFeed(banStore, backend.name);
   let server: AgentServer | undefined;
+  let kube: RunningKubeWatch | undefined;
   try {
     live.start();
     const analyzer = new RingTrafficAnalyzer({
@@ -151,7 +156,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       limits: { maxConcurrentAnalyses: cfg.api.maxConcurrentAnalyses },
       defaultMode: cfg.mode,
       attacks: history,
-      banChanges: new BanChangeFeed(banStore, backend.name),
+      banChanges,
     });
     server = await startAgentServer({
       app,
@@ -167,13 +172,16 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
         keepAliveTimeoutMs: cfg.api.keepAliveTimeoutSeconds * 1000,
       },
     });
+    // Started last, and never waited for: without the API server the agent runs all the same.
+    if (cfg.kube) kube = startKubeWatch(cfg.kube, { bans, backend: backend.name, logger, registry, banVersion: () => banChanges.version() });
   } catch (err) {
+    await server?.close().catch(() => undefined);
     await live.stop().catch(() => undefined);
     manager.stop();
     throw err;
   }
   logger.info(
-    { interface: iface, protect, url: server.url, backend: backend.name, autoDefense: cfg.autoDefense.enabled, mode: cfg.mode },
+    { interface: iface, protect, url: server.url, backend: backend.name, autoDefense: cfg.autoDefense.enabled, mode: cfg.mode, watch: Boolean(kube) },
     'floodgate agent running',
   );
 
@@ -188,7 +196,9 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     autoDefense,
     history,
     live,
+    kube,
     async stop() {
+      await kube?.stop();
       await running.close();
       await live.stop();
       manager.stop();
