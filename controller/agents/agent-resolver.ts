@@ -32,6 +32,9 @@ export interface AgentTarget {
   name: string;
   url: string;
   token?: string;
+  /** An agentSelector pod's node and name: an agent that watches the API server reports for that node. */
+  node?: string;
+  pod?: { namespace: string; name: string };
 }
 
 /** Something the rules refused (as opposed to a Secret or pod that is not there yet). */
@@ -172,7 +175,13 @@ export class AgentResolver {
           const ip = p.status?.podIP;
           if (!ip) continue;
           const host = ip.includes(':') ? `[${ip}]` : ip;
-          agents.push({ name: p.metadata?.name ?? ip, url: `http://${host}:${AGENT_PORT}`, token });
+          agents.push({
+            name: p.metadata?.name ?? ip,
+            url: `http://${host}:${AGENT_PORT}`,
+            token,
+            ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+            ...(p.metadata?.name ? { pod: { namespace: podNamespace, name: p.metadata.name } } : {}),
+          });
         }
         if (pods.length === 0) problems.push(`agentSelector "${selectorString(spec.agentSelector)}" matches no pods in ${podNamespace}`);
         else if (!pods.some((p) => p.status?.podIP)) problems.push('agent pods have no IP yet');
