@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, VERSION, type BlockEvent, type DefensePolicy } from '../api/v1alpha1/index.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, FLOODGATE_NODE, GROUP, VERSION, resolveObject, type BlockEvent, type DefensePolicy, type FloodgateNode } from '../api/v1alpha1/index.js';
 import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import { LeaderElector } from '../kube/leader-election.js';
@@ -24,6 +24,10 @@ import { PolicyReconciler } from './reconcile/policy-reconciler.js';
 import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
 import { AgentBanSync } from './reconcile/agent-ban-sync.js';
+import { BanRecorder } from './reconcile/ban-recorder.js';
+import { NodeReports, type NodeEntry } from './nodes/node-reports.js';
+import { NodeBans } from './nodes/node-bans.js';
+import { NodeIdentityBroker, startNodeIdentityServer } from './nodes/node-identity.js';
 import { MemoryMonitor, type MemorySourceFn, type MemorySourceName } from './memory/memory-monitor.js';
 import { metricsApiReading } from './memory/metrics-api-source.js';
 import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
@@ -62,6 +66,25 @@ export interface ControllerOptions {
   probePort?: number;
   probeHost?: string;
   identity?: string;
+  /**
+   * agentSelector agents watch the API server (the chart's agent.sync: watch):
+   * their policies' bans are counted from FloodgateNode reports, and their pods
+   * are neither pushed to nor polled. Agents that report are recognised anyway;
+   * this only saves listing their pods for every ban.
+   */
+  selectorAgentsWatch?: boolean;
+  /** A node report that moved brings its BlockEvents back after this long (reports coalesce). Default 1 s. */
+  nodeCountDelayMs?: number;
+  /** Serve the node identity broker (controller/nodes/node-identity.ts) for in-cluster agents. */
+  nodeIdentity?: {
+    port: number;
+    host?: string;
+    /** Where node ServiceAccounts live; default leaseNamespace (the release's). */
+    namespace?: string;
+    /** "namespace/name" of the agent DaemonSet's ServiceAccount(s). */
+    agentServiceAccounts: string[];
+    tokenSeconds?: number;
+  };
   /** The web dashboard (controller/dashboard); undefined: none. */
   dashboard?: DashboardOptions;
   logger?: Logger;
@@ -72,7 +95,10 @@ export interface RunningController {
   kubeConfig: KubeConfig;
   policies: Informer<DefensePolicy>;
   blockEvents: Informer<BlockEvent>;
+  floodgateNodes: Informer<FloodgateNode>;
+  nodeReports: NodeReports;
   elector: LeaderElector;
+  nodeIdentityUrl?: string;
   isLeader(): boolean;
   probeUrl?: string;
   dashboardUrl?: string;
@@ -126,6 +152,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: (o) => blockEventAdmission.admit(withoutManagedFields(o)) },
     false,
   );
+  // The reports of the agents that watch the API server (cluster-scoped, one per node).
+  const nodesApi = new ResourceClient<FloodgateNode>(rest, FLOODGATE_NODE);
+  const floodgateNodes = createInformer<FloodgateNode>(
+    { name: FLOODGATE_NODE.plural, list: listOf(nodesApi), watchPath: nodesApi.watchPath(), rest, logger, registry, transform: (o) => resolveObject(FLOODGATE_NODE, withoutManagedFields(o)).object },
+    false,
+  );
+  const nodeReports = new NodeReports();
 
   const listPods = async (namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]> =>
     (await core.listNamespacedPod({ namespace, labelSelector: selectorString(selector) })).items;
@@ -163,9 +196,23 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     retentionMs: opts.retentionMs,
     unblockGiveUpMs: opts.unblockGiveUpMs,
     health,
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
 
+  // One recorder of agents' own bans for the HTTP ban sync and the node reports: they share its tombstones.
+  const banRecorder = new BanRecorder({
+    blockEvents: blockEventsApi,
+    getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    listBlockEvents: () => blockEvents.list(),
+    logger,
+    onLost: (be) => {
+      beReconciler.forgetPush(objectKey(be));
+      beQueue?.add(objectKey(be));
+    },
+  });
   const banSync = new AgentBanSync({
+    recorder: banRecorder,
     blockEvents: blockEventsApi,
     getBlockEvent: (ns, name) => blockEvents.get(name, ns),
     listBlockEvents: () => blockEvents.list(),
@@ -179,6 +226,71 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       beReconciler.forgetPush(objectKey(be));
       beQueue?.add(objectKey(be));
     },
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
+  });
+  // Own bans and releases the watching agents report (they are not polled).
+  const nodeBans = new NodeBans({
+    recorder: banRecorder,
+    getPolicy: (ns, name) => policies.get(name, ns),
+    getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    blockEvents: blockEventsApi,
+    logger,
+  });
+  let nodeQueue: WorkQueue | undefined;
+
+  // A report that moved changes the count of the BlockEvents it enforces: bring back those whose
+  // holding on this node may have changed, after a short delay so that a wave of reports coalesces.
+  const countDelayMs = opts.nodeCountDelayMs ?? 1000;
+  const delayed = new Map<string, NodeJS.Timeout>();
+  const recount = (key: string) => {
+    if (delayed.has(key)) return;
+    delayed.set(key, setTimeout(() => {
+      delayed.delete(key);
+      beQueue?.add(key);
+    }, countDelayMs));
+  };
+  const revisionOf = (be: BlockEvent) => be.status?.nodes?.revision ?? Number(be.metadata.resourceVersion);
+  const nodeMoved = (before: NodeEntry | undefined, after: NodeEntry | undefined) => {
+    const name = (after ?? before)?.name ?? '';
+    const policySet = new Set([...(before?.policies ?? []), ...(after?.policies ?? [])]);
+    const from = before?.appliedRevision ?? 0;
+    const to = after?.appliedRevision ?? 0;
+    const silentChanged = !before || !after || nodeReports.silent(before) !== nodeReports.silent(after);
+    for (const be of blockEvents.list()) {
+      const ns = be.metadata.namespace ?? 'default';
+      const key = objectKey(be);
+      const mine = be.spec.agent === `node/${name}` || (be.spec.policyRef !== undefined && policySet.has(`${ns}/${be.spec.policyRef.name}`));
+      if (!mine) continue;
+      const rev = revisionOf(be);
+      const failure = `BlockEvent/${ns}/${be.metadata.name}`;
+      const membership = (before?.policies.has(`${ns}/${be.spec.policyRef?.name}`) ?? false) !== (after?.policies.has(`${ns}/${be.spec.policyRef?.name}`) ?? false);
+      if (silentChanged || membership || (rev > from && rev <= to) || before?.failures.get(failure) !== after?.failures.get(failure)) recount(key);
+    }
+  };
+  const silentSeen = new Map<string, boolean>();
+  const silenceTimer = setInterval(() => {
+    for (const e of nodeReports.all()) {
+      const silent = nodeReports.silent(e);
+      if (silentSeen.get(e.name) !== silent) {
+        if (silentSeen.has(e.name)) nodeMoved(undefined, e);
+        silentSeen.set(e.name, silent);
+      }
+    }
+    for (const name of nodeBans.unsettled) nodeQueue?.add(name);
+  }, 5000);
+  silenceTimer.unref();
+  const onReport = (n: FloodgateNode) => {
+    const { before, after } = nodeReports.upsert(n);
+    nodeMoved(before, after);
+    nodeQueue?.add(after.name);
+  };
+  floodgateNodes.onAdd(onReport);
+  floodgateNodes.onUpdate((_o, n) => onReport(n));
+  floodgateNodes.onDelete((n) => {
+    const before = nodeReports.remove(n.metadata.name ?? '');
+    nodeBans.forget(n.metadata.name ?? '');
+    if (before) nodeMoved(before, undefined);
   });
 
   const enqueueBe = (be: BlockEvent) => {
@@ -217,6 +329,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   policies.start();
   blockEvents.start();
+  floodgateNodes.start();
+
+  let nodeIdentity: { url: string; close(): Promise<void> } | undefined;
+  if (opts.nodeIdentity) {
+    const broker = new NodeIdentityBroker({
+      rest,
+      namespace: opts.nodeIdentity.namespace ?? opts.leaseNamespace,
+      agentServiceAccounts: opts.nodeIdentity.agentServiceAccounts,
+      tokenSeconds: opts.nodeIdentity.tokenSeconds,
+      logger: logger.child({ component: 'node-identity' }),
+    });
+    nodeIdentity = await startNodeIdentityServer(broker, opts.nodeIdentity.port, opts.nodeIdentity.host);
+    logger.info({ url: nodeIdentity.url, agents: opts.nodeIdentity.agentServiceAccounts }, 'node identity broker listening');
+  }
 
   const elector = new LeaderElector({
     coordination: new LeaseClient(rest),
@@ -230,9 +356,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     registry,
     onStartedLeading: async (signal) => {
       logger.info('became leader: reconciling');
-      await Promise.all([policies.waitForSync(), blockEvents.waitForSync()]);
+      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), floodgateNodes.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
+      nodeQueue = new WorkQueue({
+        name: 'floodgatenodes',
+        concurrency: 4,
+        logger,
+        registry,
+        handler: async (name) => {
+          const entry = nodeReports.get(name);
+          if (entry) await nodeBans.sync(entry);
+        },
+      });
+      for (const e of nodeReports.all()) nodeQueue.add(e.name);
       // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
       beReconciler.forgetPushes();
       for (const k of policies.keys()) policyQueue.add(k);
@@ -243,9 +380,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       triggers.stop();
       const pq = policyQueue;
       const bq = beQueue;
+      const nq = nodeQueue;
       policyQueue = undefined;
       beQueue = undefined;
-      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false })]);
+      nodeQueue = undefined;
+      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), nq.shutDown({ drain: false })]);
     },
     onStoppedLeading: () => logger.warn('stopped leading: standing by'),
     onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
@@ -258,7 +397,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     server = http.createServer(async (req, res) => {
       if (req.url === '/healthz') return void res.end('ok');
       if (req.url === '/readyz') {
-        const ready = policies.hasSynced() && blockEvents.hasSynced();
+        const ready = policies.hasSynced() && blockEvents.hasSynced() && floodgateNodes.hasSynced();
         res.statusCode = ready ? 200 : 503;
         return void res.end(ready ? 'ready' : 'informers not synced');
       }
@@ -279,15 +418,21 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     kubeConfig: kc,
     policies,
     blockEvents,
+    floodgateNodes,
+    nodeReports,
     elector,
+    nodeIdentityUrl: nodeIdentity?.url,
     isLeader: () => elector.isLeader(),
     probeUrl,
     dashboardUrl: dashboard?.url,
     async stop() {
       await dashboard?.close();
+      await nodeIdentity?.close();
       await elector.stop();
       triggers.stop();
-      await Promise.all([policies.stop(), blockEvents.stop()]);
+      clearInterval(silenceTimer);
+      for (const t of delayed.values()) clearTimeout(t);
+      await Promise.all([policies.stop(), blockEvents.stop(), floodgateNodes.stop()]);
       await events.flush();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       rest.close();

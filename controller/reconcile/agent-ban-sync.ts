@@ -52,6 +52,8 @@ export interface AgentBanSyncDeps {
   nodes?: Pick<NodeReports, 'watcherOf'>;
   /** agentSelector agents all watch (the chart's agent.sync: watch): such policies are not polled at all. */
   selectorAgentsWatch?: boolean;
+  /** The recorder to share (its tombstones) with the FloodgateNode reports' one; default its own. */
+  recorder?: BanRecorder;
 }
 
 /** Where the sync stands with one agent of one policy. */
@@ -83,7 +85,7 @@ export class AgentBanSync {
   readonly reads = { full: 0, incremental: 0 };
 
   constructor(private readonly deps: AgentBanSyncDeps) {
-    this.recorder = new BanRecorder(deps);
+    this.recorder = deps.recorder ?? new BanRecorder(deps);
   }
 
   private now(): number {
