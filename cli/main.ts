@@ -10,6 +10,7 @@ import { registerBlocks } from './blocks-command.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerController } from './controller-command.js';
 import { registerAttack } from './attack-command.js';
+import { registerNodeIdentity } from './node-identity-command.js';
 import { FLOODGATE_VERSION } from '../lib/version.js';
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerController(program);
   registerAttack(program);
+  registerNodeIdentity(program);
   return program;
 }
 
