@@ -185,6 +185,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     triggers,
     logger,
     health,
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
   const beReconciler = new BlockEventReconciler({
     blockEvents: blockEventsApi,
@@ -257,6 +259,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     const from = before?.appliedRevision ?? 0;
     const to = after?.appliedRevision ?? 0;
     const silentChanged = !before || !after || nodeReports.silent(before) !== nodeReports.silent(after);
+    // A policy's AgentsReachable counts its nodes.
+    for (const p of policySet) if (silentChanged || before?.policies.has(p) !== after?.policies.has(p)) enqueuePolicy(p);
     for (const be of blockEvents.list()) {
       const ns = be.metadata.namespace ?? 'default';
       const key = objectKey(be);
