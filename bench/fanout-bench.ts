@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AGENT_PORT } from '../api/v1alpha1/index.js';
 import { ensureNodeIdentity, issueToken } from '../controller/nodes/node-identity.js';
 import { loadKubeConfig } from '../kube/kube-config.js';
 import { RestClient } from '../kube/rest-client.js';
@@ -72,7 +73,7 @@ async function requestCounts(api: KubeApi): Promise<Map<string, number>> {
   const by = new Map<string, number>();
   for (const line of String(r.body).split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
-    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '?';
+    const verb = `${/verb="([A-Z]+)"/.exec(line)?.[1] ?? '?'} ${/resource="([a-z]+)"/.exec(line)?.[1] ?? ''}${/subresource="([a-z]+)"/.exec(line)?.[1] ? `/${/subresource="([a-z]+)"/.exec(line)?.[1]}` : ''}`.trim();
     const v = Number(line.slice(line.lastIndexOf(' ') + 1));
     by.set(verb, (by.get(verb) ?? 0) + v);
     by.set('ALL', (by.get('ALL') ?? 0) + v);
@@ -175,39 +176,74 @@ interface Row {
 
 let ipSeq = 0;
 
+/** What the bench sees of its BlockEvents through one watch (so that its own polling costs the API server nothing). */
+class BlockEventWatch {
+  private readonly statusAt = new Map<string, number>();
+  private readonly goneAt = new Map<string, number>();
+  private handle?: { stop(): void };
+
+  constructor(private readonly want: (name: string, status: { phase?: string; message?: string }) => boolean) {}
+
+  async start(api: KubeApi): Promise<void> {
+    const path0 = `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`;
+    const { resourceVersion } = await api.listAll(path0);
+    this.handle = api.watch(path0, resourceVersion, (type, obj) => {
+      const o = obj as { metadata?: { name?: string }; status?: { phase?: string; message?: string } };
+      const name = o.metadata?.name ?? '';
+      if (type === 'DELETED') this.goneAt.set(name, Date.now());
+      else if (!this.statusAt.has(name) && o.status && this.want(name, o.status)) this.statusAt.set(name, Date.now());
+    });
+    onTeardown('stop the BlockEvent watch', async () => this.stop());
+  }
+
+  status(name: string): number | undefined {
+    return this.statusAt.get(name);
+  }
+
+  gone(name: string): number | undefined {
+    return this.goneAt.get(name);
+  }
+
+  stop(): void {
+    this.handle?.stop();
+  }
+}
+
 async function rounds(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, count: number): Promise<Round[]> {
   const out: Round[] = [];
-  for (let r = 0; r < count; r++) {
-    const seq = ++ipSeq;
-    const ip = `198.18.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
-    const cidr = `${ip}/32`;
-    const name = `fanout-${mode}-${n}-${r}`;
-    const path0 = `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`;
-    const t0 = Date.now();
-    await api.json('POST', path0, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name, namespace: NS }, spec: { ip, policyRef: { name: policy }, durationSeconds: 3600, reason: 'bench:fanout' } });
-    const applied = await until(`${cidr} on all ${n} nodes`, 180_000, 20, async () => {
-      const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
-      return Object.keys(t.applied).length >= n ? Object.values(t.applied) : undefined;
-    });
-    const appliedMs = applied.map((at) => at - t0);
-    const want = mode === 'watch' ? new RegExp(`applied on ${n}/${n} nodes`) : new RegExp(`held by ${n} agent`);
-    await until(`status of ${name}`, 120_000, 100, async () => {
-      const be = await api.json<{ status?: { phase?: string; message?: string } }>('GET', `${path0}/${name}`);
-      return be.status?.phase === 'Active' && want.test(be.status.message ?? '') ? true : undefined;
-    });
-    const statusMs = Date.now() - t0;
-    const t1 = Date.now();
-    await api.json('DELETE', `${path0}/${name}`);
-    const removed = await until(`${cidr} lifted on all ${n} nodes`, 180_000, 20, async () => {
-      const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
-      return Object.keys(t.removed).length >= n ? Object.values(t.removed) : undefined;
-    });
-    await until(`${name} gone`, 180_000, 100, async () => ((await api.request('GET', `${path0}/${name}`)).status === 404 ? true : undefined));
-    const goneMs = Date.now() - t1;
-    await sim.ask({ cmd: 'forget', cidr });
-    out.push({ appliedMs, allAppliedMs: Math.max(...appliedMs), statusMs, allRemovedMs: Math.max(...removed.map((at) => at - t1)), goneMs });
-    log(`${mode} N=${n} round ${r + 1}: all nodes hold it after ${Math.max(...appliedMs)} ms (p50 ${percentile(appliedMs, 50)} ms), status ${n}/${n} after ${statusMs} ms, lifted everywhere ${Math.max(...removed.map((at) => at - t1))} ms after the delete, object gone after ${goneMs} ms`);
-    await sleep(1000);
+  const want = mode === 'watch' ? new RegExp(`applied on ${n}/${n} nodes`) : new RegExp(`held by ${n} agent`);
+  const seen = new BlockEventWatch((_name, st) => st.phase === 'Active' && want.test(st.message ?? ''));
+  await seen.start(api);
+  try {
+    for (let r = 0; r < count; r++) {
+      const seq = ++ipSeq;
+      const ip = `198.18.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
+      const cidr = `${ip}/32`;
+      const name = `fanout-${mode}-${n}-${r}`;
+      const path0 = `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`;
+      const t0 = Date.now();
+      await api.json('POST', path0, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name, namespace: NS }, spec: { ip, policyRef: { name: policy }, durationSeconds: 3600, reason: 'bench:fanout' } });
+      const applied = await until(`${cidr} on all ${n} nodes`, 180_000, 20, async () => {
+        const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
+        return Object.keys(t.applied).length >= n ? Object.values(t.applied) : undefined;
+      });
+      const appliedMs = applied.map((at) => at - t0);
+      const statusAt = await until(`status of ${name} saying ${want}`, 120_000, 20, async () => seen.status(name));
+      const t1 = Date.now();
+      await api.json('DELETE', `${path0}/${name}`);
+      const removed = await until(`${cidr} lifted on all ${n} nodes`, 180_000, 20, async () => {
+        const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
+        return Object.keys(t.removed).length >= n ? Object.values(t.removed) : undefined;
+      });
+      const goneAt = await until(`${name} gone`, 180_000, 20, async () => seen.gone(name));
+      await sim.ask({ cmd: 'forget', cidr });
+      const round = { appliedMs, allAppliedMs: Math.max(...appliedMs), statusMs: statusAt - t0, allRemovedMs: Math.max(...removed.map((at) => at - t1)), goneMs: goneAt - t1 };
+      out.push(round);
+      log(`${mode} N=${n} round ${r + 1}: all nodes hold it after ${round.allAppliedMs} ms (p50 ${percentile(appliedMs, 50)} ms), status ${n}/${n} after ${round.statusMs} ms, lifted everywhere ${round.allRemovedMs} ms after the delete, object gone after ${round.goneMs} ms`);
+      await sleep(1000);
+    }
+  } finally {
+    seen.stop();
   }
   return out;
 }
@@ -221,7 +257,8 @@ async function main(): Promise<void> {
   const stateDir = process.env.BENCH_CP_STATE_DIR || '/tmp/floodgate-cp-fanout';
   log(`bench:fanout: watch N=${watchNs.join(',')}, push N=${pushNs.join(',')}, ${roundCount} rounds, heartbeat ${heartbeat} s; ${os.cpus().length} cores, load ${loadAvg()}`);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-fanout-'));
-  onTeardown(`remove ${workDir}`, async () => fs.rmSync(workDir, { recursive: true, force: true }));
+  if (process.env.BENCH_FANOUT_KEEP_LOGS === '1') log(`controller logs stay in ${workDir}`);
+  else onTeardown(`remove ${workDir}`, async () => fs.rmSync(workDir, { recursive: true, force: true }));
 
   const cp = await startControlPlane(stateDir);
   const api = new KubeApi(cp.kubeconfig, 64);
@@ -279,10 +316,12 @@ async function main(): Promise<void> {
     const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir, cpuProfile: false, extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
     const sim = new Sim();
     try {
+      // Today's push and poll: agentSelector agents at http://<podIP>:12345, each simulated node on a loopback address of its own.
+      const hostOf = (i: number) => `127.77.${Math.floor(i / 250)}.${(i % 250) + 1}`;
       const s = (await sim.ask({
         cmd: 'start',
         mode,
-        nodes: names.map((name, i) => ({ name, token: tokens[i] as string })),
+        nodes: names.map((name, i) => ({ name, token: tokens[i] as string, ...(mode === 'push' ? { host: hostOf(i), port: AGENT_PORT } : {}) })),
         api: { server: cp.server, caData },
         readerToken,
         labels: LABELS,
@@ -299,16 +338,28 @@ async function main(): Promise<void> {
           return ready >= n ? true : undefined;
         });
       } else {
+        // The DaemonSet's pods as the controller finds them (no kubelet here: objects with a pod IP).
+        log(`creating ${n} agent pods with their addresses`);
+        await pool(16, names, async (name, i) => {
+          await api.json('POST', `/api/v1/namespaces/${NS}/pods`, {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, labels: { app: 'fanout-push' } },
+            spec: { containers: [{ name: 'agent', image: 'floodgate-agent:bench' }] },
+          });
+          await api.json('PATCH', `/api/v1/namespaces/${NS}/pods/${name}/status`, { status: { phase: 'Running', podIP: hostOf(i), podIPs: [{ ip: hostOf(i) }] } }, 'application/merge-patch+json');
+        });
         policy = `pushed-${n}`;
         await api.json('POST', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies`, {
           apiVersion: 'floodgate.dev/v1alpha1',
           kind: 'DefensePolicy',
           metadata: { name: policy, namespace: NS },
-          spec: { agents: s.urls.map((url) => ({ url, tokenSecretRef: { name: 'push-token', key: 'token' } })), mitigation: { banDurationSeconds: 600 } },
+          spec: { agentSelector: { matchLabels: { app: 'fanout-push' } }, agentTokenSecretRef: { name: 'push-token', key: 'token' }, mitigation: { banDurationSeconds: 600 } },
         });
         await until(`policy ${policy}: all ${n} agents reachable`, 300_000, 500, async () => {
-          const p = await api.json<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
-          return p.status?.conditions?.find((c) => c.type === 'AgentsReachable')?.status === 'True' ? true : undefined;
+          const p = await api.json<{ status?: { conditions?: { type: string; status: string; message: string }[] } }>('GET', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
+          const c = p.status?.conditions?.find((x) => x.type === 'AgentsReachable');
+          return c?.status === 'True' && c.message.startsWith(`${n} agent`) ? true : undefined;
         });
       }
       const startSeconds = (Date.now() - started) / 1000;
@@ -318,7 +369,10 @@ async function main(): Promise<void> {
       const busy = await measure(cp, api, controller.pid, sim.pid, () => rounds(mode, n, policy, api, sim, roundCount));
       const rssAfter = procMemory(controller.pid)?.rss ?? NaN;
       rows.push({ mode, nodes: n, startSeconds, rounds: busy.result, idle, busy: busy.window, controllerRssAfter: rssAfter });
-      if (mode === 'push') await api.json('DELETE', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
+      if (mode === 'push') {
+        await api.json('DELETE', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
+        await api.request('DELETE', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent('app=fanout-push')}`);
+      }
     } catch (err) {
       log(`${mode} N=${n} FAILED: ${(err as Error).message}`);
       rows.push({ mode, nodes: n, startSeconds: NaN, rounds: [], idle: {} as Window, busy: {} as Window, controllerRssAfter: NaN, error: (err as Error).message.split('\n')[0] });

@@ -73,7 +73,7 @@ export interface ControllerOptions {
    * this only saves listing their pods for every ban.
    */
   selectorAgentsWatch?: boolean;
-  /** A node report that moved brings its BlockEvents back after this long (reports coalesce). Default 1 s. */
+  /** A node report that moved brings its BlockEvents back after this long (reports coalesce). Default 0.5 s. */
   nodeCountDelayMs?: number;
   /** Serve the node identity broker (controller/nodes/node-identity.ts) for in-cluster agents. */
   nodeIdentity?: {
@@ -243,7 +243,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // A report that moved changes the count of the BlockEvents it enforces: bring back those whose
   // holding on this node may have changed, after a short delay so that a wave of reports coalesces.
-  const countDelayMs = opts.nodeCountDelayMs ?? 1000;
+  const countDelayMs = opts.nodeCountDelayMs ?? 500;
   const delayed = new Map<string, NodeJS.Timeout>();
   const recount = (key: string) => {
     if (delayed.has(key)) return;

@@ -56,6 +56,13 @@ export interface EnforcementState {
   released: ReportedRelease[];
   /** Keys (namespace/name) held now: for the simulated nodes' measurements. */
   held: ReadonlySet<string>;
+  /**
+   * What this agent holds and refused, and for which windows: it changes
+   * exactly when the controller's count for some object on this node does,
+   * so the report is written then and not after every event (a status write
+   * of the controller's changes nothing here).
+   */
+  fingerprint: string;
 }
 
 function keyOf(o: { metadata: { namespace?: string; name?: string } }): string {
@@ -191,11 +198,16 @@ export class BanEnforcement {
       logger.info({ cidr }, 'lifted a ban no BlockEvent wants here any more');
     }
 
+    const parts: string[] = [];
+    for (const [key, h] of this.held) parts.push(`h ${key} ${h.cidr} ${h.window} ${h.until}`);
+    for (const [key, f] of this.failed) parts.push(`f ${key} ${f.fingerprint}`);
+    for (const [key, r] of this.released) parts.push(`r ${key} ${r.windowMs}`);
     return {
       applied: this.held.size,
       failures: [...this.failed.values()].map((f) => f.failure),
       released: [...this.released.values()].map(({ windowMs: _w, ...r }) => r),
       held: new Set(this.held.keys()),
+      fingerprint: parts.sort().join('\n'),
     };
   }
 }

@@ -238,19 +238,21 @@ export class KubeWatch {
     const fields: Partial<FloodgateNodeStatus> = {
       agent: this.opts.agent,
       policies: policies.filter((p) => policySelects(p, this.opts.self)).map(policyKey).sort(),
-      ...(this.appliedRevision !== undefined ? { appliedRevision: this.appliedRevision } : {}),
       blockEvents: { applied: state.applied, failed: failures.length },
       failures,
       released: state.released,
       ownBans,
       ownBansTotal: own.length,
     };
-    // Unchanged (a status write of ours, a resync that found nothing new): no write but the heartbeat.
-    const text = JSON.stringify(fields);
+    const revision = this.appliedRevision !== undefined ? { appliedRevision: this.appliedRevision } : {};
+    // Written when what this node holds changed, with the revision it is current to. An event
+    // that changes nothing here (the controller's status write of an object, another node's
+    // object) moves the revision only in memory: the next write or heartbeat carries it.
+    const text = `${state.fingerprint}\n${JSON.stringify(fields)}`;
     if (text !== this.lastReport || listed) {
       this.lastReport = text;
-      reporter.update(listed ? { ...fields, lastSync: rfc3339(now) } : fields);
-    }
+      reporter.update({ ...fields, ...revision, ...(listed ? { lastSync: rfc3339(now) } : {}) });
+    } else reporter.quietly(revision);
     if (listed && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
   }
 }

@@ -84,6 +84,11 @@ export class NodeReporter {
     this.schedule(Math.max(0, this.lastWriteAt + (this.opts.minIntervalMs ?? 500) - this.now()));
   }
 
+  /** Merge fields without asking for a write: the next write (a change or the heartbeat) carries them. */
+  quietly(fields: Partial<FloodgateNodeStatus>): void {
+    this.status = { ...this.status, ...fields };
+  }
+
   /** Set the Synced condition (kept across updates). */
   synced(status: Condition['status'], reason: string, message: string): void {
     const before = JSON.stringify(this.conditions);

@@ -13,7 +13,8 @@ export type SimCommand =
   | {
       cmd: 'start';
       mode: 'watch' | 'push';
-      nodes: { name: string; token: string }[];
+      /** push: host and port each node's API listens on (default 127.0.0.1 and a free port). */
+      nodes: { name: string; token: string; host?: string; port?: number }[];
       api?: ApiServerAccess;
       readerToken?: string;
       labels?: Record<string, string>;
@@ -54,7 +55,7 @@ async function start(c: Extract<SimCommand, { cmd: 'start' }>): Promise<void> {
               { name: n.name, api: c.api as ApiServerAccess, readerToken: c.readerToken ?? '', nodeToken: n.token, labels: c.labels ?? {}, namespace: c.namespace ?? 'default', heartbeatSeconds: c.heartbeatSeconds ?? 60 },
               shared,
             )
-          : await pushNode({ name: n.name, token: n.token }, shared);
+          : await pushNode({ name: n.name, token: n.token, host: n.host, port: n.port }, shared);
       started[order.get(n.name) as number] = node;
     }
   };

@@ -220,7 +220,7 @@ export async function watchNode(
 }
 
 /** One node whose agent serves the push API (no watch): the controller pushes to it and polls it. */
-export async function pushNode(o: { name: string; token: string }, shared: Shared): Promise<SimulatedNode> {
+export async function pushNode(o: { name: string; token: string; host?: string; port?: number }, shared: Shared): Promise<SimulatedNode> {
   const { bans, store, manager } = await banService(o.name, shared);
   const registry = new Registry();
   const logger = pino({ level: 'silent' });
@@ -234,7 +234,7 @@ export async function pushNode(o: { name: string; token: string }, shared: Share
     defaultMode: 'continuous',
     banChanges: new BanChangeFeed(store, 'dry-run'),
   });
-  const server = await startAgentServer({ app, host: '127.0.0.1', port: 0, token: o.token, logger });
+  const server = await startAgentServer({ app, host: o.host ?? '127.0.0.1', port: o.port ?? 0, token: o.token, logger });
   return {
     name: o.name,
     bans,

@@ -10,6 +10,7 @@
 // EnforcementAdapter: block-event-reconciler.ts is the BlockEvent one; a
 // signature rule (issue 11) is another adapter over the same lifecycle.
 import type { Logger } from 'pino';
+import { sameJson } from '../../lib/same-json.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
@@ -546,7 +547,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
   private async patchStatus(obj: T, patch: Partial<EnforcementStatus>): Promise<string | undefined> {
     const current = obj.status ?? {};
     const next = { ...current, ...patch, observedGeneration: obj.metadata.generation };
-    if (JSON.stringify(next) === JSON.stringify({ ...current, observedGeneration: current.observedGeneration })) return obj.metadata.resourceVersion;
+    if (sameJson(next, { ...current, observedGeneration: current.observedGeneration })) return obj.metadata.resourceVersion;
     const written = await this.deps.objects.patchStatus(this.ref(obj), next);
     return written?.metadata?.resourceVersion;
   }

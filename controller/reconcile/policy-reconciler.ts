@@ -3,6 +3,7 @@
 // its active BlockEvents, keep its triggers in step with the spec, and run a
 // defense when the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
+import { sameJson } from '../../lib/same-json.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
@@ -144,7 +145,7 @@ export class PolicyReconciler {
     const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
     const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks };
     const old = policy.status ?? {};
-    if (JSON.stringify({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }) !== JSON.stringify({ o: gen, c: conditions, a: activeBlocks })) {
+    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }, { o: gen, c: conditions, a: activeBlocks })) {
       try {
         await deps.policies.patchStatus({ namespace: ns, name }, status);
       } catch (err) {
