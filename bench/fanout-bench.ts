@@ -313,7 +313,7 @@ async function main(): Promise<void> {
         return (await issueToken(rest, id.serviceAccount, 6 * 3600)).token;
       });
     }
-    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir, cpuProfile: false, extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
+    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir: fs.mkdtempSync(path.join(workDir, `${mode}-${n}-`)), cpuProfile: process.env.BENCH_FANOUT_CPU_PROFILE === '1', extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
     const sim = new Sim();
     try {
       // Today's push and poll: agentSelector agents at http://<podIP>:12345, each simulated node on a loopback address of its own.
