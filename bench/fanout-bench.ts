@@ -27,7 +27,7 @@ import { ensureNodeIdentity, issueToken } from '../controller/nodes/node-identit
 import { loadKubeConfig } from '../kube/kube-config.js';
 import { RestClient } from '../kube/rest-client.js';
 import { envNumber, log, percentile, sleep } from './bench-util.js';
-import { startControlPlane, startControllerProcess, type BenchControlPlane } from './controller/env.js';
+import { controllerImageNodeFlags, startControlPlane, startControllerProcess, type BenchControlPlane } from './controller/env.js';
 import { KubeApi } from './controller/kube-api.js';
 import { fmtMB, loadAvg, onTeardown, procCpuMs, procMemory, runTeardown } from './controller/util.js';
 import type { SimCommand, SimReply } from './fanout/sim-process.js';
@@ -171,6 +171,8 @@ interface Row {
   idle: Window;
   busy: Window;
   controllerRssAfter: number;
+  /** V8 heap in use after the rounds (the controller's /metrics). */
+  controllerHeapUsed?: number;
   error?: string;
 }
 
@@ -313,7 +315,7 @@ async function main(): Promise<void> {
         return (await issueToken(rest, id.serviceAccount, 6 * 3600)).token;
       });
     }
-    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir: fs.mkdtempSync(path.join(workDir, `${mode}-${n}-`)), cpuProfile: process.env.BENCH_FANOUT_CPU_PROFILE === '1', extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
+    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir: fs.mkdtempSync(path.join(workDir, `${mode}-${n}-`)), cpuProfile: process.env.BENCH_FANOUT_CPU_PROFILE === '1', nodeArgs: controllerImageNodeFlags(), extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
     const sim = new Sim();
     try {
       // Today's push and poll: agentSelector agents at http://<podIP>:12345, each simulated node on a loopback address of its own.
@@ -368,7 +370,9 @@ async function main(): Promise<void> {
       const idle = (await measure(cp, api, controller.pid, sim.pid, () => sleep(idleSeconds * 1000))).window;
       const busy = await measure(cp, api, controller.pid, sim.pid, () => rounds(mode, n, policy, api, sim, roundCount));
       const rssAfter = procMemory(controller.pid)?.rss ?? NaN;
-      rows.push({ mode, nodes: n, startSeconds, rounds: busy.result, idle, busy: busy.window, controllerRssAfter: rssAfter });
+      const metrics = await fetch(`${controller.probeUrl}/metrics`).then((r) => r.text(), () => '');
+      const heap = Number(/^floodgate_controller_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+      rows.push({ mode, nodes: n, startSeconds, rounds: busy.result, idle, busy: busy.window, controllerRssAfter: rssAfter, controllerHeapUsed: heap });
       if (mode === 'push') {
         await api.json('DELETE', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
         await api.request('DELETE', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent('app=fanout-push')}`);
@@ -401,7 +405,7 @@ function report(rows: Row[], heartbeat: number): void {
   const lines: string[] = [];
   lines.push(`bench:fanout — ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, load ${loadAvg()}, heartbeat ${heartbeat} s`);
   lines.push('');
-  lines.push('| mode | nodes | apply p50 | apply p99 | all hold it | status N/N | delete: all lifted | controller CPU idle / rounds | controller RSS | API server CPU idle / rounds | API server RSS | API req/s idle / rounds | sim CPU rounds |');
+  lines.push('| mode | nodes | apply p50 | apply p99 | all hold it | status N/N | delete: all lifted | controller CPU idle / rounds | controller RSS (heap used) | API server CPU idle / rounds | API server RSS | API req/s idle / rounds | sim CPU rounds |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     if (r.error) {
@@ -410,7 +414,7 @@ function report(rows: Row[], heartbeat: number): void {
     }
     const all = r.rounds.flatMap((x) => x.appliedMs);
     lines.push(
-      `| ${r.mode} | ${r.nodes} | ${ms(percentile(all, 50))} | ${ms(percentile(all, 99))} | ${ms(percentile(r.rounds.map((x) => x.allAppliedMs), 50))} (worst ${ms(Math.max(...r.rounds.map((x) => x.allAppliedMs)))}) | ${ms(percentile(r.rounds.map((x) => x.statusMs), 50))} | ${ms(percentile(r.rounds.map((x) => x.allRemovedMs), 50))} (gone ${ms(percentile(r.rounds.map((x) => x.goneMs), 50))}) | ${pct(r.idle.controller.cpuPercent)} / ${pct(r.busy.controller.cpuPercent)} | ${fmtMB(r.busy.controller.rssMax)} | ${pct(r.idle.apiserver.cpuPercent)} / ${pct(r.busy.apiserver.cpuPercent)} | ${fmtMB(r.busy.apiserver.rssMax)} | ${r.idle.requestsPerSecond.toFixed(1)} / ${r.busy.requestsPerSecond.toFixed(1)} | ${pct(r.busy.sim.cpuPercent)} |`,
+      `| ${r.mode} | ${r.nodes} | ${ms(percentile(all, 50))} | ${ms(percentile(all, 99))} | ${ms(percentile(r.rounds.map((x) => x.allAppliedMs), 50))} (worst ${ms(Math.max(...r.rounds.map((x) => x.allAppliedMs)))}) | ${ms(percentile(r.rounds.map((x) => x.statusMs), 50))} | ${ms(percentile(r.rounds.map((x) => x.allRemovedMs), 50))} (gone ${ms(percentile(r.rounds.map((x) => x.goneMs), 50))}) | ${pct(r.idle.controller.cpuPercent)} / ${pct(r.busy.controller.cpuPercent)} | ${fmtMB(r.busy.controller.rssMax)} (${fmtMB(r.controllerHeapUsed ?? NaN)}) | ${pct(r.idle.apiserver.cpuPercent)} / ${pct(r.busy.apiserver.cpuPercent)} | ${fmtMB(r.busy.apiserver.rssMax)} | ${r.idle.requestsPerSecond.toFixed(1)} / ${r.busy.requestsPerSecond.toFixed(1)} | ${pct(r.busy.sim.cpuPercent)} |`,
     );
   }
   lines.push('');

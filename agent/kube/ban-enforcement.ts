@@ -57,12 +57,14 @@ export interface EnforcementState {
   /** Keys (namespace/name) held now: for the simulated nodes' measurements. */
   held: ReadonlySet<string>;
   /**
-   * What this agent holds and refused, and for which windows: it changes
-   * exactly when the controller's count for some object on this node does,
-   * so the report is written then and not after every event (a status write
-   * of the controller's changes nothing here).
+   * What this agent holds, refused and released, for which windows, one line
+   * each. A line that is new is something the controller counts on this node:
+   * the report is written then, and not after every event (a status write of
+   * the controller's, another node's object, change nothing here). Lines that
+   * only go away (a ban lifted or expired) need no write of their own: the
+   * controller waits for no node to lift a ban, the nodes lift it themselves.
    */
-  fingerprint: string;
+  entries: readonly string[];
 }
 
 function keyOf(o: { metadata: { namespace?: string; name?: string } }): string {
@@ -207,7 +209,7 @@ export class BanEnforcement {
       failures: [...this.failed.values()].map((f) => f.failure),
       released: [...this.released.values()].map(({ windowMs: _w, ...r }) => r),
       held: new Set(this.held.keys()),
-      fingerprint: parts.sort().join('\n'),
+      entries: parts.sort(),
     };
   }
 }

@@ -78,7 +78,8 @@ export class KubeWatch {
   private timers: NodeJS.Timeout[] = [];
   private retryTimer?: NodeJS.Timeout;
   private lastBanVersion = '';
-  private lastReport = '';
+  private lastFields = '';
+  private lastEntries = new Set<string>();
   private appliedRevision?: number;
   /** Reconciles that completed, for tests. */
   reconciles = 0;
@@ -245,14 +246,18 @@ export class KubeWatch {
       ownBansTotal: own.length,
     };
     const revision = this.appliedRevision !== undefined ? { appliedRevision: this.appliedRevision } : {};
-    // Written when what this node holds changed, with the revision it is current to. An event
-    // that changes nothing here (the controller's status write of an object, another node's
-    // object) moves the revision only in memory: the next write or heartbeat carries it.
-    const text = `${state.fingerprint}\n${JSON.stringify(fields)}`;
-    if (text !== this.lastReport || listed) {
-      this.lastReport = text;
+    // Written when the controller would count something new on this node (held, refused,
+    // released), or the other fields changed, with the revision it is current to. Anything
+    // else (the controller's status write of an object, another node's object, a ban lifted
+    // or expired here) moves the report only in memory: the next write or heartbeat carries it.
+    const { blockEvents: _counts, ...compared } = fields;
+    const text = JSON.stringify(compared);
+    const news = state.entries.some((e) => !this.lastEntries.has(e));
+    this.lastEntries = new Set(state.entries);
+    if (news || text !== this.lastFields || listed) {
+      this.lastFields = text;
       reporter.update({ ...fields, ...revision, ...(listed ? { lastSync: rfc3339(now) } : {}) });
-    } else reporter.quietly(revision);
+    } else reporter.quietly({ ...fields, ...revision });
     if (listed && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
   }
 }

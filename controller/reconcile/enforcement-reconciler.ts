@@ -29,7 +29,6 @@ import {
   type EnforcementPhase,
   type LifecycleView,
   type PushResult,
-  banWindow,
   plan,
   rfc3339,
   settlePush,
@@ -503,18 +502,12 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     const what = this.kind.describe(obj);
     const { agents, nodes, problems, policy } = await this.targets(obj);
     const failures = [...(agents.length === 0 && nodes.length === 0 ? problems : []), ...(await this.removeEverywhere(obj, agents))];
-    let nodesStatus: RolloutStatus | undefined;
-    if (nodes.length > 0) {
-      // Nodes that watch lift it when they see the deletion; the silent ones do when they relist.
-      const rollout = this.rollout(obj, banWindow(this.view(obj)));
-      const count = (this.deps.nodes as NodeReports).count(nodes, rollout.revision, '');
-      nodesStatus = rolloutStatus(rollout, count);
-      if (count.pending > 0) failures.push(describeNodes(count, 'removed on'));
-    }
+    // Nodes that watch need nobody to wait for them: they lift it when they see the deletion, or,
+    // cut off meanwhile, when they list again and no longer find it (docs/fanout.md).
     const settled = settleUnblock(failures, this.now(), giveUpAt);
     if (settled.do === 'retry') {
       const message = `unblock pending: ${settled.failures.join('; ')}; giving up at ${rfc3339(giveUpAt)}`;
-      await this.patchStatus(obj, { message, ...(nodesStatus ? { nodes: nodesStatus } : {}), conditions: this.condition(obj, 'Unknown', 'Unblocking', message) });
+      await this.patchStatus(obj, { message, conditions: this.condition(obj, 'Unknown', 'Unblocking', message) });
       return { requeueAfterMs: settled.afterMs };
     }
     if (settled.do === 'abandon') {

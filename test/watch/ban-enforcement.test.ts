@@ -171,14 +171,19 @@ describe('BlockEvents to bans on one agent', () => {
     assert.deepEqual(cidrs(s.bans), ['203.0.113.60/32'], 'its own ban stays; the leftover goes');
   });
 
-  it('its fingerprint moves when what it holds or refused does, and only then', async () => {
+  it('says what is new to the controller (a write of the report), and what only went away (no write of its own)', async () => {
     const s = await setup();
     cleanups.push(s.state.cleanup);
+    const fresh = (before: readonly string[], after: readonly string[]) => after.filter((e) => !before.includes(e));
     const a = be('a', '203.0.113.1', { policy: 'web' });
     const one = await s.enforcement.reconcile([a], [SELECTS], true);
+    assert.equal(one.entries.length, 1);
     const same = await s.enforcement.reconcile([a, be('b', '203.0.113.2', { policy: 'other' })], [SELECTS, OTHER_ZONE], true);
-    assert.equal(same.fingerprint, one.fingerprint, 'another agent\'s object changes nothing here');
+    assert.deepEqual(fresh(one.entries, same.entries), [], "another agent's object is nothing new here");
     const longer = await s.enforcement.reconcile([be('a', '203.0.113.1', { policy: 'web', duration: 1200 })], [SELECTS], true);
-    assert.notEqual(longer.fingerprint, one.fingerprint);
+    assert.equal(fresh(same.entries, longer.entries).length, 1, 'a longer ban is');
+    const gone = await s.enforcement.reconcile([], [SELECTS], true);
+    assert.deepEqual(fresh(longer.entries, gone.entries), [], 'a lifted ban only goes away');
+    assert.equal(gone.entries.length, 0);
   });
 });
