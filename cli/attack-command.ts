@@ -3,10 +3,9 @@
 // guard (attack/target-guard.ts); nothing is sent before both pass. Progress
 // goes to stderr once a second, the summary to stdout (JSON with --json).
 import type { Command } from 'commander';
-import { usageError } from './cli-error.js';
+import { CliError, usageError } from './cli-error.js';
 import { httpFloodSchema, InvalidAttackOptions, packetFloodSchema, parseOptions, PACKET_KINDS, type PacketKind } from '../attack/options.js';
 import { checkTarget, TargetRefused, type CheckedTarget } from '../attack/target-guard.js';
-import { startHttpFlood } from '../attack/http-flood.js';
 import { startPacketFlood } from '../attack/packet-flood.js';
 import { httpProgressLine, packetProgressLine, renderHttpSummary, renderPacketSummary } from '../attack/report.js';
 
@@ -36,6 +35,23 @@ function stopOnSigint(stop: () => void): () => void {
   return () => process.off('SIGINT', handler);
 }
 
+/**
+ * The HTTP flood module, loaded only by `attack http`: autocannon is an
+ * optional dependency, absent from the production images (npm ci
+ * --omit=optional), so nothing else in the CLI may load it.
+ */
+async function loadHttpFlood(): Promise<typeof import('../attack/http-flood.js')> {
+  try {
+    return await import('../attack/http-flood.js');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && /autocannon/.test(e.message)) {
+      throw new CliError('attack http needs the optional package autocannon, which this install omits (the floodgate images do): run it from a checkout after `npm ci`');
+    }
+    throw err;
+  }
+}
+
 const accepted = (t: CheckedTarget) => `${t.address}: ${t.why}`;
 
 type RawFlags = Record<string, unknown>;
@@ -61,6 +77,7 @@ export function registerAttack(program: Command): void {
     .action(async (url: string, flags: RawFlags) => {
       const opts = await guarded(async () => parseOptions(httpFloodSchema, { url, ...flags }));
       const target = await guarded(() => checkTarget(new URL(opts.url).hostname, { iOwnThisTarget: opts.iOwnThisTarget }));
+      const { startHttpFlood } = await loadHttpFlood();
       const write = progressWriter();
       process.stderr.write(`flooding ${opts.url} (${accepted(target)}) for ${opts.duration} s with ${opts.concurrency} connections${opts.rate ? `, at most ${opts.rate} req/s` : ''}\n`);
       const run = startHttpFlood(opts, target.address, (p) => write(httpProgressLine(p)));

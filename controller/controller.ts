@@ -11,7 +11,7 @@ import { createInformer, objectKey, withoutManagedFields, type Informer, type Li
 import { WorkQueue } from '../kube/work-queue.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { EventRecorder } from '../kube/event-recorder.js';
-import { loadKubeConfig, type KubeConfig } from '../kube/kube-config.js';
+import { loadKubeConfigDetailed, type KubeConfig } from '../kube/kube-config.js';
 import { RestClient } from '../kube/rest-client.js';
 import { CoreClient, CustomObjectsClient, LeaseClient } from '../kube/kube-apis.js';
 import { ResourceClient } from '../kube/resource-client.js';
@@ -123,7 +123,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const logger = opts.logger ?? pino({ base: { component: 'controller' } });
   const registry = opts.registry ?? new Registry();
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
-  const kc = loadKubeConfig({ kubeconfig: opts.kubeconfig });
+  const loaded = loadKubeConfigDetailed({ kubeconfig: opts.kubeconfig });
+  const kc = loaded.kc;
+  // Which credentials it runs with: in a pod, "in-cluster" (its ServiceAccount's token and CA).
+  logger.info({ kubeconfig: loaded.source, from: loaded.from, server: kc.getCurrentCluster()?.server }, 'API server');
   // One REST client (one keep-alive connection pool) for every API call and watch.
   const rest = new RestClient(kc);
   const core = new CoreClient(rest);

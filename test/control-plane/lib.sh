@@ -6,6 +6,11 @@ FG_K8S_VERSION="1.20.2"
 FG_CACHE_DIR="${FLOODGATE_CACHE:-/var/cache/floodgate}"
 FG_APISERVER_DIR="$FG_CACHE_DIR/kube-apiserver-$FG_K8S_VERSION"
 FG_APISERVER_BIN="$FG_APISERVER_DIR/kube-apiserver"
+# The one-node cluster's binaries (build.sh --node; used by test/cluster/node.sh).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+FG_NODE_DIR="$FG_CACHE_DIR/kube-node-$FG_K8S_VERSION"
+# shellcheck disable=SC2034
+FG_NODE_CMDS=(kubelet kube-controller-manager kube-scheduler kube-proxy)
 FG_DEFAULT_STATE_DIR="/tmp/floodgate-cp"
 
 FG_TAG="${FG_TAG:-floodgate-cp}"
@@ -135,20 +140,37 @@ fg_free_port() {
 #   STATE/kubeconfig, STATE/kubeconfig-user, STATE/env
 # ---------------------------------------------------------------------------
 
-fg_port_in_use() { # true if something listens on 127.0.0.1:$1
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+fg_port_in_use() { # fg_port_in_use PORT [HOST]: true if something listens on HOST (127.0.0.1):PORT
+  (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
+# fg_apiserver_host STATE: the address kube-apiserver listens on: 127.0.0.1,
+# or the node's address for a control plane started for a node
+# (FLOODGATE_CP_NODE_IP, see start.sh), which pods must reach.
+fg_apiserver_host() { local h; h="$(fg_port "$1" APISERVER_HOST)"; echo "${h:-127.0.0.1}"; }
+
 # fg_launch LOGFILE PIDFILE COMM CMD [ARGS...]: start CMD detached (own
-# session via setsid --fork, stdin /dev/null, output to LOGFILE, without our
-# lock fd). The process writes its own pid to PIDFILE before it execs CMD; we
+# session via setsid --fork, stdin /dev/null, output to LOGFILE, and no other
+# inherited file descriptor: a daemon that kept the caller's lock files open,
+# such as `flock /tmp/floodgate-heavy.lock`'s, would hold those locks for as
+# long as it runs). The process writes its own pid to PIDFILE before it execs CMD; we
 # then wait until that pid's /proc/PID/comm is COMM (the exec happened), so a
 # later fg_pid_alive PIDFILE COMM cannot race the exec.
+# Close every file descriptor but 0, 1 and 2 of the current shell.
+fg_close_fds() {
+  local fd
+  for fd in "/proc/$BASHPID/fd/"*; do
+    fd=${fd##*/}
+    if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+export -f fg_close_fds
+
 fg_launch() {
   local log="$1" pidfile="$2" comm="$3" pid="" i; shift 3
   rm -f "$pidfile"
   # shellcheck disable=SC2016
-  setsid --fork bash -c 'echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
+  setsid --fork bash -c 'fg_close_fds; echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
     </dev/null >>"$log" 2>&1 9>&- 8>&-
   for ((i = 0; i < 100; i++)); do
     [[ -s "$pidfile" ]] && pid="$(cat "$pidfile")"
@@ -161,7 +183,7 @@ fg_launch() {
   fail "$comm did not start within 5s (pid file $pidfile: '${pid}')"
 }
 
-fg_port() { sed -n "s/^$2=//p" "$1/ports"; } # fg_port STATE ETCD_CLIENT_PORT|ETCD_PEER_PORT|APISERVER_PORT
+fg_port() { sed -n "s/^$2=//p" "$1/ports"; } # fg_port STATE ETCD_CLIENT_PORT|ETCD_PEER_PORT|APISERVER_PORT|APISERVER_HOST
 
 fg_token() { awk -F, -v u="$2" '$2 == u { print $1 }' "$1"; }
 
@@ -170,7 +192,7 @@ fg_apiserver_ready() {
   local state="$1" port token
   port="$(fg_port "$state" APISERVER_PORT)"
   token="$(fg_token "$state/tokens.csv" floodgate-admin)"
-  [[ "$(curl -sk --max-time 5 -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz" 2>/dev/null)" == ok ]]
+  [[ "$(curl -sk --max-time 5 -H "Authorization: Bearer $token" "https://$(fg_apiserver_host "$state"):$port/readyz" 2>/dev/null)" == ok ]]
 }
 
 # fg_start_apiserver STATE: launch kube-apiserver with STATE/apiserver.args.
@@ -180,9 +202,9 @@ fg_start_apiserver() {
   [[ -x "$FG_APISERVER_BIN" ]] || fail "$FG_APISERVER_BIN missing: run test/control-plane/build.sh first"
   mapfile -t args <"$state/apiserver.args"
   [[ ${#args[@]} -gt 0 ]] || fail "$state/apiserver.args is empty"
-  local port; port="$(fg_port "$state" APISERVER_PORT)"
-  if fg_port_in_use "$port"; then
-    fail "port 127.0.0.1:$port is already in use by another process: $(ss -ltnpH "sport = :$port" 2>/dev/null | head -n 1)"
+  local port host; port="$(fg_port "$state" APISERVER_PORT)"; host="$(fg_apiserver_host "$state")"
+  if fg_port_in_use "$port" "$host"; then
+    fail "port $host:$port is already in use by another process: $(ss -ltnpH "sport = :$port" 2>/dev/null | head -n 1)"
   fi
   printf '\n===== %s: starting kube-apiserver =====\n' "$(date -Is)" >>"$state/apiserver.log"
   fg_launch "$state/apiserver.log" "$state/apiserver.pid" kube-apiserver "$FG_APISERVER_BIN" "${args[@]}"
@@ -203,7 +225,7 @@ fg_wait_apiserver() {
   done
   local port; port="$(fg_port "$state" APISERVER_PORT)"
   local token; token="$(fg_token "$state/tokens.csv" floodgate-admin)"
-  curl -sk --max-time 5 -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz?verbose" | grep -v '\] ok$' || true
+  curl -sk --max-time 5 -H "Authorization: Bearer $token" "https://$(fg_apiserver_host "$state"):$port/readyz?verbose" | grep -v '\] ok$' || true
   fail "kube-apiserver not ready after ${timeout}s (see $state/apiserver.log)"
 }
 

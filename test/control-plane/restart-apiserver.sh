@@ -28,7 +28,7 @@ wait_port_free() {
   . "$STATE/ports"
   local i
   for ((i = 0; i < 100; i++)); do
-    fg_port_in_use "$APISERVER_PORT" || return 0
+    fg_port_in_use "$APISERVER_PORT" "$(fg_apiserver_host "$STATE")" || return 0
     sleep 0.1
   done
   fail "port $APISERVER_PORT still in use 10s after kube-apiserver stopped"

@@ -9,6 +9,18 @@
 #
 # Idempotent: when the control plane of STATE_DIR already runs and is ready it
 # is reused; when only etcd runs, only kube-apiserver is started.
+#
+# For a node (test/cluster/node.sh), FLOODGATE_CP_NODE_IP=<address> and
+# FLOODGATE_CP_NODE_NAME=<name> start it so that a kubelet and pods can use it:
+# kube-apiserver listens on and advertises that address (pods reach it through
+# the `kubernetes` Service), serves a certificate of our own CA (pki/ca.crt,
+# which kube-controller-manager puts in every ServiceAccount token Secret), has
+# a client certificate for the kubelet's API (logs, exec, the Summary API
+# through the node proxy), authorizes with Node,RBAC, and keeps the
+# ServiceAccount admission plugin on (pods get their token), which needs
+# kube-controller-manager to create each namespace's `default` ServiceAccount.
+# tokens.csv then also holds the kubelet's user system:node:<name>. A state dir
+# keeps the mode it was first started with.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +33,21 @@ STATE="$(fg_state_dir "${1:-}")"
 FG_LOG="$STATE/start.log"
 
 fg_lock "$STATE"
+
+NODE_IP="${FLOODGATE_CP_NODE_IP:-}"
+NODE_NAME="${FLOODGATE_CP_NODE_NAME:-}"
+if [[ -n "$NODE_IP" ]]; then
+  [[ "$NODE_IP" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || fg_die "FLOODGATE_CP_NODE_IP=$NODE_IP is not an IPv4 address"
+  [[ "$NODE_NAME" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || fg_die "FLOODGATE_CP_NODE_NAME='$NODE_NAME' is not a valid node name"
+  # (Not `ip | grep -q`: with pipefail, grep's early exit can fail the pipeline.)
+  [[ "$(ip -o -4 addr show)" == *" inet $NODE_IP/"* ]] || fg_die "no interface has the node address $NODE_IP"
+fi
+if [[ -s "$STATE/ports" ]]; then
+  had_host="$(fg_port "$STATE" APISERVER_HOST)"
+  if [[ "$had_host" != "$NODE_IP" ]]; then
+    fg_die "$STATE was started ${had_host:+for a node at $had_host}${had_host:-without a node}, now ${NODE_IP:+for a node at $NODE_IP}${NODE_IP:-without one}: use another state dir, or stop.sh --wipe it"
+  fi
+fi
 
 ETCD_BIN="$(command -v etcd || true)"
 preflight() {
@@ -55,6 +82,7 @@ choose_ports() {
   while [[ "$a" == "$c" || "$a" == "$p" ]]; do a="$(fg_free_port)"; done
   [[ -n "$c" && -n "$p" && -n "$a" ]] || fail "could not find free ports on 127.0.0.1"
   printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$c" "$p" "$a" >"$STATE/ports"
+  [[ -z "$NODE_IP" ]] || printf 'APISERVER_HOST=%s\n' "$NODE_IP" >>"$STATE/ports"
   cat "$STATE/ports"
 }
 
@@ -76,10 +104,35 @@ gen_credentials() {
     {
       printf '%s,floodgate-admin,floodgate-admin,"system:masters"\n' "$admin"
       printf '%s,floodgate-user,floodgate-user,"floodgate-users"\n' "$user"
+      [[ -z "$NODE_IP" ]] || printf '%s,system:node:%s,system:node:%s,"system:nodes"\n' "$(openssl rand -hex 24)" "$NODE_NAME" "$NODE_NAME"
     } >"$STATE/tokens.csv"
   else
     echo "reusing tokens.csv"
   fi
+  [[ -z "$NODE_IP" ]] || gen_node_pki
+}
+
+# The node mode's CA, kube-apiserver's serving certificate and its client
+# certificate for the kubelet (kept across restarts, like the tokens).
+gen_node_pki() {
+  local pki="$STATE/pki"
+  [[ -s "$pki/ca.crt" && -s "$pki/serving/apiserver.crt" && -s "$pki/apiserver-kubelet-client.crt" ]] && { echo "reusing the node pki"; return 0; }
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 3650 \
+    -subj /CN=floodgate-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    || fail "openssl: CA"
+  openssl req -newkey rsa:2048 -nodes -keyout "$pki/serving/apiserver.key" -out "$pki/serving/apiserver.csr" -subj /CN=kube-apiserver \
+    || fail "openssl: serving key"
+  openssl x509 -req -in "$pki/serving/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
+    -out "$pki/serving/apiserver.crt" -extfile <(printf '%s\n' \
+      "subjectAltName=IP:$NODE_IP,IP:10.96.0.1,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+      "extendedKeyUsage=serverAuth" "keyUsage=critical,digitalSignature,keyEncipherment") \
+    || fail "openssl: serving certificate"
+  openssl req -newkey rsa:2048 -nodes -keyout "$pki/apiserver-kubelet-client.key" -out "$pki/apiserver-kubelet-client.csr" \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" || fail "openssl: kubelet client key"
+  openssl x509 -req -in "$pki/apiserver-kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
+    -out "$pki/apiserver-kubelet-client.crt" -extfile <(printf '%s\n' "extendedKeyUsage=clientAuth" "keyUsage=critical,digitalSignature,keyEncipherment") \
+    || fail "openssl: kubelet client certificate"
+  rm -f "$pki"/*.csr "$pki"/serving/*.csr
 }
 
 start_etcd() {
@@ -140,8 +193,22 @@ write_apiserver_args() {
 --service-account-key-file=$STATE/pki/sa.crt
 --service-account-signing-key-file=$STATE/pki/sa.key
 --service-cluster-ip-range=10.96.0.0/16
---disable-admission-plugins=ServiceAccount
 EOF
+  if [[ -z "$NODE_IP" ]]; then
+    # No kube-controller-manager creates the `default` ServiceAccounts here.
+    echo "--disable-admission-plugins=ServiceAccount" >>"$STATE/apiserver.args"
+  else
+    sed -i -e "s|^--bind-address=.*|--bind-address=$NODE_IP|" -e "s|^--advertise-address=.*|--advertise-address=$NODE_IP|" \
+      -e 's|^--authorization-mode=RBAC$|--authorization-mode=Node,RBAC|' "$STATE/apiserver.args"
+    cat >>"$STATE/apiserver.args" <<EOF
+--tls-cert-file=$STATE/pki/serving/apiserver.crt
+--tls-private-key-file=$STATE/pki/serving/apiserver.key
+--kubelet-client-certificate=$STATE/pki/apiserver-kubelet-client.crt
+--kubelet-client-key=$STATE/pki/apiserver-kubelet-client.key
+--kubelet-preferred-address-types=InternalIP
+--allow-privileged=true
+EOF
+  fi
   cat "$STATE/apiserver.args"
 }
 
@@ -149,14 +216,14 @@ kubeconfig_for() { # kubeconfig_for USER TOKEN
   # shellcheck disable=SC1091
   . "$STATE/ports"
   local ca
-  ca="$(base64 -w0 <"$STATE/pki/serving/apiserver.crt")"
+  if [[ -n "$NODE_IP" ]]; then ca="$(base64 -w0 <"$STATE/pki/ca.crt")"; else ca="$(base64 -w0 <"$STATE/pki/serving/apiserver.crt")"; fi
   cat <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: floodgate
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$(fg_apiserver_host "$STATE"):$APISERVER_PORT
     certificate-authority-data: $ca
 users:
 - name: $1
@@ -186,7 +253,7 @@ write_client_files() {
 STATE_DIR=$STATE
 KUBECONFIG=$STATE/kubeconfig
 KUBECONFIG_USER=$STATE/kubeconfig-user
-APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+APISERVER_URL=https://$(fg_apiserver_host "$STATE"):$APISERVER_PORT
 ETCD_URL=http://127.0.0.1:$ETCD_CLIENT_PORT
 ADMIN_TOKEN=$admin
 USER_TOKEN=$user
@@ -247,7 +314,7 @@ if ((api_up)); then
   skip_step "start kube-apiserver" "already running, pid $(cat "$STATE/apiserver.pid")"
 else
   run_step "write kube-apiserver flags ($STATE/apiserver.args)" write_apiserver_args
-  run_step "start kube-apiserver (https://127.0.0.1:$(fg_port "$STATE" APISERVER_PORT))" fg_start_apiserver "$STATE"
+  run_step "start kube-apiserver (https://$(fg_apiserver_host "$STATE"):$(fg_port "$STATE" APISERVER_PORT))" fg_start_apiserver "$STATE"
 fi
 run_step "wait for kube-apiserver /readyz" fg_wait_apiserver "$STATE" 180
 run_step "write kubeconfig, kubeconfig-user, env" write_client_files

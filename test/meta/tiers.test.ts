@@ -17,6 +17,8 @@ describe('test tiers', () => {
     assert.equal(tier('test/security/secret-exfiltration.test.js'), 'apiserver');
     assert.equal(tier('test/lab/lab.test.js'), 'lab');
     assert.equal(tier('test/firewall/nft-backend.test.js'), 'lab');
+    assert.equal(tier('test/cluster/chart-on-node.test.js'), 'cluster');
+    assert.equal(tier('test/images/images.test.js'), 'cluster');
   });
 
   it('the unit tier runs no kubectl, ip netns, nft or hping3', () => {

@@ -1,0 +1,513 @@
+// floodgate as a user installs it: the chart (`helm install`, DaemonSet on) on a
+// running one-node cluster (test/cluster/node.sh: kubelet + dockershim +
+// Docker, kube-proxy, kube-controller-manager, kube-scheduler, kube-apiserver),
+// with the images built from images/*/Dockerfile. One scenario, in order:
+// install, helm test, the controller's in-cluster identity and its RBAC as the
+// live pod uses it, probes and limits, a flood banned through the live memory
+// trigger (kubelet Summary API), a controller restart mid-ban, an upgrade that
+// keeps tokens and bans (and turns auto-defense on), and an uninstall.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import {
+  buildImage,
+  docker,
+  ensureImages,
+  ensureLocalBase,
+  getJson,
+  helm,
+  kubectl,
+  kubectlOk,
+  startNode,
+  stopNode,
+  type Images,
+  type KubeNode,
+} from './node.js';
+import { eventually } from '../controller/e2e-env.js';
+
+const NS = 'floodgate-system';
+const RELEASE = 'floodgate';
+const CONTROLLER = 'floodgate-controller';
+const AGENT = 'floodgate-agent';
+const WORKLOAD_IMAGE = 'floodgate-test/memory-hog:dev';
+const WORKLOAD_LIMIT_MI = 192;
+const THRESHOLD = 75;
+/** A second source in the lab, for the auto-defense flood after the upgrade. */
+const SECOND_ATTACKER = '10.213.1.67';
+
+interface K8sList<T> { items: T[] }
+interface Condition { type: string; status: string; lastTransitionTime?: string; reason?: string; message?: string }
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec: {
+    serviceAccountName?: string;
+    hostNetwork?: boolean;
+    nodeName?: string;
+    volumes?: { name: string; secret?: { secretName: string } }[];
+    containers: {
+      name: string;
+      volumeMounts?: { name: string; mountPath: string }[];
+      livenessProbe?: { httpGet?: { path: string; port: string | number } };
+      readinessProbe?: { httpGet?: { path: string; port: string | number } };
+    }[];
+  };
+  status: {
+    phase?: string;
+    podIP?: string;
+    qosClass?: string;
+    conditions?: Condition[];
+    containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[];
+  };
+}
+interface BlockEvent {
+  metadata: { name: string; uid: string; ownerReferences?: unknown[]; finalizers?: string[]; deletionTimestamp?: string };
+  spec: { ip: string; policyRef?: { name: string }; reason?: string };
+  status?: { phase?: string; backend?: string };
+}
+
+let node: KubeNode;
+let images: Images;
+let nftTablesBefore: string[] = [];
+const figures: string[] = [];
+const started = Date.now();
+const floods: ResultPromise[] = [];
+
+const component = (p: Pod) => p.metadata.labels?.['app.kubernetes.io/component'];
+const readyOf = (p: Pod) => p.status.conditions?.find((c) => c.type === 'Ready');
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function imageRef(image: string): { repository: string; tag: string } {
+  const i = image.lastIndexOf(':');
+  return { repository: image.slice(0, i), tag: image.slice(i + 1) };
+}
+
+/** The values a user on this node sets; everything else is the chart's default. */
+function chartValues(opts: { sample: boolean }, extra: string[] = []): string[] {
+  const c = imageRef(images.controller);
+  const a = imageRef(images.agent);
+  return [
+    '--set', `controller.image.repository=${c.repository}`, '--set', `controller.image.tag=${c.tag}`,
+    '--set', 'agent.daemonset.enabled=true',
+    '--set', `agent.daemonset.image.repository=${a.repository}`, '--set', `agent.daemonset.image.tag=${a.tag}`,
+    // The node's link to the lab (its "uplink"), and the API on the node's address only.
+    '--set', `agent.daemonset.interface=${node.lab.dev}`,
+    '--set', `agent.daemonset.listen=${node.ip}:12345`,
+    '--set', `agent.daemonset.stateHostPath=${node.stateDir}/agent-state`,
+    '--set-json', `agent.daemonset.allowlist=${JSON.stringify([node.podCidr, node.serviceCidr])}`,
+    // The live memory path: the kubelet Summary API through the API server's node proxy (no metrics-server here).
+    '--set-json', 'controller.memorySources=["kubelet"]',
+    '--set', `samplePolicy.enabled=${opts.sample}`, '--set', `samplePolicy.memoryThresholdPercent=${THRESHOLD}`,
+    ...extra,
+  ];
+}
+
+async function pods(): Promise<Pod[]> {
+  return (await getJson<K8sList<Pod>>(node, ['pods', '-n', NS])).items.filter((p) => !p.metadata.deletionTimestamp);
+}
+
+async function podOf(which: 'controller' | 'agent'): Promise<Pod> {
+  const found = (await pods()).filter((p) => component(p) === which);
+  assert.equal(found.length, 1, `one ${which} pod: ${found.map((p) => p.metadata.name).join(', ')}`);
+  return found[0]!;
+}
+
+async function blockEvents(): Promise<BlockEvent[]> {
+  return (await getJson<K8sList<BlockEvent>>(node, ['blockevents.floodgate.dev', '-n', NS])).items;
+}
+
+async function activeBlockEventFor(ip: string): Promise<BlockEvent | undefined> {
+  return (await blockEvents()).find((b) => b.spec.ip.replace(/\/32$/, '') === ip && b.status?.phase === 'Active');
+}
+
+async function secretValue(name: string, key = 'token'): Promise<string> {
+  const s = await getJson<{ data: Record<string, string> }>(node, ['secret', name, '-n', NS]);
+  return Buffer.from(s.data[key] ?? '', 'base64').toString('utf8');
+}
+
+async function hostBans(): Promise<string> {
+  const r = await execa('nft', ['list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
+  return r.exitCode === 0 ? String(r.stdout) : '';
+}
+
+function containerId(p: Pod): string {
+  const id = p.status.containerStatuses?.[0]?.containerID ?? '';
+  return id.replace(/^docker:\/\//, '');
+}
+
+/** The agent's API on the node, with the chart's token. */
+async function agentApi<T>(method: string, p: string): Promise<T> {
+  const token = await secretValue(`${AGENT}-token`);
+  const r = await fetch(`http://${node.ip}:12345${p}`, { method, headers: { authorization: `Bearer ${token}` } });
+  assert.ok(r.ok, `${method} ${p}: ${r.status}`);
+  return (await r.json()) as T;
+}
+
+async function serviceIp(name: string): Promise<string> {
+  return (await kubectlOk(node, ['get', 'svc', name, '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+}
+
+function startFlood(args: string[] = []): ResultPromise {
+  const p = execa('ip', ['netns', 'exec', node.lab.ns, 'timeout', '150', 'hping3', '-S', '-p', '80', '--flood', ...args, node.lab.hostIp], { reject: false, stdio: 'ignore' });
+  floods.push(p);
+  return p;
+}
+
+async function stopFloods(): Promise<void> {
+  for (const f of floods.splice(0)) {
+    f.kill('SIGINT');
+    await f;
+  }
+}
+
+/** Everything a failing step needs to be understood, printed once. */
+async function diagnose(): Promise<void> {
+  const show = async (title: string, args: string[]) => console.log(`--- ${title}\n${(await kubectl(node, args)).stdout}`);
+  await show('pods', ['get', 'pods', '-A', '-o', 'wide']);
+  await show('events', ['get', 'events', '-n', NS, '--sort-by=.lastTimestamp']);
+  await show('policies and blockevents', ['get', 'dp,be', '-n', NS, '-o', 'wide']);
+  for (const c of ['controller', 'agent']) await show(`${c} logs`, ['logs', '-n', NS, '-l', `app.kubernetes.io/component=${c}`, '--tail=40']);
+  console.log(`--- kubelet log\n${fs.readFileSync(path.join(node.stateDir, 'kubelet.log'), 'utf8').split('\n').slice(-30).join('\n')}`);
+}
+
+/** A step of the scenario: on failure, print the cluster's state before failing. */
+function step(name: string, fn: () => Promise<void>): void {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      await diagnose().catch((e: unknown) => console.log(`(diagnostics failed: ${String(e)})`));
+      throw err;
+    }
+  });
+}
+
+before(async () => {
+  const t = Date.now();
+  images = await ensureImages();
+  for (const [image, size] of Object.entries(images.sizes)) console.log(`# image ${image}: ${(size / 1e6).toFixed(1)} MB`);
+  await ensureLocalBase('busybox'); // the `helm test` pod's image
+  await buildImage('test/cluster/workload', WORKLOAD_IMAGE);
+  figures.push(`images ready: ${secs(Date.now() - t)}`);
+  const n = Date.now();
+  node = await startNode();
+  figures.push(`node up (control plane, kubelet, kube-proxy, DNS; Ready): ${secs(Date.now() - n)}`);
+  nftTablesBefore = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+});
+
+after(async () => {
+  await stopFloods();
+  if (node) {
+    // Whatever a failed run left: the release, its namespace, the CRDs kept by `crds.keep`.
+    await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '2m']).catch(() => undefined);
+    for (const be of await blockEvents().catch(() => [] as BlockEvent[])) {
+      await kubectl(node, ['patch', 'blockevent.floodgate.dev', be.metadata.name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    }
+    await kubectl(node, ['delete', 'crd', 'defensepolicies.floodgate.dev', 'blockevents.floodgate.dev', '--ignore-not-found', '--wait=false']);
+    await stopNode();
+    // The agent's own table (left on purpose by the uninstall, see the last step), unless it was there before.
+    if (!nftTablesBefore.includes('table inet floodgate')) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
+  }
+  console.log(`# cluster test figures:\n${figures.map((f) => `#   ${f}`).join('\n')}\n#   whole file: ${secs(Date.now() - started)}`);
+});
+
+step('helm install with samplePolicy on a fresh cluster stops with a clear error and creates nothing', async () => {
+  // Helm maps every object before it creates any: a DefensePolicy cannot come with the release that installs its CRD.
+  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', ...chartValues({ sample: true })]);
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /samplePolicy\.enabled needs the DefensePolicy CRD in the cluster before this release is applied: install first without it, then `helm upgrade --reuse-values --set samplePolicy\.enabled=true`/);
+  assert.equal((await helm(node, ['status', RELEASE, '-n', NS])).exitCode, 1, 'no release');
+  assert.equal((await kubectl(node, ['get', 'crd', 'defensepolicies.floodgate.dev'])).exitCode, 1, 'no CRD');
+});
+
+step('helm install (agent DaemonSet on): the controller Deployment and the agent DaemonSet are Running and Ready', async () => {
+  const t = Date.now();
+  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m', ...chartValues({ sample: false })]);
+  assert.equal(r.exitCode, 0, `helm install: ${r.stderr}`);
+  const returned = Date.now();
+  const deploy = await getJson<{ status: { readyReplicas?: number; replicas?: number } }>(node, ['deployment', CONTROLLER, '-n', NS]);
+  assert.equal(deploy.status.readyReplicas, 1, 'the controller Deployment has its replica ready');
+  const ds = await getJson<{ status: { numberReady: number; desiredNumberScheduled: number } }>(node, ['daemonset', AGENT, '-n', NS]);
+  assert.equal(ds.status.desiredNumberScheduled, 1, 'one node, one agent');
+  assert.equal(ds.status.numberReady, 1, 'the agent DaemonSet pod is ready');
+  for (const which of ['controller', 'agent'] as const) {
+    const p = await podOf(which);
+    assert.equal(p.status.phase, 'Running', `${which} Running`);
+    assert.equal(readyOf(p)?.status, 'True', `${which} Ready`);
+    assert.equal(p.spec.nodeName, node.name);
+    const readyAt = Date.parse(readyOf(p)?.lastTransitionTime ?? '');
+    figures.push(`helm install -> ${which} pod Ready: ${secs(readyAt - t)} (condition time, 1 s resolution)`);
+  }
+  figures.push(`helm install --wait returned after ${secs(returned - t)}`);
+  assert.equal((await podOf('agent')).spec.hostNetwork, true, 'the agent runs on the node network');
+});
+
+step('helm test passes: the controller answers /healthz and /readyz by its Service name (cluster DNS + kube-proxy)', async () => {
+  const r = await helm(node, ['test', RELEASE, '-n', NS, '--timeout', '3m', '--logs']);
+  assert.equal(r.exitCode, 0, `helm test: ${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /Phase:\s+Succeeded/);
+});
+
+step('helm upgrade --set samplePolicy.enabled=true: the sample DefensePolicy, on the agent DaemonSet\'s pods, is Ready', async () => {
+  const r = await helm(node, ['upgrade', RELEASE, 'charts/floodgate', '-n', NS, '--wait', '--timeout', '5m', ...chartValues({ sample: true })]);
+  assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
+  const dp = await getJson<{ spec: { agentSelector?: unknown; targetSelector?: unknown } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
+  assert.ok(dp.spec.agentSelector, 'the DaemonSet variant: agents found by label');
+});
+
+step('the controller runs with its ServiceAccount (in-cluster token and CA), probes and resource limits as the chart sets them', async () => {
+  const p = await podOf('controller');
+  assert.equal(p.spec.serviceAccountName, CONTROLLER);
+  const mount = p.spec.containers[0]!.volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+  assert.ok(mount, 'the ServiceAccount token is mounted');
+  const secretName = p.spec.volumes?.find((v) => v.name === mount.name)?.secret?.secretName;
+  assert.ok(secretName, 'from its token Secret');
+  const caInSecret = await secretValue(secretName, 'ca.crt');
+  assert.equal(caInSecret.trim(), fs.readFileSync(path.join(node.cpStateDir, 'pki', 'ca.crt'), 'utf8').trim(), 'the CA in the token Secret is the cluster CA');
+  // The controller says where its credentials came from, and it works with them.
+  const logs = await kubectlOk(node, ['logs', '-n', NS, p.metadata.name]);
+  const apiLine = logs.split('\n').find((l) => l.includes('"msg":"API server"'));
+  assert.ok(apiLine, `the controller logs its API server:\n${logs.slice(0, 2000)}`);
+  const api = JSON.parse(apiLine) as { kubeconfig: string; server: string; from: string };
+  assert.equal(api.kubeconfig, 'in-cluster');
+  assert.equal(api.from, '/var/run/secrets/kubernetes.io/serviceaccount');
+  assert.match(api.server, /^https:\/\/10\.96\.0\.1:443$/, 'through the kubernetes Service (kube-proxy)');
+  const policy = await eventually('the sample policy Ready with its agents reachable', async () => {
+    const dp = await getJson<{ status?: { conditions?: Condition[] } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
+    const c = (t: string) => dp.status?.conditions?.find((x) => x.type === t)?.status;
+    return c('Ready') === 'True' && c('AgentsReachable') === 'True' ? dp : undefined;
+  }, 60_000, 1000);
+  assert.ok(policy);
+
+  // Probes: as the chart sets them, run by the kubelet (Ready, never restarted).
+  const c = p.spec.containers[0]!;
+  assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'probe', scheme: 'HTTP' });
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'probe', scheme: 'HTTP' });
+  assert.equal(p.status.containerStatuses?.[0]?.restartCount, 0);
+  // Limits: what Docker enforces for the container (256Mi, 1 CPU), and the pod's QoS.
+  const host = JSON.parse((await docker(['inspect', containerId(p)])).stdout)[0].HostConfig as Record<string, unknown>;
+  assert.equal(host.Memory, 256 * 1024 * 1024, 'memory limit 256Mi');
+  assert.equal(Number(host.CpuQuota) / Number(host.CpuPeriod), 1, 'cpu limit 1');
+  assert.equal(host.ReadonlyRootfs, true);
+  assert.deepEqual(host.CapDrop, ['ALL']);
+  assert.equal(p.status.qosClass, 'Burstable');
+  const agent = await podOf('agent');
+  const agentHost = JSON.parse((await docker(['inspect', containerId(agent)])).stdout)[0].HostConfig as Record<string, unknown>;
+  assert.equal(agentHost.Memory, 384 * 1024 * 1024, 'agent memory limit 384Mi');
+  assert.deepEqual((agentHost.CapAdd as string[]).map((c) => c.replace(/^CAP_/, '')).sort(), ['NET_ADMIN', 'NET_RAW'], 'the agent has only NET_ADMIN and NET_RAW');
+  assert.equal(agentHost.Privileged, false);
+  // hostNetwork: the agent's network namespace is the node's own.
+  const agentPid = JSON.parse((await docker(['inspect', containerId(agent)])).stdout)[0].State.Pid as number;
+  assert.equal(fs.readlinkSync(`/proc/${agentPid}/ns/net`), fs.readlinkSync('/proc/self/ns/net'), 'the agent shares the node network namespace');
+});
+
+step("RBAC as the live pod uses it: the controller's own token may do what the chart grants, and nothing more", async () => {
+  const p = await podOf('controller');
+  const mount = p.spec.containers[0]!.volumeMounts!.find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount')!;
+  const secretName = p.spec.volumes!.find((v) => v.name === mount.name)!.secret!.secretName;
+  const token = await secretValue(secretName, 'token');
+  const server = (await kubectlOk(node, ['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgcluster-sa-'));
+  try {
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+      clusters: [{ name: 'c', cluster: { server, 'certificate-authority': path.join(node.cpStateDir, 'pki', 'ca.crt') } }],
+      users: [{ name: 'sa', user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'c', user: 'sa', namespace: NS } }],
+    }), { mode: 0o600 });
+    const asPod = { kubeconfig };
+    const can = async (...args: string[]) => (await kubectl(asPod, ['auth', 'can-i', ...args])).stdout.trim();
+    assert.equal(await can('watch', 'defensepolicies.floodgate.dev', '-A'), 'yes');
+    assert.equal(await can('create', 'blockevents.floodgate.dev', '-n', NS), 'yes');
+    assert.equal(await can('patch', 'blockevents.floodgate.dev', '--subresource=status', '-n', NS), 'yes');
+    assert.equal(await can('get', 'nodes', '--subresource=proxy'), 'yes', 'memorySources has kubelet: nodes/proxy');
+    assert.equal(await can('get', 'secrets', '-n', NS), 'yes', 'the agent token, by name');
+    assert.equal(await can('list', 'secrets', '-n', NS), 'no', 'never list Secrets');
+    assert.equal(await can('delete', 'pods', '-n', NS), 'no');
+    assert.equal(await can('create', 'deployments.apps', '-n', NS), 'no');
+    assert.equal(await can('patch', 'nodes'), 'no');
+    // The calls the controller makes, made with its token: the Summary API through the node proxy...
+    const summary = await kubectl(asPod, ['get', '--raw', `/api/v1/nodes/${node.name}/proxy/stats/summary`]);
+    assert.equal(summary.exitCode, 0, `the Summary API with the controller's token: ${summary.stderr}`);
+    assert.ok((JSON.parse(summary.stdout) as { pods?: unknown[] }).pods?.length, 'the kubelet reports its pods');
+    // ...and what it may not.
+    const list = await kubectl(asPod, ['get', 'secrets', '-n', NS]);
+    assert.notEqual(list.exitCode, 0);
+    assert.match(list.stderr, /forbidden/i);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const logs = await kubectlOk(node, ['logs', '-n', NS, p.metadata.name]);
+  assert.doesNotMatch(logs, /forbidden|"code":403/i, 'the controller was never denied');
+});
+
+step('a flood from the lab while a selected pod passes its memory threshold (live kubelet Summary API): the BlockEvent turns Active and the agent pod bans with nft', async () => {
+  await kubectlOk(node, ['apply', '-n', NS, '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'web', labels: { app: 'web' } },
+    spec: {
+      containers: [{
+        name: 'web', image: WORKLOAD_IMAGE, imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }],
+        resources: { requests: { memory: '64Mi', cpu: '10m' }, limits: { memory: `${WORKLOAD_LIMIT_MI}Mi`, cpu: '500m' } },
+      }],
+    },
+  }));
+  const web = await eventually('the workload pod Running', async () => {
+    const p = await getJson<Pod>(node, ['pod', 'web', '-n', NS]);
+    return p.status.phase === 'Running' && p.status.podIP && readyOf(p)?.status === 'True' ? p : undefined;
+  }, 90_000, 500);
+  const workload = `http://${web.status.podIP}:8080`;
+  // Before: under the threshold in the controller's own view (the dashboard's memory API, source kubelet), no BlockEvent.
+  const dashboard = `http://${await serviceIp(CONTROLLER)}:8080`;
+  const dashboardToken = await secretValue('floodgate-dashboard-token');
+  const memory = async () => {
+    const r = await fetch(`${dashboard}/api/memory`, { headers: { authorization: `Bearer ${dashboardToken}` } });
+    assert.equal(r.status, 200, `GET /api/memory: ${r.status}`);
+    const { pods: rows } = (await r.json()) as { pods: { pod: string; percent?: number; source?: string; error?: string }[] };
+    return rows.find((x) => x.pod === `${NS}/web` || x.pod === 'web');
+  };
+  const baseline = await eventually('a kubelet reading of the workload', async () => ((await memory())?.source === 'kubelet' ? memory() : undefined), 60_000, 1000);
+  assert.ok((baseline?.percent ?? 100) < THRESHOLD, `the workload starts under ${THRESHOLD}%: ${JSON.stringify(baseline)}`);
+  assert.equal(await activeBlockEventFor(node.lab.ip), undefined);
+
+  const floodAt = Date.now();
+  startFlood();
+  // The pod passes its threshold: ~45 MB of node plus 130 MB is ~90 % of 192Mi.
+  const grew = await fetch(`${workload}/grow?mb=130`, { method: 'POST' });
+  assert.equal(grew.status, 200);
+  const grewAt = Date.now();
+  const be = await eventually(`an Active BlockEvent for ${node.lab.ip}`, () => activeBlockEventFor(node.lab.ip), 120_000, 500);
+  const activeAt = Date.now();
+  figures.push(`pod over its memory threshold -> BlockEvent Active: ${secs(activeAt - grewAt)} (flood started ${secs(grewAt - floodAt)} before)`);
+  await stopFloods();
+
+  assert.equal(be.spec.policyRef?.name, 'web');
+  assert.equal(be.status?.backend, 'nft');
+  // The trigger was the memory of that pod, read through the kubelet (the only source configured).
+  const dp = await getJson<{ status?: { lastTrigger?: { reason: string; pod?: string; memoryPercent?: number } } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
+  assert.equal(dp.status?.lastTrigger?.reason, 'memory');
+  assert.equal(dp.status?.lastTrigger?.pod, `${NS}/web`);
+  assert.ok((dp.status?.lastTrigger?.memoryPercent ?? 0) >= THRESHOLD, JSON.stringify(dp.status?.lastTrigger));
+  const after = await memory();
+  assert.equal(after?.source, 'kubelet');
+  assert.ok((after?.percent ?? 0) >= THRESHOLD, JSON.stringify(after));
+  // The same number the kubelet gives anyone who asks (the Summary API, live).
+  const summary = JSON.parse(await kubectlOk(node, ['get', '--raw', `/api/v1/nodes/${node.name}/proxy/stats/summary`])) as { pods: { podRef: { name: string; namespace: string }; memory?: { workingSetBytes?: number } }[] };
+  const ws = summary.pods.find((x) => x.podRef.name === 'web' && x.podRef.namespace === NS)?.memory?.workingSetBytes ?? 0;
+  assert.ok((ws / (WORKLOAD_LIMIT_MI * 1024 * 1024)) * 100 >= THRESHOLD, `kubelet working set ${ws}`);
+
+  // `kubectl get be` as a user sees it.
+  const table = await kubectlOk(node, ['get', 'be', '-n', NS]);
+  assert.match(table, new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}\\S*\\s+web\\s+Active`), table);
+  // The ban is nft's, made inside the agent pod (host network): the same set from the host and from the pod.
+  assert.match(await hostBans(), new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}`));
+  const inPod = await docker(['exec', containerId(await podOf('agent')), 'nft', 'list', 'set', 'inet', 'floodgate', 'hosts4']);
+  assert.equal(inPod.exitCode, 0, inPod.stderr);
+  assert.match(inPod.stdout, new RegExp(node.lab.ip.replace(/\./g, '\\.')));
+  const ping = await execa('ip', ['netns', 'exec', node.lab.ns, 'ping', '-c', '2', '-W', '1', node.lab.hostIp], { reject: false });
+  assert.notEqual(ping.exitCode, 0, 'the attacker is cut off');
+});
+
+step('the controller pod restarted mid-ban: the ban and its BlockEvent stay, nothing is duplicated', async () => {
+  const before = await activeBlockEventFor(node.lab.ip);
+  assert.ok(before);
+  const old = await podOf('controller');
+  const t = Date.now();
+  await kubectlOk(node, ['delete', 'pod', old.metadata.name, '-n', NS, '--wait=false']);
+  const fresh = await eventually('a new controller pod Ready', async () => {
+    const p = (await pods()).find((x) => component(x) === 'controller' && x.metadata.name !== old.metadata.name);
+    return p && readyOf(p)?.status === 'True' ? p : undefined;
+  }, 120_000, 500);
+  figures.push(`controller pod deleted -> new pod Ready: ${secs(Date.now() - t)}`);
+  // Long enough for the new leader to re-list and reconcile every BlockEvent (it re-pushes; the agent keeps).
+  await eventually('the new controller leads', async () => {
+    const lease = await kubectlOk(node, ['get', 'lease', 'floodgate-controller', '-n', NS, '-o', 'jsonpath={.spec.holderIdentity}']);
+    return lease.trim().startsWith(`${fresh.metadata.name}_`); // identity: <hostname>_<random>
+  }, 60_000, 500);
+  await new Promise((r) => setTimeout(r, 5000));
+  const same = (await blockEvents()).filter((b) => b.spec.ip.replace(/\/32$/, '') === node.lab.ip);
+  assert.equal(same.length, 1, 'one BlockEvent for the attacker');
+  assert.equal(same[0]!.metadata.uid, before.metadata.uid, 'the same object');
+  assert.equal(same[0]!.status?.phase, 'Active');
+  assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')), 'still banned in nft');
+  const bans = await agentApi<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
+  assert.equal(bans.blocks.filter((b) => b.cidr === `${node.lab.ip}/32`).length, 1);
+});
+
+step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and restores them), and turns auto-defense on', async () => {
+  const tokens = { agent: await secretValue(`${AGENT}-token`), dashboard: await secretValue('floodgate-dashboard-token') };
+  const oldAgent = await podOf('agent');
+  const beforeBe = await activeBlockEventFor(node.lab.ip);
+  assert.ok(beforeBe);
+  const r = await helm(node, ['upgrade', RELEASE, 'charts/floodgate', '-n', NS, '--wait', '--timeout', '5m', ...chartValues({ sample: true }, ['--set', 'agent.daemonset.autoDefense=true'])]);
+  assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
+  assert.equal(await secretValue(`${AGENT}-token`), tokens.agent, 'the agent token is kept');
+  assert.equal(await secretValue('floodgate-dashboard-token'), tokens.dashboard, 'the dashboard token is kept');
+  const newAgent = await eventually('the new agent pod Ready', async () => {
+    const p = (await pods()).find((x) => component(x) === 'agent');
+    return p && p.metadata.name !== oldAgent.metadata.name && readyOf(p)?.status === 'True' ? p : undefined;
+  }, 120_000, 500);
+  assert.ok(newAgent, 'the config change rolled the DaemonSet');
+  const bans = await agentApi<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
+  assert.ok(bans.blocks.some((b) => b.cidr === `${node.lab.ip}/32`), `the new agent restored the ban from its store on the node: ${JSON.stringify(bans)}`);
+  assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')));
+  const afterBe = await activeBlockEventFor(node.lab.ip);
+  assert.equal(afterBe?.metadata.uid, beforeBe.metadata.uid);
+
+  // Auto-defense: a flood from a second source is banned by the agent on its own, and recorded as a BlockEvent.
+  await execa('ip', ['netns', 'exec', node.lab.ns, 'ip', 'addr', 'replace', `${SECOND_ATTACKER}/24`, 'dev', 'eth0']);
+  const t = Date.now();
+  startFlood(['-a', SECOND_ATTACKER]);
+  await eventually(`${SECOND_ATTACKER} in the host nft set`, async () => (await hostBans()).includes(SECOND_ATTACKER), 60_000, 100);
+  const bannedAt = Date.now();
+  const be = await eventually(`an Active BlockEvent for ${SECOND_ATTACKER}`, () => activeBlockEventFor(SECOND_ATTACKER), 60_000, 250);
+  figures.push(`flood (auto-defense on) -> agent ban: ${secs(bannedAt - t)}; -> BlockEvent Active: ${secs(Date.now() - t)}`);
+  await stopFloods();
+  assert.match(be.spec.reason ?? '', /auto-defense/);
+});
+
+step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the agent table (bans that expire, each with its BlockEvent waiting on its finalizer), its ban store and the CRDs', async () => {
+  // A user lifting one ban before uninstalling: the controller unblocks it on the agent, then drops its finalizer.
+  const second = await activeBlockEventFor(SECOND_ATTACKER);
+  assert.ok(second);
+  // Once the attack is over for the agent too (it may still be judging captured packets): with
+  // auto-defense on, a source still sending when its ban is lifted is banned again, escalated.
+  await eventually(`no packets from ${SECOND_ATTACKER} in the agent's last 3 s`, async () => {
+    const talkers = await agentApi<unknown>('GET', '/v1/talkers?seconds=3&limit=20');
+    return !JSON.stringify(talkers).includes(SECOND_ATTACKER);
+  }, 60_000, 500);
+  await kubectlOk(node, ['delete', 'blockevent.floodgate.dev', second.metadata.name, '-n', NS, '--timeout=60s']);
+  await eventually(`${SECOND_ATTACKER} out of the host nft set`, async () => !(await hostBans()).includes(SECOND_ATTACKER), 30_000, 250);
+  assert.match(await hostBans(), new RegExp(node.lab.ip.replace(/\./g, '\\.')), 'the other ban stays');
+
+  const r = await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+  assert.equal(r.exitCode, 0, `helm uninstall: ${r.stderr}`);
+  await eventually('no floodgate pods', async () => (await pods()).filter((p) => component(p) === 'controller' || component(p) === 'agent').length === 0, 120_000, 1000);
+  // The host's nft tables: as before the install, plus the agent's own table.
+  const tables = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+  const added = nftTablesBefore.includes('table inet floodgate') ? [] : ['table inet floodgate'];
+  assert.deepEqual(tables.filter((x) => !nftTablesBefore.includes(x)), added, 'only the agent table was added');
+  assert.deepEqual(nftTablesBefore.filter((x) => !tables.includes(x)), [], 'nothing was removed');
+  // The CRDs stay (crds.keep). The uninstall deletes the sample policy, the garbage collector then its
+  // BlockEvents, while the controller goes too: whatever the controller did not unblock in time waits
+  // on its finalizer, and its ban stays in nft until its timeout. Never a ban without its record.
+  const crds = await kubectl(node, ['get', 'crd', 'blockevents.floodgate.dev']);
+  assert.equal(crds.exitCode, 0, 'crds.keep keeps the CRDs');
+  const left = await eventually('the BlockEvents deleted or marked for deletion', async () => {
+    const all = await blockEvents();
+    return all.every((b) => b.metadata.deletionTimestamp) ? all : undefined;
+  }, 60_000, 1000);
+  for (const b of left) assert.deepEqual(b.metadata.finalizers, ['floodgate.dev/unblock'], `${b.metadata.name} waits on the unblock finalizer`);
+  const set = await hostBans();
+  const elements = /elements = \{([^}]*)\}/s.exec(set)?.[1] ?? '';
+  const entries = elements.split(',').map((e) => e.trim()).filter(Boolean);
+  assert.deepEqual(entries.map((e) => e.split(' ')[0]).sort(), left.map((b) => b.spec.ip.replace(/\/32$/, '')).sort(), `bans left in nft = BlockEvents left: ${set}`);
+  assert.ok(!set.includes(SECOND_ATTACKER), 'the lifted ban stays lifted');
+  for (const e of entries) assert.match(e, /timeout \S+ expires \S+/, `every ban left expires on its own: ${e}`);
+  // The ban store on the node (stateHostPath) stays, for a reinstall.
+  assert.ok(fs.existsSync(path.join(node.stateDir, 'agent-state', 'bans.json')), 'the ban store stays on the node');
+  figures.push(`after uninstall: ${left.length} BlockEvent(s) left, terminating on floodgate.dev/unblock; ${entries.length} ban(s) left in nft, expiring`);
+});
