@@ -23,10 +23,15 @@ import { AutoDefense } from './defense/auto-defense.js';
 import { selectBackend } from './firewall/select-backend.js';
 import { registerFirewallDropMetrics } from './firewall/drop-metrics.js';
 import type { FirewallBackend } from './firewall/types.js';
+import { BaselineLearner } from './traffic/baseline-learner.js';
 import { LiveTraffic } from './traffic/live-traffic.js';
 import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
 import { RingTrafficAnalyzer } from './traffic/traffic-analyzer.js';
 import { startKubeWatch, type RunningKubeWatch } from './kube/start-kube.js';
+import { SignatureManager, hostAddresses } from './signatures/signature-manager.js';
+import { SignatureStore } from './signatures/signature-store.js';
+import { SynproxySettings, procSysctls } from './signatures/synproxy-settings.js';
+import type { SignatureService } from './signatures/signature-service-port.js';
 
 export interface AgentOptions {
   token?: string;
@@ -40,6 +45,8 @@ export interface RunningAgent {
   protect: string[];
   backend: FirewallBackend;
   bans: BanService;
+  /** Signature rules: applySignatures() is the one entry point (API, auto-defense, a watch). */
+  signatures: SignatureService;
   server: AgentServer;
   autoDefense: AutoDefense;
   history: AttackHistory;
@@ -108,6 +115,31 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
   logger.info({ restored: manager.list().length, repaired: startReport }, 'ban manager started');
   const bans = new ManagerBanService(manager, backend.name);
 
+  const signatures = new SignatureManager({
+    firewall: backend.signatures,
+    backendName: backend.name,
+    store: new SignatureStore(path.resolve(cfg.stateDir), logger),
+    host: hostAddresses(policy, protect),
+    synproxy: new SynproxySettings(cfg.signatures.synproxy, procSysctls(), logger, iface),
+    limits: { maxActiveRules: cfg.signatures.maxActiveRules, maxDurationSeconds: cfg.signatures.maxDurationSeconds },
+    logger,
+    registry,
+  });
+  try {
+    await signatures.start();
+  } catch (err) {
+    await manager.stop();
+    throw err;
+  }
+  const ownMode = cfg.signatures.mode ?? (cfg.autoDefense.enabled ? 'auto' : 'propose');
+  // The agent's own mode, or the first policy that told it auto (PUT /v1/signatures/policies/<name>).
+  const signatureMode = () => {
+    if (ownMode === 'auto') return { mode: 'auto' as const, durationSeconds: cfg.signatures.durationSeconds };
+    const [policyName, settings] = Object.entries(signatures.policies()).sort(([a], [b]) => a.localeCompare(b)).find(([, p]) => p.mode === 'auto') ?? [];
+    if (policyName && settings) return { mode: 'auto' as const, policy: policyName, durationSeconds: settings.durationSeconds };
+    return { mode: ownMode, durationSeconds: cfg.signatures.durationSeconds };
+  };
+
   const ring = new SlotRing({ ...DEFAULT_RING });
   const live = new LiveTraffic({
     capture: {
@@ -130,8 +162,12 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     binding,
   });
   const history = new AttackHistory();
-  const autoDefense = new AutoDefense({ ring, bans, history, logger, registry }, cfg.autoDefense);
-  live.on('slot', () => autoDefense.onSlot());
+  const learner = new BaselineLearner(cfg.autoDefense.thresholds);
+  const autoDefense = new AutoDefense({ ring, bans, history, logger, registry, baselines: learner.baselines, signatures, signatureMode }, cfg.autoDefense);
+  live.on('slot', (slot) => {
+    learner.push(slot);
+    autoDefense.onSlot();
+  });
 
   const banChanges = new BanChangeFeed(banStore, backend.name);
   let server: AgentServer | undefined;
@@ -146,6 +182,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       defaultMode: cfg.mode,
       slotMs: cfg.capture.slotMs,
       waitForSlotEnd: (ms) => live.waitForSlotEnd(ms),
+      baselines: learner.baselines,
     });
     const app = createAgentApi({
       analyzer,
@@ -157,6 +194,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       defaultMode: cfg.mode,
       attacks: history,
       banChanges,
+      signatures,
     });
     server = await startAgentServer({
       app,
@@ -177,7 +215,8 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
   } catch (err) {
     await server?.close().catch(() => undefined);
     await live.stop().catch(() => undefined);
-    manager.stop();
+    await signatures.stop();
+    await manager.stop();
     throw err;
   }
   logger.info(
@@ -192,6 +231,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     protect,
     backend,
     bans,
+    signatures,
     server: running,
     autoDefense,
     history,
@@ -201,8 +241,9 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       await kube?.stop();
       await running.close();
       await live.stop();
-      manager.stop();
-      logger.info('floodgate agent stopped; bans stay in place until they expire');
+      await signatures.stop();
+      await manager.stop();
+      logger.info('floodgate agent stopped; bans and signature rules stay in place until they expire (a restart re-applies them)');
     },
   };
 }

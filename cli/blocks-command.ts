@@ -1,6 +1,7 @@
-// `floodgate blocks list|add|rm`: manage bans on a running agent.
+// `floodgate blocks list|add|rm`: manage bans on a running agent; `list`
+// shows its signature rules too, and `rm --signature <id>` removes one.
 import type { Command } from 'commander';
-import type { BanRecord } from '../api/agent/v1/types.js';
+import type { BanRecord, SignatureRecord } from '../api/agent/v1/types.js';
 import type { AgentClient as AgentClientType } from './agent-client.js';
 import { usageError } from './cli-error.js';
 import { positiveInt } from './number-options.js';
@@ -22,12 +23,26 @@ function timeLeft(expiresAt: string): string {
   return s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
 }
 
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
 export function renderBlocks(blocks: BanRecord[]): string {
   if (blocks.length === 0) return 'no active blocks';
   const rows = [['CIDR', 'EXPIRES IN', 'SOURCE', 'POLICY', 'OFFENCES', 'REASON']];
   for (const b of blocks) rows.push([b.cidr, timeLeft(b.expiresAt), b.source, b.policy ?? '-', String(b.offenceCount), b.reason]);
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+  return table(rows);
+}
+
+/** Signature rules: what each matches, what the firewall does, and how much it dropped. */
+export function renderSignatures(rules: SignatureRecord[]): string {
+  if (rules.length === 0) return 'no signature rules';
+  const rows = [['ID', 'VICTIM', 'VECTOR', 'RULE', 'APPLIED', 'DROPPED', 'PPS', 'EXPIRES IN', 'SOURCE']];
+  for (const r of rules) {
+    rows.push([r.id, r.match.destination, r.vector ?? '-', r.match.text ?? '-', r.applied, String(r.packets), String(Math.round(r.packetsPerSecond)), timeLeft(r.expiresAt), `${r.source}${r.policy ? ` (${r.policy})` : ''}`]);
+  }
+  return table(rows);
 }
 
 export function registerBlocks(program: Command): void {
@@ -38,9 +53,17 @@ export function registerBlocks(program: Command): void {
       .option('--token-file <path>', 'file holding the agent token (default: $FLOODGATE_TOKEN)')
       .option('--json', 'print JSON');
 
-  common(blocks.command('list').description('list active bans')).action(async (flags: ClientFlags) => {
-    const res = await (await agentClient(flags)).call((c) => c.listBlocks());
-    console.log(flags.json ? JSON.stringify(res, null, 2) : renderBlocks(res.blocks));
+  common(blocks.command('list').description('list active bans and signature rules')).action(async (flags: ClientFlags) => {
+    const client = await agentClient(flags);
+    const res = await client.call((c) => c.listBlocks());
+    // An agent without signature rules (an older one) answers 404: bans only.
+    const sigs = await client.call((c) => c.signatures()).catch((err: unknown) => {
+      if (err instanceof Error && /no such route/.test(err.message)) return undefined;
+      throw err;
+    });
+    if (flags.json) return void console.log(JSON.stringify({ ...res, ...(sigs ? { signatures: sigs.signatures } : {}) }, null, 2));
+    console.log(renderBlocks(res.blocks));
+    if (sigs) console.log(`\n${renderSignatures(sigs.signatures)}`);
   });
 
   common(
@@ -59,14 +82,22 @@ export function registerBlocks(program: Command): void {
   common(
     blocks
       .command('rm')
-      .description('unban an address or CIDR, or every ban with --all')
+      .description('unban an address or CIDR, or every ban with --all, or remove a signature rule with --signature <id>')
       .argument('[ip-or-cidr]')
-      .option('--all', 'remove every ban on the agent'),
-  ).action(async (target: string | undefined, flags: ClientFlags & { all?: boolean }) => {
+      .option('--all', 'remove every ban on the agent')
+      .option('--signature <id>', 'remove this signature rule (its id from blocks list) and every helper rule it added'),
+  ).action(async (target: string | undefined, flags: ClientFlags & { all?: boolean; signature?: string }) => {
+    const client = await agentClient(flags);
+    if (flags.signature !== undefined) {
+      if (target !== undefined || flags.all) throw usageError('blocks rm: --signature takes no address and no --all');
+      const id = flags.signature;
+      const res = await client.call((c) => c.removeSignature(id));
+      console.log(flags.json ? JSON.stringify(res) : res.removed ? `removed signature rule ${id}` : `no signature rule ${id}`);
+      return;
+    }
     if ((target === undefined) === (flags.all !== true)) {
       throw usageError('blocks rm: give an address or CIDR, or --all (not both)');
     }
-    const client = await agentClient(flags);
     if (target === undefined) {
       const res = await client.call((c) => c.unblockAll());
       console.log(flags.json ? JSON.stringify(res) : `unblocked ${res.removed} ban(s)`);

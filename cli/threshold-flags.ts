@@ -1,18 +1,31 @@
-// The detection thresholds as CLI flags, shared by analyze and capture.
+// The detection thresholds as CLI flags, shared by analyze and capture. Every
+// knob of detection/defaults.ts has one; the schema there validates them.
 import type { Command } from 'commander';
 import type { DetectionThresholds } from '../detection/types.js';
-import { fraction, positiveInt, positiveNumber } from './number-options.js';
+import { fraction, nonNegativeNumber, positiveInt, positiveNumber } from './number-options.js';
 import { usageError } from './cli-error.js';
 
 export function addThresholdFlags(cmd: Command): Command {
   return cmd
-    .option('--share <fraction>', 'seed rule: flag the top source above this share of inbound packets (0.2 = 20%)', fraction)
-    .option('--min-packets <n>', 'ignore windows with fewer inbound packets', positiveInt)
+    .option('--share <fraction>', 'share rule: among sources matching an attack, ban those above this share of inbound packets (0.2 = 20%)', fraction)
+    .option('--min-packets <n>', 'attacker selection and per-source rates need this many inbound packets in the window', positiveInt)
     .option('--source-pps <n>', 'per-source packets/s threshold', positiveNumber)
     .option('--source-bps <n>', 'per-source bits/s threshold', positiveNumber)
-    .option('--victim-pps <n>', 'per-victim packets/s threshold', positiveNumber)
-    .option('--victim-bps <n>', 'per-victim bits/s threshold', positiveNumber)
-    .option('--max-attackers <n>', 'report at most this many attackers', positiveInt);
+    .option('--victim-pps <n>', 'ceiling: per-victim packets/s', positiveNumber)
+    .option('--victim-bps <n>', 'ceiling: per-victim bits/s', positiveNumber)
+    .option('--max-attackers <n>', 'report at most this many attackers', positiveInt)
+    .option('--syn-flood-pps <n>', 'floor: SYNs/s that never complete a handshake', positiveNumber)
+    .option('--reflection-pps <n>', 'floor: unsolicited SYN-ACKs or amplification-port UDP per second', positiveNumber)
+    .option('--fragment-pps <n>', 'floor: IP fragments per second', positiveNumber)
+    .option('--fragment-share <fraction>', 'floor: share of the victim\'s packets the fragments must reach', fraction)
+    .option('--bad-flags-pps <n>', 'floor: TCP NULL/XMAS/SYN+FIN/FIN-without-ACK packets per second', positiveNumber)
+    .option('--icmp-flood-pps <n>', 'floor: ICMP packets per second', positiveNumber)
+    .option('--rst-flood-pps <n>', 'floor: RSTs per second, and stray ACKs the victim answers with RST', positiveNumber)
+    .option('--baseline-sigmas <k>', 'baseline rule: anomalous above mean + k deviations', positiveNumber)
+    .option('--baseline-min-pps <n>', 'baseline rule: never below this many packets/s', positiveNumber)
+    .option('--baseline-min-ratio <x>', 'baseline rule: and at least this multiple of the mean', positiveNumber)
+    .option('--warmup <seconds>', 'seconds of traffic a baseline learns before it judges', nonNegativeNumber)
+    .option('--baseline-half-life <seconds>', 'half-life of the baselines\' moving averages', positiveNumber);
 }
 
 export interface ThresholdFlagValues {
@@ -23,6 +36,18 @@ export interface ThresholdFlagValues {
   victimPps?: number;
   victimBps?: number;
   maxAttackers?: number;
+  synFloodPps?: number;
+  reflectionPps?: number;
+  fragmentPps?: number;
+  fragmentShare?: number;
+  badFlagsPps?: number;
+  icmpFloodPps?: number;
+  rstFloodPps?: number;
+  baselineSigmas?: number;
+  baselineMinPps?: number;
+  baselineMinRatio?: number;
+  warmup?: number;
+  baselineHalfLife?: number;
 }
 
 /** Validate through the one thresholds schema; a bad value is a one-line usage error. */
@@ -38,6 +63,18 @@ export async function thresholdsFromFlags(f: ThresholdFlagValues): Promise<Detec
       victimPpsThreshold: f.victimPps,
       victimBpsThreshold: f.victimBps,
       maxAttackers: f.maxAttackers,
+      synFloodPps: f.synFloodPps,
+      reflectionPps: f.reflectionPps,
+      fragmentPps: f.fragmentPps,
+      fragmentShare: f.fragmentShare,
+      badFlagsPps: f.badFlagsPps,
+      icmpFloodPps: f.icmpFloodPps,
+      rstFloodPps: f.rstFloodPps,
+      baselineSigmas: f.baselineSigmas,
+      baselineMinPps: f.baselineMinPps,
+      baselineMinRatio: f.baselineMinRatio,
+      warmupSeconds: f.warmup,
+      baselineHalfLifeSeconds: f.baselineHalfLife,
     });
   } catch (err) {
     if (err instanceof InvalidThresholdsError) {

@@ -1,5 +1,5 @@
 // Human-readable rendering of verdicts for the terminal.
-import type { AttackerEvidence, Verdict, VictimReport } from '../detection/types.js';
+import type { AttackerEvidence, DetectionThresholds, Verdict, VictimReport } from '../detection/types.js';
 
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -11,9 +11,16 @@ export function formatRate(bps: number): string {
   return `${int.format(bps)} bit/s`;
 }
 
+/** "7.0 s", "20 ms", "1.5 ms". */
+export function formatSpan(seconds: number): string {
+  if (seconds >= 1) return `${seconds.toFixed(1)} s`;
+  const ms = seconds * 1000;
+  return ms >= 10 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`;
+}
+
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+  return rows.map((r) => r.map((cell, c) => (c === 0 || c === r.length - 1 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
 }
 
 function protocolMix(a: AttackerEvidence): string {
@@ -25,20 +32,35 @@ function protocolMix(a: AttackerEvidence): string {
 }
 
 function victimLines(v: VictimReport): string[] {
+  const hs = v.handshakeCompletion === null ? '' : `, ${pct(v.handshakeCompletion)} of handshakes completed`;
   const lines = [
-    `  victim ${v.ip}: ${int.format(v.pps)} pps, ${formatRate(v.bps)}, ~${int.format(v.distinctSources)} sources`,
-    `    vector: ${v.vector} (${v.vectorDetail})`,
-    `    mitigation: ${v.signature.text}${v.signatureRuleNeeded ? '  [signature rule needed]' : ''}`,
+    `  victim ${v.ip}: ${int.format(v.pps)} pps, ${formatRate(v.bps)}, ~${int.format(v.distinctSources)} sources (~${int.format(v.newSources)} new)${hs}; baseline ${v.baseline}`,
+    `    ${v.multiVector ? `multi-vector attack, ${v.vectors.length} vectors` : 'vector'}:`,
   ];
+  for (const x of v.vectors) {
+    lines.push(`      ${x.evidence} — ${pct(x.share)} of packets [${x.trigger}]`);
+    lines.push(`        signature: ${x.signature.text}`);
+  }
+  lines.push(`    mitigation: ${v.signatureRuleNeeded ? `signature rule${v.vectors.length > 1 ? 's' : ''} needed` : 'per-IP bans'} — ${v.note}`);
   if (v.heavyHitters.length > 0) lines.push(`    heavy hitters: ${v.heavyHitters.slice(0, 10).join(', ')}${v.heavyHitters.length > 10 ? ', …' : ''}`);
-  if (v.note) lines.push(`    ${v.note}`);
   return lines;
+}
+
+/** The knobs in effect, grouped, on two lines. */
+export function renderThresholds(t: DetectionThresholds): string[] {
+  return [
+    `  thresholds: ceiling ${int.format(t.victimPpsThreshold)} pps or ${formatRate(t.victimBpsThreshold)} per victim; per source ${int.format(t.sourcePpsThreshold)} pps or ${formatRate(t.sourceBpsThreshold)}; share ${pct(t.attackerShareThreshold)} of ≥ ${int.format(t.minPackets)} packets`,
+    `  floors: SYN ${int.format(t.synFloodPps)}, reflection ${int.format(t.reflectionPps)}, fragments ${int.format(t.fragmentPps)} pps at ${pct(t.fragmentShare)}, bad flags ${int.format(t.badFlagsPps)}, ICMP ${int.format(t.icmpFloodPps)}, RST ${int.format(t.rstFloodPps)} pps; ` +
+      `baseline: mean + ${t.baselineSigmas} deviations, ≥ ${int.format(t.baselineMinPps)} pps and ${t.baselineMinRatio}x the mean, after ${t.warmupSeconds} s, half-life ${t.baselineHalfLifeSeconds} s`,
+  ];
 }
 
 export function renderVerdict(v: Verdict): string {
   const out: string[] = [];
-  out.push(`window ${v.window.start} → ${v.window.end} (${v.window.seconds.toFixed(1)} s): ${v.underAttack ? 'UNDER ATTACK' : 'no attack detected'}`);
-  const secs = v.window.seconds || 1;
+  const w = v.window;
+  const covers = w.seconds < 0.99 * w.windowSeconds ? `, traffic covers ${formatSpan(w.seconds)}: rates over that` : '';
+  out.push(`window ${w.start} → ${w.end} (${formatSpan(w.windowSeconds)}${covers}): ${v.underAttack ? 'UNDER ATTACK' : 'no attack detected'}${v.trigger ? ` (trigger: ${v.trigger})` : ''}`);
+  const secs = w.seconds || 1;
   out.push(
     `  inbound: ${int.format(v.totals.inboundPackets)} packets, ${int.format(v.totals.inboundPackets / secs)} pps, ${formatRate((v.totals.inboundBytes * 8) / secs)}, ~${int.format(v.totals.distinctSources)} distinct sources` +
       ` (all traffic: ${int.format(v.totals.pps)} pps, ${formatRate(v.totals.bps)})` +
@@ -50,12 +72,15 @@ export function renderVerdict(v: Verdict): string {
   for (const victim of v.victims) out.push(...victimLines(victim));
   if (v.attackers.length > 0) {
     out.push(`  attackers (${v.attackers.length}):`);
-    const rows = [['ip', 'packets', 'share', 'pps', 'rate', 'protocols', 'rules']];
+    const rows = [['ip', 'packets', 'share', 'pps', 'rate', 'protocols', 'rules', 'vector']];
     for (const a of v.attackers.slice(0, 25)) {
-      rows.push([a.ip, int.format(a.packets), pct(a.share), int.format(a.pps), formatRate(a.bps), protocolMix(a), a.rules.join(',')]);
+      rows.push([a.ip, int.format(a.packets), pct(a.share), int.format(a.pps), formatRate(a.bps), protocolMix(a), a.rules.join(','), a.vectorLabel ?? '-']);
     }
     out.push(...table(rows).map((l) => `    ${l}`));
     if (v.attackers.length > 25) out.push(`    … and ${v.attackers.length - 25} more (use --json)`);
+  }
+  for (const e of v.exempt.slice(0, 5)) {
+    out.push(`  not banned: ${e.ip} at ${int.format(e.pps)} pps, ${formatRate(e.bps)}: ${e.reason}`);
   }
   const d = v.drops;
   if (d.dropped || d.ifDropped || d.slotsDropped) {

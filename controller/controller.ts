@@ -1,4 +1,4 @@
-// The floodgate operator: informers on DefensePolicy and BlockEvent, one work
+// The floodgate operator: informers on DefensePolicy, BlockEvent and SignatureRule, one work
 // queue per kind (serialised per object key), the reconcilers, the memory /
 // schedule / continuous triggers, and a Lease so that of several replicas
 // exactly one acts. Every replica serves /healthz, /readyz and /metrics.
@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, FLOODGATE_NODE, GROUP, VERSION, resolveObject, type BlockEvent, type DefensePolicy, type FloodgateNode } from '../api/v1alpha1/index.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, FLOODGATE_NODE, GROUP, SIGNATURE_RULE, VERSION, resolveObject, type BlockEvent, type DefensePolicy, type FloodgateNode, type SignatureRule } from '../api/v1alpha1/index.js';
 import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from '../kube/informer.js';
 import { WorkQueue } from '../kube/work-queue.js';
 import { LeaderElector } from '../kube/leader-election.js';
@@ -28,6 +28,9 @@ import { BanRecorder } from './reconcile/ban-recorder.js';
 import { NodeReports, type NodeEntry } from './nodes/node-reports.js';
 import { NodeBans } from './nodes/node-bans.js';
 import { NodeIdentityBroker, startNodeIdentityServer } from './nodes/node-identity.js';
+import { AgentSignatureSync } from './reconcile/agent-signature-sync.js';
+import { SignatureRuleReconciler } from './reconcile/signature-rule-reconciler.js';
+import { SignatureRulesFromVerdict } from './reconcile/signature-rules-from-verdict.js';
 import { MemoryMonitor, type MemorySourceFn, type MemorySourceName } from './memory/memory-monitor.js';
 import { metricsApiReading } from './memory/metrics-api-source.js';
 import { kubeletReading, type KubeletSummary } from './memory/kubelet-summary-source.js';
@@ -97,6 +100,7 @@ export interface RunningController {
   blockEvents: Informer<BlockEvent>;
   floodgateNodes: Informer<FloodgateNode>;
   nodeReports: NodeReports;
+  signatureRules: Informer<SignatureRule>;
   elector: LeaderElector;
   nodeIdentityUrl?: string;
   isLeader(): boolean;
@@ -132,6 +136,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const core = new CoreClient(rest);
   const policiesApi = new ResourceClient<DefensePolicy>(rest, DEFENSE_POLICY);
   const blockEventsApi = new ResourceClient<BlockEvent>(rest, BLOCK_EVENT);
+  const signatureRulesApi = new ResourceClient<SignatureRule>(rest, SIGNATURE_RULE);
   const events = new EventRecorder({ core, component: 'floodgate-controller', logger, registry });
   const resolver = new AgentResolver(core, {
     urlAllowlist: opts.agentUrlAllowlist ?? [],
@@ -139,6 +144,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   let policyQueue: WorkQueue | undefined;
   let beQueue: WorkQueue | undefined;
+  let srQueue: WorkQueue | undefined;
   const enqueuePolicy = (key: string) => policyQueue?.add(key);
   // Agents that broke the wire contract degrade only their own policy, through its AgentsReachable condition.
   const health = new AgentHealth(enqueuePolicy);
@@ -147,12 +153,25 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // Objects enter the controller here: each is resolved once (defaults filled in) as it is cached.
   const policyAdmission = new Admission(DEFENSE_POLICY, logger);
   const blockEventAdmission = new Admission(BLOCK_EVENT, logger);
+  const signatureRuleAdmission = new Admission(SIGNATURE_RULE, logger);
   const policies = createInformer<DefensePolicy>(
     { name: DEFENSE_POLICY.plural, list: listOf(policiesApi), watchPath: `/apis/${GROUP}/${VERSION}/${DEFENSE_POLICY.plural}`, rest, logger, registry, transform: (o) => policyAdmission.admit(withoutManagedFields(o)) },
     false,
   );
   const blockEvents = createInformer<BlockEvent>(
     { name: BLOCK_EVENT.plural, list: listOf(blockEventsApi), watchPath: `/apis/${GROUP}/${VERSION}/${BLOCK_EVENT.plural}`, rest, logger, registry, transform: (o) => blockEventAdmission.admit(withoutManagedFields(o)) },
+    false,
+  );
+  const signatureRules = createInformer<SignatureRule>(
+    {
+      name: SIGNATURE_RULE.plural,
+      list: listOf(signatureRulesApi),
+      watchPath: `/apis/${GROUP}/${VERSION}/${SIGNATURE_RULE.plural}`,
+      rest,
+      logger,
+      registry,
+      transform: (o) => signatureRuleAdmission.admit(withoutManagedFields(o)),
+    },
     false,
   );
   // The reports of the agents that watch the API server (cluster-scoped, one per node).
@@ -176,6 +195,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     events,
     logger,
     health,
+    signatures: new SignatureRulesFromVerdict({ signatureRules: signatureRulesApi, listSignatureRules: () => signatureRules.list(), events, logger }),
   });
   const triggers = new TriggerScheduler({ runner, logger, getPolicy: (key) => policies.getByKey(key) });
   const policyReconciler = new PolicyReconciler({
@@ -183,6 +203,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     getPolicy: (key) => policies.getByKey(key),
     specProblem: (key) => policyAdmission.problem(key),
     listBlockEvents: () => blockEvents.list(),
+    listSignatureRules: () => signatureRules.list(),
     resolver,
     events,
     triggers,
@@ -300,6 +321,37 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     if (before) nodeMoved(before, undefined);
   });
 
+  const signatureSync = new AgentSignatureSync({
+    signatureRules: signatureRulesApi,
+    getSignatureRule: (ns, name) => signatureRules.get(name, ns),
+    listSignatureRules: () => signatureRules.list(),
+    listPolicies: () => policies.list(),
+    resolver,
+    logger,
+    health,
+    onLost: (sr) => {
+      srReconciler.forgetPush(objectKey(sr));
+      srQueue?.add(objectKey(sr));
+    },
+    onCounters: (sr) => srQueue?.add(objectKey(sr)),
+  });
+  const srReconciler = new SignatureRuleReconciler({
+    signatureRules: signatureRulesApi,
+    getSignatureRule: (key) => signatureRules.getByKey(key),
+    getPolicy: (ns, name) => policies.get(name, ns),
+    resolver,
+    events,
+    logger,
+    retentionMs: opts.retentionMs,
+    unblockGiveUpMs: opts.unblockGiveUpMs,
+    health,
+    counters: (key) => signatureSync.counters(key),
+  });
+  const enqueueSr = (sr: SignatureRule) => {
+    srQueue?.add(objectKey(sr));
+    if (sr.spec?.policyRef?.name) enqueuePolicy(`${sr.metadata.namespace}/${sr.spec.policyRef.name}`);
+  };
+
   const enqueueBe = (be: BlockEvent) => {
     beQueue?.add(objectKey(be));
     // A policy's activeBlocks follows its BlockEvents.
@@ -318,6 +370,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     banSync.noteDeleted(be);
     enqueueBe(be);
   });
+  signatureRules.onAdd(enqueueSr);
+  signatureRules.onUpdate((_o, r) => enqueueSr(r));
+  signatureRules.onDelete((sr) => {
+    signatureRuleAdmission.forget(objectKey(sr));
+    signatureSync.noteDeleted(sr);
+    enqueueSr(sr);
+  });
   // Every replica serves the dashboard; its writes go to the API server, which the leader acts on.
   // Started before anything else runs, so a bad token file or a taken port fails fast.
   let dashboard: RunningDashboard | undefined;
@@ -325,17 +384,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     dashboard = await startDashboard(opts.dashboard, {
       listPolicies: () => policies.list(),
       listBlockEvents: () => blockEvents.list(),
+      listSignatureRules: () => signatureRules.list(),
       listPods,
       resolver,
       memory,
       logger,
       patchPolicy: (ref, body) => policiesApi.patch(ref, body),
       deleteBlockEvent: (ref) => blockEventsApi.delete(ref),
+      deleteSignatureRule: (ref) => signatureRulesApi.delete(ref),
     });
   }
 
   policies.start();
   blockEvents.start();
+  signatureRules.start();
   floodgateNodes.start();
 
   let nodeIdentity: { url: string; close(): Promise<void> } | undefined;
@@ -363,9 +425,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     registry,
     onStartedLeading: async (signal) => {
       logger.info('became leader: reconciling');
-      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), floodgateNodes.waitForSync()]);
+      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), signatureRules.waitForSync(), floodgateNodes.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
+      srQueue = new WorkQueue({ name: 'signaturerules', handler: (k) => srReconciler.reconcile(k), concurrency: 4, logger, registry });
       nodeQueue = new WorkQueue({
         name: 'floodgatenodes',
         concurrency: 4,
@@ -379,19 +442,25 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       for (const e of nodeReports.all()) nodeQueue.add(e.name);
       // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
       beReconciler.forgetPushes();
+      srReconciler.forgetPushes();
       for (const k of policies.keys()) policyQueue.add(k);
       for (const k of blockEvents.keys()) beQueue.add(k);
+      for (const k of signatureRules.keys()) srQueue.add(k);
       banSync.start();
+      signatureSync.start();
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       banSync.stop();
+      signatureSync.stop();
       triggers.stop();
       const pq = policyQueue;
       const bq = beQueue;
+      const sq = srQueue;
       const nq = nodeQueue;
       policyQueue = undefined;
       beQueue = undefined;
+      srQueue = undefined;
       nodeQueue = undefined;
-      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), nq.shutDown({ drain: false })]);
+      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), sq.shutDown({ drain: false }), nq.shutDown({ drain: false })]);
     },
     onStoppedLeading: () => logger.warn('stopped leading: standing by'),
     onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
@@ -404,7 +473,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     server = http.createServer(async (req, res) => {
       if (req.url === '/healthz') return void res.end('ok');
       if (req.url === '/readyz') {
-        const ready = policies.hasSynced() && blockEvents.hasSynced() && floodgateNodes.hasSynced();
+        const ready = policies.hasSynced() && blockEvents.hasSynced() && signatureRules.hasSynced() && floodgateNodes.hasSynced();
         res.statusCode = ready ? 200 : 503;
         return void res.end(ready ? 'ready' : 'informers not synced');
       }
@@ -425,6 +494,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     kubeConfig: kc,
     policies,
     blockEvents,
+    signatureRules,
     floodgateNodes,
     nodeReports,
     elector,
@@ -439,7 +509,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       triggers.stop();
       clearInterval(silenceTimer);
       for (const t of delayed.values()) clearTimeout(t);
-      await Promise.all([policies.stop(), blockEvents.stop(), floodgateNodes.stop()]);
+      await Promise.all([policies.stop(), blockEvents.stop(), signatureRules.stop(), floodgateNodes.stop()]);
       await events.flush();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       rest.close();

@@ -3,8 +3,11 @@
 // the CLI flags and the DefensePolicy CRD (api/v1alpha1 embeds thresholdFields
 // in spec.detection, so every threshold is a policy field with this default)
 // all take them from here. Defaults must flag a 50k pps distributed flood at
-// one address and must not flag a busy benign server (5k pps from 2,000
-// clients); test/detection covers both.
+// one address, the low-rate floods of issue 10 before any baseline exists (a
+// 2,500 pps ECN SYN flood, 4,000 pps ISAKMP reflection, 44 pps of DNS
+// fragments), and must flag nothing on the benign profiles (a busy web server,
+// an elephant upload, a scrape burst, a flash crowd); test/detection and
+// test/analysis cover both. docs/detection.md says why each value.
 
 import { z } from 'zod';
 import type { DetectionThresholds } from './types.js';
@@ -75,6 +78,61 @@ export const thresholdFields = {
     .max(10000, { error: 'maxAttackers must be at most 10000' })
     .default(100)
     .describe('At most this many attackers are reported per analysis (1-10000), heaviest first.'),
+  // Floors: rates of traffic that looks malicious on its own, judged before
+  // any baseline exists (cold start) and kept afterwards. A busy web server
+  // leaves a few hundred SYNs/s unanswered at a 1 s window's edge at most.
+  synFloodPps: positiveFinite('synFloodPps')
+    .default(1000)
+    .describe('SYNs per second to one protected address that never complete a handshake, above which it is a SYN flood (a floor judged before any baseline exists).'),
+  // Responses nobody asked for: the protected address sent no query to that port.
+  reflectionPps: positiveFinite('reflectionPps')
+    .default(1000)
+    .describe('Unsolicited responses per second (SYN-ACKs, amplification replies the address never asked for) above which it is a reflection flood.'),
+  // Fragments are well under 1% of normal traffic; 20/s at a tenth of the
+  // victim's packets is a fragment attack even when small (issue 10's 44 pps
+  // DNS fragment reflection).
+  fragmentPps: positiveFinite('fragmentPps')
+    .default(20)
+    .describe('IP fragments per second to one protected address that, together with fragmentShare, make a fragment attack.'),
+  fragmentShare: z
+    .number({ error: 'fragmentShare must be a number' })
+    .gt(0, { error: 'fragmentShare is a fraction in (0, 1]' })
+    .lte(1, { error: 'fragmentShare is a fraction in (0, 1]' })
+    .default(0.1)
+    .describe("The fragments' share of the address's inbound packets, in (0, 1], above which fragments are an attack."),
+  // No TCP stack sends these mixes; scanners send a few, floods many.
+  badFlagsPps: positiveFinite('badFlagsPps')
+    .default(100)
+    .describe('TCP packets per second with flag mixes no TCP stack sends, above which it is a flood.'),
+  icmpFloodPps: positiveFinite('icmpFloodPps').default(1000).describe('ICMP packets per second to one protected address above which it is an ICMP flood.'),
+  rstFloodPps: positiveFinite('rstFloodPps').default(1000).describe('RSTs per second to one protected address above which it is an RST flood.'),
+  // Baseline rule (EWMA mean and EW deviation per signal and protected
+  // address): anomalous above mean + 5 deviations (the deviation floored at
+  // the Poisson noise sqrt(mean) and a tenth of the mean), at least 100 pps
+  // and 3x the mean; learned over 60 s before it judges, half-life 5 minutes.
+  baselineSigmas: positiveFinite('baselineSigmas')
+    .default(5)
+    .describe('A signal is anomalous above its learned mean plus this many deviations.'),
+  baselineMinPps: positiveFinite('baselineMinPps')
+    .default(100)
+    .describe('The baseline rule never flags a signal below this many packets per second.'),
+  baselineMinRatio: z
+    .number({ error: 'baselineMinRatio must be a number' })
+    .min(1, { error: 'baselineMinRatio must be at least 1' })
+    .default(3)
+    .describe('The baseline rule flags a signal only at this many times its learned mean or more (at least 1).'),
+  warmupSeconds: z
+    .number({ error: 'warmupSeconds must be a number' })
+    .min(0, { error: 'warmupSeconds must be 0 or more' })
+    .max(86400, { error: 'warmupSeconds must be at most 86400' })
+    .default(60)
+    .describe('Seconds a baseline learns before it judges (0-86400); until then only the floors and ceilings judge.'),
+  baselineHalfLifeSeconds: z
+    .number({ error: 'baselineHalfLifeSeconds must be a number' })
+    .min(1, { error: 'baselineHalfLifeSeconds must be at least 1' })
+    .max(7 * 86400, { error: 'baselineHalfLifeSeconds must be at most 604800 (7 days)' })
+    .default(300)
+    .describe('Half-life of the learned baselines in seconds (1-604800).'),
 };
 
 type ThresholdFields = typeof thresholdFields;

@@ -13,13 +13,30 @@ import type { AddressCounters, DestinationCounters, PortCount, Slot, SlotTotals 
 /** Ports kept per list after merging (the engine keeps a similar handful per slot). */
 export const WINDOW_TOP_PORTS = 8;
 
+/**
+ * Shortest span a window's rates divide by (s). A window's packets may cover
+ * less than the window (a 20 ms capture, the first slot of a live capture),
+ * and rates use the time they cover; this floor keeps one or two packets
+ * microseconds apart from turning into millions of packets per second.
+ */
+export const MIN_SPAN_SECONDS = 0.01;
+
 export interface WindowAggregate {
   /** Earliest slot start, ms since the epoch (0 when there are no slots). */
   start: number;
   /** Latest slot end, ms since the epoch. */
   end: number;
-  /** (end - start) / 1000. Gaps between slots count, which only lowers rates. */
+  /** What the capture really covers within the window (ms): see Slot.coverStart. */
+  coverStart: number;
+  coverEnd: number;
+  /**
+   * The seconds rates divide by: (coverEnd - coverStart), at least
+   * MIN_SPAN_SECONDS (0 for an empty window). Gaps between slots count,
+   * which only lowers rates.
+   */
   seconds: number;
+  /** (end - start) / 1000: the window as asked, whatever the capture covers. */
+  windowSeconds: number;
   slotCount: number;
   totals: SlotTotals;
   /** Inbound sources, one entry per address, counters summed over the window (no particular order). */
@@ -53,6 +70,19 @@ export function emptyTotals(): SlotTotals {
     fragments: 0,
     sourceEvictions: 0,
     destinationEvictions: 0,
+    fin: 0,
+    synEcn: 0,
+    badFlags: 0,
+    handshakes: 0,
+    outPackets: 0,
+    outBytes: 0,
+    outSyn: 0,
+    outSynAck: 0,
+    outRst: 0,
+    halfOpenEvictions: 0,
+    tcpNull: 0,
+    synFin: 0,
+    psh: 0,
   };
 }
 
@@ -90,7 +120,7 @@ export function addressKey(addr: string): number | string {
 const TOTAL_FIELDS = Object.keys(emptyTotals()) as (keyof SlotTotals)[];
 
 /** A fresh copy with only the AddressCounters fields (no aliasing into the slot). */
-function copyCounters(c: AddressCounters): AddressCounters {
+export function copyCounters(c: AddressCounters): AddressCounters {
   return {
     addr: c.addr,
     family: c.family,
@@ -106,12 +136,26 @@ function copyCounters(c: AddressCounters): AddressCounters {
     ack: c.ack,
     rst: c.rst,
     fragments: c.fragments,
+    fin: c.fin,
+    synEcn: c.synEcn,
+    badFlags: c.badFlags,
+    handshakes: c.handshakes,
+    outPackets: c.outPackets,
+    outBytes: c.outBytes,
+    outSyn: c.outSyn,
+    outSynAck: c.outSynAck,
+    outRst: c.outRst,
+    udpSrcPort: c.udpSrcPort,
+    udpSrcPortPackets: c.udpSrcPortPackets,
+    tcpNull: c.tcpNull,
+    synFin: c.synFin,
+    psh: c.psh,
   };
 }
 
 // Spelled out field by field: this runs ~650k times per window and a keyed
 // loop is several times slower.
-function addCounters(into: AddressCounters, from: AddressCounters): void {
+export function addCounters(into: AddressCounters, from: AddressCounters): void {
   into.packets += from.packets;
   into.packetsUpperBound += from.packetsUpperBound;
   into.bytes += from.bytes;
@@ -124,10 +168,33 @@ function addCounters(into: AddressCounters, from: AddressCounters): void {
   into.ack += from.ack;
   into.rst += from.rst;
   into.fragments += from.fragments;
+  into.fin += from.fin;
+  into.synEcn += from.synEcn;
+  into.badFlags += from.badFlags;
+  into.handshakes += from.handshakes;
+  into.outPackets += from.outPackets;
+  into.outBytes += from.outBytes;
+  into.outSyn += from.outSyn;
+  into.outSynAck += from.outSynAck;
+  into.outRst += from.outRst;
+  into.tcpNull += from.tcpNull;
+  into.synFin += from.synFin;
+  into.psh += from.psh;
+  // Each slot follows the first UDP source port it saw: the same port adds up,
+  // otherwise the port with more packets stays (a lower bound for it).
+  if (from.udpSrcPortPackets > 0) {
+    if (into.udpSrcPortPackets === 0 || into.udpSrcPort === from.udpSrcPort) {
+      into.udpSrcPortPackets += from.udpSrcPortPackets;
+      into.udpSrcPort = from.udpSrcPort;
+    } else if (from.udpSrcPortPackets > into.udpSrcPortPackets) {
+      into.udpSrcPort = from.udpSrcPort;
+      into.udpSrcPortPackets = from.udpSrcPortPackets;
+    }
+  }
 }
 
-type PortListKey = 'udpSrcPorts' | 'tcpSrcPorts' | 'udpDstPorts' | 'tcpDstPorts';
-const PORT_LISTS: readonly PortListKey[] = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts'];
+type PortListKey = 'udpSrcPorts' | 'tcpSrcPorts' | 'udpDstPorts' | 'tcpDstPorts' | 'outUdpDstPorts' | 'synDstPorts' | 'synAckSrcPorts';
+const PORT_LISTS: readonly PortListKey[] = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'];
 
 interface DestinationAccumulator {
   counters: AddressCounters;
@@ -162,7 +229,7 @@ function addDestination(byAddr: Map<string, DestinationAccumulator>, d: Destinat
   if (acc === undefined) {
     acc = {
       counters: copyCounters(d),
-      ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map() },
+      ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map(), outUdpDstPorts: new Map(), synDstPorts: new Map(), synAckSrcPorts: new Map() },
       sketch: null,
       maxSlotDistinct: 0,
     };
@@ -182,6 +249,9 @@ function finishDestination(acc: DestinationAccumulator): DestinationCounters {
     tcpSrcPorts: topPorts(acc.ports.tcpSrcPorts),
     udpDstPorts: topPorts(acc.ports.udpDstPorts),
     tcpDstPorts: topPorts(acc.ports.tcpDstPorts),
+    outUdpDstPorts: topPorts(acc.ports.outUdpDstPorts),
+    synDstPorts: topPorts(acc.ports.synDstPorts),
+    synAckSrcPorts: topPorts(acc.ports.synAckSrcPorts),
     distinctSources: acc.sketch ? estimateSketch(acc.sketch) : acc.maxSlotDistinct,
     sourceSketch: acc.sketch ?? new Uint8Array(0),
   };
@@ -194,12 +264,16 @@ export function mergeSlots(slots: readonly Slot[]): WindowAggregate {
   const destAcc = new Map<string, DestinationAccumulator>();
   let start = Infinity;
   let end = -Infinity;
+  let coverStart = Infinity;
+  let coverEnd = -Infinity;
   let sketch: Uint8Array | null = null;
   let maxSlotDistinct = 0;
 
   for (const slot of slots) {
     if (slot.start < start) start = slot.start;
     if (slot.end > end) end = slot.end;
+    if (slot.coverStart < coverStart) coverStart = slot.coverStart;
+    if (slot.coverEnd > coverEnd) coverEnd = slot.coverEnd;
     for (const k of TOTAL_FIELDS) totals[k] += slot.totals[k];
 
     for (const s of slot.sources) {
@@ -217,6 +291,8 @@ export function mergeSlots(slots: readonly Slot[]): WindowAggregate {
   if (slots.length === 0) {
     start = 0;
     end = 0;
+    coverStart = 0;
+    coverEnd = 0;
   }
   const destinations = new Map<string, DestinationCounters>();
   for (const [addr, acc] of destAcc) destinations.set(addr, finishDestination(acc));
@@ -224,7 +300,10 @@ export function mergeSlots(slots: readonly Slot[]): WindowAggregate {
   return {
     start,
     end,
-    seconds: Math.max(0, (end - start) / 1000),
+    coverStart,
+    coverEnd,
+    seconds: slots.length === 0 ? 0 : Math.max(MIN_SPAN_SECONDS, (coverEnd - coverStart) / 1000),
+    windowSeconds: Math.max(0, (end - start) / 1000),
     slotCount: slots.length,
     totals,
     sources: [...sources.values()],

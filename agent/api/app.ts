@@ -18,6 +18,8 @@ import { blockRoutes, type BanChangeSource } from './routes-blocks.js';
 import { healthRoutes } from './routes-health.js';
 import { triggerDefenseRoutes } from './routes-trigger-defense.js';
 import { attackRoutes, type AttackLog } from './routes-attacks.js';
+import { signatureRoutes } from './routes-signatures.js';
+import type { SignatureService } from '../signatures/signature-service-port.js';
 
 export interface AgentApiDeps {
   analyzer: TrafficAnalyzer;
@@ -33,6 +35,8 @@ export interface AgentApiDeps {
   attacks?: AttackLog;
   /** GET /v1/blocks?since=: what changed since a version; absent: always the whole list. */
   banChanges?: BanChangeSource;
+  /** Signature rules (/v1/signatures); absent: the routes answer 404. */
+  signatures?: SignatureService;
 }
 
 /**
@@ -84,6 +88,7 @@ export function createAgentApi(deps: AgentApiDeps): express.Application {
   app.use(analysisRoutes({ analyzer: deps.analyzer, runner, maxBodyBytes }));
   app.use(blockRoutes({ bans: deps.bans, logger: deps.logger, maxBodyBytes, changes: deps.banChanges }));
   app.use(attackRoutes({ attacks: deps.attacks }));
+  if (deps.signatures) app.use(signatureRoutes({ signatures: deps.signatures, logger: deps.logger, maxBodyBytes }));
   app.use(triggerDefenseRoutes({ analyzer: deps.analyzer, runner, bans: deps.bans, logger: deps.logger, maxBodyBytes }));
 
   app.use(notFound);

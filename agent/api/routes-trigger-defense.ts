@@ -32,7 +32,8 @@ export function banReason(attacker: AttackerEvidence, thresholds: DetectionThres
         return rule;
     }
   });
-  return (parts.join('; ') || 'flagged by detection').slice(0, 200);
+  const text = parts.join('; ') || 'flagged by detection';
+  return (attacker.vectorLabel ? `${text}; ${attacker.vectorLabel}` : text).slice(0, 200);
 }
 
 export function ipCounts(verdict: Verdict): Record<string, number> {
@@ -55,9 +56,11 @@ export function triggerDefenseRoutes(deps: {
   router.post('/trigger-defense', jsonBody(deps.maxBodyBytes), async (req, res) => {
     // The seed accepted a bare POST: no body means all defaults.
     const body = parseInput(triggerDefenseBodySchema(deps.analyzer.maxWindowSeconds), bodyOf(req) ?? {});
+    // The caller says an attack is on: the share rule picks among all sources, as the seed's did.
     const { verdict } = await deps.runner.run({
       windowSeconds: body.waitTime,
       thresholds: { attackerShareThreshold: body.threshold },
+      trigger: 'trigger-defense',
     });
 
     const banned: BanRecord[] = [];

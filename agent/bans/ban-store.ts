@@ -4,10 +4,11 @@
 // firewall is reconciled against after a restart.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { writeFileAtomic } from '../state/atomic-file.js';
 
 export const banSourceSchema = z.enum(['auto', 'api', 'controller']);
 export type BanSource = z.infer<typeof banSourceSchema>;
@@ -173,28 +174,8 @@ export class BanStore {
     return next;
   }
 
-  private async write(text: string): Promise<void> {
-    const temp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      const file = await open(temp, 'w', 0o600);
-      try {
-        await file.writeFile(text);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.path);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
-    // The rename itself is only durable once the directory is synced.
-    const dir = await open(this.stateDir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+  private write(text: string): Promise<void> {
+    return writeFileAtomic(this.path, text);
   }
 }
 

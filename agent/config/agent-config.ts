@@ -95,6 +95,24 @@ export const agentConfigSchema = z.strictObject({
       thresholds: detectionThresholdOverridesSchema.default({}),
     })
     .default({ enabled: false, windowSeconds: 1, banDurationSeconds: 60, thresholds: {} }),
+  /** Signature rules (docs/mitigation.md). */
+  signatures: z
+    .strictObject({
+      /**
+       * What the agent does with the rules its own verdicts call for: auto applies them, propose logs
+       * them, disabled neither. Absent: auto with auto-defense, else propose. A DefensePolicy can say auto too.
+       */
+      mode: z.enum(['auto', 'propose', 'disabled']).optional(),
+      /** How long a rule the agent applies on its own lasts (extended while the attack goes on). */
+      durationSeconds: z.number().int().min(10).max(30 * 86400).default(300),
+      /** Rules at once, all policies together. */
+      maxActiveRules: z.number().int().min(1).max(1000).default(64),
+      /** The longest any rule lasts on this agent. */
+      maxDurationSeconds: z.number().int().min(1).max(30 * 86400).default(86400),
+      /** synproxy for SYN floods: auto (when the host is ready, else the fallback limit), manage (set what it needs in this network namespace), disabled. */
+      synproxy: z.enum(['auto', 'manage', 'disabled']).default('auto'),
+    })
+    .default({ durationSeconds: 300, maxActiveRules: 64, maxDurationSeconds: 86400, synproxy: 'auto' }),
   bans: z
     .strictObject({
       maxActiveBans: z.number().int().min(1).max(1_000_000).default(10_000),

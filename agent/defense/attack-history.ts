@@ -1,21 +1,9 @@
 // Detected attacks, one record per episode: consecutive under-attack verdicts
 // merge into one record until the traffic has been quiet for `quietMs`.
-import type { AttackVector, Verdict } from '../../detection/types.js';
+import type { Verdict } from '../../detection/types.js';
+import type { AttackRecord, AttackVectorRecord } from '../../api/agent/v1/types.js';
 
-export interface AttackRecord {
-  id: number;
-  startedAt: string;
-  lastSeenAt: string;
-  endedAt?: string;
-  victims: string[];
-  vectors: AttackVector[];
-  /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
-  signatures: string[];
-  signatureRuleNeeded: boolean;
-  peakInboundPps: number;
-  attackers: string[];
-  banned: string[];
-}
+export type { AttackRecord, AttackVectorRecord };
 
 export class AttackHistory {
   private records: AttackRecord[] = [];
@@ -39,7 +27,12 @@ export class AttackHistory {
     rec.lastSeenAt = new Date(at).toISOString();
     merge(rec.victims, v.victims.map((x) => x.ip));
     merge(rec.vectors, v.vectors);
-    merge(rec.signatures, v.victims.map((x) => x.signature.text));
+    for (const victim of v.victims) {
+      rec.multiVector ||= victim.multiVector;
+      for (const x of victim.vectors) addVector(rec.vectorDetails, { vector: x.vector, label: x.label, peakShare: x.share, signature: x.signature });
+    }
+    for (const a of v.attackers) if (a.vector && a.vectorLabel) addVector(rec.vectorDetails, { vector: a.vector, label: a.vectorLabel, peakShare: 0 });
+    merge(rec.signatures, v.victims.flatMap((x) => x.vectors.map((y) => y.signature.text)));
     rec.signatureRuleNeeded ||= v.victims.some((x) => x.signatureRuleNeeded);
     rec.peakInboundPps = Math.max(rec.peakInboundPps, pps);
     merge(rec.attackers, v.attackers.map((a) => a.ip).slice(0, 100));
@@ -54,6 +47,8 @@ export class AttackHistory {
       lastSeenAt: new Date(at).toISOString(),
       victims: [],
       vectors: [],
+      vectorDetails: [],
+      multiVector: false,
       signatures: [],
       signatureRuleNeeded: false,
       peakInboundPps: 0,
@@ -68,6 +63,12 @@ export class AttackHistory {
   list(): AttackRecord[] {
     return [...this.records].reverse();
   }
+}
+
+function addVector(into: AttackVectorRecord[], x: AttackVectorRecord, cap = 32): void {
+  const known = into.find((y) => y.label === x.label && y.signature?.destination === x.signature?.destination);
+  if (known) known.peakShare = Math.max(known.peakShare, x.peakShare);
+  else if (into.length < cap) into.push(x);
 }
 
 function merge<T>(into: T[], items: readonly T[], cap = 100): void {

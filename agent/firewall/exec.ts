@@ -15,6 +15,8 @@ export interface CommandOptions {
   input?: string;
   /** Return a non-zero exit instead of throwing (for probes such as iptables -C). */
   allowFailure?: boolean;
+  /** Extra environment for this command, e.g. TZ=UTC for nft's time expressions. */
+  env?: Record<string, string>;
 }
 
 export type CommandExecutor = (argv: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
@@ -49,7 +51,7 @@ export function createExecutor(options: ExecutorOptions = {}): CommandExecutor {
     const result = await execa(file, args, {
       input: commandOptions.input ?? '',
       reject: false,
-      env: options.env,
+      env: commandOptions.env ? { ...options.env, ...commandOptions.env } : options.env,
       timeout: options.timeoutMs ?? 120_000,
       stripFinalNewline: false,
     });

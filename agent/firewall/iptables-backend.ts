@@ -8,6 +8,7 @@
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
 import { canonicalCidr } from '../../lib/cidr.js';
+import { IptablesSignatures } from './iptables-signatures.js';
 import { type BackendDescription, type DropCounters, type FirewallBackend, type FirewallElement, type FirewallEntry, FirewallInputError } from './types.js';
 
 export const IPSET_V4 = 'floodgate4';
@@ -28,6 +29,7 @@ export class IptablesBackend implements FirewallBackend {
   readonly expiresEntries = true;
   private readonly exec: CommandExecutor;
   private readonly families: readonly { set: string; tool: string }[];
+  readonly signatures: IptablesSignatures;
 
   constructor(options: IptablesBackendOptions = {}) {
     this.exec = options.exec ?? createExecutor();
@@ -35,6 +37,10 @@ export class IptablesBackend implements FirewallBackend {
       { set: IPSET_V4, tool: 'iptables' },
       ...(options.ipv6 === false ? [] : [{ set: IPSET_V6, tool: 'ip6tables' }]),
     ];
+    this.signatures = new IptablesSignatures(this.exec, [
+      { tool: 'iptables', family: 4 },
+      ...(options.ipv6 === false ? [] : [{ tool: 'ip6tables' as const, family: 6 as const }]),
+    ]);
   }
 
   /** `iptables -w -t raw ...`; -w waits for the xtables lock instead of failing. */
@@ -110,6 +116,7 @@ export class IptablesBackend implements FirewallBackend {
   }
 
   async teardown(): Promise<void> {
+    await this.signatures.teardown();
     for (const { tool } of this.families) {
       // A jump inserted twice by hand is removed twice; the loop is bounded.
       for (let i = 0; i < 16 && (await this.succeeds(tool, ['-C', 'PREROUTING', '-j', CHAIN])); i++) {

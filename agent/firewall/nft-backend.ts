@@ -33,6 +33,8 @@ import { formatCidr, maxPrefix, parseCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr, validRange } from './entries.js';
 import { type CommandExecutor, createExecutor } from './exec.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';
+import { NftSignatures } from './nft-signatures.js';
+import type { SignatureFirewall } from './signature-types.js';
 
 const TABLE = 'inet floodgate';
 /** Single addresses: hash sets. */
@@ -102,11 +104,13 @@ export class NftBackend implements FirewallBackend {
   private readonly exec: CommandExecutor;
   private refreshMode: NftRefreshMode | undefined;
   private readonly scriptDir: string;
+  readonly signatures: SignatureFirewall;
 
   constructor(options: NftBackendOptions = {}) {
     this.exec = options.exec ?? createExecutor();
     this.scriptDir = options.scriptDir ?? tmpdir();
     this.refreshMode = options.refreshMode;
+    this.signatures = new NftSignatures(this.exec);
   }
 
   private async run(script: string): Promise<void> {

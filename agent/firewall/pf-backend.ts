@@ -11,13 +11,16 @@ import { readFile } from 'node:fs/promises';
 import { canonicalCidr } from '../../lib/cidr.js';
 import { elementText, validateEntries, validCidr } from './entries.js';
 import { type CommandExecutor, createExecutor, FirewallCommandError } from './exec.js';
+import { PfSignatures } from './pf-signatures.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';
 
 export const PF_ANCHOR = 'floodgate';
 export const PF_TABLE = 'floodgate_blocked';
 const BLOCK_RULE = `block drop in quick from <${PF_TABLE}> to any`;
+/** Signature rules live in this sub-anchor (pf-signatures.ts), evaluated after the bans. */
+const SIGNATURES_ANCHOR = 'anchor "signatures"';
 /** The whole anchor ruleset. `persist` keeps the table when it is empty. */
-export const PF_ANCHOR_RULES = `table <${PF_TABLE}> persist\n${BLOCK_RULE}\n`;
+export const PF_ANCHOR_RULES = `table <${PF_TABLE}> persist\n${BLOCK_RULE}\n${SIGNATURES_ANCHOR}\n`;
 /** Addresses per pfctl -T add/delete call, far below ARG_MAX. */
 const ADDRESSES_PER_CALL = 500;
 
@@ -32,10 +35,12 @@ export class PfBackend implements FirewallBackend {
   readonly expiresEntries = false;
   private readonly exec: CommandExecutor;
   private readonly killStates: boolean;
+  readonly signatures: PfSignatures;
 
   constructor(options: PfBackendOptions = {}) {
     this.exec = options.exec ?? createExecutor();
     this.killStates = options.killStates ?? true;
+    this.signatures = new PfSignatures(this.exec);
   }
 
   private table(args: string[], allowFailure = false) {
@@ -43,9 +48,10 @@ export class PfBackend implements FirewallBackend {
   }
 
   async init(): Promise<void> {
-    // Reloading the anchor could reset the table, so only load when our rule is missing.
+    // Reloading the anchor could reset the table, so only load when our rules are missing
+    // (the ban manager's reconcile, which runs right after init, puts the bans back).
     const { stdout } = await this.exec(['pfctl', '-a', PF_ANCHOR, '-s', 'rules']);
-    if (stdout.includes(`from <${PF_TABLE}>`)) return;
+    if (stdout.includes(`from <${PF_TABLE}>`) && stdout.includes(SIGNATURES_ANCHOR)) return;
     await this.exec(['pfctl', '-a', PF_ANCHOR, '-f', '-'], { input: PF_ANCHOR_RULES });
   }
 
@@ -87,6 +93,7 @@ export class PfBackend implements FirewallBackend {
   }
 
   async teardown(): Promise<void> {
+    await this.signatures.teardown();
     // Not "-F all": that would flush every state on the host, not just ours.
     await this.exec(['pfctl', '-a', PF_ANCHOR, '-F', 'rules']);
     const killed = await this.table(['-T', 'kill'], true);
@@ -98,7 +105,7 @@ export class PfBackend implements FirewallBackend {
   describe(): BackendDescription {
     return {
       name: this.name,
-      objects: [`anchor "${PF_ANCHOR}"`, `table <${PF_TABLE}>`, `rule: ${BLOCK_RULE}`],
+      objects: [`anchor "${PF_ANCHOR}"`, `table <${PF_TABLE}>`, `rule: ${BLOCK_RULE}`, `sub-anchor: ${SIGNATURES_ANCHOR}`],
       attachment: `anchor "${PF_ANCHOR}" (must be referenced from /etc/pf.conf)`,
       expiresEntries: false,
       notes: ['pf tables have no per-entry timeout; the ban sweep removes expired entries', 'verified by command plan only'],

@@ -1,6 +1,8 @@
 // The contract every firewall backend (nft, iptables+ipset, pf, dry-run)
-// implements. The ban manager is the only caller; it keeps the entries it
-// passes non-overlapping (see agent/bans/cover.ts).
+// implements. The ban manager is the only caller of the ban methods; it keeps
+// the entries it passes non-overlapping (see agent/bans/cover.ts). The
+// signature manager is the only caller of `signatures` (signature-types.ts).
+import type { SignatureFirewall } from './signature-types.js';
 
 export type BackendName = 'nft' | 'pf' | 'iptables' | 'dry-run';
 
@@ -53,6 +55,8 @@ export interface FirewallBackend {
   /** Remove everything we own and nothing else. */
   teardown(): Promise<void>;
   describe(): BackendDescription;
+  /** Signature rules, in this backend's own objects. */
+  readonly signatures: SignatureFirewall;
 }
 
 /** Input that never reached a command because it is not an IP/CIDR. */

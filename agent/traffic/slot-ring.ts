@@ -36,6 +36,10 @@ export function rollUp(slots: readonly Slot[], keepSources: number, keepDestinat
   return {
     start: w.start,
     end: w.end,
+    coverStart: w.coverStart,
+    coverEnd: w.coverEnd,
+    firstPacket: slots.reduce((m, s) => (s.firstPacket > 0 && (m === 0 || s.firstPacket < m) ? s.firstPacket : m), 0),
+    lastPacket: slots.reduce((m, s) => Math.max(m, s.lastPacket), 0),
     totals: w.totals,
     sources,
     destinations,

@@ -1,7 +1,10 @@
 // Answers analyses from the slot ring: continuous mode at once over the last
 // N seconds, window mode (the seed's) after capturing N seconds from now.
 import type { Slot } from '../../native/lib/types.js';
+import { exportAggregate, type AggregateExportJson } from '../../detection/aggregate.js';
 import { analyzeWindow } from '../../detection/analyze.js';
+import type { Baselines } from '../../detection/baseline.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AnalysisResult, AnalyzeRequest, BlockedSender, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
 import type { TrafficAnalyzer } from './traffic-analyzer-port.js';
 import { topTalkers } from './top-talkers.js';
@@ -20,6 +23,8 @@ export interface TrafficAnalyzerDeps {
   slotMs: number;
   /** Resolves once a slot ending at or after `ms` has been pushed (window mode waits on it). */
   waitForSlotEnd: (ms: number) => Promise<void>;
+  /** The protected addresses' learned baselines (none: floors and ceilings only). */
+  baselines?: Baselines;
   now?: () => number;
 }
 
@@ -59,6 +64,8 @@ export class RingTrafficAnalyzer implements TrafficAnalyzer {
     const matcher = new BlockedMatcher(this.deps.activeBans());
     const verdict = analyzeWindow(slots, req.thresholds ?? {}, {
       blocked: (ip) => matcher.has(ip),
+      baselines: this.deps.baselines,
+      trigger: req.trigger,
       drops: slots.length ? this.deps.drops(slots[0]!.start, slots.at(-1)!.end) : undefined,
     });
     return {
@@ -66,6 +73,10 @@ export class RingTrafficAnalyzer implements TrafficAnalyzer {
       blockedStillSending: blockedSenders(slots, matcher),
       firewallDrops: await this.deps.firewallDrops(),
     };
+  }
+
+  aggregate(seconds: number, maxSources: number): AggregateExportJson {
+    return exportAggregate(mergeSlots(this.deps.ring.window(seconds)), { maxSources, baselines: this.deps.baselines });
   }
 
   traffic(seconds: number): TrafficPoint[] {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { MAX_BAN_SECONDS } from '../ban-time.js';
 import { thresholdFields } from '../../detection/defaults.js';
+import { SIGNATURE_MODES } from '../signature-rule.js';
 import { defineKind, type ObjectOf, type InputOf } from './kind.js';
 import {
   AGENT_URL_PATTERN,
@@ -125,9 +126,39 @@ const mitigation = z
       .max(100000)
       .default(1000)
       .describe('The controller creates no further BlockEvents for this policy while this many are Active (1-100000).'),
+    signatures: z
+      .enum(SIGNATURE_MODES)
+      .default('auto')
+      .describe(
+        'Signature rules (SignatureRules) for floods per-IP bans cannot stop (spoofed, reflected): auto applies the ones ' +
+          'that are safe for the service without a person (amplification and fragment drops, SYN floods only through ' +
+          'synproxy or a limit derived from the learned baseline, never a blanket drop; invalid-state drops for ' +
+          'reflection; ICMP limits) and proposes the rest; propose only records them (status and Events); disabled neither. ' +
+          'Agents of the policy apply auto rules from their own verdicts within a slot. mode observe makes auto propose. docs/mitigation.md.',
+      ),
+    signatureLimits: z
+      .object({
+        durationSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(MAX_BAN_SECONDS)
+          .default(300)
+          .describe('How long an automatic signature rule lasts, seconds; it is extended while the attack goes on.'),
+        maxActive: z.number().int().min(1).max(1000).default(16).describe('The most signature rules of this policy at once (1-1000).'),
+        maxDurationSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_BAN_SECONDS)
+          .default(86400)
+          .describe(`The longest any signature rule of this policy lasts, seconds (1-${MAX_BAN_SECONDS}).`),
+      })
+      .prefault({})
+      .describe('Limits of the signature rules of this policy.'),
   })
   .prefault({})
-  .describe('What happens to attackers.');
+  .describe('What happens to attackers and to floods per-IP bans cannot stop.');
 
 const agentEndpoint = z
   .object({
@@ -221,10 +252,25 @@ export const defensePolicyStatusSchema = z
         victims: z.array(z.string()).max(100).optional().describe('Addresses under attack.'),
         vectors: z.array(z.string()).max(32).optional().describe('Attack vectors seen, e.g. syn_flood, udp_amplification.'),
         topSources: z.array(topSource).max(100).optional().describe('Heaviest inbound sources, heaviest first.'),
+        signatures: z
+          .array(
+            z
+              .object({
+                rule: z.string().max(400).describe('The rule in words: match and action.'),
+                vector: z.string().max(200).describe('The vector it stops, with its service and ports.'),
+                applied: z.boolean().describe('True when a SignatureRule holds it; false when it is only proposed.'),
+                why: z.string().max(400).optional().describe('Why it is only proposed.'),
+              })
+              .describe('One signature rule.'),
+          )
+          .max(32)
+          .optional()
+          .describe('The signature rules the verdict called for: applied (SignatureRules) or proposed.'),
       })
       .optional()
       .describe('Summary of the last verdict of the agents.'),
     activeBlocks: int32().min(0).optional().describe('BlockEvents of this policy in phase Active.'),
+    activeSignatureRules: int32().min(0).optional().describe('SignatureRules of this policy in phase Active.'),
   })
   .describe('Observed state, written by the controller through the status subresource.');
 
@@ -247,9 +293,11 @@ export const DEFENSE_POLICY = defineKind({
       jsonPath: '.status.conditions[?(@.type=="UnderAttack")].status',
     },
     { name: 'Active Blocks', type: 'integer', description: 'BlockEvents of this policy in phase Active.', jsonPath: '.status.activeBlocks' },
+    { name: 'Signature Rules', type: 'integer', description: 'SignatureRules of this policy in phase Active.', jsonPath: '.status.activeSignatureRules' },
     { name: 'Window', type: 'number', description: 'Analysed traffic window, seconds.', jsonPath: '.spec.detection.windowSeconds' },
     { name: 'Share', type: 'number', description: 'Attacker share threshold, a fraction (0.2 = 20%).', jsonPath: '.spec.detection.attackerShareThreshold' },
     { name: 'Mode', type: 'string', priority: 1, description: 'block or observe.', jsonPath: '.spec.mitigation.mode' },
+    { name: 'Signatures', type: 'string', priority: 1, description: 'auto, propose or off.', jsonPath: '.spec.mitigation.signatures' },
     { name: 'Ban Duration', type: 'integer', priority: 1, description: 'First ban of an address, seconds.', jsonPath: '.spec.mitigation.banDurationSeconds' },
     {
       name: 'Memory %',

@@ -53,6 +53,9 @@ const IPV6 =
   `|(${H}:){1,3}(:${H}){1,4}|(${H}:){1,2}(:${H}){1,5}|${H}:(:${H}){1,6}|:((:${H}){1,7}|:)` +
   `|(${H}:){6}${IPV4}|::(ffff(:0{1,4})?:)?${IPV4}|(${H}:){1,4}:${IPV4})`;
 
+/** One IPv4/IPv6 address, no prefix (no zone ids, no zero-padded octets). */
+export const IP_PATTERN = `^(${IPV4}|${IPV6})$`;
+
 /** An IPv4/IPv6 address or CIDR (no zone ids, no zero-padded octets or prefixes). */
 export const IP_OR_CIDR_PATTERN = `^(${IPV4}(/(3[0-2]|[12][0-9]|[0-9]))?|${IPV6}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$`;
 

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { AnalysisResult, AnalyzeRequest, BanRecord, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
+import type { AnalysisResult, BanRecord, TopTalkers, TrafficPoint } from '../../api/agent/v1/types.js';
 import { createAgentApi } from '../../agent/api/app.js';
 import { startAgentServer, type AgentServer } from '../../agent/api/server.js';
 import { AddressPolicy } from '../../agent/bans/address-policy.js';
@@ -28,7 +28,6 @@ import { KubeWatch } from '../../agent/kube/kube-watch.js';
 import { KubeconfigIdentity } from '../../agent/kube/node-identity.js';
 import { NodeReporter } from '../../agent/kube/node-report.js';
 import type { TrafficAnalyzer } from '../../agent/traffic/traffic-analyzer-port.js';
-import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { KubeConfig } from '../../kube/kube-config.js';
 import { RestClient } from '../../kube/rest-client.js';
 import { FLOODGATE_VERSION } from '../../lib/version.js';
@@ -98,36 +97,23 @@ class TimedBans implements BanService {
   }
 }
 
-/** No capture here: every window is empty. */
+/** No capture here: nothing to analyze (the bench runs no defense, only bans). */
 class IdleAnalyzer implements TrafficAnalyzer {
   readonly maxWindowSeconds = 600;
   ready(): boolean {
     return true;
   }
-  async analyze(req: AnalyzeRequest): Promise<AnalysisResult> {
-    const seconds = req.windowSeconds ?? 7;
-    const end = new Date();
-    return {
-      verdict: {
-        underAttack: false,
-        window: { start: new Date(end.getTime() - seconds * 1000).toISOString(), end: end.toISOString(), seconds },
-        thresholds: { ...DEFAULT_THRESHOLDS },
-        totals: { packets: 0, bytes: 0, inboundPackets: 0, inboundBytes: 0, pps: 0, bps: 0, distinctSources: 0, malformed: 0, sourceEvictions: 0 },
-        victims: [],
-        vectors: [],
-        attackers: [],
-        topSource: { ip: '0.0.0.0', packets: 0, share: 0 },
-        drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
-      },
-      blockedStillSending: [],
-      firewallDrops: { packets: 0, bytes: 0 },
-    } as AnalysisResult;
+  async analyze(): Promise<AnalysisResult> {
+    throw new Error('a simulated node captures nothing');
   }
   traffic(): TrafficPoint[] {
     return [];
   }
   talkers(): TopTalkers {
     return { window: null, inboundPackets: 0, talkers: [] };
+  }
+  aggregate(): never {
+    throw new Error('a simulated node captures nothing');
   }
 }
 

@@ -5,7 +5,10 @@ import { AgentApiClient } from '../../api/agent/v1/client.js';
 import type { AgentTarget } from './agent-resolver.js';
 
 /** The calls of the agent API the controller makes. */
-export type AgentCalls = Pick<AgentApiClient, 'readyz' | 'analyze' | 'listBlocksSince' | 'block' | 'unblock' | 'traffic' | 'talkers' | 'attacks'>;
+export type AgentCalls = Pick<
+  AgentApiClient,
+  'readyz' | 'analyze' | 'listBlocksSince' | 'block' | 'unblock' | 'traffic' | 'talkers' | 'attacks' | 'signatures' | 'addSignature' | 'removeSignature' | 'setSignaturePolicy'
+>;
 
 export type AgentClientFactory = (agent: AgentTarget, timeoutMs: number) => AgentCalls;
 

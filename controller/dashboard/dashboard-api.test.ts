@@ -49,6 +49,10 @@ async function start(token: string | null = TOKEN): Promise<Harness> {
     data,
     listPolicies: () => [policy],
     listBlockEvents: () => [],
+    listSignatureRules: () => [],
+    deleteSignatureRule: async (ref) => {
+      deletes.push(ref);
+    },
     patchPolicy: async (ref, body) => {
       patches.push({ ref, body });
       return policy;

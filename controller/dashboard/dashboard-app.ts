@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
+import type { BlockEvent, DefensePolicy, SignatureRule } from '../../api/v1alpha1/index.js';
+import { normalizeMatch, actionText } from '../../api/signature-rule.js';
 import type { NamespacedName } from '../../kube/resource-client.js';
 import { httpStatus } from '../../kube/resource-client.js';
 import { DashboardAuth, HttpError } from './dashboard-auth.js';
@@ -20,8 +21,10 @@ export interface DashboardAppDeps {
   data: DashboardData;
   listPolicies(): DefensePolicy[];
   listBlockEvents(): BlockEvent[];
+  listSignatureRules(): SignatureRule[];
   patchPolicy(ref: NamespacedName, body: object): Promise<unknown>;
   deleteBlockEvent(ref: NamespacedName): Promise<void>;
+  deleteSignatureRule(ref: NamespacedName): Promise<void>;
   logger: Logger;
 }
 
@@ -90,6 +93,8 @@ function policyView(p: DefensePolicy) {
     agentsMessage: cond('AgentsReachable')?.message,
     underAttack: cond('UnderAttack')?.status === 'True',
     activeBlocks: p.status?.activeBlocks ?? 0,
+    activeSignatureRules: p.status?.activeSignatureRules ?? 0,
+    signatures: s.mitigation.signatures,
     lastTrigger: p.status?.lastTrigger,
     lastAnalysis: p.status?.lastAnalysis,
   };
@@ -113,6 +118,40 @@ function blockView(b: BlockEvent, now: number) {
     backend: b.status?.backend,
     deleting: b.metadata.deletionTimestamp !== undefined,
   };
+}
+
+function signatureRuleView(r: SignatureRule, now: number) {
+  const expiresAt = r.status?.expiresAt;
+  return {
+    namespace: r.metadata.namespace,
+    name: r.metadata.name,
+    victim: r.spec.signature.destination,
+    vector: r.spec.vector,
+    label: r.spec.label,
+    rule: r.status?.rule ?? `${normalizeMatch(r.spec.signature).text}: ${actionText(r.spec.action)}`,
+    applied: r.status?.applied,
+    policy: r.spec.policyRef?.name,
+    phase: r.status?.phase ?? 'Pending',
+    reason: r.spec.reason,
+    packetsDropped: r.status?.packetsDropped ?? 0,
+    dropRatePps: r.status?.dropRatePps ?? 0,
+    agents: r.status?.agentsHolding,
+    expiresAt,
+    secondsLeft: expiresAt ? Math.max(0, Math.round((Date.parse(expiresAt) - now) / 1000)) : undefined,
+    message: r.status?.message,
+    deleting: r.metadata.deletionTimestamp !== undefined,
+  };
+}
+
+/** A delete of an object through the API server; its 4xx message goes back as written. */
+async function deleteObject(del: () => Promise<void>): Promise<void> {
+  try {
+    await del();
+  } catch (err) {
+    const code = httpStatus(err);
+    if (code !== undefined && code >= 400 && code < 500) throw new HttpError(code, apiServerMessage(err));
+    throw err;
+  }
 }
 
 export function createDashboardApp(deps: DashboardAppDeps): express.Application {
@@ -191,14 +230,25 @@ export function createDashboardApp(deps: DashboardAppDeps): express.Application 
 
   api.delete('/blocks/:namespace/:name', auth.requireWrite(), async (req, res) => {
     const target = ref(req);
-    try {
-      await deps.deleteBlockEvent(target);
-    } catch (err) {
-      const code = httpStatus(err);
-      if (code !== undefined && code >= 400 && code < 500) throw new HttpError(code, apiServerMessage(err));
-      throw err;
-    }
+    await deleteObject(() => deps.deleteBlockEvent(target));
     logger.info({ blockEvent: `${target.namespace}/${target.name}` }, 'dashboard: unblock requested');
+    res.json({ deleted: true });
+  });
+
+  // Signature rules: what each matches and does, and how much it drops (summed over its agents).
+  api.get('/signature-rules', (_req, res) => {
+    const now = Date.now();
+    const order = (p: string) => (p === 'Active' ? 0 : p === 'Pending' ? 1 : 2);
+    const rules = deps.listSignatureRules().map((r) => signatureRuleView(r, now));
+    rules.sort((a, b) => order(a.phase) - order(b.phase) || b.dropRatePps - a.dropRatePps);
+    res.json({ rules });
+  });
+
+  // Removing one deletes the SignatureRule: the controller then takes the rule off every agent.
+  api.delete('/signature-rules/:namespace/:name', auth.requireWrite(), async (req, res) => {
+    const target = ref(req);
+    await deleteObject(() => deps.deleteSignatureRule(target));
+    logger.info({ signatureRule: `${target.namespace}/${target.name}` }, 'dashboard: signature rule removal requested');
     res.json({ deleted: true });
   });
 

@@ -33,7 +33,7 @@ export function readDashboardToken(file: string): string {
 
 export async function startDashboard(
   opts: DashboardOptions,
-  deps: DashboardDataDeps & Pick<DashboardAppDeps, 'listBlockEvents' | 'patchPolicy' | 'deleteBlockEvent'>,
+  deps: DashboardDataDeps & Pick<DashboardAppDeps, 'listBlockEvents' | 'listSignatureRules' | 'patchPolicy' | 'deleteBlockEvent' | 'deleteSignatureRule'>,
 ): Promise<RunningDashboard> {
   const auth = new DashboardAuth({ token: opts.tokenFile ? readDashboardToken(opts.tokenFile) : undefined });
   const app = createDashboardApp({
@@ -41,8 +41,10 @@ export async function startDashboard(
     data: new DashboardData(deps),
     listPolicies: deps.listPolicies,
     listBlockEvents: deps.listBlockEvents,
+    listSignatureRules: deps.listSignatureRules,
     patchPolicy: deps.patchPolicy,
     deleteBlockEvent: deps.deleteBlockEvent,
+    deleteSignatureRule: deps.deleteSignatureRule,
     logger: deps.logger,
   });
   const server = http.createServer(app);

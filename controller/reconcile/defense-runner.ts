@@ -27,6 +27,7 @@ import { httpStatus, type ResourceClient } from '../../kube/resource-client.js';
 import { findBlockEvent, newBlockEvent } from './block-event-names.js';
 import { banWindow, LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
 import { lifecycleViewOf } from './enforcement-reconciler.js';
+import type { SignatureRulesFromVerdict } from './signature-rules-from-verdict.js';
 
 export interface DefenseRunnerDeps {
   policies: Pick<ResourceClient<DefensePolicy>, 'patchStatus'>;
@@ -40,6 +41,8 @@ export interface DefenseRunnerDeps {
   now?: () => number;
   agentClients?: AgentClientFactory;
   health?: AgentHealth;
+  /** Signature rules from the verdicts (absent: none are planned). */
+  signatures?: Pick<SignatureRulesFromVerdict, 'record'>;
 }
 
 export interface TriggerInfo {
@@ -54,6 +57,8 @@ export interface DefenseOutcome {
   extended: string[];
   skipped: { ip: string; why: string }[];
   errors: string[];
+  /** SignatureRules created or given a new window or extended. */
+  signatureRules: string[];
 }
 
 function allowlistMatcher(cidrs: readonly string[]): (ip: string) => boolean {
@@ -113,7 +118,7 @@ export class DefenseRunner {
     const name = policy.metadata.name ?? '';
     const { spec } = policy;
     const { windowSeconds, ...thresholds } = spec.detection;
-    const outcome: DefenseOutcome = { underAttack: false, created: [], extended: [], skipped: [], errors: [] };
+    const outcome: DefenseOutcome = { underAttack: false, created: [], extended: [], skipped: [], errors: [], signatureRules: [] };
     const { agents, problems } = await deps.resolver.resolve(policy);
     outcome.errors.push(...problems);
     const verdicts: Verdict[] = [];
@@ -148,10 +153,26 @@ export class DefenseRunner {
     } else if (merged.underAttack) {
       for (const a of merged.attackers) outcome.skipped.push({ ip: a.ip, why: 'observe mode' });
     }
+    // Floods per-IP bans cannot stop: signature rules (applied or proposed, as the policy says).
+    let signatures: Awaited<ReturnType<SignatureRulesFromVerdict['record']>>['entries'] = [];
+    if (merged.underAttack && deps.signatures) {
+      const r = await deps.signatures.record(policy, verdicts.filter((v) => v.underAttack));
+      signatures = r.entries;
+      outcome.signatureRules.push(...r.created, ...r.extended);
+      outcome.errors.push(...r.errors);
+    }
 
     const status: DefensePolicyStatus = {
       lastTrigger: { time: toRfc3339(now), reason: trigger.reason, ...(trigger.pod ? { pod: trigger.pod } : {}), ...(trigger.memoryPercent !== undefined ? { memoryPercent: trigger.memoryPercent } : {}) },
-      lastAnalysis: { time: toRfc3339(now), underAttack: merged.underAttack, victims: merged.victims, vectors: merged.vectors, topSources: merged.topSources },
+      lastAnalysis: {
+        time: toRfc3339(now),
+        underAttack: merged.underAttack,
+        victims: merged.victims,
+        vectors: merged.vectors,
+        topSources: merged.topSources,
+        // Always written: status is merge-patched, and an absent list would keep the last attack's.
+        signatures,
+      },
       conditions: setCondition(
         policy.status?.conditions,
         merged.underAttack
@@ -166,7 +187,7 @@ export class DefenseRunner {
     } catch (err) {
       outcome.errors.push(`status: ${(err as Error).message}`);
     }
-    deps.logger.info({ policy: `${ns}/${name}`, trigger: trigger.reason, underAttack: merged.underAttack, created: outcome.created, extended: outcome.extended, skipped: outcome.skipped.length, errors: outcome.errors }, 'defense run');
+    deps.logger.info({ policy: `${ns}/${name}`, trigger: trigger.reason, underAttack: merged.underAttack, created: outcome.created, extended: outcome.extended, signatureRules: outcome.signatureRules, skipped: outcome.skipped.length, errors: outcome.errors }, 'defense run');
     return outcome;
   }
 

@@ -46,6 +46,17 @@ export interface EnforcementStatus {
   nodes?: RolloutStatus;
   conditions?: Condition[];
   observedGeneration?: number;
+  /** Fields of one kind's status (a SignatureRule's counters, its rule in words, ...). */
+  [field: string]: unknown;
+}
+
+/** What one agent answered to a push. */
+export interface Held {
+  expiresAt: number;
+  backend?: string;
+  offenceCount?: number;
+  /** What the agent's firewall holds, in words (signature rules). */
+  applied?: string;
 }
 
 export interface EnforcementObject extends KubernetesObject {
@@ -65,11 +76,17 @@ export interface EnforcementAdapter<T extends EnforcementObject> {
   /** How it reads in messages and Events, e.g. "203.0.113.7". */
   describe(obj: T): string;
   /** Put it on one agent for `seconds`. Throws AgentApiError. */
-  apply(agent: AgentCalls, obj: T, seconds: number, policy: DefensePolicy | undefined): Promise<{ expiresAt: number; backend?: string; offenceCount?: number }>;
+  apply(agent: AgentCalls, obj: T, seconds: number, policy: DefensePolicy | undefined): Promise<Held>;
   /** Take it off one agent; absent there is fine. Throws AgentApiError. */
   remove(agent: AgentCalls, obj: T): Promise<void>;
   /** Status fields of this kind besides the lifecycle's (e.g. offenceCount). */
-  extraStatus?(obj: T, held: { backend?: string; offenceCount?: number } | undefined): Partial<EnforcementStatus>;
+  extraStatus?(obj: T, held: Omit<Held, 'expiresAt'> | undefined): Partial<EnforcementStatus>;
+  /**
+   * Status fields observed on the agents since (e.g. a SignatureRule's
+   * counters), by object key: written whenever the object is reconciled
+   * while Active and they differ from what status says.
+   */
+  observed?(obj: T, key: string): Partial<EnforcementStatus> | undefined;
 }
 
 /** The writes the reconciler makes (ResourceClient in production, a fake in unit tests). */
@@ -339,14 +356,16 @@ export class EnforcementReconciler<T extends EnforcementObject> {
 
     const agentsKey = agents.map((a) => a.url).sort().join(' ');
     if (obj.status?.phase === 'Active' && pushedAs !== undefined && pushedAs === `${obj.metadata.resourceVersion}|${agentsKey}`) {
-      // Our own status write after a complete push, seen again: nothing to push.
-      this.pushed.set(key, pushedAs);
+      // Our own status write after a complete push, seen again: nothing to push; what the agents observed since may be new.
+      const observed = this.kind.observed?.(obj, key);
+      const rv = observed && this.differs(obj, observed) ? await this.patchStatus(obj, observed) : obj.metadata.resourceVersion;
+      this.pushed.set(key, `${rv}|${agentsKey}`);
       this.skippedPushes++;
       return { requeueAfterMs: window.heldUntil - now + 100 };
     }
 
     const results: PushResult[] = [];
-    let last: { backend?: string; offenceCount?: number } | undefined;
+    let last: Omit<Held, 'expiresAt'> | undefined;
     for (const a of agents) {
       try {
         const r = await this.kind.apply(this.client(a), obj, seconds, policy);
@@ -390,6 +409,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
       message: notes.join('; '),
       conditions: this.condition(obj, 'True', 'Blocked', `held by ${outcome.held.join(', ')}`),
       ...(this.kind.extraStatus?.(obj, last) ?? {}),
+      ...(this.kind.observed?.(obj, key) ?? {}),
     });
     if (!outcome.retry && partial.length === 0 && writtenAs) this.pushed.set(key, `${writtenAs}|${agentsKey}`);
     if (!wasActive) this.event(obj, policy, 'Normal', 'Blocked', `blocked ${what} for ${Math.round((heldUntil - now) / 1000)}s (until ${rfc3339(heldUntil)})`);
@@ -531,6 +551,12 @@ export class EnforcementReconciler<T extends EnforcementObject> {
       .catch((err) => {
         if (httpStatus(err) !== 404) throw err;
       });
+  }
+
+  /** Would these status fields change what status says? */
+  private differs(obj: T, fields: Partial<EnforcementStatus>): boolean {
+    const status = (obj.status ?? {}) as Record<string, unknown>;
+    return Object.entries(fields).some(([k, v]) => JSON.stringify(status[k]) !== JSON.stringify(v));
   }
 
   /**

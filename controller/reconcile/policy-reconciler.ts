@@ -1,12 +1,15 @@
 // Reconciles one DefensePolicy: resolve its agents and check each one answers
 // with the token (AgentsReachable), accept or reject the spec (Ready), count
-// its active BlockEvents, keep its triggers in step with the spec, and run a
-// defense when the floodgate.dev/trigger annotation changes (a manual trigger).
+// its active BlockEvents and SignatureRules, tell each agent what the policy
+// lets it do with its own verdicts (signature rules: auto, propose,
+// disabled), keep its triggers in step with the spec, and run a defense when
+// the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
 import { sameJson } from '../../lib/same-json.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
-import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus } from '../../api/v1alpha1/index.js';
+import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus, type SignatureRule } from '../../api/v1alpha1/index.js';
+import type { SignaturePolicySettings } from '../../api/agent/v1/types.js';
 import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
@@ -24,6 +27,8 @@ export interface PolicyReconcilerDeps {
   /** Why the cached policy does not match its schema (controller/resources/admission.ts); it is then not acted on. */
   specProblem?: (key: string) => string | undefined;
   listBlockEvents: () => BlockEvent[];
+  /** The SignatureRules (activeSignatureRules); absent: not counted. */
+  listSignatureRules?: () => SignatureRule[];
   resolver: AgentResolver;
   events: EventRecorder;
   triggers: TriggerScheduler;
@@ -53,6 +58,18 @@ export function unreachableReason(refusals: readonly AgentRefusal[], kinds: Read
   return agents === 0 ? 'NoAgents' : 'AgentUnreachable';
 }
 
+/** What a policy tells its agents about signature rules from their own verdicts. */
+export function signatureSettings(policy: DefensePolicy): SignaturePolicySettings {
+  const m = policy.spec.mitigation;
+  return {
+    // observe blocks nothing: the agents only propose.
+    mode: m.signatures === 'auto' && m.mode === 'observe' ? 'propose' : m.signatures,
+    durationSeconds: Math.min(m.signatureLimits.durationSeconds, m.signatureLimits.maxDurationSeconds),
+    maxRules: m.signatureLimits.maxActive,
+    maxDurationSeconds: m.signatureLimits.maxDurationSeconds,
+  };
+}
+
 export class PolicyReconciler {
   private manualSeen = new Map<string, string>();
 
@@ -74,13 +91,20 @@ export class PolicyReconciler {
     const watching = Boolean(deps.nodes && deps.selectorAgentsWatch && policy.spec.agentSelector);
     const { agents, problems, refusals = [] } = watching ? { agents: [], problems: [], refusals: [] } : await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
+    const settings = signatureSettings(policy);
     await Promise.all(
       agents.map(async (a) => {
+        const client = (deps.agentClients ?? httpAgentClients)(a, 3000);
         try {
-          await (deps.agentClients ?? httpAgentClients)(a, 3000).readyz();
+          await client.readyz();
         } catch (err) {
           failures.push({ name: a.name, err: err as Error });
+          return;
         }
+        // Idempotent; an agent without signature rules (an older one) answers 404 and is left alone.
+        await client.setSignaturePolicy(policy.metadata.name ?? '', settings).catch((err: unknown) => {
+          if (!(err instanceof AgentApiError && err.status === 404)) deps.logger.warn({ agent: a.name, err: (err as Error).message }, 'cannot tell an agent the policy\'s signature settings');
+        });
       }),
     );
 
@@ -143,9 +167,10 @@ export class PolicyReconciler {
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
     const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
-    const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks };
+    const activeSignatureRules = deps.listSignatureRules?.().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name && r.status?.phase === 'Active').length;
+    const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks, ...(activeSignatureRules !== undefined ? { activeSignatureRules } : {}) };
     const old = policy.status ?? {};
-    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks }, { o: gen, c: conditions, a: activeBlocks })) {
+    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks, s: old.activeSignatureRules }, { o: gen, c: conditions, a: activeBlocks, s: activeSignatureRules ?? old.activeSignatureRules })) {
       try {
         await deps.policies.patchStatus({ namespace: ns, name }, status);
       } catch (err) {

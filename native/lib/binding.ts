@@ -12,7 +12,7 @@ export interface RawTable {
   keys: Uint8Array;
   /** count × counterNames.length, heaviest entry first. */
   counters: Float64Array;
-  /** Destinations only: count × 4 lists × portTopK × (port, packets). */
+  /** Destinations only: count × portLists lists × portTopK × (port, packets). */
   ports?: Uint32Array;
   /** Destinations only: count × destSketchRegisters HLL registers. */
   sketches?: Uint8Array;
@@ -21,6 +21,10 @@ export interface RawTable {
 export interface RawSlot {
   start: number;
   end: number;
+  coverStart: number;
+  coverEnd: number;
+  firstPacket: number;
+  lastPacket: number;
   totals: Float64Array;
   sketch: Uint8Array;
   sources: RawTable;
@@ -97,6 +101,7 @@ export interface NativeBinding {
   counterNames: string[];
   totalNames: string[];
   portTopK: number;
+  portLists: number;
   slotSketchRegisters: number;
   destSketchRegisters: number;
   libpcapVersion: string;

@@ -7,21 +7,23 @@ import { estimateSketch } from './hll.js';
 
 const COUNTER_FIELDS = [
   'packetsUpperBound', 'packets', 'bytes', 'tcp', 'udp', 'icmp', 'other',
-  'syn', 'synAck', 'ack', 'rst', 'fragments',
-] as const;
+  'syn', 'synAck', 'ack', 'rst', 'fragments', 'fin', 'synEcn', 'badFlags', 'handshakes',
+  'outPackets', 'outBytes', 'outSyn', 'outSynAck', 'outRst', 'udpSrcPort', 'udpSrcPortPackets', 'tcpNull', 'synFin', 'psh',
+] as const satisfies readonly (keyof AddressCounters)[];
 
 const TOTAL_FIELDS: (keyof SlotTotals)[] = [
   'packets', 'bytes', 'inboundPackets', 'inboundBytes', 'ipv4', 'ipv6', 'nonIp', 'malformed',
   'tcp', 'udp', 'icmp', 'other', 'syn', 'synAck', 'ack', 'rst', 'fragments',
-  'sourceEvictions', 'destinationEvictions',
+  'sourceEvictions', 'destinationEvictions', 'fin', 'synEcn', 'badFlags', 'handshakes',
+  'outPackets', 'outBytes', 'outSyn', 'outSynAck', 'outRst', 'halfOpenEvictions', 'tcpNull', 'synFin', 'psh',
 ];
 
-const PORT_LISTS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts'] as const;
+const PORT_LISTS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'] as const;
 
 /** Fails loudly at load time if the addon's layout is not the one this decoder reads. */
-export function checkLayout(b: Pick<NativeBinding, 'counterNames' | 'totalNames'>): void {
+export function checkLayout(b: Pick<NativeBinding, 'counterNames' | 'totalNames' | 'portLists'>): void {
   const same = (a: readonly string[], c: readonly string[]) => a.length === c.length && a.every((x, i) => x === c[i]);
-  if (!same(b.counterNames, COUNTER_FIELDS) || !same(b.totalNames, TOTAL_FIELDS)) {
+  if (!same(b.counterNames, COUNTER_FIELDS) || !same(b.totalNames, TOTAL_FIELDS) || b.portLists !== PORT_LISTS.length) {
     throw new Error('native engine layout does not match this version of the TypeScript wrapper; rebuild with "npm run build"');
   }
 }
@@ -38,22 +40,9 @@ function decodeCounters(t: RawTable, i: number): AddressCounters {
   const { addr, family } = formatAddressKey(t.keys, i * 16);
   const base = i * COUNTER_FIELDS.length;
   const c = t.counters;
-  return {
-    addr,
-    family,
-    packetsUpperBound: c[base]!,
-    packets: c[base + 1]!,
-    bytes: c[base + 2]!,
-    tcp: c[base + 3]!,
-    udp: c[base + 4]!,
-    icmp: c[base + 5]!,
-    other: c[base + 6]!,
-    syn: c[base + 7]!,
-    synAck: c[base + 8]!,
-    ack: c[base + 9]!,
-    rst: c[base + 10]!,
-    fragments: c[base + 11]!,
-  };
+  const out = { addr, family } as AddressCounters;
+  for (let f = 0; f < COUNTER_FIELDS.length; f++) out[COUNTER_FIELDS[f]!] = c[base + f]!;
+  return out;
 }
 
 export function decodeSlot(raw: RawSlot, opts: DecodeOptions): Slot {
@@ -72,7 +61,7 @@ export function decodeSlot(raw: RawSlot, opts: DecodeOptions): Slot {
   for (let i = 0; i < nDst; i++) {
     const base = decodeCounters(d, i);
     const lists: Record<(typeof PORT_LISTS)[number], PortCount[]> = {
-      udpSrcPorts: [], tcpSrcPorts: [], udpDstPorts: [], tcpDstPorts: [],
+      udpSrcPorts: [], tcpSrcPorts: [], udpDstPorts: [], tcpDstPorts: [], outUdpDstPorts: [], synDstPorts: [], synAckSrcPorts: [],
     };
     PORT_LISTS.forEach((name, li) => {
       const off = (i * PORT_LISTS.length + li) * k * 2;
@@ -88,6 +77,10 @@ export function decodeSlot(raw: RawSlot, opts: DecodeOptions): Slot {
   return {
     start: raw.start,
     end: raw.end,
+    coverStart: raw.coverStart,
+    coverEnd: raw.coverEnd,
+    firstPacket: raw.firstPacket,
+    lastPacket: raw.lastPacket,
     totals,
     sources,
     destinations,

@@ -32,6 +32,31 @@ export interface AddressCounters {
   rst: number;
   /** IP fragments (first and non-first, IPv4 MF/offset or IPv6 fragment header). */
   fragments: number;
+  /** TCP with FIN set and neither SYN nor RST (normal closes, and FIN scans). */
+  fin: number;
+  /** TCP SYN without ACK carrying ECE or CWR (ECN setup; also the "ECN/CWR" SYN flood variants). */
+  synEcn: number;
+  /** TCP flag mixes no stack sends: NULL, SYN+FIN, SYN+RST, FIN without ACK (FIN scan, XMAS). */
+  badFlags: number;
+  /** TCP handshakes completed in this direction: a SYN, then the ACK of it (and of the SYN+ACK when that is visible). */
+  handshakes: number;
+  /** The protected side's packets back (to this source; from this destination). */
+  outPackets: number;
+  outBytes: number;
+  /** SYNs the protected side sent (it is the client of the connection). */
+  outSyn: number;
+  /** SYN+ACKs the protected side sent (it answered connection attempts). */
+  outSynAck: number;
+  outRst: number;
+  /** The first UDP source port seen from this address (0 when none), and the inbound UDP packets from exactly that port. */
+  udpSrcPort: number;
+  udpSrcPortPackets: number;
+  /** Of badFlags: no flag at all (NULL scans and floods). */
+  tcpNull: number;
+  /** Of badFlags: SYN with FIN or RST. The rest of badFlags is FIN without ACK (FIN scans, XMAS). */
+  synFin: number;
+  /** TCP with PSH: segments that end a write (requests, records); bulk transfers set it rarely. */
+  psh: number;
 }
 
 export interface PortCount {
@@ -46,6 +71,11 @@ export interface DestinationCounters extends AddressCounters {
   tcpSrcPorts: PortCount[];
   udpDstPorts: PortCount[];
   tcpDstPorts: PortCount[];
+  /** UDP destination ports the protected address itself sent to (its own queries: 53, 123, ...). */
+  outUdpDstPorts: PortCount[];
+  /** Destination ports of SYNs alone, and source ports of SYN-ACKs alone (a flood's port, not its neighbours'). */
+  synDstPorts: PortCount[];
+  synAckSrcPorts: PortCount[];
   /** HyperLogLog estimate of distinct source addresses that sent to this destination in the slot. */
   distinctSources: number;
   /** Raw HLL registers (DEST_SKETCH_REGISTERS of them) so windows can merge slots. */
@@ -78,6 +108,22 @@ export interface SlotTotals {
   /** Inbound packets whose source lost its table entry to a heavier one (table full). */
   sourceEvictions: number;
   destinationEvictions: number;
+  fin: number;
+  synEcn: number;
+  badFlags: number;
+  /** TCP handshakes completed towards protected addresses. */
+  handshakes: number;
+  /** Packets the protected addresses sent (replies, their own connections). */
+  outPackets: number;
+  outBytes: number;
+  outSyn: number;
+  outSynAck: number;
+  outRst: number;
+  /** SYNs whose half-open entry was overwritten (table full) before their handshake could complete. */
+  halfOpenEvictions: number;
+  tcpNull: number;
+  synFin: number;
+  psh: number;
 }
 
 export interface Slot {
@@ -85,6 +131,16 @@ export interface Slot {
   start: number;
   /** Exclusive end, ms since the epoch. */
   end: number;
+  /**
+   * The time the slot's data really covers (ms): from the capture's start or a
+   * file's first packet in the first slot, to a file's last packet or a live
+   * capture's stop in the last one; [start, end) otherwise. Rates divide by this.
+   */
+  coverStart: number;
+  coverEnd: number;
+  /** Timestamps of the first and last packet in the slot (0 when it is empty). */
+  firstPacket: number;
+  lastPacket: number;
   totals: SlotTotals;
   /** Inbound sources, heaviest first (by packetsUpperBound). */
   sources: AddressCounters[];

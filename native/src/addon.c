@@ -28,8 +28,9 @@
 
 typedef struct {
   fg_engine *e;
-  int pending; /* async next() calls in flight */
+  int pending; /* async next() calls in flight; each holds a reference to the handle's external */
   int close_requested;
+  int finalized; /* the external was collected while a next() was in flight: its completion frees */
   uint32_t keep_src; /* export at most this many entries per slot, heaviest first */
   uint32_t keep_dst;
 } handle_t;
@@ -195,10 +196,19 @@ static int parse_opts(napi_env env, napi_value obj, parsed_opts *p) {
 
 /* ---- handle ---- */
 
+/* A next() in flight holds a reference to the external, so the collector
+ * cannot finalize it then; only environment teardown still can. In that case
+ * the engine is stopped and the free is left to the pending completion (which
+ * may never run at exit: a leak, never a use after free). */
 static void handle_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   handle_t *h = data;
+  if (h->pending > 0) {
+    h->finalized = 1;
+    if (h->e) fg_engine_stop(h->e);
+    return;
+  }
   if (h->e) fg_engine_close(h->e);
   free(h);
 }
@@ -403,6 +413,20 @@ static void fill_counters(double *d, const fg_table *t, uint32_t i) {
   d[FG_C_ACK] = c->ack;
   d[FG_C_RST] = c->rst;
   d[FG_C_FRAG] = c->frag;
+  d[FG_C_FIN] = c->fin;
+  d[FG_C_SYN_ECN] = c->syn_ecn;
+  d[FG_C_BAD_FLAGS] = c->bad_flags;
+  d[FG_C_HANDSHAKES] = c->handshakes;
+  d[FG_C_OUT_PACKETS] = c->out_packets;
+  d[FG_C_OUT_BYTES] = (double)c->out_bytes;
+  d[FG_C_OUT_SYN] = c->out_syn;
+  d[FG_C_OUT_SYNACK] = c->out_synack;
+  d[FG_C_OUT_RST] = c->out_rst;
+  d[FG_C_UDP_SPORT] = c->udp_sport;
+  d[FG_C_UDP_SPORT_PACKETS] = c->udp_sport_packets;
+  d[FG_C_TCP_NULL] = c->tcp_null;
+  d[FG_C_SYN_FIN] = c->syn_fin;
+  d[FG_C_PSH] = c->psh;
 }
 
 /* One table as {count, keys: Uint8Array(n*16), counters: Float64Array(n*FG_C_N)[, ports, sketches]}. */
@@ -465,12 +489,16 @@ static napi_value table_to_js(napi_env env, const fg_table *t, uint32_t limit) {
 }
 
 static napi_value slot_to_js(napi_env env, const fg_slot *s, const handle_t *h) {
-  napi_value obj, start, end, totals, sketch, src, dst;
+  napi_value obj, start, end, cover_start, cover_end, first, last, totals, sketch, src, dst;
   double *td = NULL;
   uint8_t *hd = NULL;
   CALL(env, napi_create_object(env, &obj));
   CALL(env, napi_create_double(env, (double)s->start_us / 1000.0, &start));
   CALL(env, napi_create_double(env, (double)s->end_us / 1000.0, &end));
+  CALL(env, napi_create_double(env, (double)s->cover_start_us / 1000.0, &cover_start));
+  CALL(env, napi_create_double(env, (double)s->cover_end_us / 1000.0, &cover_end));
+  CALL(env, napi_create_double(env, (double)s->first_us / 1000.0, &first));
+  CALL(env, napi_create_double(env, (double)s->last_us / 1000.0, &last));
   totals = make_f64(env, FG_T_N, &td);
   sketch = make_u8(env, FG_SLOT_HLL_REGS, &hd);
   if (!totals || !sketch) return NULL;
@@ -482,6 +510,10 @@ static napi_value slot_to_js(napi_env env, const fg_slot *s, const handle_t *h) 
   if (!dst) return NULL;
   CALL(env, napi_set_named_property(env, obj, "start", start));
   CALL(env, napi_set_named_property(env, obj, "end", end));
+  CALL(env, napi_set_named_property(env, obj, "coverStart", cover_start));
+  CALL(env, napi_set_named_property(env, obj, "coverEnd", cover_end));
+  CALL(env, napi_set_named_property(env, obj, "firstPacket", first));
+  CALL(env, napi_set_named_property(env, obj, "lastPacket", last));
   CALL(env, napi_set_named_property(env, obj, "totals", totals));
   CALL(env, napi_set_named_property(env, obj, "sketch", sketch));
   CALL(env, napi_set_named_property(env, obj, "sources", src));
@@ -510,6 +542,7 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
+  napi_ref handle_ref; /* keeps the handle's external (and so h) alive until next_complete */
   handle_t *h;
   fg_slot *slot;
 } next_req;
@@ -526,7 +559,7 @@ static void next_complete(napi_env env, napi_status status, void *data) {
   h->pending--;
   napi_value result = NULL;
   if (status == napi_ok && r->slot) {
-    result = slot_to_js(env, r->slot, h);
+    if (!h->finalized) result = slot_to_js(env, r->slot, h);
     fg_engine_release(h->e, r->slot);
   }
   if (result) {
@@ -545,11 +578,13 @@ static void next_complete(napi_env env, napi_status status, void *data) {
     }
   }
   napi_delete_async_work(env, r->work);
+  if (r->handle_ref) napi_delete_reference(env, r->handle_ref);
   free(r);
-  if (h->close_requested && h->pending == 0 && h->e) {
+  if ((h->close_requested || h->finalized) && h->pending == 0 && h->e) {
     fg_engine_close(h->e);
     h->e = NULL;
   }
+  if (h->finalized && h->pending == 0) free(h);
 }
 
 /* next(handle): Promise of the next finished slot, or null when the capture has ended. */
@@ -566,10 +601,19 @@ static napi_value js_next(napi_env env, napi_callback_info info) {
   }
   r->h = h;
   napi_value promise, name;
-  CALL(env, napi_create_promise(env, &r->deferred, &promise));
-  CALL(env, napi_create_string_utf8(env, "floodgate.next", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_create_async_work(env, NULL, name, next_execute, next_complete, r, &r->work));
-  CALL(env, napi_queue_async_work(env, r->work));
+  /* While the work is in the thread pool nothing else may keep the handle
+   * reachable (the caller may drop the capture): hold it ourselves. */
+  if (napi_create_reference(env, argv[0], 1, &r->handle_ref) != napi_ok ||
+      napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "floodgate.next", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, next_execute, next_complete, r, &r->work) != napi_ok ||
+      napi_queue_async_work(env, r->work) != napi_ok) {
+    if (r->work) napi_delete_async_work(env, r->work);
+    if (r->handle_ref) napi_delete_reference(env, r->handle_ref);
+    free(r);
+    napi_throw_error(env, "FG_NAPI", "cannot queue next()");
+    return NULL;
+  }
   h->pending++;
   return promise;
 }
@@ -722,6 +766,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CALL(env, napi_set_named_property(env, exports, "totalNames", v));
   CALL(env, napi_create_uint32(env, FG_PORT_TOPK, &v));
   CALL(env, napi_set_named_property(env, exports, "portTopK", v));
+  CALL(env, napi_create_uint32(env, FG_P_N, &v));
+  CALL(env, napi_set_named_property(env, exports, "portLists", v));
   CALL(env, napi_create_uint32(env, FG_SLOT_HLL_REGS, &v));
   CALL(env, napi_set_named_property(env, exports, "slotSketchRegisters", v));
   CALL(env, napi_create_uint32(env, FG_DST_HLL_REGS, &v));

@@ -94,7 +94,10 @@ typedef struct fg_engine {
   pthread_cond_t hcv_items, hcv_space;
   fg_handoff *ring;
   uint32_t rhead, rlen, widx;
+  /* Half-open TCP connections across slots: used by whichever thread applies table updates. */
+  fg_hs_table hs;
   /* Written by the capture (reader) thread only. */
+  int64_t capture_start_us; /* live: when the capture thread started */
   fg_slot *cur;
   fg_batch batch; /* inline mode; its destination-hash memo serves both modes */
   int64_t last_dump_flush_us;

@@ -40,6 +40,8 @@ static fg_parse_result parse_l4(const uint8_t *p, const uint8_t *end, uint8_t pr
       out->sport = rd16(p);
       out->dport = rd16(p + 2);
       out->tcp_flags = p[13];
+      out->seq = rd32be(p + 4);
+      out->ack = rd32be(p + 8);
       out->has_ports = 1;
       return FG_PARSE_OK;
     case 17:

@@ -20,7 +20,11 @@
 #define FG_TCP_FIN 0x01
 #define FG_TCP_SYN 0x02
 #define FG_TCP_RST 0x04
+#define FG_TCP_PSH 0x08
 #define FG_TCP_ACK 0x10
+#define FG_TCP_URG 0x20
+#define FG_TCP_ECE 0x40
+#define FG_TCP_CWR 0x80
 
 typedef enum {
   FG_PARSE_OK = 0,
@@ -40,6 +44,8 @@ typedef struct {
   uint8_t has_ports;
   uint16_t sport;
   uint16_t dport;
+  uint32_t seq; /* TCP sequence and acknowledgement numbers (0 for other protocols) */
+  uint32_t ack;
 } fg_packet;
 
 enum { FG_L4_OTHER = 0, FG_L4_TCP = 1, FG_L4_UDP = 2, FG_L4_ICMP = 3 };

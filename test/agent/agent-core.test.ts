@@ -15,6 +15,8 @@ import { BlockedMatcher } from '../../agent/traffic/blocked-matcher.js';
 import { RingTrafficAnalyzer } from '../../agent/traffic/traffic-analyzer.js';
 import { AutoDefense } from '../../agent/defense/auto-defense.js';
 import { AttackHistory } from '../../agent/defense/attack-history.js';
+import { BaselineLearner } from '../../agent/traffic/baseline-learner.js';
+import { fromSources } from '../detection/slot-fixtures.js';
 import { BanRefusedError, type BanService, type BlockRequest } from '../../agent/bans/ban-service-port.js';
 import { type BanRecord, type BlockResult } from '../../api/agent/v1/types.js';
 import { ConfigError, loadAgentConfig, readToken } from '../../agent/config/agent-config.js';
@@ -166,6 +168,51 @@ describe('AutoDefense', () => {
     assert.deepEqual(await defense.evaluate(), []);
     assert.deepEqual(await defense.evaluate(), []);
     assert.equal(bans.calls.length, 1, 'a refused address is not retried on every slot');
+  });
+});
+
+describe('continuous detection and the learned baselines', () => {
+  it('without auto-defense an attack is still detected, named and recorded, and nothing is banned', async () => {
+    const ring = new SlotRing();
+    const bans = new FakeBans();
+    const history = new AttackHistory();
+    const defense = new AutoDefense({ ring, bans, history, logger: quiet, registry: new Registry() }, { enabled: false, windowSeconds: 1, banDurationSeconds: 60, thresholds: {} });
+    for (let i = 0; i < 10; i++) {
+      ring.push(buildSlot({ start: i * 100, widthMs: 100, flows: [
+        ...fromSources(500, { dst: VICTIM, kind: 'udp', packets: 4, sport: 47808 }, { firstOctet: 61 }),
+        ...fromSources(200, { dst: VICTIM, kind: 'udp', packets: 4, sport: 37810 }, { firstOctet: 62 }),
+      ] }));
+    }
+    assert.deepEqual(await defense.evaluate(), []);
+    assert.equal(bans.calls.length, 0);
+    const rec = history.list()[0]!;
+    assert.equal(rec.multiVector, true);
+    assert.deepEqual(rec.vectorDetails.map((x) => [x.label, Math.round(x.peakShare * 100), x.signature?.text]), [
+      ['BACnet amplification (udp sport 47808)', 71, 'udp sport 47808 to 10.77.0.10'],
+      ['DVR/IoT amplification (udp sport 37810)', 29, 'udp sport 37810 to 10.77.0.10'],
+    ]);
+  });
+
+  it('the learner feeds the baselines second by second; a flood under the floors is then caught against them', async () => {
+    const ring = new SlotRing();
+    const learner = new BaselineLearner();
+    const history = new AttackHistory();
+    const defense = new AutoDefense({ ring, bans: new FakeBans(), history, logger: quiet, registry: new Registry(), baselines: learner.baselines }, { enabled: true, windowSeconds: 1, banDurationSeconds: 60, thresholds: {} });
+    const push = (s: ReturnType<typeof buildSlot>) => {
+      ring.push(s);
+      learner.push(s);
+    };
+    let t = 0;
+    for (; t < 90_000; t += 100) push(slotAt(t, {}, 20));
+    assert.ok((learner.baselines.view(VICTIM)?.seconds ?? 0) >= 60, 'learned a minute and more');
+    // 500 spoofed SYNs/s: half the cold-start floor.
+    for (let k = 0; k < 10; k++, t += 100) {
+      push(buildSlot({ start: t, widthMs: 100, flows: [...fromSources(50, { dst: VICTIM, kind: 'syn', packets: 1, dport: 80 }, { offset: k * 50, firstOctet: 101 }), ...Array.from({ length: 20 }, (_, i): Flow => ({ src: ipv4(i, 192), dst: VICTIM, kind: 'ack', packets: 5, dport: 80 }))] }));
+    }
+    await defense.evaluate();
+    const rec = history.list()[0];
+    assert.ok(rec, 'the flood was recorded');
+    assert.deepEqual(rec.vectorDetails.map((x) => x.label), ['TCP SYN flood (tcp dport 80)']);
   });
 });
 

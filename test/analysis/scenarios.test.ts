@@ -63,7 +63,7 @@ describe('scenario ground truth', () => {
     assert.equal(v.attackers.length, 0);
     const victim = v.victims[0]!;
     assert.equal(victim.signatureRuleNeeded, true);
-    assert.match(victim.signature.text, /tcp flags syn to 10\.10\.10\.10/);
+    assert.match(victim.signature.text, /tcp flags syn\/syn,ack,rst to 10\.10\.10\.10/);
     assert.ok(v.totals.sourceEvictions > 0, 'the 100k sources overflowed the bounded table');
   });
 

@@ -8,7 +8,9 @@ import { BanRefusedError, type BanService, type BlockRequest } from '../../agent
 import { type AnalysisResult, type AnalyzeRequest, type BanRecord, type BlockResult, type TopTalkers, type TrafficPoint } from '../../api/agent/v1/types.js';
 import { type TrafficAnalyzer } from '../../agent/traffic/traffic-analyzer-port.js';
 import { startAgentServer, type AgentServer } from '../../agent/api/server.js';
+import { exportAggregate, type AggregateExportJson } from '../../detection/aggregate.js';
 import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
+import { mergeSlots } from '../../detection/window-merge.js';
 import type { AttackerEvidence, Verdict } from '../../detection/types.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -30,7 +32,14 @@ export function verdict(attackers: AttackerEvidence[] = [], seconds = 7): Verdic
   const inbound = 10_000;
   return {
     underAttack: attackers.length > 0,
-    window: { start: '2024-01-01T00:00:00.000Z', end: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(), seconds },
+    window: {
+      start: '2024-01-01T00:00:00.000Z',
+      end: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(),
+      seconds,
+      windowSeconds: seconds,
+      coverStart: '2024-01-01T00:00:00.000Z',
+      coverEnd: new Date(Date.parse('2024-01-01T00:00:00Z') + seconds * 1000).toISOString(),
+    },
     thresholds: { ...DEFAULT_THRESHOLDS },
     totals: {
       packets: inbound,
@@ -49,6 +58,7 @@ export function verdict(attackers: AttackerEvidence[] = [], seconds = 7): Verdic
     topSource: attackers[0]
       ? { ip: attackers[0].ip, packets: attackers[0].packets, share: attackers[0].share }
       : { ip: '192.0.2.200', packets: 100, share: 0.01 },
+    exempt: [],
     drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
   };
 }
@@ -110,6 +120,12 @@ export class FakeAnalyzer implements TrafficAnalyzer {
         topDestinations: [{ ip: '10.0.0.1', packets: 8, bytes: 480 }],
       },
     ];
+  }
+
+  aggregateCalls: [number, number][] = [];
+  aggregate(seconds: number, maxSources: number): AggregateExportJson {
+    this.aggregateCalls.push([seconds, maxSources]);
+    return exportAggregate(mergeSlots([]));
   }
 
   talkersCalls: [number, number][] = [];

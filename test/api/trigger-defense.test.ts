@@ -34,7 +34,7 @@ describe('POST /trigger-defense', () => {
     assert.equal(res.status, 200);
     const body = (await res.json()) as TriggerDefenseResponse;
     assert.deepEqual(api.analyzer.calls, [
-      { windowSeconds: 7, thresholds: { attackerShareThreshold: 0.2 }, mode: 'window' },
+      { windowSeconds: 7, thresholds: { attackerShareThreshold: 0.2 }, trigger: 'trigger-defense', mode: 'window' },
     ]);
     assert.equal(body.under_attack, true);
     assert.equal(body.ip, '198.51.100.7');
@@ -95,7 +95,7 @@ describe('POST /trigger-defense', () => {
       api.bans.calls = [];
       const res = await api.request('/trigger-defense', { method: 'POST', ...init });
       assert.equal(res.status, 200);
-      assert.deepEqual(api.analyzer.calls, [{ windowSeconds: 7, thresholds: { attackerShareThreshold: 0.2 }, mode: 'window' }]);
+      assert.deepEqual(api.analyzer.calls, [{ windowSeconds: 7, thresholds: { attackerShareThreshold: 0.2 }, trigger: 'trigger-defense', mode: 'window' }]);
       assert.equal((api.bans.calls[0]?.arg as { durationSeconds: number }).durationSeconds, 60);
     }
   });

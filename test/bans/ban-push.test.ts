@@ -11,12 +11,14 @@ import { parseCidr, cidrContains } from '../../lib/cidr.js';
 import { validateEntries, validCidr } from '../../agent/firewall/entries.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from '../../agent/firewall/types.js';
 import { fakeClock, makeManager, tempStateDir } from './setup.js';
+import { DryRunSignatures } from '../../agent/firewall/dry-run-backend.js';
 
 /** A firewall whose entries time out on the clock, and whose next add or remove can be made to fail. */
 class ExpiringFirewall implements FirewallBackend {
   readonly name = 'nft' as const;
   readonly expiresEntries = true;
   failNext = false;
+  readonly signatures = new DryRunSignatures(() => undefined);
   private readonly entries = new Map<string, number>();
   constructor(private readonly now: () => number) {}
   async init(): Promise<void> {}

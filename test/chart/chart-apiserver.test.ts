@@ -45,7 +45,7 @@ before(async () => {
   const crds = (await renderObjects({ extra: ['--show-only', 'templates/crds.yaml'] }));
   const r = await apply(stream([...crds, SERVICE_MONITOR_CRD]), false);
   assert.equal(r.exitCode, 0, r.stderr);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev', 'crd/servicemonitors.monitoring.coreos.com']);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev', 'crd/signaturerules.floodgate.dev', 'crd/servicemonitors.monitoring.coreos.com']);
 });
 
 after(async () => {
@@ -89,6 +89,8 @@ test('RBAC: the ServiceAccount can do what the controller calls and nothing it d
     ['patch', 'defensepolicies.floodgate.dev', 'shop', 'status'], ['update', 'defensepolicies.floodgate.dev', 'shop', 'finalizers'],
     ['watch', 'blockevents.floodgate.dev'], ['create', 'blockevents.floodgate.dev', 'shop'], ['patch', 'blockevents.floodgate.dev', 'shop'],
     ['delete', 'blockevents.floodgate.dev', 'shop'], ['patch', 'blockevents.floodgate.dev', 'shop', 'status'],
+    ['watch', 'signaturerules.floodgate.dev'], ['create', 'signaturerules.floodgate.dev', 'shop'], ['delete', 'signaturerules.floodgate.dev', 'shop'],
+    ['patch', 'signaturerules.floodgate.dev', 'shop', 'status'],
     ['list', 'pods', 'shop'], ['watch', 'pods'],
     ['create', 'events', 'shop'], ['patch', 'events', 'shop'], ['get', 'secrets', 'shop'],
     ['create', 'leases.coordination.k8s.io', NAMESPACE], ['update', 'leases.coordination.k8s.io/floodgate-controller', NAMESPACE],

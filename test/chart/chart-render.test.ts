@@ -38,6 +38,7 @@ test('defaults: CRDs, least-privilege RBAC, controller; no agent DaemonSet, samp
     'CustomResourceDefinition/blockevents.floodgate.dev',
     'CustomResourceDefinition/defensepolicies.floodgate.dev',
     'CustomResourceDefinition/floodgatenodes.floodgate.dev',
+    'CustomResourceDefinition/signaturerules.floodgate.dev',
     'Deployment/floodgate-controller',
     'Role/floodgate-controller-leader-election',
     'RoleBinding/floodgate-controller-leader-election',
@@ -99,6 +100,8 @@ test('RBAC: exactly what the controller calls; nodes/proxy only with the kubelet
     ['floodgate.dev', 'defensepolicies', 'watch'], ['floodgate.dev', 'blockevents', 'create'], ['floodgate.dev', 'blockevents', 'delete'],
     ['floodgate.dev', 'defensepolicies/status', 'patch'], ['floodgate.dev', 'blockevents/status', 'patch'],
     ['floodgate.dev', 'defensepolicies/finalizers', 'update'], ['', 'pods', 'list'], ['metrics.k8s.io', 'pods', 'get'],
+    ['floodgate.dev', 'signaturerules', 'create'], ['floodgate.dev', 'signaturerules', 'delete'], ['floodgate.dev', 'signaturerules/status', 'patch'],
+    ['floodgate.dev', 'signaturerules/finalizers', 'update'],
     ['', 'events', 'create'], ['', 'events', 'patch'], ['', 'secrets', 'get'], ['floodgate.dev', 'floodgatenodes', 'watch'],
   ] as const) assert.ok(grants(rules, g, r, v), `ClusterRole lacks ${v} ${r}.${g}`);
   for (const [g, r, v] of [
@@ -130,7 +133,7 @@ test('RBAC: exactly what the controller calls; nodes/proxy only with the kubelet
 
 test('CRDs come from crds/ unchanged, with helm.sh/resource-policy: keep only when crds.keep', async () => {
   const objs = await renderObjects();
-  for (const file of ['defensepolicies.floodgate.dev.yaml', 'blockevents.floodgate.dev.yaml', 'floodgatenodes.floodgate.dev.yaml']) {
+  for (const file of ['defensepolicies.floodgate.dev.yaml', 'blockevents.floodgate.dev.yaml', 'signaturerules.floodgate.dev.yaml', 'floodgatenodes.floodgate.dev.yaml']) {
     const src = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'crds', file), 'utf8')) as Any;
     const crd = find(objs, 'CustomResourceDefinition', src.metadata.name);
     assert.deepEqual(crd.spec, src.spec, `${file}: the chart's CRD spec differs from crds/`);
@@ -266,7 +269,7 @@ test('NOTES.txt tells the user the next commands (helm install --dry-run=client)
   assert.match(notes, /helm test floodgate -n floodgate-system/);
   assert.match(notes, /get secret floodgate-agent-token -o jsonpath='\{\.data\.token\}'/);
   assert.match(notes, /The cluster reaches it at http:\/\/host\.docker\.internal:12345/);
-  assert.match(notes, /kubectl get defensepolicies,blockevents -A/);
+  assert.match(notes, /kubectl get floodgate -A/);
   const ds = await helm(['install', 'floodgate', CHART_DIR, '--namespace', 'floodgate-system', '--dry-run=client', '--set', 'agent.daemonset.enabled=true']);
   assert.match(ds.stdout, /the agent DaemonSet floodgate-agent reads it/);
 });

@@ -36,7 +36,7 @@ export async function startApiServerWithCrds(stateDir = STATE_DIR): Promise<Cont
   const cp = await ensureControlPlane({ stateDir });
   const r = await kubectl(cp.kubeconfig, ['apply', '-f', path.join(root, 'crds')]);
   if (r.exitCode !== 0) throw new Error(`kubectl apply crds: ${r.stderr}`);
-  await kubectl(cp.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev']);
+  await kubectl(cp.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev', 'crd/signaturerules.floodgate.dev']);
   return cp;
 }
 

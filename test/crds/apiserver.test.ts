@@ -19,12 +19,14 @@ import {
   DEFENSE_POLICY,
   DefensePolicyConditions,
   GROUP,
+  SIGNATURE_RULE,
   UNBLOCK_FINALIZER,
   defensePolicySpecSchema,
   resolveSpec,
   type BlockEvent,
   type DefensePolicy,
 } from '../../api/v1alpha1/index.js';
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import {
   customObjectsApi,
   Kind,
@@ -42,6 +44,7 @@ let cp: ControlPlane;
 let kubectl: Kubectl;
 let policies: Kind;
 let blocks: Kind;
+let rules: Kind;
 let serverMinor = 0;
 
 
@@ -50,6 +53,9 @@ function policy(name: string, spec: Record<string, unknown>): Obj {
 }
 function block(name: string, spec: Record<string, unknown>): Obj {
   return { apiVersion: API_VERSION, kind: BLOCK_EVENT.kind, metadata: { name, namespace: NS }, spec };
+}
+function signatureRule(name: string, spec: Record<string, unknown>): Obj {
+  return { apiVersion: API_VERSION, kind: SIGNATURE_RULE.kind, metadata: { name, namespace: NS }, spec };
 }
 const AGENTS = { agents: [{ url: 'http://host.docker.internal:12345', tokenSecretRef: { name: 'agent-token', key: 'token' } }] };
 const iso = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -75,6 +81,7 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
     const api = customObjectsApi(cp.kubeconfig);
     policies = new Kind(api, DEFENSE_POLICY, NS);
     blocks = new Kind(api, BLOCK_EVENT, NS);
+    rules = new Kind(api, SIGNATURE_RULE, NS);
     const version = JSON.parse((await kubectl(['get', '--raw', '/version'])).stdout) as { minor: string };
     serverMinor = Number.parseInt(version.minor, 10);
     console.error(`# control plane ${cp.server} (external=${cp.external}) ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
@@ -151,9 +158,13 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
         { short: byName.blockevents?.SHORTNAMES, kind: byName.blockevents?.KIND, cat: byName.blockevents?.CATEGORIES, ns: byName.blockevents?.NAMESPACED },
         { short: 'be', kind: 'BlockEvent', cat: 'floodgate', ns: 'true' },
       );
+      assert.deepEqual(
+        { short: byName.signaturerules?.SHORTNAMES, kind: byName.signaturerules?.KIND, cat: byName.signaturerules?.CATEGORIES, ns: byName.signaturerules?.NAMESPACED },
+        { short: 'sr', kind: 'SignatureRule', cat: 'floodgate', ns: 'true' },
+      );
       assert.match(byName.defensepolicies?.APIVERSION ?? '', /^floodgate\.dev\/v1alpha1$/);
       const cat = await kubectl(['api-resources', '--categories=floodgate', '-o', 'name']);
-      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev', 'floodgatenodes.floodgate.dev']);
+      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev', 'floodgatenodes.floodgate.dev', 'signaturerules.floodgate.dev']);
       assert.deepEqual(
         { short: byName.floodgatenodes?.SHORTNAMES, kind: byName.floodgatenodes?.KIND, ns: byName.floodgatenodes?.NAMESPACED },
         { short: 'fgn', kind: 'FloodgateNode', ns: 'false' },
@@ -195,9 +206,14 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       const got = (await policies.create(policy('full', spec))).spec as DefensePolicy['spec'];
       assert.deepEqual(got.targetSelector, spec.targetSelector);
       assert.deepEqual(got.trigger, { ...spec.trigger, pollIntervalSeconds: 3 });
-      assert.deepEqual(got.detection, { ...spec.detection, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 100e6, victimPpsThreshold: 20000, victimBpsThreshold: 1e9 });
+      assert.deepEqual(got.detection, { ...DEFAULT_THRESHOLDS, ...spec.detection });
       assert.deepEqual(got, resolveSpec(defensePolicySpecSchema, spec).spec, 'the server and the controller resolve alike');
-      assert.deepEqual(got.mitigation, { ...spec.mitigation, escalation: { factor: 3, maxBanDurationSeconds: 86400 } });
+      assert.deepEqual(got.mitigation, {
+        ...spec.mitigation,
+        escalation: { factor: 3, maxBanDurationSeconds: 86400 },
+        signatures: 'auto',
+        signatureLimits: { durationSeconds: 300, maxActive: 16, maxDurationSeconds: 86400 },
+      });
       assert.deepEqual(got.agentSelector, spec.agentSelector);
       assert.deepEqual(got.agentTokenSecretRef, spec.agentTokenSecretRef);
     });
@@ -246,7 +262,45 @@ spec:
       assert.deepEqual(got.spec, spec);
     });
 
-    it('kubectl get floodgate lists both kinds', async () => {
+    it('kubectl apply of a SignatureRule (YAML, short name sr); DefensePolicy signatures: disabled stays a string', async () => {
+      const yaml = `
+apiVersion: floodgate.dev/v1alpha1
+kind: SignatureRule
+metadata: { name: snmp-amp, namespace: ${NS} }
+spec:
+  signature: { protocol: udp, destination: 10.10.10.10, sourcePort: 161 }
+  action: { type: drop }
+  policyRef: { name: web }
+  durationSeconds: 600
+  vector: udp_amplification
+  label: SNMP amplification (udp sport 161)
+---
+apiVersion: floodgate.dev/v1alpha1
+kind: DefensePolicy
+metadata: { name: quiet, namespace: ${NS} }
+spec:
+  agents: [{ url: http://host.docker.internal:12345 }]
+  mitigation: { signatures: disabled, signatureLimits: { maxActive: 4 } }
+`;
+      const r = await kubectl(['apply', '-f', '-'], { input: yaml });
+      assert.match(r.stdout, /signaturerule\.floodgate\.dev\/snmp-amp created/);
+      const got = JSON.parse((await kubectl(['get', 'sr', 'snmp-amp', '-n', NS, '-o', 'json'])).stdout) as { spec: Record<string, unknown> };
+      assert.deepEqual(got.spec.signature, { protocol: 'udp', destination: '10.10.10.10', sourcePort: 161 });
+      const quiet = JSON.parse((await kubectl(['get', 'dp', 'quiet', '-n', NS, '-o', 'json'])).stdout) as DefensePolicy;
+      assert.equal(quiet.spec.mitigation?.signatures, 'disabled');
+      assert.deepEqual(quiet.spec.mitigation?.signatureLimits, { durationSeconds: 300, maxActive: 4, maxDurationSeconds: 86400 });
+    });
+
+    it('SignatureRules the schema refuses: a range as destination, a port over 65535, an unknown action or flag', async () => {
+      const ok = { signature: { protocol: 'udp', destination: '10.10.10.10', sourcePort: 161 }, action: { type: 'drop' }, durationSeconds: 60 };
+      await rejects(rules, signatureRule('bad-dst', { ...ok, signature: { protocol: 'udp', destination: '10.10.10.0/24', sourcePort: 161 } }), 'spec.signature.destination');
+      await rejects(rules, signatureRule('bad-port', { ...ok, signature: { protocol: 'udp', destination: '10.10.10.10', sourcePort: 70000 } }), 'spec.signature.sourcePort');
+      await rejects(rules, signatureRule('bad-action', { ...ok, action: { type: 'blackhole' } }), 'spec.action.type');
+      await rejects(rules, signatureRule('bad-flag', { ...ok, signature: { protocol: 'tcp', destination: '10.10.10.10', tcpFlags: { mask: ['syn', 'bogus'], value: ['syn'] } } }), 'spec.signature.tcpFlags.mask');
+      await rejects(rules, signatureRule('no-duration', { signature: ok.signature, action: ok.action }), 'spec.durationSeconds');
+    });
+
+    it('kubectl get floodgate lists every kind', async () => {
       const r = await kubectl(['get', 'floodgate', '-n', NS, '-o', 'name']);
       const names = r.stdout.trim().split('\n').sort();
       assert.deepEqual(names, [
@@ -254,7 +308,9 @@ spec:
         'blockevent.floodgate.dev/v6',
         'defensepolicy.floodgate.dev/full',
         'defensepolicy.floodgate.dev/minimal',
+        'defensepolicy.floodgate.dev/quiet',
         'defensepolicy.floodgate.dev/web',
+        'signaturerule.floodgate.dev/snmp-amp',
       ]);
     });
   });
@@ -355,7 +411,7 @@ spec:
 
     it('nothing invalid was stored', async () => {
       const r = await kubectl(['get', 'floodgate', '-n', NS, '-o', 'name']);
-      assert.equal(r.stdout.trim().split('\n').length, 5);
+      assert.equal(r.stdout.trim().split('\n').length, 7, "the five objects of the first tests and the valid SignatureRule and DefensePolicy");
     });
   });
 
@@ -545,21 +601,22 @@ spec:
   });
 
   describe('printer columns', () => {
-    it('kubectl get dp shows Ready, Under Attack, Active Blocks, Window, Share, Age', async () => {
+    it('kubectl get dp shows Ready, Under Attack, Active Blocks, Signature Rules, Window, Share, Age', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'dp', '-n', NS])).stdout);
-      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'WINDOW', 'SHARE', 'AGE']);
+      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'SIGNATURE RULES', 'WINDOW', 'SHARE', 'AGE']);
       const web = rows.find((r) => r.NAME === 'web');
       assert.deepEqual({ ...web, AGE: undefined }, {
-        NAME: 'web', READY: 'True', 'UNDER ATTACK': 'True', 'ACTIVE BLOCKS': '3', WINDOW: '7', SHARE: '0.2', AGE: undefined,
+        NAME: 'web', READY: 'True', 'UNDER ATTACK': 'True', 'ACTIVE BLOCKS': '3', 'SIGNATURE RULES': '', WINDOW: '7', SHARE: '0.2', AGE: undefined,
       });
       assert.match(web?.AGE ?? '', /^\d+(s|m)/);
       const full = rows.find((r) => r.NAME === 'full');
       assert.deepEqual([full?.READY, full?.WINDOW, full?.SHARE], ['', '2.5', '0.35']);
     });
 
-    it('kubectl get dp -o wide adds Mode, Ban Duration, Memory %, Last Trigger', async () => {
+    it('kubectl get dp -o wide adds Mode, Signatures, Ban Duration, Memory %, Last Trigger', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'dp', '-n', NS, '-o', 'wide'])).stdout);
-      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'WINDOW', 'SHARE', 'AGE', 'MODE', 'BAN DURATION', 'MEMORY %', 'LAST TRIGGER']);
+      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'SIGNATURE RULES', 'WINDOW', 'SHARE', 'AGE', 'MODE', 'SIGNATURES', 'BAN DURATION', 'MEMORY %', 'LAST TRIGGER']);
+      assert.equal(rows.find((r) => r.NAME === 'quiet')?.SIGNATURES, 'disabled');
       const web = rows.find((r) => r.NAME === 'web');
       assert.deepEqual([web?.MODE, web?.['BAN DURATION'], web?.['MEMORY %']], ['block', '60', '75']);
       assert.match(web?.['LAST TRIGGER'] ?? '', /^\d+s$/);
@@ -584,12 +641,24 @@ spec:
       assert.equal(rows.find((r) => r.NAME === 'status-1')?.BACKEND, 'nft');
     });
 
+    it('kubectl get sr shows Victim, Vector, Rule, Phase, Dropped, Expires, Age; -o wide adds Policy, Applied, PPS, Agents, Backend', async () => {
+      const { headers, rows } = parseTable((await kubectl(['get', 'sr', '-n', NS])).stdout);
+      assert.deepEqual(headers, ['NAME', 'VICTIM', 'VECTOR', 'RULE', 'PHASE', 'DROPPED', 'EXPIRES', 'AGE']);
+      const amp = rows.find((r) => r.NAME === 'snmp-amp');
+      assert.deepEqual([amp?.VICTIM, amp?.VECTOR], ['10.10.10.10', 'udp_amplification']);
+      const wide = parseTable((await kubectl(['get', 'sr', '-n', NS, '-o', 'wide'])).stdout);
+      assert.deepEqual(wide.headers, ['NAME', 'VICTIM', 'VECTOR', 'RULE', 'PHASE', 'DROPPED', 'EXPIRES', 'AGE', 'POLICY', 'APPLIED', 'PPS', 'AGENTS', 'BACKEND']);
+      assert.equal(wide.rows.find((r) => r.NAME === 'snmp-amp')?.POLICY, 'web');
+    });
+
     it('kubectl get floodgate prints one table per kind', async () => {
       const out = (await kubectl(['get', 'floodgate', '-n', NS])).stdout;
-      assert.match(out, /^NAME +READY +UNDER ATTACK +ACTIVE BLOCKS +WINDOW +SHARE +AGE$/m);
+      assert.match(out, /^NAME +READY +UNDER ATTACK +ACTIVE BLOCKS +SIGNATURE RULES +WINDOW +SHARE +AGE$/m);
       assert.match(out, /^NAME +IP +POLICY +PHASE +REASON +EXPIRES +AGE$/m);
       assert.match(out, /^defensepolicy\.floodgate\.dev\/web /m);
       assert.match(out, /^blockevent\.floodgate\.dev\/v6 /m);
+      assert.match(out, /^NAME +VICTIM +VECTOR +RULE +PHASE +DROPPED +EXPIRES +AGE$/m);
+      assert.match(out, /^signaturerule\.floodgate\.dev\/snmp-amp +10\.10\.10\.10 /m);
     });
   });
 });

@@ -27,6 +27,8 @@ import {
   GROUP,
   IP_OR_CIDR_PATTERN,
   IP_OR_CIDR_RE,
+  IP_PATTERN,
+  SIGNATURE_RULE,
   VERSION,
   defensePolicySpecSchema,
   resolveSpec,
@@ -38,6 +40,7 @@ const files = crdFiles();
 const dp = readCrd(files.defensePolicy);
 const be = readCrd(files.blockEvent);
 const fgn = readCrd(files.floodgateNode);
+const sr = readCrd(files.signatureRule);
 
 function version(crd: CrdDoc) {
   const v = crd.spec.versions[0];
@@ -47,6 +50,7 @@ function version(crd: CrdDoc) {
 const dpSchema = version(dp).schema.openAPIV3Schema;
 const beSchema = version(be).schema.openAPIV3Schema;
 const fgnSchema = version(fgn).schema.openAPIV3Schema;
+const srSchema = version(sr).schema.openAPIV3Schema;
 
 /** Every schema node with its dotted path. */
 function* walk(node: SchemaNode, at = ''): Generator<[string, SchemaNode]> {
@@ -59,8 +63,9 @@ function* walk(node: SchemaNode, at = ''): Generator<[string, SchemaNode]> {
 describe('crd-files', () => {
   it('finds the repo root and every manifest', () => {
     assert.match(findRepoRoot(), /\/[^/]+$/);
-    assert.deepEqual(files.all, [files.defensePolicy, files.blockEvent, files.floodgateNode]);
+    assert.deepEqual(files.all, [files.defensePolicy, files.blockEvent, files.signatureRule, files.floodgateNode]);
     assert.match(files.floodgateNode, /crds\/floodgatenodes\.floodgate\.dev\.yaml$/);
+    assert.match(files.signatureRule, /crds\/signaturerules\.floodgate\.dev\.yaml$/);
     assert.match(files.defensePolicy, /crds\/defensepolicies\.floodgate\.dev\.yaml$/);
     assert.match(files.blockEvent, /crds\/blockevents\.floodgate\.dev\.yaml$/);
   });
@@ -69,6 +74,7 @@ describe('crd-files', () => {
 for (const [crd, rd, schema] of [
   [dp, DEFENSE_POLICY, dpSchema],
   [be, BLOCK_EVENT, beSchema],
+  [sr, SIGNATURE_RULE, srSchema],
   [fgn, FLOODGATE_NODE, fgnSchema],
 ] as [CrdDoc, ResourceDescriptor, SchemaNode][]) {
   describe(`${rd.kind} manifest`, () => {
@@ -142,11 +148,13 @@ describe('DefensePolicy schema', () => {
     for (const group of ['trigger', 'detection', 'mitigation'] as const) {
       assert.deepEqual(schemaAt(dpSchema, `spec.${group}`).default, {}, `${group} defaults to {} so its fields get defaults`);
       for (const [k, v] of Object.entries(D[group])) {
-        if (k === 'escalation') continue;
+        if (k === 'escalation' || k === 'signatureLimits') continue;
         assert.equal(schemaAt(dpSchema, `spec.${group}.${k}`).default, v, `spec.${group}.${k}`);
       }
     }
     assert.deepEqual(schemaAt(dpSchema, 'spec.mitigation.escalation').default, {});
+    assert.deepEqual(schemaAt(dpSchema, 'spec.mitigation.signatureLimits').default, {});
+    for (const [k, v] of Object.entries(D.mitigation.signatureLimits)) assert.equal(schemaAt(dpSchema, `spec.mitigation.signatureLimits.${k}`).default, v, k);
     assert.equal(schemaAt(dpSchema, 'spec.mitigation.escalation.factor').default, D.mitigation.escalation.factor);
     assert.equal(
       schemaAt(dpSchema, 'spec.mitigation.escalation.maxBanDurationSeconds').default,
@@ -213,10 +221,12 @@ describe('DefensePolicy schema', () => {
       ['Ready', '.status.conditions[?(@.type=="Ready")].status', 0],
       ['Under Attack', '.status.conditions[?(@.type=="UnderAttack")].status', 0],
       ['Active Blocks', '.status.activeBlocks', 0],
+      ['Signature Rules', '.status.activeSignatureRules', 0],
       ['Window', '.spec.detection.windowSeconds', 0],
       ['Share', '.spec.detection.attackerShareThreshold', 0],
       ['Age', '.metadata.creationTimestamp', 0],
       ['Mode', '.spec.mitigation.mode', 1],
+      ['Signatures', '.spec.mitigation.signatures', 1],
       ['Ban Duration', '.spec.mitigation.banDurationSeconds', 1],
       ['Memory %', '.spec.trigger.memoryThresholdPercent', 1],
       ['Last Trigger', '.status.lastTrigger.time', 1],
@@ -254,6 +264,44 @@ describe('BlockEvent schema', () => {
     ]);
     const expires = version(be).additionalPrinterColumns?.find((c) => c.name === 'Expires');
     assert.deepEqual([expires?.type, expires?.format], ['string', 'date-time']);
+  });
+});
+
+describe('SignatureRule schema', () => {
+  it('requires the signature, the action and the duration; the destination is one address', () => {
+    assert.deepEqual(schemaAt(srSchema, 'spec').required, ['signature', 'action', 'durationSeconds']);
+    assert.equal(schemaAt(srSchema, 'spec.signature.destination').pattern, IP_PATTERN);
+    assert.equal(schemaAt(srSchema, 'spec.signature.source').pattern, IP_OR_CIDR_PATTERN);
+    const port = schemaAt(srSchema, 'spec.signature.destinationPort');
+    assert.deepEqual([port.type, port.minimum, port.maximum], ['integer', 0, 65535]);
+    assert.deepEqual(schemaAt(srSchema, 'spec.action.type').enum, ['drop', 'limit', 'synproxy', 'drop-invalid']);
+    assert.deepEqual(schemaAt(srSchema, 'spec.signature.tcpFlags.mask.[]').enum, ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr']);
+    assert.deepEqual(schemaAt(srSchema, 'status.phase').enum, [...BLOCK_EVENT_PHASES]);
+    assert.equal(schemaAt(srSchema, 'status.packetsDropped').format, 'int64');
+  });
+
+  it('has the printer columns: victim, vector, rule, phase, packets dropped, expiry; details at priority 1', () => {
+    const cols = (version(sr).additionalPrinterColumns ?? []).map((c) => [c.name, c.jsonPath, c.priority ?? 0]);
+    assert.deepEqual(cols, [
+      ['Victim', '.spec.signature.destination', 0],
+      ['Vector', '.spec.vector', 0],
+      ['Rule', '.status.rule', 0],
+      ['Phase', '.status.phase', 0],
+      ['Dropped', '.status.packetsDropped', 0],
+      ['Expires', '.status.expiresAt', 0],
+      ['Age', '.metadata.creationTimestamp', 0],
+      ['Policy', '.spec.policyRef.name', 1],
+      ['Applied', '.status.applied', 1],
+      ['PPS', '.status.dropRatePps', 1],
+      ['Agents', '.status.agentsHolding', 1],
+      ['Backend', '.status.backend', 1],
+    ]);
+    assert.deepEqual(sr.spec.names.shortNames, ['sr']);
+    assert.deepEqual(sr.spec.names.categories, [CATEGORY]);
+  });
+
+  it('names the DefensePolicy signature modes so that YAML 1.1 readers keep them strings (no "off")', () => {
+    assert.deepEqual(schemaAt(dpSchema, 'spec.mitigation.signatures').enum, ['auto', 'propose', 'disabled']);
   });
 });
 

@@ -212,6 +212,43 @@ spec:
     await row.waitFor({ state: 'detached', timeout: 10_000 });
   });
 
+  it('lists an active signature rule with its drop rate; Remove deletes the SignatureRule and the agent no longer holds it', async () => {
+    await k(['apply', '-f', '-'], `
+apiVersion: floodgate.dev/v1alpha1
+kind: SignatureRule
+metadata: {name: snmp-amp, namespace: ${NS}}
+spec:
+  signature: {protocol: udp, destination: ${link.hostIp}, sourcePort: 161}
+  action: {type: drop}
+  policyRef: {name: web}
+  durationSeconds: 600
+  vector: udp_amplification
+  label: SNMP amplification (udp sport 161)`);
+    await eventually('the SignatureRule Active', async () => (await jsonpath(['sr', 'snmp-amp'], '{.status.phase}')) === 'Active', 30_000);
+    type Held = { signatures: { id: string; match: { text: string } }[] };
+    const held = async () => (await agent.api<Held>('GET', '/v1/signatures')).signatures.map((r) => r.match.text);
+    assert.deepEqual(await held(), [`udp sport 161 to ${link.hostIp}`]);
+    const row = page.locator(`tr[data-signaturerule="${NS}/snmp-amp"]`);
+    await row.waitFor({ timeout: 15_000 });
+    const text = (await row.textContent()) ?? '';
+    assert.match(text, new RegExp(`${link.hostIp.replace(/[.]/g, '\\.')}SNMP amplification \\(udp sport 161\\)udp sport 161 to ${link.hostIp.replace(/[.]/g, '\\.')}: drop`));
+    assert.match((await row.locator('td.drop-rate').textContent()) ?? '', /^\d[\d.]*\s?\w* pps$/);
+
+    page.once('dialog', (d) => void d.dismiss());
+    await row.locator('button.remove-signature').click();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await k(['-n', NS, 'get', 'sr', 'snmp-amp'])).exitCode, 0, 'dismissed: nothing removed');
+
+    page.once('dialog', (d) => {
+      assert.match(d.message(), /Remove the signature rule "udp sport 161 to [\d.]+: drop"\?/);
+      void d.accept();
+    });
+    await row.locator('button.remove-signature').click();
+    await eventually('the SignatureRule gone', async () => (await k(['-n', NS, 'get', 'sr', 'snmp-amp'])).stderr.includes('NotFound'), 30_000);
+    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    assert.deepEqual(await held(), [], 'the agent no longer holds the rule');
+  });
+
   it('shows the selected pod memory against its limit and the trigger line', { skip: CGROUP_ROOT ? false : 'no cgroup v1 memory hierarchy' }, async () => {
     const mem = page.locator(`#memory-body .mem[data-pod="${NS}/shop-web-0"]`);
     await mem.waitFor({ timeout: 15_000 });

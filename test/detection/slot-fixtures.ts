@@ -6,7 +6,20 @@
 import { DEST_SKETCH_REGISTERS, estimateSketch as estimate, SLOT_SKETCH_REGISTERS } from '../../native/lib/hll.js';
 import type { AddressCounters, DestinationCounters, PortCount, Slot } from '../../native/lib/types.js';
 
-export type FlowKind = 'syn' | 'synack' | 'ack' | 'rst' | 'udp' | 'icmp' | 'fragment';
+export type FlowKind =
+  | 'syn'
+  | 'ecnsyn'
+  | 'synack'
+  | 'ack'
+  | 'data'
+  | 'fin'
+  | 'rst'
+  | 'null'
+  | 'synfin'
+  | 'xmas'
+  | 'udp'
+  | 'icmp'
+  | 'fragment';
 
 export interface Flow {
   src: string;
@@ -17,6 +30,10 @@ export interface Flow {
   packetBytes?: number;
   sport?: number;
   dport?: number;
+  /** SYN flows: how many of the SYNs completed a handshake (the completing ACKs are not added). */
+  handshakes?: number;
+  /** The protected side's answers to this source, counted as outbound. */
+  out?: { packets: number; bytes?: number; kind?: 'syn' | 'synack' | 'rst' | 'ack' | 'udp'; dport?: number };
 }
 
 export interface SlotSpec {
@@ -28,13 +45,22 @@ export interface SlotSpec {
   /** Non-inbound traffic (outbound, non-IP) added to totals.packets/bytes only. */
   otherPackets?: number;
   otherBytes?: number;
+  /** The time the slot's data covers (default: the whole slot). */
+  coverStart?: number;
+  coverEnd?: number;
 }
 
 const DEFAULT_PACKET_BYTES: Record<FlowKind, number> = {
   syn: 60,
+  ecnsyn: 60,
   synack: 60,
   ack: 60,
+  data: 200,
+  fin: 60,
   rst: 60,
+  null: 60,
+  synfin: 60,
+  xmas: 60,
   udp: 512,
   icmp: 84,
   fragment: 1500,
@@ -95,45 +121,98 @@ export function emptyCounters(addr: string): AddressCounters {
     ack: 0,
     rst: 0,
     fragments: 0,
+    fin: 0,
+    synEcn: 0,
+    badFlags: 0,
+    handshakes: 0,
+    outPackets: 0,
+    outBytes: 0,
+    outSyn: 0,
+    outSynAck: 0,
+    outRst: 0,
+    udpSrcPort: 0,
+    udpSrcPortPackets: 0,
+    tcpNull: 0,
+    synFin: 0,
+    psh: 0,
   };
 }
 
-type Counted = Pick<
-  AddressCounters,
-  'packets' | 'bytes' | 'tcp' | 'udp' | 'icmp' | 'other' | 'syn' | 'synAck' | 'ack' | 'rst' | 'fragments'
->;
+type Counted = Omit<AddressCounters, 'addr' | 'family' | 'packetsUpperBound' | 'udpSrcPort' | 'udpSrcPortPackets'>;
 
+/** The engine's counting rules for `f` (inbound), and its `out` answers. */
 function count(c: Counted, f: Flow, bytes: number): void {
-  c.packets += f.packets;
+  const n = f.packets;
+  c.packets += n;
   c.bytes += bytes;
   switch (f.kind) {
     case 'syn':
-      c.tcp += f.packets;
-      c.syn += f.packets;
+      c.tcp += n;
+      c.syn += n;
+      c.handshakes += f.handshakes ?? 0;
+      break;
+    case 'ecnsyn':
+      c.tcp += n;
+      c.syn += n;
+      c.synEcn += n;
+      c.handshakes += f.handshakes ?? 0;
       break;
     case 'synack':
-      c.tcp += f.packets;
-      c.synAck += f.packets;
+      c.tcp += n;
+      c.synAck += n;
       break;
     case 'ack':
-      c.tcp += f.packets;
-      c.ack += f.packets;
+      c.tcp += n;
+      c.ack += n;
+      break;
+    case 'data':
+      c.tcp += n;
+      c.ack += n;
+      c.psh += n;
+      break;
+    case 'fin':
+      c.tcp += n;
+      c.fin += n;
       break;
     case 'rst':
-      c.tcp += f.packets;
-      c.rst += f.packets;
+      c.tcp += n;
+      c.rst += n;
+      break;
+    case 'null':
+      c.tcp += n;
+      c.badFlags += n;
+      c.tcpNull += n;
+      break;
+    case 'synfin':
+      c.tcp += n;
+      c.syn += n; // SYN without ACK: the engine's syn class too
+      c.badFlags += n;
+      c.synFin += n;
+      break;
+    case 'xmas':
+      c.tcp += n;
+      c.fin += n;
+      c.psh += n;
+      c.badFlags += n;
       break;
     case 'udp':
-      c.udp += f.packets;
+      c.udp += n;
       break;
     case 'icmp':
-      c.icmp += f.packets;
+      c.icmp += n;
       break;
     case 'fragment':
       // Non-first fragments: no transport header, so the engine counts them as "other".
-      c.other += f.packets;
-      c.fragments += f.packets;
+      c.other += n;
+      c.fragments += n;
       break;
+  }
+  if (f.out) {
+    c.outPackets += f.out.packets;
+    c.outBytes += f.out.bytes ?? f.out.packets * 60;
+    if (f.out.kind === 'syn') c.outSyn += f.out.packets;
+    if (f.out.kind === 'synack') c.outSynAck += f.out.packets;
+    if (f.out.kind === 'rst') c.outRst += f.out.packets;
   }
 }
 
@@ -154,6 +233,9 @@ interface DestAcc {
   tcpSrc: Map<number, number>;
   udpDst: Map<number, number>;
   tcpDst: Map<number, number>;
+  outUdpDst: Map<number, number>;
+  synDst: Map<number, number>;
+  synAckSrc: Map<number, number>;
   sketch: Uint8Array;
 }
 
@@ -179,6 +261,12 @@ export function buildSlot(spec: SlotSpec): Slot {
     if (s === undefined) sources.set(f.src, (s = emptyCounters(f.src)));
     count(s, f, bytes);
     s.packetsUpperBound = s.packets;
+    if (f.kind === 'udp' && f.sport !== undefined) {
+      // The engine follows the first UDP source port it sees from an address.
+      if (s.udpSrcPortPackets === 0) s.udpSrcPort = f.sport;
+      if (s.udpSrcPort === f.sport) s.udpSrcPortPackets += f.packets;
+    }
+
 
     let d = dests.get(f.dst);
     if (d === undefined) {
@@ -188,18 +276,24 @@ export function buildSlot(spec: SlotSpec): Slot {
         tcpSrc: new Map(),
         udpDst: new Map(),
         tcpDst: new Map(),
+        outUdpDst: new Map(),
+        synDst: new Map(),
+        synAckSrc: new Map(),
         sketch: new Uint8Array(DEST_SKETCH_REGISTERS),
       };
       dests.set(f.dst, d);
     }
     count(d.counters, f, bytes);
     d.counters.packetsUpperBound = d.counters.packets;
+    if (f.out?.kind === 'udp') addPort(d.outUdpDst, f.out.dport, f.out.packets);
     if (f.kind === 'udp') {
       addPort(d.udpSrc, f.sport, f.packets);
       addPort(d.udpDst, f.dport, f.packets);
     } else if (f.kind !== 'icmp' && f.kind !== 'fragment') {
       addPort(d.tcpSrc, f.sport, f.packets);
       addPort(d.tcpDst, f.dport, f.packets);
+      if (f.kind === 'syn' || f.kind === 'ecnsyn' || f.kind === 'synfin') addPort(d.synDst, f.dport, f.packets);
+      if (f.kind === 'synack') addPort(d.synAckSrc, f.sport, f.packets);
     }
     sketchAdd(d.sketch, f.src);
     sketchAdd(slotSketch, f.src);
@@ -221,14 +315,22 @@ export function buildSlot(spec: SlotSpec): Slot {
       tcpSrcPorts: top(d.tcpSrc),
       udpDstPorts: top(d.udpDst),
       tcpDstPorts: top(d.tcpDst),
+      outUdpDstPorts: top(d.outUdpDst),
+      synDstPorts: top(d.synDst),
+      synAckSrcPorts: top(d.synAckSrc),
       distinctSources: estimate(d.sketch),
       sourceSketch: d.sketch,
     }))
     .sort((a, b) => b.packets - a.packets);
 
+  const end = spec.start + (spec.widthMs ?? 1000);
   return {
     start: spec.start,
-    end: spec.start + (spec.widthMs ?? 1000),
+    end,
+    coverStart: spec.coverStart ?? spec.start,
+    coverEnd: spec.coverEnd ?? end,
+    firstPacket: spec.start,
+    lastPacket: end - 1,
     totals,
     sources: sourceList,
     destinations,
@@ -283,5 +385,6 @@ export function sourceOnlySlot(start: number, sources: AddressCounters[], widthM
     totals.bytes += s.bytes;
     totals.inboundBytes += s.bytes;
   }
-  return { start, end: start + widthMs, totals, sources, destinations: [], distinctSources: 0, sourceSketch: new Uint8Array(0) };
+  const end = start + widthMs;
+  return { start, end, coverStart: start, coverEnd: end, firstPacket: start, lastPacket: end - 1, totals, sources, destinations: [], distinctSources: 0, sourceSketch: new Uint8Array(0) };
 }

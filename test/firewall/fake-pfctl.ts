@@ -18,13 +18,24 @@ const usesStdin = argv.includes('-f') && argv[argv.indexOf('-f') + 1] === '-';
 const stdin = usesStdin ? fs.readFileSync(0, 'utf8') : undefined;
 fs.appendFileSync(path.join(dir, 'log.jsonl'), JSON.stringify(stdin === undefined ? { argv } : { argv, stdin }) + '\n');
 const statePath = path.join(dir, 'state.json');
-const state = fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, 'utf8')) : { rules: '', table: null };
+const state = fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, 'utf8')) : { rules: '', table: null, sig: '' };
+state.sig = state.sig || '';
+const sigPrefix = '-a floodgate/signatures ';
 const save = () => fs.writeFileSync(statePath, JSON.stringify(state));
 const key = argv.join(' ');
 const fail = (msg) => { process.stderr.write(msg + '\n'); process.exit(1); };
 const tablePrefix = '-a floodgate -t floodgate_blocked -T ';
 if (key === '-a floodgate -s rules') {
-  process.stdout.write(state.rules.split('\n').filter((l) => l.startsWith('block')).map((l) => l + '\n').join(''));
+  process.stdout.write(state.rules.split('\n').filter((l) => l.startsWith('block') || l.startsWith('anchor')).map((l) => l + '\n').join(''));
+} else if (key === sigPrefix + '-f -') {
+  state.sig = stdin; save();
+} else if (key === sigPrefix + '-s rules') {
+  process.stdout.write(state.sig.split('\n').filter((l) => /^(block|pass)/.test(l)).map((l) => l + '\n').join(''));
+} else if (key === sigPrefix + '-s labels') {
+  // pfctl -s labels: "label evaluations packets bytes in_packets in_bytes out_packets out_bytes states"
+  for (const m of state.sig.matchAll(/label "(sig_[0-9a-f]{16})"/g)) process.stdout.write(m[1] + ' 120 42 2520 42 2520 0 0 0\n');
+} else if (key === sigPrefix + '-F rules' || key === sigPrefix + '-F Tables') {
+  state.sig = ''; save();
 } else if (key === '-a floodgate -v -s rules') {
   for (const l of state.rules.split('\n').filter((l) => l.startsWith('block'))) {
     process.stdout.write(l + '\n  [ Evaluations: 120       Packets: 42        Bytes: 2520        States: 0     ]\n  [ Inserted: uid 0 pid 1 State Creations: 0     ]\n');

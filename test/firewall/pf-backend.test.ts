@@ -47,13 +47,15 @@ describe('pf backend (command plan)', () => {
         [...T, 'show'],
         ['pfctl', '-a', 'floodgate', '-v', '-s', 'rules'],
         [...T, 'delete', '198.51.100.7'],
+        ['pfctl', '-a', 'floodgate/signatures', '-F', 'rules'],
+        ['pfctl', '-a', 'floodgate/signatures', '-F', 'Tables'],
         ['pfctl', '-a', 'floodgate', '-F', 'rules'],
         [...T, 'kill'],
       ],
     );
     const load = (await fake.log())[1];
     assert.equal(load?.stdin, PF_ANCHOR_RULES);
-    assert.equal(PF_ANCHOR_RULES, 'table <floodgate_blocked> persist\nblock drop in quick from <floodgate_blocked> to any\n');
+    assert.equal(PF_ANCHOR_RULES, 'table <floodgate_blocked> persist\nblock drop in quick from <floodgate_blocked> to any\nanchor "signatures"\n');
   });
 
   it('never loads a ruleset outside the anchor', async () => {
@@ -64,7 +66,8 @@ describe('pf backend (command plan)', () => {
     await backend.teardown();
     for (const { argv } of await fake.log()) {
       if (!argv.includes('-f') && !argv.includes('-F')) continue;
-      assert.deepEqual(argv.slice(0, 2), ['-a', 'floodgate'], argv.join(' '));
+      assert.equal(argv[0], '-a', argv.join(' '));
+      assert.match(argv[1] ?? '', /^floodgate(\/signatures)?$/, argv.join(' '));
       assert.ok(!argv.includes('/etc/pf.conf'));
     }
   });

@@ -25,6 +25,8 @@ export interface TcpFlags {
   psh?: boolean;
   ack?: boolean;
   urg?: boolean;
+  ece?: boolean;
+  cwr?: boolean;
 }
 
 export function tcpFlagsByte(flags: TcpFlags): number {
@@ -34,7 +36,9 @@ export function tcpFlagsByte(flags: TcpFlags): number {
     (flags.rst ? 0x04 : 0) |
     (flags.psh ? 0x08 : 0) |
     (flags.ack ? 0x10 : 0) |
-    (flags.urg ? 0x20 : 0)
+    (flags.urg ? 0x20 : 0) |
+    (flags.ece ? 0x40 : 0) |
+    (flags.cwr ? 0x80 : 0)
   );
 }
 

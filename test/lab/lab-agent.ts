@@ -21,6 +21,8 @@ export interface LabAgentOptions {
   port?: number;
   /** Extra node flags for the agent process, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[];
+  /** The API token (default: a new random one); a restart that keeps its callers passes the old one. */
+  token?: string;
 }
 
 export interface LabAgent {
@@ -37,7 +39,7 @@ export interface LabAgent {
 
 export async function startLabAgent(lab: Lab, opts: LabAgentOptions): Promise<LabAgent> {
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fglab-state-'));
-  const token = 'lab-token-' + Math.random().toString(36).slice(2).padEnd(16, 'x');
+  const token = opts.token ?? 'lab-token-' + Math.random().toString(36).slice(2).padEnd(16, 'x');
   const tokenFile = path.join(stateDir, 'token');
   fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   const port = opts.port ?? 12345;

@@ -10,9 +10,11 @@
 //     ban keeps the later expiry, removals and expiries in a change journal),
 //     with switches for the failures the reconcilers must survive;
 //   - a clock that only moves when told to.
+import { DEFAULT_THRESHOLDS } from '../../detection/defaults.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { parseCidr } from '../../lib/cidr.js';
-import type { AnalysisResult, BanRecord, BlockBody } from '../../api/agent/v1/types.js';
+import type { AnalysisResult, BanRecord, BlockBody, SignatureList, SignaturePolicySettings, SignatureRecord, SignatureRequest } from '../../api/agent/v1/types.js';
+import { actionText, matchText, normalizeMatch, signatureId } from '../../api/signature-rule.js';
 import type { AgentCalls, AgentClientFactory } from '../../controller/agents/agent-clients.js';
 import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
@@ -300,6 +302,92 @@ export class FakeAgent implements AgentCalls {
     return this.put(this.cidrOf(target), body.durationSeconds, body.reason, 'api', body.policy);
   }
 
+  // ---- signature rules: a store of records like the agent's (id = hash of the match, later expiry wins).
+  readonly rules = new Map<string, SignatureRecord>();
+  readonly signatureSettings: Record<string, SignaturePolicySettings> = {};
+  private signatureEpoch = Math.random().toString(16).slice(2, 10);
+  /** Packets each rule's counter shows (set by tests). */
+  readonly signatureCounters = new Map<string, { packets: number; pps: number }>();
+
+  private sweepSignatures(): void {
+    for (const [id, r] of this.rules) if (Date.parse(r.expiresAt) <= this.clock.now()) this.rules.delete(id);
+  }
+
+  private putSignature(req: SignatureRequest, source: SignatureRecord['source']): { action: 'added' | 'extended' | 'updated' | 'unchanged'; rule: SignatureRecord } {
+    const now = this.clock.now();
+    const match = normalizeMatch(req.match);
+    const id = signatureId(match);
+    const existing = this.rules.get(id);
+    const held = Math.min(req.durationSeconds, this.capSeconds ?? req.durationSeconds);
+    const expiresAt = Math.max(existing ? Date.parse(existing.expiresAt) : 0, now + held * 1000);
+    const createdAt = existing?.createdAt ?? new Date(now).toISOString();
+    const rule: SignatureRecord = {
+      id,
+      match,
+      action: req.action,
+      applied: actionText(req.action),
+      ...(req.vector ? { vector: req.vector } : {}),
+      ...(req.label ? { label: req.label } : {}),
+      reason: req.reason,
+      ...(existing?.policy ?? req.policy ? { policy: existing?.policy ?? req.policy } : {}),
+      source: existing?.source ?? source,
+      createdAt,
+      expiresAt: new Date(expiresAt).toISOString(),
+      durationSeconds: Math.round((expiresAt - Date.parse(createdAt)) / 1000),
+      backend: 'dry-run',
+      packets: this.signatureCounters.get(id)?.packets ?? 0,
+      bytes: 0,
+      packetsPerSecond: this.signatureCounters.get(id)?.pps ?? 0,
+    };
+    this.rules.set(id, rule);
+    return { action: existing ? (expiresAt > Date.parse(existing.expiresAt) ? 'extended' : 'unchanged') : 'added', rule };
+  }
+
+  /** A rule the agent applied on its own (auto-defense). */
+  ownSignature(req: Omit<SignatureRequest, 'reason'> & { reason?: string }): SignatureRecord {
+    return this.putSignature({ reason: 'auto-defense', ...req }, 'auto').rule;
+  }
+
+  /** An operator removes a rule on the agent. */
+  removeSignatureByHand(id: string): void {
+    this.rules.delete(id);
+  }
+
+  /** The agent restarts without its signature store. */
+  restartSignaturesEmpty(): void {
+    this.signatureEpoch = Math.random().toString(16).slice(2, 10);
+    this.rules.clear();
+  }
+
+  async signatures(): Promise<SignatureList> {
+    this.calls.push('signatures');
+    this.fail();
+    this.sweepSignatures();
+    const list = [...this.rules.values()].map((r) => ({ ...r, packets: this.signatureCounters.get(r.id)?.packets ?? r.packets, packetsPerSecond: this.signatureCounters.get(r.id)?.pps ?? r.packetsPerSecond }));
+    return { signatures: list, epoch: this.signatureEpoch, policies: { ...this.signatureSettings } };
+  }
+
+  async addSignature(req: SignatureRequest) {
+    this.calls.push(`addSignature ${signatureId(req.match)} ${req.durationSeconds}`);
+    this.fail();
+    if (this.mode === 'refuse') throw new AgentApiError(`refusing signature ${matchText(req.match)}: 10.0.0.9 is not an address this agent protects`, 'refused', 403);
+    this.sweepSignatures();
+    return { ok: true as const, ...this.putSignature(req, 'api') };
+  }
+
+  async removeSignature(id: string): Promise<{ removed: boolean }> {
+    this.calls.push(`removeSignature ${id}`);
+    this.fail();
+    return { removed: this.rules.delete(id) };
+  }
+
+  async setSignaturePolicy(policy: string, settings: SignaturePolicySettings): Promise<SignaturePolicySettings> {
+    this.calls.push(`setSignaturePolicy ${policy} ${settings.mode}`);
+    this.fail();
+    this.signatureSettings[policy] = settings;
+    return settings;
+  }
+
   async unblock(target: string): Promise<{ removed: boolean }> {
     this.calls.push(`unblock ${target}`);
     this.fail();
@@ -324,13 +412,14 @@ export function analysisOf(attackers: string[]): AnalysisResult {
   return {
     verdict: {
       underAttack: attackers.length > 0,
-      window: { start: t, end: t, seconds: 7 },
-      thresholds: { attackerShareThreshold: 0.2, minPackets: 1000, sourcePpsThreshold: 5000, sourceBpsThreshold: 1e8, victimPpsThreshold: 20000, victimBpsThreshold: 1e9, maxAttackers: 100 },
+      window: { start: t, end: t, seconds: 7, windowSeconds: 7, coverStart: t, coverEnd: t },
+      thresholds: { ...DEFAULT_THRESHOLDS },
       totals: { packets: 0, bytes: 0, inboundPackets: 0, inboundBytes: 0, pps: 0, bps: 0, distinctSources: 0, malformed: 0, sourceEvictions: 0 },
       victims: [],
       vectors: attackers.length ? ['syn_flood'] : [],
       attackers: attackers.map((ip) => ({ ip, rules: ['share'], packets: 350_000, bytes: 21_000_000, share: 0.5, pps: 50_000, bps: 24_000_000, protocols: { ...zero, tcp: 350_000 } })),
       topSource: null,
+      exempt: [],
       drops: { dropped: 0, ifDropped: 0, slotsDropped: 0 },
     },
     blockedStillSending: [],

@@ -21,7 +21,15 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { z } from 'zod';
 import { parseAddress } from '../../../lib/cidr.js';
-import { analyzeBodySchema, blockBatchBodySchema, blockBodySchema } from './requests.js';
+import {
+  analyzeBodySchema,
+  blockBatchBodySchema,
+  blockBodySchema,
+  policyNameSchema,
+  signatureIdSchema,
+  signaturePolicySettingsSchema,
+  signatureRequestSchema,
+} from './requests.js';
 import {
   analysisResultSchema,
   attacksSchema,
@@ -35,8 +43,24 @@ import {
   trafficSchema,
   unblockAllResultSchema,
   unblockResultSchema,
+  signatureListSchema,
+  signatureRemovedSchema,
+  signatureResultSchema,
 } from './responses.js';
-import type { AnalysisResult, AnalyzeRequest, AttackRecord, BanRecord, BlockBody, BlockResult, TopTalkers, TrafficPoint } from './types.js';
+import type {
+  AnalysisResult,
+  AnalyzeRequest,
+  AttackRecord,
+  BanRecord,
+  BlockBody,
+  BlockResult,
+  SignatureList,
+  SignaturePolicySettings,
+  SignatureRequest,
+  SignatureResult,
+  TopTalkers,
+  TrafficPoint,
+} from './types.js';
 
 export type AgentErrorKind =
   /** No connection (DNS, refused, reset). */
@@ -349,5 +373,32 @@ export class AgentApiClient {
 
   unblock(target: string): Promise<{ removed: boolean }> {
     return this.call(unblockResultSchema, 'DELETE', `/v1/blocks/${encodeURIComponent(target)}`);
+  }
+
+  /** Every signature rule the agent holds, with its counters, and the policies' settings. */
+  signatures(): Promise<SignatureList> {
+    return this.call(signatureListSchema, 'GET', '/v1/signatures', { maxBytes: RESPONSE_LIMITS.series });
+  }
+
+  /**
+   * Add (or extend) one signature rule. A refusal (never-block, not protected,
+   * unsafe, over a cap, unsupported) throws AgentApiError kind 'refused' with
+   * the agent's one-line reason; the answer of a success is its record.
+   */
+  async addSignature(req: SignatureRequest): Promise<Extract<SignatureResult, { ok: true }>> {
+    const r = await this.call(signatureResultSchema, 'POST', '/v1/signatures', { body: this.checked(signatureRequestSchema, req) });
+    if (!r.ok) throw new AgentApiError(oneLine(r.error), 'refused');
+    return r;
+  }
+
+  /** Remove a rule by id, with every helper rule it added; absent is not an error. */
+  removeSignature(id: string): Promise<{ removed: boolean }> {
+    return this.call(signatureRemovedSchema, 'DELETE', `/v1/signatures/${this.checked(signatureIdSchema, id)}`);
+  }
+
+  /** Tell the agent what a policy lets it do with its own verdicts. */
+  setSignaturePolicy(policy: string, settings: SignaturePolicySettings): Promise<SignaturePolicySettings> {
+    const name = this.checked(policyNameSchema, policy);
+    return this.call(signaturePolicySettingsSchema, 'PUT', `/v1/signatures/policies/${encodeURIComponent(name)}`, { body: this.checked(signaturePolicySettingsSchema, settings) });
   }
 }

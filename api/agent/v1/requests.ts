@@ -9,7 +9,9 @@ import { parseCidr } from '../../../lib/cidr.js';
 import { detectionThresholdOverridesSchema, detectionThresholdsSchema } from '../../../detection/defaults.js';
 import { MAX_BAN_SECONDS } from '../../ban-time.js';
 import { type Same, sameType } from './same-type.js';
-import type { AnalyzeRequest, BlockBody } from './types.js';
+import type { AnalyzeRequest, BlockBody, SignaturePolicySettings, SignatureRequest } from './types.js';
+import { SIGNATURE_MODES, signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
+import type { AttackVector } from '../../../detection/types.js';
 
 export { MAX_BAN_SECONDS };
 
@@ -176,11 +178,16 @@ export const analysisModeSchema = z.enum(['continuous', 'window'], {
   error: 'must be "continuous" or "window"',
 });
 
+export const explicitTriggerSchema = z.enum(['api', 'trigger-defense', 'memory', 'annotation', 'schedule'], {
+  error: 'must be one of api, trigger-defense, memory, annotation, schedule',
+});
+
 export function analyzeBodySchema(maxWindowSeconds: number) {
   return z.strictObject({
     windowSeconds: windowSecondsSchema(maxWindowSeconds),
     thresholds: detectionThresholdOverridesSchema.optional(),
     mode: analysisModeSchema.optional(),
+    trigger: explicitTriggerSchema.optional(),
   });
 }
 sameType<Same<z.output<ReturnType<typeof analyzeBodySchema>>, AnalyzeRequest>>();
@@ -240,6 +247,17 @@ export const trafficQuerySchema = z.strictObject({
     .optional(),
 });
 
+/** GET /v1/aggregate: the window (default 1 s) and how many sources to list (default 1000, at most 20,000). */
+export const aggregateQuerySchema = z.strictObject({
+  seconds: trafficQuerySchema.shape.seconds,
+  sources: z
+    .string({ error: 'must be given once, as a whole number' })
+    .regex(/^[0-9]{1,5}$/, { error: 'must be a whole number from 1 to 20000' })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: 'must be at least 1' }).max(20_000, { error: 'must be at most 20000' }))
+    .optional(),
+});
+
 /** GET /v1/talkers: the window (default 7 s) and how many sources (default 20). */
 export const talkersQuerySchema = z.strictObject({
   seconds: trafficQuerySchema.shape.seconds,
@@ -250,3 +268,57 @@ export const talkersQuerySchema = z.strictObject({
     .pipe(z.number().min(1, { error: 'must be at least 1' }).max(100, { error: 'must be at most 100' }))
     .optional(),
 });
+
+// ---------------------------------------------------------------------------
+// Signature rules. The schemas check shapes and bounds; what a rule may do
+// (signatureProblems in api/signature-rule.ts) and what the host allows are
+// the agent's refusals, each with its own code.
+
+const ATTACK_VECTOR_NAMES = [
+  'syn_flood',
+  'synack_reflection',
+  'ack_flood',
+  'rst_flood',
+  'tcp_flag_anomaly',
+  'tcp_flood',
+  'udp_amplification',
+  'udp_flood',
+  'icmp_flood',
+  'fragment_flood',
+  'ip_protocol_flood',
+  'generic',
+] as const satisfies readonly AttackVector[];
+sameType<Same<(typeof ATTACK_VECTOR_NAMES)[number], AttackVector>>();
+export const attackVectorNameSchema = z.enum(ATTACK_VECTOR_NAMES);
+
+/** A one-line label or reason, printable, at most `max` characters. */
+function printableLine(max: number) {
+  return ruled(stringType(), (s: string) => (s.length > max ? `must be at most ${max} characters` : !PRINTABLE.test(s) ? 'must be printable text on one line' : undefined));
+}
+
+/** POST /v1/signatures. */
+export const signatureRequestSchema = z.strictObject({
+  match: signatureMatchSchema,
+  action: signatureActionSchema,
+  durationSeconds: durationSecondsSchema,
+  reason: reasonSchema,
+  policy: policyNameSchema.optional(),
+  vector: attackVectorNameSchema.optional(),
+  label: printableLine(200).optional(),
+});
+sameType<Same<z.output<typeof signatureRequestSchema>, SignatureRequest>>();
+
+/** A rule's id in a path (DELETE /v1/signatures/<id>): 16 lower-case hex digits. */
+export const signatureIdSchema = z.string().regex(/^[0-9a-f]{16}$/, { error: 'must be a signature rule id: 16 hex digits (GET /v1/signatures lists them)' });
+
+/** At most this many rules a policy may hold on one agent; the agent's own cap (signatures.maxActiveRules) applies too. */
+export const MAX_POLICY_RULES = 1000;
+
+/** PUT /v1/signatures/policies/<name>. */
+export const signaturePolicySettingsSchema = z.strictObject({
+  mode: z.enum(SIGNATURE_MODES, { error: 'must be "auto", "propose" or "disabled"' }),
+  durationSeconds: durationSecondsSchema,
+  maxRules: z.number().int().min(1).max(MAX_POLICY_RULES),
+  maxDurationSeconds: durationSecondsSchema,
+});
+sameType<Same<z.output<typeof signaturePolicySettingsSchema>, SignaturePolicySettings>>();

@@ -16,7 +16,8 @@
 
 import { z } from 'zod';
 import { parseAddress, parseCidr } from '../../../lib/cidr.js';
-import type { AttackVector, AttackerRule, DetectionThresholds, Verdict } from '../../../detection/types.js';
+import type { AttackVector, AttackerRule, DetectionThresholds, ExplicitTrigger, Verdict, VectorTrigger } from '../../../detection/types.js';
+import { mitigationSignatureSchema } from '../../../detection/mitigation-signature.js';
 import type {
   AnalysisResult,
   AttackRecord,
@@ -25,7 +26,12 @@ import type {
   TopTalkers,
   TrafficPoint,
   TriggerDefenseResponse,
+  SignatureList,
+  SignatureRecord,
+  SignatureResult,
 } from './types.js';
+import { signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
+import { signaturePolicySettingsSchema } from './requests.js';
 import { type Same, sameType } from './same-type.js';
 
 
@@ -47,16 +53,25 @@ const ATTACK_VECTORS = [
   'synack_reflection',
   'ack_flood',
   'rst_flood',
+  'tcp_flag_anomaly',
+  'tcp_flood',
   'udp_amplification',
   'udp_flood',
   'icmp_flood',
   'fragment_flood',
+  'ip_protocol_flood',
   'generic',
 ] as const satisfies readonly AttackVector[];
 sameType<Same<(typeof ATTACK_VECTORS)[number], AttackVector>>();
 
 const ATTACKER_RULES = ['share', 'source_pps', 'source_bps', 'heavy_hitter'] as const satisfies readonly AttackerRule[];
 sameType<Same<(typeof ATTACKER_RULES)[number], AttackerRule>>();
+
+const VECTOR_TRIGGERS = ['ceiling', 'floor', 'baseline'] as const satisfies readonly VectorTrigger[];
+sameType<Same<(typeof VECTOR_TRIGGERS)[number], VectorTrigger>>();
+
+const EXPLICIT_TRIGGERS = ['api', 'trigger-defense', 'memory', 'annotation', 'schedule'] as const satisfies readonly ExplicitTrigger[];
+sameType<Same<(typeof EXPLICIT_TRIGGERS)[number], ExplicitTrigger>>();
 
 export const attackVectorSchema = z.enum(ATTACK_VECTORS);
 
@@ -71,6 +86,18 @@ const thresholdsSchema = z.object({
   victimPpsThreshold: count(),
   victimBpsThreshold: count(),
   maxAttackers: count(),
+  synFloodPps: count(),
+  reflectionPps: count(),
+  fragmentPps: count(),
+  fragmentShare: count(),
+  badFlagsPps: count(),
+  icmpFloodPps: count(),
+  rstFloodPps: count(),
+  baselineSigmas: count(),
+  baselineMinPps: count(),
+  baselineMinRatio: count(),
+  warmupSeconds: count(),
+  baselineHalfLifeSeconds: count(),
 });
 sameType<Same<z.output<typeof thresholdsSchema>, DetectionThresholds>>();
 
@@ -83,15 +110,28 @@ const attackerSchema = z.object({
   pps: count(),
   bps: count(),
   protocols: protocolMixSchema,
+  vector: attackVectorSchema.optional(),
+  vectorLabel: text(200).optional(),
 });
 
-const signatureSchema = z.object({
-  text: text(500),
-  protocol: z.enum(['tcp', 'udp', 'icmp', 'any']),
-  destination: text(64),
-  sourcePort: z.number().int().min(0).max(65535).optional(),
-  destinationPort: z.number().int().min(0).max(65535).optional(),
-  tcpFlags: text(32).optional(),
+// A signature is what a firewall rule is built from: strict (an unknown field
+// could mean a narrower match than this version would apply), and detection's
+// own schema, so what an agent proposes is checked as the agent checks it.
+const signatureSchema = mitigationSignatureSchema;
+
+const baselineStatSchema = z.object({ mean: count(), std: count(), seconds: count() });
+
+const vectorReportSchema = z.object({
+  vector: attackVectorSchema,
+  label: text(200),
+  service: text(100).optional(),
+  packets: count(),
+  pps: count(),
+  share: z.number().min(0).max(1),
+  trigger: z.enum(VECTOR_TRIGGERS),
+  baseline: baselineStatSchema.optional(),
+  signature: signatureSchema,
+  evidence: text(1000),
 });
 
 const victimSchema = z.object({
@@ -101,18 +141,31 @@ const victimSchema = z.object({
   pps: count(),
   bps: count(),
   vector: attackVectorSchema,
-  vectorDetail: text(200),
+  vectorDetail: text(1000),
+  vectors: z.array(vectorReportSchema).max(64),
+  multiVector: z.boolean(),
   distinctSources: count(),
+  newSources: count(),
+  handshakeCompletion: z.number().min(0).nullable(),
+  baseline: z.enum(['cold', 'warming', 'warm']),
   protocols: protocolMixSchema,
   signature: signatureSchema,
   heavyHitters: z.array(addressSchema),
   signatureRuleNeeded: z.boolean(),
   note: text(1000),
+  explanation: text(4000),
 });
 
 export const verdictSchema = z.object({
   underAttack: z.boolean(),
-  window: z.object({ start: isoTime(), end: isoTime(), seconds: count() }),
+  window: z.object({
+    start: isoTime(),
+    end: isoTime(),
+    seconds: count(),
+    windowSeconds: count(),
+    coverStart: isoTime(),
+    coverEnd: isoTime(),
+  }),
   thresholds: thresholdsSchema,
   totals: z.object({
     packets: count(),
@@ -129,6 +182,8 @@ export const verdictSchema = z.object({
   vectors: z.array(attackVectorSchema),
   attackers: z.array(attackerSchema),
   topSource: z.object({ ip: addressSchema, packets: count(), share: z.number().min(0).max(1) }).nullable(),
+  exempt: z.array(z.object({ ip: addressSchema, packets: count(), pps: count(), bps: count(), reason: text(1000) })),
+  trigger: z.enum(EXPLICIT_TRIGGERS).optional(),
   drops: z.object({ dropped: count(), ifDropped: count(), slotsDropped: count() }),
 });
 sameType<Same<z.output<typeof verdictSchema>, Verdict>>();
@@ -235,6 +290,10 @@ export const attackRecordSchema = z.object({
   endedAt: isoTime().optional(),
   victims: z.array(addressSchema),
   vectors: z.array(attackVectorSchema),
+  vectorDetails: z.array(
+    z.object({ vector: attackVectorSchema, label: text(200), peakShare: z.number().min(0).max(1), signature: signatureSchema.optional() }),
+  ),
+  multiVector: z.boolean(),
   signatures: z.array(text(500)),
   signatureRuleNeeded: z.boolean(),
   peakInboundPps: count(),
@@ -259,3 +318,48 @@ sameType<Same<z.output<typeof triggerDefenseResponseSchema>, TriggerDefenseRespo
 
 /** Every 4xx/5xx: one line saying what went wrong. */
 export const errorBodySchema = z.object({ error: z.string() });
+
+// ---------------------------------------------------------------------------
+// Signature rules.
+
+export const signatureSourceSchema = z.enum(['auto', 'api', 'controller']);
+export const signatureRefusalCodeSchema = z.enum(['never_block', 'not_protected', 'unsafe', 'max_rules', 'unsupported', 'invalid']);
+
+/** One rule an agent holds. Its match is strict: a field this version does not know could mean a rule it cannot read right. */
+export const signatureRecordSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{16}$/),
+  match: signatureMatchSchema,
+  action: signatureActionSchema,
+  applied: text(300),
+  vector: attackVectorSchema.optional(),
+  label: text(200).optional(),
+  reason: text(1000),
+  policy: text(253).optional(),
+  source: signatureSourceSchema,
+  createdAt: isoTime(),
+  expiresAt: isoTime(),
+  durationSeconds: count(),
+  backend: text(64),
+  packets: count(),
+  bytes: count(),
+  packetsPerSecond: count(),
+});
+sameType<Same<z.output<typeof signatureRecordSchema>, SignatureRecord>>();
+
+/** GET /v1/signatures. */
+export const signatureListSchema = z.object({
+  signatures: z.array(signatureRecordSchema).max(10_000),
+  epoch: text(64),
+  policies: z.record(z.string().max(253), signaturePolicySettingsSchema),
+});
+sameType<Same<z.output<typeof signatureListSchema>, SignatureList>>();
+
+/** POST /v1/signatures (a refusal is a 4xx with { error }; this is the 2xx body). */
+export const signatureResultSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), action: z.enum(['added', 'extended', 'updated', 'unchanged']), rule: signatureRecordSchema }),
+  z.object({ ok: z.literal(false), error: text(1000), code: signatureRefusalCodeSchema }),
+]);
+sameType<Same<z.output<typeof signatureResultSchema>, SignatureResult>>();
+
+/** DELETE /v1/signatures/<id>. */
+export const signatureRemovedSchema = z.object({ removed: z.boolean() });

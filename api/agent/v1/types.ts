@@ -8,9 +8,10 @@
 // carries it, and the controller sums verdicts with detection's own code, so
 // a second definition could only drift. schemas.ts checks at compile time
 // that its zod schema of the verdict still matches that type.
-import type { AttackVector, DetectionThresholds, Verdict } from '../../../detection/types.js';
+import type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict } from '../../../detection/types.js';
+import type { SignatureAction, SignatureMatch } from '../../signature-rule.js';
 
-export type { AttackVector, DetectionThresholds, Verdict };
+export type { AttackVector, DetectionThresholds, ExplicitTrigger, MitigationSignature, Verdict };
 
 export interface AnalyzeRequest {
   windowSeconds: number;
@@ -21,6 +22,12 @@ export interface AnalyzeRequest {
    * Absent: the agent's configured mode.
    */
   mode?: 'continuous' | 'window';
+  /**
+   * The caller knows an attack is on (pod memory, its own trigger): the share
+   * rule then picks attackers among all sources, not only those matching a
+   * detected vector.
+   */
+  trigger?: ExplicitTrigger;
 }
 
 /** A source that is banned already and still sending (capture sits before the firewall). */
@@ -139,6 +146,17 @@ export interface BlockBody {
   policy?: string;
 }
 
+/** One vector of an attack episode, with service and ports. */
+export interface AttackVectorRecord {
+  vector: AttackVector;
+  /** e.g. "BACnet amplification (udp sport 47808)". */
+  label: string;
+  /** Largest share of its victim's packets seen in the episode, 0..1 (0 for a single source's own flood). */
+  peakShare: number;
+  /** The structured rule that matches it; absent for a single source's flood. */
+  signature?: MitigationSignature;
+}
+
 /** One detected attack episode (GET /v1/attacks), newest first. */
 export interface AttackRecord {
   id: number;
@@ -147,6 +165,10 @@ export interface AttackRecord {
   endedAt?: string;
   victims: string[];
   vectors: AttackVector[];
+  /** Every vector of the episode named with service and ports, heaviest first when first seen. */
+  vectorDetails: AttackVectorRecord[];
+  /** More than one vector at once at some victim. */
+  multiVector: boolean;
   /** Mitigation signatures proposed for the victims, e.g. "udp sport 161 to 10.10.10.10". */
   signatures: string[];
   signatureRuleNeeded: boolean;
@@ -165,4 +187,95 @@ export interface TriggerDefenseResponse {
   banned: BanRecord[];
   refused: { ip: string; reason: string }[];
   verdict: Verdict;
+}
+
+// ---------------------------------------------------------------------------
+// Signature rules (/v1/signatures): firewall rules that match an attack's
+// traffic itself, for floods per-IP bans cannot stop (api/signature-rule.ts).
+
+export type { SignatureAction, SignatureMatch };
+
+/** Who asked for a rule: the agent's own detection, the API (a person, the CLI), the controller (a SignatureRule). */
+export type SignatureSource = 'auto' | 'api' | 'controller';
+
+/** Why an agent refused a rule. */
+export type SignatureRefusalCode =
+  /** It would match the never-block list (allowlist, the host, its gateway and resolvers, cluster CIDRs). */
+  | 'never_block'
+  /** Its destination is not an address this agent protects. */
+  | 'not_protected'
+  /** It would hurt the service (a blanket SYN drop, every port, ...) or makes no sense. */
+  | 'unsafe'
+  /** The agent's or the policy's cap on rules at once. */
+  | 'max_rules'
+  /** This firewall backend cannot express it. */
+  | 'unsupported'
+  | 'invalid';
+
+/** POST /v1/signatures. */
+export interface SignatureRequest {
+  match: SignatureMatch;
+  action: SignatureAction;
+  durationSeconds: number;
+  reason: string;
+  /** The DefensePolicy it is for (its limits apply). */
+  policy?: string;
+  vector?: AttackVector;
+  /** e.g. "SNMP amplification (udp sport 161)". */
+  label?: string;
+}
+
+/** One rule the agent holds (GET /v1/signatures). */
+export interface SignatureRecord {
+  /** 16 hex digits: the hash of the normalised match; names its counter (sig_<id>). */
+  id: string;
+  /** Normalised, with its text. */
+  match: SignatureMatch;
+  /** What was asked for. */
+  action: SignatureAction;
+  /** What the firewall holds, in words: differs from the action when synproxy fell back to a limit, and says why. */
+  applied: string;
+  vector?: AttackVector;
+  label?: string;
+  reason: string;
+  policy?: string;
+  source: SignatureSource;
+  createdAt: string;
+  expiresAt: string;
+  durationSeconds: number;
+  backend: string;
+  /** Packets and bytes its counter matched (dropped, limited, or proxied) since it was applied. */
+  packets: number;
+  bytes: number;
+  /** Packets per second its counter rose by, over the last few seconds. */
+  packetsPerSecond: number;
+}
+
+/** POST /v1/signatures: one rule, added or extended, or why not. */
+export type SignatureResult =
+  | { ok: true; action: 'added' | 'extended' | 'updated' | 'unchanged'; rule: SignatureRecord }
+  | { ok: false; error: string; code: SignatureRefusalCode };
+
+/** What a DefensePolicy lets the agent do with its own verdicts (PUT /v1/signatures/policies/<name>). */
+export interface SignaturePolicySettings {
+  /** auto: apply planned rules from the agent's own verdicts; propose: log them; disabled: nothing. */
+  mode: 'auto' | 'propose' | 'disabled';
+  /** Duration of a rule the agent applies on its own. */
+  durationSeconds: number;
+  /** The policy's rules at once on this agent, at most. */
+  maxRules: number;
+  /** The longest any rule of the policy lasts. */
+  maxDurationSeconds: number;
+}
+
+/** GET /v1/signatures. */
+export interface SignatureList {
+  signatures: SignatureRecord[];
+  /**
+   * Changes when the agent process starts: a rule missing from a list of the
+   * same epoch was removed there; from a new epoch, it may have been lost.
+   */
+  epoch: string;
+  /** The policies' settings the agent holds, by policy name. */
+  policies: Record<string, SignaturePolicySettings>;
 }

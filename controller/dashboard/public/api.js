@@ -45,3 +45,4 @@ export async function logout() {
 
 export const savePolicy = (ns, name, controls) => call('PATCH', `/policies/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`, controls);
 export const unblock = (ns, name) => call('DELETE', `/blocks/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
+export const removeSignatureRule = (ns, name) => call('DELETE', `/signature-rules/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);

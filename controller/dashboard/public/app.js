@@ -144,6 +144,7 @@ function policyCard(p) {
       el('span', { class: `badge ${q.agentsReachable === 'True' ? 'ok' : 'warn'}`, title: q.agentsMessage ?? '' }, q.agentsReachable === 'True' ? 'agents reachable' : 'agents unreachable'),
       el('span', { class: `badge ${q.underAttack ? 'bad' : 'ok'}` }, q.underAttack ? 'under attack' : 'calm'),
       el('span', { class: 'badge' }, `${q.activeBlocks} active blocks`),
+      el('span', { class: 'badge', title: `signature rules: ${q.signatures}` }, `${q.activeSignatureRules} signature rules (${q.signatures})`),
       el('span', { class: 'badge' }, q.mode),
       q.lastTrigger ? el('span', { class: 'muted' }, ` last defense ${ago(q.lastTrigger.time)} (${q.lastTrigger.reason})`) : '',
     );
@@ -234,6 +235,46 @@ async function refreshBlocks() {
   );
 }
 
+// ---- signature rules -----------------------------------------------------
+
+async function refreshSignatures() {
+  const { rules } = await api.get('/signature-rules');
+  const shown = rules.filter((r) => r.phase === 'Active' || r.phase === 'Pending');
+  const body = $('signatures-body');
+  if (shown.length === 0) return void body.replaceChildren(el('p', { class: 'muted' }, 'no active signature rules'));
+  body.replaceChildren(
+    table(
+      ['victim', 'vector', 'rule', 'applied', 'dropped', 'drop rate', 'time left', 'policy', ''],
+      shown.map((r) =>
+        el('tr', { 'data-signaturerule': `${r.namespace}/${r.name}` },
+          el('td', { class: 'mono' }, r.victim),
+          el('td', { title: r.reason ?? '' }, r.label ?? r.vector ?? '–'),
+          el('td', { class: 'mono' }, r.rule),
+          el('td', { title: r.message ?? '' }, r.deleting ? 'removing…' : r.phase === 'Pending' ? 'pending' : (r.applied ?? '–')),
+          el('td', { class: 'num' }, si(r.packetsDropped)),
+          el('td', { class: 'num drop-rate' }, `${si(r.dropRatePps)} pps`),
+          el('td', { class: 'num' }, r.secondsLeft === undefined ? '–' : duration(r.secondsLeft)),
+          el('td', {}, r.policy ?? '–'),
+          el('td', {}, el('button', {
+            class: 'write danger remove-signature',
+            disabled: r.deleting,
+            onclick: async () => {
+              if (!confirm(`Remove the signature rule "${r.rule}"? It is taken off every agent, helper rules included, and matching traffic is let through again.`)) return;
+              $('signatures-error').textContent = '';
+              try {
+                await api.removeSignatureRule(r.namespace, r.name);
+                await refreshSignatures();
+              } catch (err) {
+                $('signatures-error').textContent = err.message;
+              }
+            },
+          }, 'Remove')),
+        ),
+      ),
+    ),
+  );
+}
+
 // ---- attack history ------------------------------------------------------
 
 async function refreshAttacks() {
@@ -265,7 +306,7 @@ async function refreshAttacks() {
 function mitigation(a) {
   const out = [];
   if (a.banned.length) out.push(`banned ${a.banned.slice(0, 3).join(', ')}${a.banned.length > 3 ? ` +${a.banned.length - 3}` : ''}`);
-  if (a.signatureRuleNeeded && a.signatures.length) out.push(`signature rule needed: ${a.signatures[0]}`);
+  if (a.signatureRuleNeeded && a.signatures.length) out.push(`signature: ${a.signatures.slice(0, 2).join(', ')}`);
   else if (!a.banned.length && a.attackers.length) out.push(`observed ${a.attackers.length} attacker(s), none banned`);
   return out.join('; ') || '–';
 }
@@ -321,6 +362,7 @@ async function main() {
   every(3000, refreshTalkers, $('talkers'));
   every(3000, refreshPolicies, $('policies'));
   every(2000, refreshBlocks, $('blocks'));
+  every(2000, refreshSignatures, $('signatures'));
   every(3000, refreshAttacks, $('attacks'));
   every(3000, refreshMemory, $('memory'));
 }
