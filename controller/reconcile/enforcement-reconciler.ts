@@ -26,6 +26,7 @@ import { failureKey, type NodeReports } from '../nodes/node-reports.js';
 import { describeNodes, rolloutDigest, rolloutOf, rolloutStatus, type Rollout, type RolloutStatus } from '../nodes/node-rollout.js';
 import { LifecycleAnnotations } from '../../api/ban-window.js';
 import {
+  banWindow as banWindowOf,
   type EnforcementPhase,
   type LifecycleView,
   type PushResult,
@@ -167,6 +168,8 @@ export class EnforcementReconciler<T extends EnforcementObject> {
   private readonly pushed = new Map<string, string>();
   /** Agent pushes skipped because nothing changed since the last one (tests, diagnostics). */
   skippedPushes = 0;
+  /** Key → the content digest and the resourceVersion it was first seen at (see rollout()). */
+  private readonly seenAt = new Map<string, Rollout>();
 
   constructor(
     private readonly deps: EnforcementReconcilerDeps<T>,
@@ -232,6 +235,24 @@ export class EnforcementReconciler<T extends EnforcementObject> {
 
   /** What the nodes must hold of it now, and since which revision. */
   private rollout(obj: T, window: { start: number; end: number }): Rollout {
+    const digest = this.digest(obj, window);
+    // The earliest resourceVersion this controller saw this content at (before its own
+    // finalizer write, say): nodes that applied it then hold it.
+    const seen = this.seenAt.get(`${obj.metadata.namespace}/${obj.metadata.name}`);
+    const recorded = obj.status?.nodes?.digest === digest ? obj.status.nodes : seen?.digest === digest ? seen : undefined;
+    return rolloutOf(recorded, digest, obj.metadata.resourceVersion);
+  }
+
+  /** Remember when (which resourceVersion) an object's content was first seen as it is now. */
+  private noteSeen(key: string, obj: T): void {
+    const v = this.view(obj);
+    const digest = this.digest(obj, banWindowOf(v));
+    if (this.seenAt.get(key)?.digest === digest) return;
+    const revision = Number(obj.metadata.resourceVersion);
+    if (Number.isSafeInteger(revision)) this.seenAt.set(key, { digest, revision });
+  }
+
+  private digest(obj: T, window: { start: number; end: number }): string {
     const released = Date.parse(obj.metadata.annotations?.[LifecycleAnnotations.releasedAt] ?? '');
     const digest = rolloutDigest({
       what: this.kind.describe(obj),
@@ -242,7 +263,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
       ...(obj.spec.agent ? { agent: obj.spec.agent } : {}),
       ...(obj.spec.policyRef?.name ? { policy: obj.spec.policyRef.name } : {}),
     });
-    return rolloutOf(obj.status?.nodes, digest, obj.metadata.resourceVersion);
+    return digest;
   }
 
   private view(obj: T): LifecycleView {
@@ -265,8 +286,10 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     const obj = this.deps.get(key);
     if (!obj) {
       this.pushed.delete(key);
+      this.seenAt.delete(key);
       return;
     }
+    if (this.deps.nodes) this.noteSeen(key, obj);
     const pushedAs = this.pushed.get(key);
     this.pushed.delete(key);
     const v = this.view(obj);

@@ -105,6 +105,19 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
     assert.equal(h.agents.byUrl.size, 0, 'no agent was called');
   });
 
+  it("a node that applied it as it was created counts, although the controller's finalizer write came after", async () => {
+    const h = new NodesHarness();
+    h.report('n1', { appliedRevision: 1 });
+    const created = await h.objects.create(NS, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name: 'a', namespace: NS }, spec: { ip: '203.0.113.1', durationSeconds: 600, policyRef: { name: 'web' } } } as BlockEvent);
+    // The node's watch saw the creation and applied it.
+    h.report('n1', { appliedRevision: Number(created.metadata.resourceVersion) });
+    await h.settle();
+    const be = h.be('a');
+    assert.ok(Number(be.metadata.resourceVersion) > Number(created.metadata.resourceVersion), 'the finalizer and status writes came after');
+    assert.equal(be.status?.nodes?.summary, '1/1');
+    assert.equal(rev(be), Number(created.metadata.resourceVersion));
+  });
+
   it('an unchanged object is not written again (the API server returns keys sorted)', async () => {
     const h = new NodesHarness();
     h.report('n1', { appliedRevision: 10_000 });
