@@ -3,7 +3,6 @@
 //   start {mode, nodes, ...} → {started, urls}   (push: each node's API URL)
 //   times {cidr}             → {applied, removed} (per node, epoch ms)
 //   forget {cidr}; stop.
-// It can also run on its own against any cluster: see docs/fanout.md.
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';

@@ -32,6 +32,9 @@ import { RestClient } from '../../kube/rest-client.js';
 import { statusCodeOf } from '../../kube/util.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
 import { e2eControllerOptions, eventually, kubectl, kubectlOrThrow, startApiServerWithCrds, stopApiServer } from '../controller/e2e-env.js';
+import { labelsMatch } from '../../lib/label-match.js';
+import { selectorString } from '../../controller/agents/label-selector.js';
+import type { LabelSelector } from '../../api/v1alpha1/index.js';
 import { kubeconfigToken, nodeKubeconfig, startRelay, startWatchAgent, type Relay, type WatchAgent } from './helpers.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_STATE_DIR || '/tmp/floodgate-cp-watch';
@@ -205,6 +208,51 @@ spec:
     assert.equal(recorded.spec.agent, 'node/host-a');
     assert.equal(recorded.spec.policyRef?.name, 'watched');
     await eventually('and it is Active on its node', async () => (await blockEvents.get({ namespace: NS, name: recorded.metadata.name ?? '' })).status?.nodes?.summary === '1/1');
+  });
+
+  it('an agent that cannot reach the API server at start still starts, serves its API and bans; it reports once the API server answers', async () => {
+    const kcC = await nodeKubeconfig(cp.kubeconfig, 'host-c', NS, tmp, relay.url);
+    await relay.cut();
+    let agentC: WatchAgent | undefined;
+    try {
+      agentC = await startWatchAgent({ config: { kube: { kubeconfig: kcC, nodeName: 'host-c', labels: { app: 'fgw-agent' }, namespace: NS, heartbeatSeconds: 2 } } });
+      const ban = await agentC.api<{ cidr: string }>('POST', '/v1/blocks', { ip: '198.51.100.88', durationSeconds: 600, reason: 'its own verdict, API server away' });
+      assert.equal(ban.status, 201);
+      assert.ok(await holds(agentC, '198.51.100.88/32'));
+      await new Promise((r) => setTimeout(r, 3000));
+      await relay.restore();
+      const n = await eventually('host-c reports, and that it was cut off', async () => {
+        const r = await nodes.get({ name: 'host-c' });
+        return r.status?.heartbeatTime && r.status.lastStale ? r : undefined;
+      }, 60_000);
+      assert.ok(n.status?.policies?.includes(`${NS}/watched`));
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await agentC?.stop();
+    }
+  });
+
+  it('agentSelector: the agents pick themselves exactly as the API server selects pods', async () => {
+    const labelsOf: Record<string, Record<string, string>> = {
+      'sel-a': { app: 'fgw-agent', zone: 'a' },
+      'sel-b': { app: 'fgw-agent', zone: 'b', canary: 'true' },
+      'sel-c': { app: 'other' },
+    };
+    for (const [name, labels] of Object.entries(labelsOf)) {
+      await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels }, spec: { containers: [{ name: 'c', image: 'x' }] } }));
+    }
+    const selectors: LabelSelector[] = [
+      { matchLabels: { app: 'fgw-agent' } },
+      { matchExpressions: [{ key: 'zone', operator: 'In', values: ['b', 'c'] }] },
+      { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] },
+      { matchExpressions: [{ key: 'canary', operator: 'Exists' }] },
+      { matchLabels: { app: 'fgw-agent' }, matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] },
+    ];
+    for (const sel of selectors) {
+      const listed = (await k(['-n', NS, 'get', 'pods', '-l', selectorString(sel), '-o', 'jsonpath={.items[*].metadata.name}'])).split(/\s+/).filter((n) => n.startsWith('sel-')).sort();
+      const ours = Object.entries(labelsOf).filter(([, l]) => labelsMatch(sel, l)).map(([n]) => n).sort();
+      assert.deepEqual(ours, listed, `selector ${selectorString(sel)}`);
+    }
   });
 
   it("a node's identity writes its own report and no other's (RBAC, checked with kubectl auth can-i --as and a real write)", async () => {
