@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
     metadata: { name: 'fanout-agent' },
-    rules: [{ apiGroups: ['floodgate.dev'], resources: ['blockevents', 'defensepolicies'], verbs: ['get', 'list', 'watch'] }],
+    rules: [{ apiGroups: ['floodgate.dev'], resources: ['blockevents', 'signaturerules', 'defensepolicies'], verbs: ['get', 'list', 'watch'] }],
   });
   await api.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
     apiVersion: 'rbac.authorization.k8s.io/v1',

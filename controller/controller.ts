@@ -25,7 +25,7 @@ import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
 import { AgentBanSync } from './reconcile/agent-ban-sync.js';
 import { BanRecorder } from './reconcile/ban-recorder.js';
-import { NodeReports, type NodeEntry } from './nodes/node-reports.js';
+import { NodeReports, type EnforcedKind, type NodeEntry } from './nodes/node-reports.js';
 import { NodeBans } from './nodes/node-bans.js';
 import { NodeIdentityBroker, startNodeIdentityServer } from './nodes/node-identity.js';
 import { AgentSignatureSync } from './reconcile/agent-signature-sync.js';
@@ -269,31 +269,35 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // holding on this node may have changed, after a short delay so that a wave of reports coalesces.
   const countDelayMs = opts.nodeCountDelayMs ?? 500;
   const delayed = new Map<string, NodeJS.Timeout>();
-  const recount = (key: string) => {
-    if (delayed.has(key)) return;
-    delayed.set(key, setTimeout(() => {
-      delayed.delete(key);
-      beQueue?.add(key);
+  const recount = (kind: EnforcedKind, key: string) => {
+    const id = `${kind}|${key}`;
+    if (delayed.has(id)) return;
+    delayed.set(id, setTimeout(() => {
+      delayed.delete(id);
+      (kind === 'BlockEvent' ? beQueue : srQueue)?.add(key);
     }, countDelayMs));
   };
-  const revisionOf = (be: BlockEvent) => be.status?.nodes?.revision ?? Number(be.metadata.resourceVersion);
+  type Enforced = BlockEvent | SignatureRule;
+  const enforced: [EnforcedKind, () => Enforced[]][] = [['BlockEvent', () => blockEvents.list()], ['SignatureRule', () => signatureRules.list()]];
   const nodeMoved = (before: NodeEntry | undefined, after: NodeEntry | undefined) => {
     const name = (after ?? before)?.name ?? '';
     const policySet = new Set([...(before?.policies ?? []), ...(after?.policies ?? [])]);
-    const from = before?.appliedRevision ?? 0;
-    const to = after?.appliedRevision ?? 0;
     const silentChanged = !before || !after || nodeReports.silent(before) !== nodeReports.silent(after);
     // A policy's AgentsReachable counts its nodes.
     for (const p of policySet) if (silentChanged || before?.policies.has(p) !== after?.policies.has(p)) enqueuePolicy(p);
-    for (const be of blockEvents.list()) {
-      const ns = be.metadata.namespace ?? 'default';
-      const key = objectKey(be);
-      const mine = be.spec.agent === `node/${name}` || (be.spec.policyRef !== undefined && policySet.has(`${ns}/${be.spec.policyRef.name}`));
-      if (!mine) continue;
-      const rev = revisionOf(be);
-      const failure = `BlockEvent/${ns}/${be.metadata.name}`;
-      const membership = (before?.policies.has(`${ns}/${be.spec.policyRef?.name}`) ?? false) !== (after?.policies.has(`${ns}/${be.spec.policyRef?.name}`) ?? false);
-      if (silentChanged || membership || (rev > from && rev <= to) || before?.failures.get(failure) !== after?.failures.get(failure)) recount(key);
+    for (const [kind, list] of enforced) {
+      const from = before?.revisions[kind] ?? 0;
+      const to = after?.revisions[kind] ?? 0;
+      for (const o of list()) {
+        const ns = o.metadata.namespace ?? 'default';
+        const policy = `${ns}/${o.spec.policyRef?.name}`;
+        const mine = o.spec.agent === `node/${name}` || (o.spec.policyRef !== undefined && policySet.has(policy));
+        if (!mine) continue;
+        const rev = o.status?.nodes?.revision ?? Number(o.metadata.resourceVersion);
+        const failure = `${kind}/${ns}/${o.metadata.name}`;
+        const membership = (before?.policies.has(policy) ?? false) !== (after?.policies.has(policy) ?? false);
+        if (silentChanged || membership || (rev > from && rev <= to) || before?.failures.get(failure) !== after?.failures.get(failure)) recount(kind, objectKey(o));
+      }
     }
   };
   const silentSeen = new Map<string, boolean>();
@@ -346,6 +350,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     unblockGiveUpMs: opts.unblockGiveUpMs,
     health,
     counters: (key) => signatureSync.counters(key),
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
   const enqueueSr = (sr: SignatureRule) => {
     srQueue?.add(objectKey(sr));

@@ -1,20 +1,36 @@
 // The agent's watch on the API server (docs/fanout.md): informers on
-// BlockEvents and DefensePolicies (the same informer as the controller's,
-// kube/informer.ts), the ban enforcement (ban-enforcement.ts) run on every
-// change, every relist and at start, and the node's report (node-report.ts).
+// BlockEvents, SignatureRules and DefensePolicies (the same informer as the
+// controller's, kube/informer.ts), the enforcement of each kind
+// (ban-enforcement.ts, signature-enforcement.ts) run on every change, every
+// relist and at start, and the node's report (node-report.ts).
 //
 // One reconcile runs at a time; changes that arrive meanwhile coalesce into
-// the next one. The report's appliedRevision is the BlockEvent informer's
+// the next one. A kind's revision in the report is its informer's
 // resourceVersion read before a reconcile that then succeeded: everything up
-// to it is in the firewall. The controller compares it with each
-// BlockEvent's status.nodes.revision to count the nodes that hold it.
+// to it is in the firewall. The controller compares it with each object's
+// status.nodes.revision to count the nodes that hold it. A kind whose
+// informer cannot list (an older chart's RBAC without SignatureRules) holds
+// up nothing of the other's.
 //
 // Without the API server the agent keeps what it has: the caches stay as they
 // were, the bans stay in the firewall, its own bans keep being made; the
 // report says how long it was cut off once it is back.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { BLOCK_EVENT, DEFENSE_POLICY, MAX_REPORTED_OWN_BANS, resolveObject, type BlockEvent, type DefensePolicy, type FloodgateNodeStatus, type ReportedFailure, type ReportedOwnBan } from '../../api/v1alpha1/index.js';
+import {
+  BLOCK_EVENT,
+  DEFENSE_POLICY,
+  MAX_REPORTED_FAILURES,
+  MAX_REPORTED_OWN_BANS,
+  SIGNATURE_RULE,
+  resolveObject,
+  type BlockEvent,
+  type DefensePolicy,
+  type FloodgateNodeStatus,
+  type ReportedFailure,
+  type ReportedOwnBan,
+  type SignatureRule,
+} from '../../api/v1alpha1/index.js';
 import { Backoff } from '../../lib/backoff.js';
 import { counter, gauge, histogram } from '../../lib/metrics.js';
 import { Informer, objectKey, type RelistReason } from '../../kube/informer.js';
@@ -22,7 +38,9 @@ import { ResourceClient } from '../../kube/resource-client.js';
 import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage } from '../../kube/util.js';
 import { policyKey, policySelects, type AgentSelf } from './agent-self.js';
-import { BanEnforcement, type BanSink, type EnforcementState } from './ban-enforcement.js';
+import { BanEnforcement, type BanSink } from './ban-enforcement.js';
+import type { EnforcedKind, EnforcementState } from './enforcement.js';
+import { SignatureEnforcement, type SignatureSink } from './signature-enforcement.js';
 import type { NodeReporter } from './node-report.js';
 
 export interface KubeWatchOptions {
@@ -30,6 +48,8 @@ export interface KubeWatchOptions {
   /** Reads (list/watch): the agent pod's ServiceAccount, or the host agent's kubeconfig. */
   reader: RestClient;
   bans: BanSink;
+  /** The agent's signature rules; absent: SignatureRules are not watched. */
+  signatures?: SignatureSink;
   /** The node's report; absent: apply only (tests). */
   reporter?: NodeReporter;
   agent: NonNullable<FloodgateNodeStatus['agent']>;
@@ -51,14 +71,17 @@ function rfc3339(ms: number): string {
 }
 
 /** Objects as the agent keeps them: spec resolved by the kind's schema, no status or managedFields (never read here). */
-function admit<T extends BlockEvent | DefensePolicy>(kind: typeof BLOCK_EVENT | typeof DEFENSE_POLICY, invalid: Map<string, string>) {
+type Watched = BlockEvent | DefensePolicy | SignatureRule;
+type WatchedKind = typeof BLOCK_EVENT | typeof DEFENSE_POLICY | typeof SIGNATURE_RULE;
+
+function admit<T extends Watched>(kind: WatchedKind, invalid: Map<string, string>) {
   return (raw: T): T => {
     const { object, problems } = resolveObject(kind, raw);
     const key = objectKey(object);
     if (problems.length) invalid.set(key, problems.join('; '));
     else invalid.delete(key);
     delete object.metadata.managedFields;
-    if (kind === BLOCK_EVENT) delete (object as { status?: unknown }).status;
+    if (kind !== DEFENSE_POLICY) delete (object as { status?: unknown }).status;
     return object as T;
   };
 }
@@ -66,8 +89,11 @@ function admit<T extends BlockEvent | DefensePolicy>(kind: typeof BLOCK_EVENT | 
 export class KubeWatch {
   readonly blockEvents: Informer<BlockEvent>;
   readonly policies: Informer<DefensePolicy>;
+  readonly signatureRules?: Informer<SignatureRule>;
   private readonly enforcement: BanEnforcement;
+  private readonly signatureEnforcement?: SignatureEnforcement;
   private readonly invalidBlockEvents = new Map<string, string>();
+  private readonly invalidSignatureRules = new Map<string, string>();
   private readonly invalidPolicies = new Map<string, string>();
   private readonly backoff = new Backoff({ initialMs: 200, maxMs: 10_000 });
   private running = false;
@@ -80,15 +106,16 @@ export class KubeWatch {
   private lastBanVersion = '';
   private lastFields = '';
   private lastEntries = new Set<string>();
-  private appliedRevision?: number;
+  private readonly revisions: Partial<Record<EnforcedKind, number>> = {};
+  private readonly states: Partial<Record<EnforcedKind, EnforcementState>> = {};
   /** Reconciles that completed, for tests. */
   reconciles = 0;
   private readonly metrics;
 
   constructor(private readonly opts: KubeWatchOptions) {
     const { reader, logger, registry } = opts;
-    const client = <T,>(kind: typeof BLOCK_EVENT | typeof DEFENSE_POLICY) => new ResourceClient<T>(reader, kind);
-    const informer = <T extends BlockEvent | DefensePolicy>(kind: typeof BLOCK_EVENT | typeof DEFENSE_POLICY, invalid: Map<string, string>) => {
+    const client = <T,>(kind: WatchedKind) => new ResourceClient<T>(reader, kind);
+    const informer = <T extends Watched>(kind: WatchedKind, invalid: Map<string, string>) => {
       const api = client<T>(kind);
       return new Informer<T>({
         name: `agent-${kind.plural}`,
@@ -104,13 +131,17 @@ export class KubeWatch {
     this.blockEvents = informer<BlockEvent>(BLOCK_EVENT, this.invalidBlockEvents);
     this.policies = informer<DefensePolicy>(DEFENSE_POLICY, this.invalidPolicies);
     this.enforcement = new BanEnforcement({ self: opts.self, bans: opts.bans, logger, now: opts.now });
+    if (opts.signatures) {
+      this.signatureRules = informer<SignatureRule>(SIGNATURE_RULE, this.invalidSignatureRules);
+      this.signatureEnforcement = new SignatureEnforcement({ self: opts.self, signatures: opts.signatures, logger, now: opts.now });
+    }
     this.metrics = {
       reconciles: counter(registry, { name: 'floodgate_agent_kube_reconciles_total', help: 'Reconciles of the bans with the BlockEvents this agent watches, by result', labelNames: ['result'] }),
       seconds: histogram(registry, { name: 'floodgate_agent_kube_reconcile_seconds', help: 'Time of one reconcile (firewall included)', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10] }),
       held: gauge(registry, { name: 'floodgate_agent_kube_blockevents_held', help: 'BlockEvents whose ban this agent holds' }),
     };
     const changed = () => this.trigger();
-    for (const inf of [this.blockEvents, this.policies] as Informer<BlockEvent | DefensePolicy>[]) {
+    for (const inf of this.informers()) {
       inf.onAdd(changed);
       inf.onUpdate(changed);
       inf.onDelete(changed);
@@ -121,13 +152,16 @@ export class KubeWatch {
     }
   }
 
+  private informers(): Informer<Watched>[] {
+    return [this.blockEvents, this.policies, ...(this.signatureRules ? [this.signatureRules] : [])] as Informer<Watched>[];
+  }
+
   private now(): number {
     return (this.opts.now ?? Date.now)();
   }
 
   start(): void {
-    this.blockEvents.start();
-    this.policies.start();
+    for (const inf of this.informers()) inf.start();
     this.opts.reporter?.start();
     this.opts.reporter?.synced('False', 'Starting', 'listing BlockEvents and DefensePolicies');
     this.timers.push(setInterval(() => this.trigger('resync'), this.opts.resyncMs ?? 30_000));
@@ -149,7 +183,7 @@ export class KubeWatch {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await Promise.all([this.blockEvents.stop(), this.policies.stop(), this.opts.reporter?.stop()]);
+    await Promise.all([...this.informers().map((i) => i.stop()), this.opts.reporter?.stop()]);
   }
 
   /** The reporter is back in touch with the API server: reconcile everything and say when it is synced again. */
@@ -177,7 +211,7 @@ export class KubeWatch {
     try {
       do {
         this.again = false;
-        if (!this.blockEvents.hasSynced() || !this.policies.hasSynced()) return; // onListed brings us back
+        if (!this.policies.hasSynced() || (!this.blockEvents.hasSynced() && !this.signatureRules?.hasSynced())) return; // onListed brings us back
         const listed = this.listed;
         this.listed = false;
         this.resync = false;
@@ -190,40 +224,60 @@ export class KubeWatch {
 
   private async reconcileOnce(listed: boolean): Promise<void> {
     const started = this.now();
-    // Read first: everything up to this version is in the caches we reconcile from.
-    const revision = Number(this.blockEvents.lastSyncResourceVersion());
-    const objects = this.blockEvents.list().filter((b) => !this.invalidBlockEvents.has(objectKey(b)));
     const policies = this.policies.list().filter((p) => !this.invalidPolicies.has(objectKey(p)));
-    let state: EnforcementState;
-    try {
-      state = await this.enforcement.reconcile(objects, policies, true);
-    } catch (err) {
-      this.metrics.reconciles.inc({ result: 'error' });
-      const wait = this.backoff.next();
-      this.opts.logger.error({ err: errorMessage(err), retryInMs: wait }, 'applying the watched BlockEvents failed');
-      if (this.retryTimer) clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.trigger(listed ? 'listed' : 'change'), wait);
-      return;
+    // Read first: everything up to these versions is in the caches we reconcile from.
+    const kinds: [EnforcedKind, () => Promise<EnforcementState>, string][] = [];
+    if (this.blockEvents.hasSynced()) {
+      const revision = Number(this.blockEvents.lastSyncResourceVersion());
+      const objects = this.blockEvents.list().filter((b) => !this.invalidBlockEvents.has(objectKey(b)));
+      kinds.push(['BlockEvent', () => this.enforcement.reconcile(objects, policies, true), String(revision)]);
+    }
+    const sr = this.signatureRules;
+    const se = this.signatureEnforcement;
+    if (sr?.hasSynced() && se) {
+      const revision = Number(sr.lastSyncResourceVersion());
+      const objects = sr.list().filter((o) => !this.invalidSignatureRules.has(objectKey(o)));
+      kinds.push(['SignatureRule', () => se.reconcile(objects, policies, true), String(revision)]);
+    }
+    for (const [kind, reconcile, revisionText] of kinds) {
+      try {
+        this.states[kind] = await reconcile();
+      } catch (err) {
+        this.metrics.reconciles.inc({ result: 'error' });
+        const wait = this.backoff.next();
+        this.opts.logger.error({ kind, err: errorMessage(err), retryInMs: wait }, 'applying what this agent watches failed');
+        if (this.retryTimer) clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.trigger(listed ? 'listed' : 'change'), wait);
+        return;
+      }
+      const revision = Number(revisionText);
+      if (Number.isSafeInteger(revision) && revision > 0) this.revisions[kind] = revision;
     }
     this.backoff.reset();
     this.reconciles++;
     const done = this.now();
     this.metrics.reconciles.inc({ result: 'ok' });
     this.metrics.seconds.observe((done - started) / 1000);
-    this.metrics.held.set(state.applied);
-    if (Number.isSafeInteger(revision) && revision > 0) this.appliedRevision = revision;
-    this.opts.onReconciled?.(state, done);
-    this.report(state, policies, listed, done);
+    const bans = this.states.BlockEvent;
+    if (bans) {
+      this.metrics.held.set(bans.applied);
+      this.opts.onReconciled?.(bans, done);
+    }
+    this.report(policies, listed, done);
   }
 
-  private report(state: EnforcementState, policies: readonly DefensePolicy[], listed: boolean, now: number): void {
+  private report(policies: readonly DefensePolicy[], listed: boolean, now: number): void {
     const reporter = this.opts.reporter;
     if (!reporter) return;
-    const invalid: ReportedFailure[] = [...this.invalidBlockEvents].map(([key, message]) => {
-      const [namespace = '', name = ''] = key.split('/');
-      return { kind: 'BlockEvent', namespace, name, message: `does not match the BlockEvent schema: ${message}`.slice(0, 1024) };
-    });
-    const failures = [...state.failures, ...invalid].slice(0, 100);
+    const invalid = (kind: EnforcedKind, map: Map<string, string>): ReportedFailure[] =>
+      [...map].map(([key, message]) => {
+        const [namespace = '', name = ''] = key.split('/');
+        return { kind, namespace, name, message: `does not match the ${kind} schema: ${message}`.slice(0, 1024) };
+      });
+    const bans = this.states.BlockEvent;
+    const rules = this.states.SignatureRule;
+    const banFailures = [...(bans?.failures ?? []), ...invalid('BlockEvent', this.invalidBlockEvents)];
+    const ruleFailures = [...(rules?.failures ?? []), ...invalid('SignatureRule', this.invalidSignatureRules)];
     const own = this.opts.bans
       .list()
       .filter((b) => b.source !== 'controller' && Date.parse(b.expiresAt) > now)
@@ -236,28 +290,37 @@ export class KubeWatch {
       expiresAt: rfc3339(Date.parse(b.expiresAt)),
       offenceCount: Math.max(1, b.offenceCount),
     }));
+    const counts = (state: EnforcementState | undefined, failed: number, kind: EnforcedKind) => ({
+      applied: state?.applied ?? 0,
+      failed,
+      ...(this.revisions[kind] !== undefined ? { revision: this.revisions[kind] } : {}),
+    });
     const fields: Partial<FloodgateNodeStatus> = {
       agent: this.opts.agent,
       policies: policies.filter((p) => policySelects(p, this.opts.self)).map(policyKey).sort(),
-      blockEvents: { applied: state.applied, failed: failures.length },
-      failures,
-      released: state.released,
+      failures: [...banFailures, ...ruleFailures].slice(0, MAX_REPORTED_FAILURES),
+      released: [...(bans?.released ?? []), ...(rules?.released ?? [])].slice(0, 100),
       ownBans,
       ownBansTotal: own.length,
     };
-    const revision = this.appliedRevision !== undefined ? { appliedRevision: this.appliedRevision } : {};
+    const withCounts = {
+      ...fields,
+      blockEvents: counts(bans, banFailures.length, 'BlockEvent'),
+      ...(this.signatureRules ? { signatureRules: counts(rules, ruleFailures.length, 'SignatureRule') } : {}),
+    };
     // Written when the controller would count something new on this node (held, refused,
-    // released), or the other fields changed, with the revision it is current to. Anything
-    // else (the controller's status write of an object, another node's object, a ban lifted
-    // or expired here) moves the report only in memory: the next write or heartbeat carries it.
-    const { blockEvents: _counts, ...compared } = fields;
-    const text = JSON.stringify(compared);
-    const news = state.entries.some((e) => !this.lastEntries.has(e));
-    this.lastEntries = new Set(state.entries);
+    // released), or the other fields changed, with the revisions it is current to. Anything
+    // else (the controller's status write of an object, another node's object, something
+    // lifted or expired here) moves the report only in memory: the next write or heartbeat
+    // carries it.
+    const text = JSON.stringify(fields);
+    const entries = [...(bans?.entries ?? []).map((e) => `b ${e}`), ...(rules?.entries ?? []).map((e) => `s ${e}`)];
+    const news = entries.some((e) => !this.lastEntries.has(e));
+    this.lastEntries = new Set(entries);
     if (news || text !== this.lastFields || listed) {
       this.lastFields = text;
-      reporter.update({ ...fields, ...revision, ...(listed ? { lastSync: rfc3339(now) } : {}) });
-    } else reporter.quietly({ ...fields, ...revision });
+      reporter.update({ ...withCounts, ...(listed ? { lastSync: rfc3339(now) } : {}) });
+    } else reporter.quietly(withCounts);
     if (listed && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
   }
 }

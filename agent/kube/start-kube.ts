@@ -15,6 +15,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { ConfigError } from '../config/agent-config.js';
 import type { AgentSelf } from './agent-self.js';
 import type { BanSink } from './ban-enforcement.js';
+import type { SignatureSink } from './signature-enforcement.js';
 import { KubeWatch } from './kube-watch.js';
 import { BrokeredIdentity, KubeconfigIdentity } from './node-identity.js';
 import { NodeReporter, type NodeIdentitySource } from './node-report.js';
@@ -67,7 +68,7 @@ export interface RunningKubeWatch {
 
 export function startKubeWatch(
   kube: KubeSection,
-  deps: { bans: BanSink; backend: string; logger: Logger; registry: Registry; banVersion?: () => string; env?: NodeJS.ProcessEnv },
+  deps: { bans: BanSink; signatures?: SignatureSink; backend: string; logger: Logger; registry: Registry; banVersion?: () => string; env?: NodeJS.ProcessEnv },
 ): RunningKubeWatch {
   const logger = deps.logger.child({ component: 'kube-watch' });
   const self = agentSelf(kube, deps.env);
@@ -95,6 +96,7 @@ export function startKubeWatch(
     self,
     reader,
     bans: deps.bans,
+    signatures: deps.signatures,
     reporter,
     agent: {
       version: FLOODGATE_VERSION,
@@ -112,7 +114,7 @@ export function startKubeWatch(
   watch.start();
   logger.info(
     { node: self.node, server: loaded.kc.getCurrentCluster()?.server, from: loaded.source, pod: self.pod, labels: self.labels, namespace: self.namespace, url: self.url, reports: Boolean(reporter) },
-    'watching the API server for BlockEvents and DefensePolicies',
+    'watching the API server for BlockEvents, SignatureRules and DefensePolicies',
   );
   const running = watch;
   return {

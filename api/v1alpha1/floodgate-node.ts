@@ -8,10 +8,10 @@
 // record the agents' own bans as BlockEvents.
 //
 // The report is O(1) in the number of bans: instead of listing every ban it
-// applied, the agent reports the resourceVersion of the BlockEvent collection
+// applied, the agent reports, per kind, the resourceVersion of the collection
 // up to which it has applied everything it saw (a watermark), plus its
 // failures by name. The controller compares that with the resourceVersion at
-// which each BlockEvent's ban last changed (status.nodes.revision).
+// which each object's holding last changed (status.nodes.revision).
 
 import { z } from 'zod';
 import { defineKind, type InputOf, type ObjectOf } from './kind.js';
@@ -74,6 +74,14 @@ const counts = z
   .object({
     applied: int32().min(0).describe('Held in the firewall now.'),
     failed: int32().min(0).describe('Refused by the agent (never-block rules, caps); listed in failures.'),
+    revision: int64()
+      .min(0)
+      .optional()
+      .describe(
+        "The kind's collection resourceVersion up to which the agent has applied every change it saw (etcd revisions are " +
+          'integers and increase across the cluster): an object whose status.nodes.revision is at most this is held here, ' +
+          'unless failures name it.',
+      ),
   })
   .describe('Enforcement objects of one kind on this node.');
 
@@ -94,13 +102,6 @@ export const floodgateNodeStatusSchema = z
       .max(4096)
       .optional()
       .describe('The DefensePolicies (namespace/name) that select this agent: it enforces their BlockEvents.'),
-    appliedRevision: int64()
-      .min(0)
-      .optional()
-      .describe(
-        'The BlockEvent collection\'s resourceVersion up to which the agent has applied every change it saw (etcd ' +
-          'revisions are integers and increase across the cluster).',
-      ),
     blockEvents: counts.optional(),
     signatureRules: counts.optional(),
     failures: z

@@ -34,7 +34,7 @@ import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage, statusCodeOf } from '../../kube/util.js';
 
 /** The kinds an agent reads (the per-node ClusterRole grants get/list/watch on them). */
-export const AGENT_READS = ['blockevents', 'defensepolicies'] as const;
+export const AGENT_READS = ['blockevents', 'signaturerules', 'defensepolicies'] as const;
 
 const POD_NAME_KEY = 'authentication.kubernetes.io/pod-name';
 const POD_UID_KEY = 'authentication.kubernetes.io/pod-uid';

@@ -20,13 +20,17 @@ export interface NodeEntry {
   pod?: string;
   url?: string;
   policies: ReadonlySet<string>;
-  appliedRevision?: number;
+  /** Per kind (BlockEvent, SignatureRule): the revision up to which it applied everything. */
+  revisions: Readonly<Record<EnforcedKind, number | undefined>>;
   /** kind/namespace/name → message. */
   failures: ReadonlyMap<string, string>;
   heartbeatAt?: number;
   heartbeatMs: number;
   status: FloodgateNodeStatus;
 }
+
+/** The kinds a node enforces and reports a revision for. */
+export type EnforcedKind = 'BlockEvent' | 'SignatureRule';
 
 export interface NodeCount {
   desired: number;
@@ -59,7 +63,10 @@ export function entryOf(node: FloodgateNode): NodeEntry {
     pod: s.agent?.pod,
     url: s.agent?.url,
     policies: new Set(s.policies ?? []),
-    appliedRevision: typeof s.appliedRevision === 'number' ? s.appliedRevision : undefined,
+    revisions: {
+      BlockEvent: typeof s.blockEvents?.revision === 'number' ? s.blockEvents.revision : undefined,
+      SignatureRule: typeof s.signatureRules?.revision === 'number' ? s.signatureRules.revision : undefined,
+    },
     failures: new Map((s.failures ?? []).map((f) => [failureKey(f.kind, f.namespace, f.name), f.message])),
     heartbeatAt: Number.isFinite(heartbeatAt) ? heartbeatAt : undefined,
     heartbeatMs: (s.heartbeatSeconds ?? 60) * 1000,
@@ -143,7 +150,7 @@ export class NodeReports {
    * applied it (or refused it: its failures name it); a silent node counts in
    * desired only.
    */
-  count(names: readonly string[], revision: number, failure: string, now = this.now()): NodeCount {
+  count(names: readonly string[], kind: EnforcedKind, revision: number, failure: string, now = this.now()): NodeCount {
     const c: NodeCount = { desired: names.length, applied: 0, failed: 0, notReporting: 0, pending: 0, failedNodes: [], failures: [], pendingNodes: [], silentNodes: [] };
     for (const name of names) {
       const e = this.nodes.get(name);
@@ -153,7 +160,8 @@ export class NodeReports {
         continue;
       }
       const message = e.failures.get(failure);
-      if (e.appliedRevision === undefined || e.appliedRevision < revision) {
+      const applied = e.revisions[kind];
+      if (applied === undefined || applied < revision) {
         c.pending++;
         if (c.pendingNodes.length < 5) c.pendingNodes.push(name);
       } else if (message !== undefined) {

@@ -22,7 +22,7 @@ import type { EventRecorder } from '../../kube/event-recorder.js';
 import { involvedObjectOf } from '../../kube/event-recorder.js';
 import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
 import { policyKey } from '../agents/agent-health.js';
-import { failureKey, type NodeReports } from '../nodes/node-reports.js';
+import { failureKey, type EnforcedKind, type NodeReports } from '../nodes/node-reports.js';
 import { describeNodes, rolloutDigest, rolloutOf, rolloutStatus, type Rollout, type RolloutStatus } from '../nodes/node-rollout.js';
 import { LifecycleAnnotations } from '../../api/ban-window.js';
 import {
@@ -68,8 +68,8 @@ export interface EnforcementObject extends KubernetesObject {
 
 /** What one kind of enforcement object does on an agent. */
 export interface EnforcementAdapter<T extends EnforcementObject> {
-  /** The kind, as nodes name it in their reports' failures. */
-  kind: string;
+  /** The kind, as nodes name it in their reports (its revision, its failures). */
+  kind: EnforcedKind;
   /** The finalizer that guards its removal from the agents. */
   finalizer: string;
   /** The condition type saying whether the agents hold it (BlockEvent: "Blocked"). */
@@ -486,7 +486,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     if (alreadyPushed) this.skippedPushes++;
 
     const rollout = this.rollout(obj, window);
-    const count = reports.count(nodes, rollout.revision, failureKey(this.kind.kind, obj.metadata.namespace ?? 'default', obj.metadata.name ?? ''), now);
+    const count = reports.count(nodes, this.kind.kind, rollout.revision, failureKey(this.kind.kind, obj.metadata.namespace ?? 'default', obj.metadata.name ?? ''), now);
     const nodesStatus = rolloutStatus(rollout, count);
     const http = settlePush(results);
     const held = http.held.length + count.applied;

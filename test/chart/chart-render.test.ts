@@ -214,7 +214,7 @@ test('agent.sync: watch (the default) gives the DaemonSet its own ServiceAccount
   );
   // The agents read what they enforce, nothing else; no Secrets.
   const agentRules = clusterRules(watch, 'floodgate-agent');
-  assert.deepEqual(agentRules, [{ apiGroups: ['floodgate.dev'], resources: ['blockevents', 'defensepolicies'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(agentRules, [{ apiGroups: ['floodgate.dev'], resources: ['blockevents', 'signaturerules', 'defensepolicies'], verbs: ['get', 'list', 'watch'] }]);
   assert.deepEqual(find(watch, 'ClusterRoleBinding', 'floodgate-agent').subjects, [{ kind: 'ServiceAccount', name: 'floodgate-agent', namespace: 'floodgate-system' }]);
   // The controller counts their reports and issues node identities.
   const args = find(watch, 'Deployment').spec.template.spec.containers[0].args as string[];

@@ -290,6 +290,7 @@ describe('SignatureRule schema', () => {
       ['Dropped', '.status.packetsDropped', 0],
       ['Expires', '.status.expiresAt', 0],
       ['Age', '.metadata.creationTimestamp', 0],
+      ['Nodes', '.status.nodes.summary', 1],
       ['Policy', '.spec.policyRef.name', 1],
       ['Applied', '.status.applied', 1],
       ['PPS', '.status.dropRatePps', 1],
@@ -405,9 +406,10 @@ describe('FloodgateNode schema', () => {
   it('is cluster-scoped, one per node, with a status the agent writes and counts instead of ban lists', () => {
     assert.equal(fgn.spec.scope, 'Cluster');
     const status = schemaAt(fgnSchema, 'status');
-    for (const field of ['appliedRevision', 'blockEvents', 'failures', 'ownBans', 'lastSync', 'heartbeatTime', 'lastStale', 'conditions']) {
+    for (const field of ['blockEvents', 'signatureRules', 'failures', 'ownBans', 'lastSync', 'heartbeatTime', 'lastStale', 'conditions']) {
       assert.ok(status.properties?.[field], `status.${field}`);
     }
+    assert.ok(schemaAt(fgnSchema, 'status.blockEvents').properties?.revision, 'a revision per kind');
     // Bounded lists: a report never grows with the bans a node holds.
     assert.equal(schemaAt(fgnSchema, 'status.failures').maxItems, 100);
     assert.equal(schemaAt(fgnSchema, 'status.ownBans').maxItems, 500);

@@ -82,8 +82,8 @@ const rev = (be: BlockEvent) => Number(be.status?.nodes?.revision);
 describe('BlockEvents on nodes that watch the API server (counted from their reports)', () => {
   it('Pending while the nodes apply it, Active once one holds it, applied on 2/2 when both do; never pushed', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 1 });
-    h.report('n2', { appliedRevision: 1 });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 1  }});
+    h.report('n2', { blockEvents: { applied: 0, failed: 0, revision: 1  }});
     let be = await h.create('a', '203.0.113.1');
     assert.equal(be.status?.phase, 'Pending');
     assert.deepEqual({ desired: be.status?.nodes?.desired, applied: be.status?.nodes?.applied }, { desired: 2, applied: 0 });
@@ -91,12 +91,12 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
     const revision = rev(be);
     assert.ok(revision > 0, 'the revision of the ban is recorded');
 
-    h.report('n1', { appliedRevision: revision });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: revision  }});
     await h.settle();
     be = h.be('a');
     assert.equal(be.status?.phase, 'Active');
     assert.equal(be.status?.nodes?.summary, '1/2');
-    h.report('n2', { appliedRevision: revision + 5 });
+    h.report('n2', { blockEvents: { applied: 0, failed: 0, revision: revision + 5 } });
     await h.settle();
     be = h.be('a');
     assert.equal(be.status?.nodes?.summary, '2/2');
@@ -107,10 +107,10 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it("a node that applied it as it was created counts, although the controller's finalizer write came after", async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 1 });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 1  }});
     const created = await h.objects.create(NS, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name: 'a', namespace: NS }, spec: { ip: '203.0.113.1', durationSeconds: 600, policyRef: { name: 'web' } } } as BlockEvent);
     // The node's watch saw the creation and applied it.
-    h.report('n1', { appliedRevision: Number(created.metadata.resourceVersion) });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: Number(created.metadata.resourceVersion)  }});
     await h.settle();
     const be = h.be('a');
     assert.ok(Number(be.metadata.resourceVersion) > Number(created.metadata.resourceVersion), 'the finalizer and status writes came after');
@@ -120,7 +120,7 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it('an unchanged object is not written again (the API server returns keys sorted)', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 10_000 });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 10_000  }});
     await h.create('a', '203.0.113.1');
     const writes = h.objects.writes.length;
     await h.reconciler.reconcile(`${NS}/a`);
@@ -130,9 +130,9 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it('a node that refused it, and one that stopped reporting, are said apart from the ones that hold it', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 10_000 });
-    h.report('n2', { appliedRevision: 10_000, failures: [{ kind: 'BlockEvent', namespace: NS, name: 'a', message: 'never_block: the gateway' }] });
-    h.report('n3', { appliedRevision: 10_000, heartbeatTime: rfc3339(h.clock.now() - 60_000) });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 10_000  }});
+    h.report('n2', { blockEvents: { applied: 0, failed: 0, revision: 10_000 }, failures: [{ kind: 'BlockEvent', namespace: NS, name: 'a', message: 'never_block: the gateway' }] });
+    h.report('n3', { blockEvents: { applied: 0, failed: 0, revision: 10_000 }, heartbeatTime: rfc3339(h.clock.now() - 60_000) });
     const be = await h.create('a', '203.0.113.1');
     assert.equal(be.status?.phase, 'Active');
     assert.deepEqual(
@@ -145,7 +145,7 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it('Failed when every reporting node refused it', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 10_000, failures: [{ kind: 'BlockEvent', namespace: NS, name: 'a', message: 'never_block' }] });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 10_000 }, failures: [{ kind: 'BlockEvent', namespace: NS, name: 'a', message: 'never_block' }] });
     const be = await h.create('a', '203.0.113.1');
     assert.equal(be.status?.phase, 'Failed');
     assert.ok(h.events.reasons().includes('Warning BlockRefused'));
@@ -153,9 +153,9 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it('a deletion waits for no node: the nodes lift it themselves when they see it, or when they list again', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 1 });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 1  }});
     const created = await h.create('a', '203.0.113.1');
-    h.report('n1', { appliedRevision: rev(created) });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: rev(created)  }});
     await h.settle();
     assert.equal(h.be('a').status?.phase, 'Active');
     await h.objects.delete({ namespace: NS, name: 'a' });
@@ -166,8 +166,8 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
   it('an own ban bound to its node (spec.agent node/<name>) is counted on that node only', async () => {
     const h = new NodesHarness();
-    h.report('n1', { appliedRevision: 10_000 });
-    h.report('n2', { appliedRevision: 10_000 });
+    h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: 10_000  }});
+    h.report('n2', { blockEvents: { applied: 0, failed: 0, revision: 10_000  }});
     const be = await h.create('own', '198.51.100.7', { agent: 'node/n2' });
     assert.equal(be.status?.nodes?.summary, '1/1');
   });
