@@ -27,6 +27,7 @@ import { BaselineLearner } from './traffic/baseline-learner.js';
 import { LiveTraffic } from './traffic/live-traffic.js';
 import { DEFAULT_RING, SlotRing } from './traffic/slot-ring.js';
 import { RingTrafficAnalyzer } from './traffic/traffic-analyzer.js';
+import { startKubeWatch, type RunningKubeWatch } from './kube/start-kube.js';
 import { SignatureManager, hostAddresses } from './signatures/signature-manager.js';
 import { SignatureStore } from './signatures/signature-store.js';
 import { SynproxySettings, procSysctls } from './signatures/synproxy-settings.js';
@@ -50,6 +51,8 @@ export interface RunningAgent {
   autoDefense: AutoDefense;
   history: AttackHistory;
   live: LiveTraffic;
+  /** The watch on the API server (config `kube:`), when configured. */
+  kube?: RunningKubeWatch;
   /** Stop serving and capturing. Bans stay in the firewall and the store: a restart re-applies them. */
   stop(): Promise<void>;
 }
@@ -168,7 +171,9 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     autoDefense.onSlot();
   });
 
+  const banChanges = new BanChangeFeed(banStore, backend.name);
   let server: AgentServer | undefined;
+  let kube: RunningKubeWatch | undefined;
   try {
     live.start();
     const analyzer = new RingTrafficAnalyzer({
@@ -190,7 +195,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       limits: { maxConcurrentAnalyses: cfg.api.maxConcurrentAnalyses },
       defaultMode: cfg.mode,
       attacks: history,
-      banChanges: new BanChangeFeed(banStore, backend.name),
+      banChanges,
       ...(cfg.tls?.clientCaFile ? { clientCert: { names: cfg.tls.clientNames } } : {}),
       signatures,
     });
@@ -208,14 +213,17 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
         keepAliveTimeoutMs: cfg.api.keepAliveTimeoutSeconds * 1000,
       },
     });
+    // Started last, and never waited for: without the API server the agent runs all the same.
+    if (cfg.kube) kube = startKubeWatch(cfg.kube, { bans, signatures, backend: backend.name, logger, registry, banVersion: () => banChanges.version() });
   } catch (err) {
+    await server?.close().catch(() => undefined);
     await live.stop().catch(() => undefined);
     await signatures.stop();
     await manager.stop();
     throw err;
   }
   logger.info(
-    { interface: iface, protect, url: server.url, backend: backend.name, autoDefense: cfg.autoDefense.enabled, mode: cfg.mode },
+    { interface: iface, protect, url: server.url, backend: backend.name, autoDefense: cfg.autoDefense.enabled, mode: cfg.mode, watch: Boolean(kube) },
     'floodgate agent running',
   );
 
@@ -231,7 +239,9 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
     autoDefense,
     history,
     live,
+    kube,
     async stop() {
+      await kube?.stop();
       await running.close();
       await live.stop();
       await signatures.stop();

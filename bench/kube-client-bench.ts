@@ -17,8 +17,8 @@ import { execa } from 'execa';
 import { controllerImageNodeFlags, kubectl, ROOT, startControlPlane } from './controller/env.js';
 import { createMemoryCgroup, inCgroup } from './controller/memory-cgroup.js';
 import { envNumber, fmtMB, log, median, onTeardown, runTeardown } from './controller/util.js';
-import { loadKubeConfig } from '../controller/kube/kube-config.js';
-import { RestClient } from '../controller/kube/rest-client.js';
+import { loadKubeConfig } from '../kube/kube-config.js';
+import { RestClient } from '../kube/rest-client.js';
 
 const OBJECTS = envNumber('BENCH_OBJECTS', 5000, 1);
 const ROUNDS = envNumber('BENCH_ROUNDS', 3, 1);

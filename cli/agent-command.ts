@@ -18,6 +18,8 @@ interface AgentFlags {
   autoDefense?: boolean;
   protect?: string[];
   allowlist?: string[];
+  kubeconfig?: string;
+  nodeName?: string;
 }
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -40,9 +42,11 @@ export function registerAgent(program: Command): void {
     .option('--auto-defense', 'ban attackers automatically (else only on request)')
     .option('--protect <cidrs>', 'extra protected CIDRs besides the interface addresses', list)
     .option('--allowlist <cidrs>', 'CIDRs never to ban (cluster pod/service CIDRs)', list)
+    .option('--kubeconfig <file>', 'watch the API server with this kubeconfig (a host agent\'s node identity: floodgate node-identity) instead of waiting for pushes')
+    .option('--node-name <name>', 'the FloodgateNode this agent reports as (default $NODE_NAME, else the host name)')
     .action(async (flags: AgentFlags) => {
       // Loaded here, not at the top: other commands (the controller) need none of the agent.
-      const { loadAgentConfig, readToken, ConfigError } = await import('../agent/config/agent-config.js');
+      const { loadAgentConfig, readToken, ConfigError, kubeSectionSchema } = await import('../agent/config/agent-config.js');
       const { loadTlsFiles, TlsFileError } = await import('../lib/tls-files.js');
       const { startAgent } = await import('../agent/agent.js');
       let cfg;
@@ -62,6 +66,10 @@ export function registerAgent(program: Command): void {
             : {}),
         });
         if (flags.autoDefense) cfg.autoDefense.enabled = true;
+        if (flags.kubeconfig || flags.nodeName) {
+          if (!flags.kubeconfig && !cfg.kube) throw new ConfigError('--node-name needs --kubeconfig (or a kube: section in the config)');
+          cfg.kube = kubeSectionSchema.parse({ ...(cfg.kube ?? {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.nodeName ? { nodeName: flags.nodeName } : {}) });
+        }
         token = readToken(cfg.tokenFile);
         if (cfg.tls) loadTlsFiles({ certFile: cfg.tls.certFile, keyFile: cfg.tls.keyFile, caFile: cfg.tls.clientCaFile });
       } catch (err) {

@@ -44,8 +44,11 @@ export function registerController(program: Command): void {
     .option('--agent-client-cert-file <file>', 'PEM client certificate the controller presents to agents that require mutual TLS')
     .option('--agent-client-key-file <file>', 'PEM private key of --agent-client-cert-file')
     .option('--agent-server-name <name>', 'the name agentSelector agents\' certificates carry (they are dialled by pod IP)')
+    .option('--selector-agents-watch', 'agentSelector agents watch the API server (the chart\'s agent.sync: watch): count their FloodgateNode reports, never push to or poll their pods')
+    .option('--node-identity-port <port>', 'serve the node identity broker for agents that watch (0: off)', portOrZero, 0)
+    .option('--node-identity-agents <list>', 'comma-separated namespace/name of the agent ServiceAccounts whose pods may get a node identity', '')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; agentCaFile?: string; agentClientCertFile?: string; agentClientKeyFile?: string; agentServerName?: string; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; agentCaFile?: string; agentClientCertFile?: string; agentClientKeyFile?: string; agentServerName?: string; selectorAgentsWatch?: boolean; nodeIdentityPort: number; nodeIdentityAgents: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
       const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
@@ -73,6 +76,11 @@ export function registerController(program: Command): void {
       for (const n of agentSecretNamespaces ?? []) {
         if (n !== '@policy' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw usageError(`--agent-secret-namespaces: "${n}" is not a namespace name (or @policy)`);
       }
+      const identityAgents = list(flags.nodeIdentityAgents);
+      for (const a of identityAgents) {
+        if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(a)) throw usageError(`--node-identity-agents: "${a}" is not namespace/name of a ServiceAccount`);
+      }
+      if (flags.nodeIdentityPort > 0 && identityAgents.length === 0) throw usageError('--node-identity-port needs --node-identity-agents (the agent DaemonSet\'s ServiceAccount)');
       // Loaded here, not at the top: the other commands need none of the operator (nor client-node).
       const { default: pino } = await import('pino');
       const { startController } = await import('../controller/controller.js');
@@ -92,6 +100,8 @@ export function registerController(program: Command): void {
           flags.dashboardPort === 0
             ? undefined
             : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile, allowedHosts: parseHostList(flags.dashboardAllowedHosts) },
+        selectorAgentsWatch: Boolean(flags.selectorAgentsWatch),
+        ...(flags.nodeIdentityPort > 0 ? { nodeIdentity: { port: flags.nodeIdentityPort, agentServiceAccounts: identityAgents } } : {}),
         logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
       });
       await new Promise<void>((resolve) => {

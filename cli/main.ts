@@ -10,12 +10,14 @@ import { registerBlocks } from './blocks-command.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerController } from './controller-command.js';
 import { registerAttack } from './attack-command.js';
+import { registerNodeIdentity } from './node-identity-command.js';
+import { FLOODGATE_VERSION } from '../lib/version.js';
 
 export function buildProgram(): Command {
   const program = new Command()
     .name('floodgate')
     .description('Kubernetes-native DDoS detection and mitigation')
-    .version('0.1.0')
+    .version(FLOODGATE_VERSION)
     .exitOverride();
   registerAnalyze(program);
   registerCapture(program);
@@ -24,6 +26,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerController(program);
   registerAttack(program);
+  registerNodeIdentity(program);
   return program;
 }
 

@@ -6,15 +6,15 @@ import http from 'node:http';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import { BLOCK_EVENT, DEFENSE_POLICY, GROUP, SIGNATURE_RULE, VERSION, type BlockEvent, type DefensePolicy, type SignatureRule } from '../api/v1alpha1/index.js';
-import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from './kube/informer.js';
-import { WorkQueue } from './kube/work-queue.js';
-import { LeaderElector } from './kube/leader-election.js';
-import { EventRecorder } from './kube/event-recorder.js';
-import { loadKubeConfigDetailed, type KubeConfig } from './kube/kube-config.js';
-import { RestClient } from './kube/rest-client.js';
-import { CoreClient, CustomObjectsClient, LeaseClient } from './kube/kube-apis.js';
-import { ResourceClient } from './resources/resource-client.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, FLOODGATE_NODE, GROUP, SIGNATURE_RULE, VERSION, resolveObject, type BlockEvent, type DefensePolicy, type FloodgateNode, type SignatureRule } from '../api/v1alpha1/index.js';
+import { createInformer, objectKey, withoutManagedFields, type Informer, type ListOptions } from '../kube/informer.js';
+import { WorkQueue } from '../kube/work-queue.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { EventRecorder } from '../kube/event-recorder.js';
+import { loadKubeConfigDetailed, type KubeConfig } from '../kube/kube-config.js';
+import { RestClient } from '../kube/rest-client.js';
+import { CoreClient, CustomObjectsClient, LeaseClient } from '../kube/kube-apis.js';
+import { ResourceClient } from '../kube/resource-client.js';
 import { Admission } from './resources/admission.js';
 import { AgentResolver, POLICY_NAMESPACE, type AgentTlsSource } from './agents/agent-resolver.js';
 import { ReloadingTlsFiles } from '../lib/tls-files.js';
@@ -25,6 +25,10 @@ import { PolicyReconciler } from './reconcile/policy-reconciler.js';
 import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
 import { AgentBanSync } from './reconcile/agent-ban-sync.js';
+import { BanRecorder } from './reconcile/ban-recorder.js';
+import { NodeReports, type EnforcedKind, type NodeEntry } from './nodes/node-reports.js';
+import { NodeBans } from './nodes/node-bans.js';
+import { NodeIdentityBroker, startNodeIdentityServer } from './nodes/node-identity.js';
 import { AgentSignatureSync } from './reconcile/agent-signature-sync.js';
 import { SignatureRuleReconciler } from './reconcile/signature-rule-reconciler.js';
 import { SignatureRulesFromVerdict } from './reconcile/signature-rules-from-verdict.js';
@@ -73,6 +77,25 @@ export interface ControllerOptions {
   probePort?: number;
   probeHost?: string;
   identity?: string;
+  /**
+   * agentSelector agents watch the API server (the chart's agent.sync: watch):
+   * their policies' bans are counted from FloodgateNode reports, and their pods
+   * are neither pushed to nor polled. Agents that report are recognised anyway;
+   * this only saves listing their pods for every ban.
+   */
+  selectorAgentsWatch?: boolean;
+  /** A node report that moved brings its BlockEvents back after this long (reports coalesce). Default 0.5 s. */
+  nodeCountDelayMs?: number;
+  /** Serve the node identity broker (controller/nodes/node-identity.ts) for in-cluster agents. */
+  nodeIdentity?: {
+    port: number;
+    host?: string;
+    /** Where node ServiceAccounts live; default leaseNamespace (the release's). */
+    namespace?: string;
+    /** "namespace/name" of the agent DaemonSet's ServiceAccount(s). */
+    agentServiceAccounts: string[];
+    tokenSeconds?: number;
+  };
   /** The web dashboard (controller/dashboard); undefined: none. */
   dashboard?: DashboardOptions;
   logger?: Logger;
@@ -83,8 +106,11 @@ export interface RunningController {
   kubeConfig: KubeConfig;
   policies: Informer<DefensePolicy>;
   blockEvents: Informer<BlockEvent>;
+  floodgateNodes: Informer<FloodgateNode>;
+  nodeReports: NodeReports;
   signatureRules: Informer<SignatureRule>;
   elector: LeaderElector;
+  nodeIdentityUrl?: string;
   isLeader(): boolean;
   probeUrl?: string;
   dashboardUrl?: string;
@@ -182,6 +208,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
     false,
   );
+  // The reports of the agents that watch the API server (cluster-scoped, one per node).
+  const nodesApi = new ResourceClient<FloodgateNode>(rest, FLOODGATE_NODE);
+  const floodgateNodes = createInformer<FloodgateNode>(
+    { name: FLOODGATE_NODE.plural, list: listOf(nodesApi), watchPath: nodesApi.watchPath(), rest, logger, registry, transform: (o) => resolveObject(FLOODGATE_NODE, withoutManagedFields(o)).object },
+    false,
+  );
+  const nodeReports = new NodeReports();
 
   const listPods = async (namespace: string, selector: DefensePolicy['spec']['targetSelector']): Promise<V1Pod[]> =>
     (await core.listNamespacedPod({ namespace, labelSelector: selectorString(selector) })).items;
@@ -210,6 +243,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     triggers,
     logger,
     health,
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
   const beReconciler = new BlockEventReconciler({
     blockEvents: blockEventsApi,
@@ -221,9 +256,23 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     retentionMs: opts.retentionMs,
     unblockGiveUpMs: opts.unblockGiveUpMs,
     health,
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
 
+  // One recorder of agents' own bans for the HTTP ban sync and the node reports: they share its tombstones.
+  const banRecorder = new BanRecorder({
+    blockEvents: blockEventsApi,
+    getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    listBlockEvents: () => blockEvents.list(),
+    logger,
+    onLost: (be) => {
+      beReconciler.forgetPush(objectKey(be));
+      beQueue?.add(objectKey(be));
+    },
+  });
   const banSync = new AgentBanSync({
+    recorder: banRecorder,
     blockEvents: blockEventsApi,
     getBlockEvent: (ns, name) => blockEvents.get(name, ns),
     listBlockEvents: () => blockEvents.list(),
@@ -237,6 +286,77 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       beReconciler.forgetPush(objectKey(be));
       beQueue?.add(objectKey(be));
     },
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
+  });
+  // Own bans and releases the watching agents report (they are not polled).
+  const nodeBans = new NodeBans({
+    recorder: banRecorder,
+    getPolicy: (ns, name) => policies.get(name, ns),
+    getBlockEvent: (ns, name) => blockEvents.get(name, ns),
+    blockEvents: blockEventsApi,
+    logger,
+  });
+  let nodeQueue: WorkQueue | undefined;
+
+  // A report that moved changes the count of the BlockEvents it enforces: bring back those whose
+  // holding on this node may have changed, after a short delay so that a wave of reports coalesces.
+  const countDelayMs = opts.nodeCountDelayMs ?? 500;
+  const delayed = new Map<string, NodeJS.Timeout>();
+  const recount = (kind: EnforcedKind, key: string) => {
+    const id = `${kind}|${key}`;
+    if (delayed.has(id)) return;
+    delayed.set(id, setTimeout(() => {
+      delayed.delete(id);
+      (kind === 'BlockEvent' ? beQueue : srQueue)?.add(key);
+    }, countDelayMs));
+  };
+  type Enforced = BlockEvent | SignatureRule;
+  const enforced: [EnforcedKind, () => Enforced[]][] = [['BlockEvent', () => blockEvents.list()], ['SignatureRule', () => signatureRules.list()]];
+  const nodeMoved = (before: NodeEntry | undefined, after: NodeEntry | undefined) => {
+    const name = (after ?? before)?.name ?? '';
+    const policySet = new Set([...(before?.policies ?? []), ...(after?.policies ?? [])]);
+    const silentChanged = !before || !after || nodeReports.silent(before) !== nodeReports.silent(after);
+    // A policy's AgentsReachable counts its nodes.
+    for (const p of policySet) if (silentChanged || before?.policies.has(p) !== after?.policies.has(p)) enqueuePolicy(p);
+    for (const [kind, list] of enforced) {
+      const from = before?.revisions[kind] ?? 0;
+      const to = after?.revisions[kind] ?? 0;
+      for (const o of list()) {
+        const ns = o.metadata.namespace ?? 'default';
+        const policy = `${ns}/${o.spec.policyRef?.name}`;
+        const mine = o.spec.agent === `node/${name}` || (o.spec.policyRef !== undefined && policySet.has(policy));
+        if (!mine) continue;
+        const rev = o.status?.nodes?.revision ?? Number(o.metadata.resourceVersion);
+        const failure = `${kind}/${ns}/${o.metadata.name}`;
+        const membership = (before?.policies.has(policy) ?? false) !== (after?.policies.has(policy) ?? false);
+        if (silentChanged || membership || (rev > from && rev <= to) || before?.failures.get(failure) !== after?.failures.get(failure)) recount(kind, objectKey(o));
+      }
+    }
+  };
+  const silentSeen = new Map<string, boolean>();
+  const silenceTimer = setInterval(() => {
+    for (const e of nodeReports.all()) {
+      const silent = nodeReports.silent(e);
+      if (silentSeen.get(e.name) !== silent) {
+        if (silentSeen.has(e.name)) nodeMoved(undefined, e);
+        silentSeen.set(e.name, silent);
+      }
+    }
+    for (const name of nodeBans.unsettled) nodeQueue?.add(name);
+  }, 5000);
+  silenceTimer.unref();
+  const onReport = (n: FloodgateNode) => {
+    const { before, after } = nodeReports.upsert(n);
+    nodeMoved(before, after);
+    nodeQueue?.add(after.name);
+  };
+  floodgateNodes.onAdd(onReport);
+  floodgateNodes.onUpdate((_o, n) => onReport(n));
+  floodgateNodes.onDelete((n) => {
+    const before = nodeReports.remove(n.metadata.name ?? '');
+    nodeBans.forget(n.metadata.name ?? '');
+    if (before) nodeMoved(before, undefined);
   });
 
   const signatureSync = new AgentSignatureSync({
@@ -264,6 +384,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     unblockGiveUpMs: opts.unblockGiveUpMs,
     health,
     counters: (key) => signatureSync.counters(key),
+    nodes: nodeReports,
+    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
   const enqueueSr = (sr: SignatureRule) => {
     srQueue?.add(objectKey(sr));
@@ -316,6 +438,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   policies.start();
   blockEvents.start();
   signatureRules.start();
+  floodgateNodes.start();
+
+  let nodeIdentity: { url: string; close(): Promise<void> } | undefined;
+  if (opts.nodeIdentity) {
+    const broker = new NodeIdentityBroker({
+      rest,
+      namespace: opts.nodeIdentity.namespace ?? opts.leaseNamespace,
+      agentServiceAccounts: opts.nodeIdentity.agentServiceAccounts,
+      tokenSeconds: opts.nodeIdentity.tokenSeconds,
+      logger: logger.child({ component: 'node-identity' }),
+    });
+    nodeIdentity = await startNodeIdentityServer(broker, opts.nodeIdentity.port, opts.nodeIdentity.host);
+    logger.info({ url: nodeIdentity.url, agents: opts.nodeIdentity.agentServiceAccounts }, 'node identity broker listening');
+  }
 
   const elector = new LeaderElector({
     coordination: new LeaseClient(rest),
@@ -329,10 +465,21 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     registry,
     onStartedLeading: async (signal) => {
       logger.info('became leader: reconciling');
-      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), signatureRules.waitForSync()]);
+      await Promise.all([policies.waitForSync(), blockEvents.waitForSync(), signatureRules.waitForSync(), floodgateNodes.waitForSync()]);
       policyQueue = new WorkQueue({ name: 'defensepolicies', handler: (k) => policyReconciler.reconcile(k), concurrency: 2, logger, registry });
       beQueue = new WorkQueue({ name: 'blockevents', handler: (k) => beReconciler.reconcile(k), concurrency: 16, logger, registry });
       srQueue = new WorkQueue({ name: 'signaturerules', handler: (k) => srReconciler.reconcile(k), concurrency: 4, logger, registry });
+      nodeQueue = new WorkQueue({
+        name: 'floodgatenodes',
+        concurrency: 4,
+        logger,
+        registry,
+        handler: async (name) => {
+          const entry = nodeReports.get(name);
+          if (entry) await nodeBans.sync(entry);
+        },
+      });
+      for (const e of nodeReports.all()) nodeQueue.add(e.name);
       // Level-triggered: after (re)gaining leadership every object is reconciled (and its ban pushed) once.
       beReconciler.forgetPushes();
       srReconciler.forgetPushes();
@@ -348,10 +495,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       const pq = policyQueue;
       const bq = beQueue;
       const sq = srQueue;
+      const nq = nodeQueue;
       policyQueue = undefined;
       beQueue = undefined;
       srQueue = undefined;
-      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), sq.shutDown({ drain: false })]);
+      nodeQueue = undefined;
+      await Promise.all([pq.shutDown({ drain: false }), bq.shutDown({ drain: false }), sq.shutDown({ drain: false }), nq.shutDown({ drain: false })]);
     },
     onStoppedLeading: () => logger.warn('stopped leading: standing by'),
     onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
@@ -364,7 +513,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     server = http.createServer(async (req, res) => {
       if (req.url === '/healthz') return void res.end('ok');
       if (req.url === '/readyz') {
-        const ready = policies.hasSynced() && blockEvents.hasSynced() && signatureRules.hasSynced();
+        const ready = policies.hasSynced() && blockEvents.hasSynced() && signatureRules.hasSynced() && floodgateNodes.hasSynced();
         res.statusCode = ready ? 200 : 503;
         return void res.end(ready ? 'ready' : 'informers not synced');
       }
@@ -386,15 +535,21 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     policies,
     blockEvents,
     signatureRules,
+    floodgateNodes,
+    nodeReports,
     elector,
+    nodeIdentityUrl: nodeIdentity?.url,
     isLeader: () => elector.isLeader(),
     probeUrl,
     dashboardUrl: dashboard?.url,
     async stop() {
       await dashboard?.close();
+      await nodeIdentity?.close();
       await elector.stop();
       triggers.stop();
-      await Promise.all([policies.stop(), blockEvents.stop(), signatureRules.stop()]);
+      clearInterval(silenceTimer);
+      for (const t of delayed.values()) clearTimeout(t);
+      await Promise.all([policies.stop(), blockEvents.stop(), signatureRules.stop(), floodgateNodes.stop()]);
       await events.flush();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       rest.close();

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BLOCK_EVENT, SIGNATURE_RULE, DEFENSE_POLICY, KINDS, type ResourceDescriptor } from '../api/v1alpha1/index.js';
+import { BLOCK_EVENT, DEFENSE_POLICY, FLOODGATE_NODE, KINDS, SIGNATURE_RULE, type ResourceDescriptor } from '../api/v1alpha1/index.js';
 
 /** The nearest directory at or above `from` that holds a package.json named "floodgate". */
 export function findRepoRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -41,6 +41,7 @@ export interface CrdFiles {
   defensePolicy: string;
   blockEvent: string;
   signatureRule: string;
+  floodgateNode: string;
   /** Every kind's, in apply order (api/v1alpha1 KINDS). */
   all: string[];
 }
@@ -52,6 +53,7 @@ export function crdFiles(root: string = findRepoRoot()): CrdFiles {
     defensePolicy: crdPath(DEFENSE_POLICY, root),
     blockEvent: crdPath(BLOCK_EVENT, root),
     signatureRule: crdPath(SIGNATURE_RULE, root),
+    floodgateNode: crdPath(FLOODGATE_NODE, root),
     all: KINDS.map((k) => crdPath(k, root)),
   };
 }

@@ -24,6 +24,41 @@ export const listenAddress = z.string().transform((s, ctx) => {
   return { host, port };
 });
 
+/**
+ * Watch the API server for what to enforce (docs/fanout.md) instead of
+ * waiting for the controller's pushes. In a pod: its ServiceAccount reads,
+ * and the controller's node identity broker gives the node's own identity
+ * for the report. A host agent: a kubeconfig with its node's identity
+ * (floodgate node-identity writes one). Without this section the agent
+ * serves the push API only, as before.
+ */
+export const kubeSectionSchema = z
+  .strictObject({
+    /** A host agent's kubeconfig (its node identity); absent: in-cluster (the pod's ServiceAccount). */
+    kubeconfig: z.string().min(1).optional(),
+    /** The FloodgateNode's name; default $NODE_NAME (the downward API), else the host name. */
+    nodeName: z.string().min(1).max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'is not a node name (a DNS subdomain)').optional(),
+    /** A file of the pod's labels (downward API), matched against policies' agentSelector. */
+    labelsFile: z.string().min(1).optional(),
+    /** Labels policies select a host agent by (instead of a pod's). */
+    labels: z.record(z.string().max(317), z.string().max(63)).default({}),
+    /** The namespace those labels count in; default $POD_NAMESPACE. */
+    namespace: z.string().min(1).max(63).optional(),
+    /** This agent's URL as policies list it in spec.agents (a host agent beside kind or k3d). */
+    url: z.string().url().max(2048).optional(),
+    /** In-cluster: the controller's node identity broker and the pod-bound token to show it. */
+    identity: z
+      .strictObject({
+        url: z.string().url().max(2048),
+        tokenFile: z.string().min(1).default('/var/run/secrets/floodgate.dev/node-identity/token'),
+      })
+      .optional(),
+    /** Write the report at least this often (the controller calls a node silent after 3). */
+    heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
+    /** Full relist of BlockEvents and DefensePolicies this often. */
+    relistSeconds: z.number().int().min(10).max(86400).default(300),
+  });
+
 export const agentConfigSchema = z.strictObject({
   /** Capture interface; default: the interface of the default route. */
   interface: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:@-]+$/, 'is not an interface name').optional(),
@@ -111,8 +146,11 @@ export const agentConfigSchema = z.strictObject({
       keepAliveTimeoutSeconds: z.number().int().min(1).max(600).default(5),
     })
     .default({ maxConcurrentAnalyses: 4, maxConnections: 256, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5 }),
+  kube: kubeSectionSchema.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
+
+
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;

@@ -76,6 +76,25 @@ export const blockEventSpecSchema = z
   })
   .describe('The block to hold.');
 
+/**
+ * How far an enforcement object has reached the agents that watch the API
+ * server (their FloodgateNode reports): written by the controller, like all
+ * of status. docs/fanout.md.
+ */
+export const nodeRolloutSchema = z
+  .object({
+    revision: int64()
+      .min(0)
+      .describe('The resourceVersion at which what the agents must hold last changed: a node whose report has applied it holds it.'),
+    digest: z.string().max(64).describe('A hash of what the agents must hold at that revision (ip, window, release, deletion).'),
+    desired: int32().min(0).describe('Nodes whose agent enforces it (their DefensePolicy selects them).'),
+    applied: int32().min(0).describe('Of those, the nodes that hold it (or, while it is deleted, have removed it).'),
+    failed: int32().min(0).describe('Nodes whose agent refused it.'),
+    notReporting: int32().min(0).describe('Nodes whose agent has not reported for 3 heartbeats: counted in desired, not in applied.'),
+    summary: z.string().max(32).describe('applied/desired, e.g. 998/1000.'),
+  })
+  .describe('Nodes holding it, from their FloodgateNode reports.');
+
 export const blockEventStatusSchema = z
   .object({
     phase: z
@@ -96,6 +115,7 @@ export const blockEventStatusSchema = z
       .min(0)
       .optional()
       .describe("Bans of this address within the agent's escalation window, this one included."),
+    nodes: nodeRolloutSchema.optional(),
     observedGeneration: observedGenerationSchema(),
     conditions: conditionsSchema(Object.values(BlockEventConditions)),
   })
@@ -118,6 +138,7 @@ export const BLOCK_EVENT = defineKind({
     { name: 'Reason', type: 'string', description: 'Why the address is blocked.', jsonPath: '.spec.reason' },
     // A string, not a date: a `date` column prints a future time as <invalid>.
     { name: 'Expires', type: 'string', format: 'date-time', description: 'When the ban ends (RFC 3339).', jsonPath: '.status.expiresAt' },
+    { name: 'Nodes', type: 'string', description: 'Nodes holding it / nodes that should (agents that watch the API server).', jsonPath: '.status.nodes.summary' },
     { name: 'Agent', type: 'string', priority: 1, description: 'Agent that holds the ban.', jsonPath: '.spec.agent' },
     { name: 'Backend', type: 'string', priority: 1, description: 'Firewall backend of that agent (nft, pf, iptables, dry-run).', jsonPath: '.status.backend' },
     { name: 'Vector', type: 'string', priority: 1, description: 'Attack vector with service and ports, e.g. BACnet amplification (udp sport 47808).', jsonPath: '.spec.evidence.vector' },

@@ -13,7 +13,7 @@ import { MAX_BAN_SECONDS } from '../ban-time.js';
 import { signatureActionSchema, signatureMatchSchema } from '../signature-rule.js';
 import { defineKind, type InputOf, type ObjectOf } from './kind.js';
 import { conditionsSchema, dateTime, int32, int64, observedGenerationSchema, type KubeList } from './types.js';
-import { BLOCK_EVENT_PHASES } from './block-event.js';
+import { BLOCK_EVENT_PHASES, nodeRolloutSchema } from './block-event.js';
 
 /** Condition types of a SignatureRule. */
 export const SignatureRuleConditions = Object.freeze({
@@ -68,6 +68,7 @@ export const signatureRuleStatusSchema = z
     dropRatePps: z.number().min(0).optional().describe('Packets per second the rule matched on all its agents, as last read.'),
     agentsHolding: int32().min(0).optional().describe('Agents that hold the rule.'),
     message: z.string().max(32768).optional().describe("Human-readable detail of the phase, e.g. an agent's refusal."),
+    nodes: nodeRolloutSchema.optional(),
     observedGeneration: observedGenerationSchema(),
     conditions: conditionsSchema(Object.values(SignatureRuleConditions)),
   })
@@ -92,6 +93,7 @@ export const SIGNATURE_RULE = defineKind({
     { name: 'Dropped', type: 'integer', description: 'Packets the rule matched on all its agents.', jsonPath: '.status.packetsDropped' },
     // A string, not a date: a `date` column prints a future time as <invalid>.
     { name: 'Expires', type: 'string', format: 'date-time', description: 'When the rule ends (RFC 3339).', jsonPath: '.status.expiresAt' },
+    { name: 'Nodes', type: 'string', priority: 1, description: 'Nodes holding it / nodes that should (agents that watch the API server).', jsonPath: '.status.nodes.summary' },
     { name: 'Policy', type: 'string', priority: 1, description: 'DefensePolicy whose agents hold it.', jsonPath: '.spec.policyRef.name' },
     { name: 'Applied', type: 'string', priority: 1, description: 'What the firewall holds (synproxy, or its fallback).', jsonPath: '.status.applied' },
     { name: 'PPS', type: 'number', priority: 1, description: 'Packets per second it matched, as last read.', jsonPath: '.status.dropRatePps' },

@@ -208,7 +208,7 @@ export function controllerImageNodeFlags(dockerfile = CONTROLLER_DOCKERFILE): st
  * --cpu-prof, and in a memory cgroup limited to memoryLimitBytes (as its pod's
  * memory limit; 0: none).
  */
-export async function startControllerProcess(opts: { kubeconfig: string; leaseNamespace: string; workDir: string; cpuProfile: boolean; nodeArgs?: string[]; memoryLimitBytes?: number; cgroupName?: string }): Promise<BenchController> {
+export async function startControllerProcess(opts: { kubeconfig: string; leaseNamespace: string; workDir: string; cpuProfile: boolean; nodeArgs?: string[]; memoryLimitBytes?: number; cgroupName?: string; extraArgs?: string[] }): Promise<BenchController> {
   const probePort = await freePort();
   const logFile = path.join(opts.workDir, 'controller.log');
   const profileDir = opts.cpuProfile ? path.join(opts.workDir, 'cpu-profile') : undefined;
@@ -228,7 +228,7 @@ export async function startControllerProcess(opts: { kubeconfig: string; leaseNa
       memoryNote = `memory cgroup limited to ${mib} MiB (${cg.dir}), as a pod's resources.limits.memory`;
     }
   }
-  const argv = [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup', '--agent-url-allowlist', 'http://127.0.0.1:*'];
+  const argv = [...nodeArgs, BIN, 'controller', '--kubeconfig', opts.kubeconfig, '--lease-namespace', opts.leaseNamespace, '--probe-port', String(probePort), '--memory-sources', 'cgroup', '--agent-url-allowlist', 'http://127.0.0.1:*', ...(opts.extraArgs ?? [])];
   // cgexec execs node in place: the child's pid is the controller's.
   const [file, args] = cgroup ? inCgroup(cgroup, process.execPath, argv) : [process.execPath, argv];
   const child: ResultPromise = execa(file, args, { reject: false, stdout: { file: logFile }, stderr: { file: `${logFile}.stderr` }, stdin: 'ignore' });

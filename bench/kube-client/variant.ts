@@ -47,8 +47,8 @@ async function load(): Promise<Client> {
       get: (name) => api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }),
     };
   }
-  const { loadKubeConfig } = await import('../../controller/kube/kube-config.js');
-  const { RestClient } = await import('../../controller/kube/rest-client.js');
+  const { loadKubeConfig } = await import('../../kube/kube-config.js');
+  const { RestClient } = await import('../../kube/rest-client.js');
   if (variant === 'client-node-config') {
     // The option ADR 0001 weighs: client-node only for kubeconfig and authentication (its KubeConfig
     // module, loaded lazily), our REST client for the calls.

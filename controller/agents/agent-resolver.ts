@@ -22,7 +22,7 @@
 // (--agent-server-name), never merely for its IP.
 import type { V1Pod } from '@kubernetes/client-node';
 import { agentBaseUrl, forbiddenAgentAddress, type AgentTlsOptions } from '../../api/agent/v1/client.js';
-import type { CoreApi } from '../kube/kube-apis.js';
+import type { CoreApi } from '../../kube/kube-apis.js';
 import { AGENT_PORT, type DefensePolicy, type SecretKeyRef } from '../../api/v1alpha1/index.js';
 import { AgentUrlAllowlist } from './agent-url-allowlist.js';
 import { selectorString } from './label-selector.js';
@@ -40,6 +40,9 @@ export interface AgentTarget {
   token?: string;
   /** For https:// agents: CA, client certificate, expected name. Never leaves the controller. */
   tls?: AgentTlsOptions;
+  /** An agentSelector pod's node and name: an agent that watches the API server reports for that node. */
+  node?: string;
+  pod?: { namespace: string; name: string };
 }
 
 /** Something the rules refused (as opposed to a Secret or pod that is not there yet). */
@@ -197,7 +200,14 @@ export class AgentResolver {
           const ip = p.status?.podIP;
           if (!ip) continue;
           const host = ip.includes(':') ? `[${ip}]` : ip;
-          agents.push({ name: p.metadata?.name ?? ip, url: `${tlsSource ? 'https' : 'http'}://${host}:${AGENT_PORT}`, token, ...tls });
+          agents.push({
+            name: p.metadata?.name ?? ip,
+            url: `${tlsSource ? 'https' : 'http'}://${host}:${AGENT_PORT}`,
+            token,
+            ...tls,
+            ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+            ...(p.metadata?.name ? { pod: { namespace: podNamespace, name: p.metadata.name } } : {}),
+          });
         }
         if (pods.length === 0) problems.push(`agentSelector "${selectorString(spec.agentSelector)}" matches no pods in ${podNamespace}`);
         else if (!pods.some((p) => p.status?.podIP)) problems.push('agent pods have no IP yet');

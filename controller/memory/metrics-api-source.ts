@@ -1,6 +1,6 @@
 // Source 1: metrics.k8s.io PodMetrics (metrics-server; k3d ships it).
 import type { V1Pod } from '@kubernetes/client-node';
-import type { CustomObjectsSubset } from '../kube/kube-apis.js';
+import type { CustomObjectsSubset } from '../../kube/kube-apis.js';
 import { MemorySourceUnavailable, percentOf, type MemoryReading } from './memory-reading.js';
 import { podMemoryLimit, quantityBytes } from './pod-memory-limit.js';
 

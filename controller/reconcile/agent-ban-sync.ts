@@ -8,7 +8,9 @@
 //     (floodgate.dev/released-at), which the reconciler then releases;
 //   - a ban an agent lost without saying so (it restarted without its store)
 //     is pushed again (onLost).
-// The sync polls each policy's agents a few times a second.
+// The sync polls each policy's agents a few times a second; what a ban means
+// for its BlockEvent is ban-recorder.ts's, shared with the FloodgateNode
+// reports of the agents that watch the API server (those are not polled).
 //
 // Incremental: each poll asks the agent only for what changed since the
 // version its last answer gave (GET /v1/blocks?since=), instead of the whole
@@ -18,16 +20,14 @@
 // fullResyncMs (30 s) and whenever the agent cannot answer exactly (it
 // restarted; it is an older agent without versions).
 import type { Logger } from 'pino';
-import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import { sameBanJournal, type BanRecord } from '../../api/agent/v1/types.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import { cidrContains, parseCidr } from '../../lib/cidr.js';
-import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
-import { findBlockEvent, newBlockEvent } from './block-event-names.js';
-import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
+import type { NodeReports } from '../nodes/node-reports.js';
+import { BanRecorder, EXPIRY_SLACK_MS } from './ban-recorder.js';
 
 export interface AgentBanSyncDeps {
   blockEvents: {
@@ -48,6 +48,12 @@ export interface AgentBanSyncDeps {
   health?: AgentHealth;
   /** An agent lost an Active BlockEvent's ban without a removal: push it again. */
   onLost?: (be: BlockEvent) => void;
+  /** Agents that watch the API server report their own bans in their FloodgateNode (node-bans.ts): not polled. */
+  nodes?: Pick<NodeReports, 'watcherOf'>;
+  /** agentSelector agents all watch (the chart's agent.sync: watch): such policies are not polled at all. */
+  selectorAgentsWatch?: boolean;
+  /** The recorder to share (its tombstones) with the FloodgateNode reports' one; default its own. */
+  recorder?: BanRecorder;
 }
 
 /** Where the sync stands with one agent of one policy. */
@@ -63,36 +69,24 @@ interface AgentCursor {
   retryAt: number;
 }
 
-type Outcome = 'settled' | 'pending';
-
-/** A BlockEvent deleted by a user is not re-created from the agent's ban while the unblock is on its way. */
-const TOMBSTONE_MS = 60_000;
-/** A ban gone this close to its expiry expired; earlier, it was removed. */
-const EXPIRY_SLACK_MS = 2000;
 
 /** Backoff after failed reads of one agent: 0.5 s, 1 s, 2 s, ... up to 30 s. */
 function retryDelayMs(failures: number): number {
   return Math.min(30_000, 250 * 2 ** Math.min(failures, 10));
 }
 
-/** "10.0.0.1/32" → "10.0.0.1"; networks stay CIDRs. */
-function specIp(cidr: string): string {
-  return cidr.endsWith('/32') || cidr.endsWith('/128') ? cidr.slice(0, cidr.lastIndexOf('/')) : cidr;
-}
-
-function seconds(ban: BanRecord): number {
-  return Math.min(MAX_BAN_SECONDS, Math.max(1, Math.ceil((Date.parse(ban.expiresAt) - Date.parse(ban.createdAt)) / 1000)));
-}
 
 export class AgentBanSync {
   private timer?: NodeJS.Timeout;
   private running = false;
-  private tombstones = new Map<string, number>();
+  private readonly recorder: BanRecorder;
   private cursors = new Map<string, AgentCursor>();
   /** Ban list reads by kind, for tests and diagnostics. */
   readonly reads = { full: 0, incremental: 0 };
 
-  constructor(private readonly deps: AgentBanSyncDeps) {}
+  constructor(private readonly deps: AgentBanSyncDeps) {
+    this.recorder = deps.recorder ?? new BanRecorder(deps);
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -109,7 +103,7 @@ export class AgentBanSync {
 
   /** Called when a BlockEvent is deleted: its address stays unsynced for a while. */
   noteDeleted(be: BlockEvent): void {
-    this.tombstones.set(`${be.metadata.namespace}/${be.metadata.name}`, this.now() + TOMBSTONE_MS);
+    this.recorder.noteDeleted(be);
   }
 
   /** One poll of every policy. Never rejects: one policy's failure is logged and the others go on. */
@@ -117,8 +111,7 @@ export class AgentBanSync {
     if (this.running) return;
     this.running = true;
     try {
-      const now = this.now();
-      for (const [k, until] of this.tombstones) if (until <= now) this.tombstones.delete(k);
+      this.recorder.sweep();
       const policies = this.deps.listPolicies();
       const live = new Set(policies.map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name ?? ''}|`));
       for (const k of this.cursors.keys()) if (!live.has(k.slice(0, k.indexOf('|') + 1))) this.cursors.delete(k);
@@ -136,7 +129,10 @@ export class AgentBanSync {
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
     if (policy.metadata.deletionTimestamp) return 0;
-    const { agents } = await this.deps.resolver.resolve(policy).catch(() => ({ agents: [] }));
+    if (this.deps.selectorAgentsWatch && policy.spec.agentSelector) return 0;
+    const resolved = await this.deps.resolver.resolve(policy).catch(() => ({ agents: [] }));
+    const nodes = this.deps.nodes;
+    const agents = nodes ? resolved.agents.filter((a) => !nodes.watcherOf(a)) : resolved.agents;
     let recorded = 0;
     const now = this.now();
     for (const a of agents) {
@@ -165,8 +161,8 @@ export class AgentBanSync {
         const sameProcess = sameBanJournal(cursor.version, answer.version);
         for (const [cidr, until] of cursor.known) {
           if (listed.has(cidr) || until <= now + EXPIRY_SLACK_MS) continue;
-          if (sameProcess) await this.removedEarly(policy, a.name, cidr);
-          else this.lost(policy, cidr);
+          if (sameProcess) await this.recorder.removedEarly(policy, a.name, cidr);
+          else this.recorder.lost(policy, cidr);
         }
         cursor.pending.clear();
         cursor.known.clear();
@@ -178,7 +174,7 @@ export class AgentBanSync {
           cursor.pending.delete(cidr);
           const until = cursor.known.get(cidr);
           cursor.known.delete(cidr);
-          if (until !== undefined && now < until - EXPIRY_SLACK_MS) await this.removedEarly(policy, a.name, cidr);
+          if (until !== undefined && now < until - EXPIRY_SLACK_MS) await this.recorder.removedEarly(policy, a.name, cidr);
         }
         for (const ban of answer.blocks) cursor.pending.delete(ban.cidr);
         candidates = [...answer.blocks, ...cursor.pending.values()];
@@ -186,121 +182,12 @@ export class AgentBanSync {
       cursor.version = answer.version;
       for (const ban of candidates) {
         cursor.known.set(ban.cidr, Date.parse(ban.expiresAt));
-        const { outcome, recorded: r } = await this.consider(policy, a.url, ban);
+        const { outcome, recorded: r } = await this.recorder.consider(policy, a.url, ban);
         if (r) recorded++;
         if (outcome === 'pending') cursor.pending.set(ban.cidr, ban);
         else cursor.pending.delete(ban.cidr);
       }
     }
     return recorded;
-  }
-
-  private find(policy: DefensePolicy, cidr: string) {
-    return findBlockEvent(this.deps.getBlockEvent, policy.metadata.namespace ?? 'default', policy.metadata.name ?? '', specIp(cidr));
-  }
-
-  /**
-   * The policy's Active BlockEvents an agent ban of `cidr` holds: the one of
-   * that address, and, for a network, the ones inside it (an agent bans an
-   * IPv6 address as its /64, so the ban the controller pushed comes back wider).
-   */
-  private heldBy(policy: DefensePolicy, cidr: string): BlockEvent[] {
-    const active = (b: BlockEvent | undefined): b is BlockEvent => b?.status?.phase === 'Active' && !b.metadata.deletionTimestamp;
-    const { existing } = this.find(policy, cidr);
-    if (active(existing)) return [existing];
-    const network = parseCidr(cidr);
-    if (!network || network.prefix === (network.family === 4 ? 32 : 128) || !this.deps.listBlockEvents) return [];
-    const ns = policy.metadata.namespace ?? 'default';
-    return this.deps.listBlockEvents().filter((b) => {
-      if (b.metadata.namespace !== ns || b.spec.policyRef?.name !== policy.metadata.name || !active(b)) return false;
-      const target = parseCidr(b.spec.ip);
-      return target !== undefined && cidrContains(network, target);
-    });
-  }
-
-  private lost(policy: DefensePolicy, cidr: string): void {
-    for (const be of this.heldBy(policy, cidr)) this.deps.onLost?.(be);
-  }
-
-  /** The agent dropped a ban before its expiry: mark the Active BlockEvents it held released (the reconciler acts on it). */
-  private async removedEarly(policy: DefensePolicy, agent: string, cidr: string): Promise<void> {
-    const ns = policy.metadata.namespace ?? 'default';
-    for (const existing of this.heldBy(policy, cidr)) {
-      if ((this.tombstones.get(`${ns}/${existing.metadata.name}`) ?? 0) > this.now()) continue;
-      try {
-        await this.deps.blockEvents.patch(
-          { namespace: ns, name: existing.metadata.name ?? '' },
-          { metadata: { annotations: { [LifecycleAnnotations.releasedAt]: rfc3339(this.now()), [LifecycleAnnotations.releasedBy]: agent } } },
-        );
-        this.deps.logger.info({ policy: `${ns}/${policy.metadata.name}`, cidr, agent }, 'an agent dropped a ban before its expiry: releasing its BlockEvent');
-      } catch (err) {
-        if (httpStatus(err) !== 404) this.deps.logger.warn({ cidr, err: (err as Error).message }, 'cannot mark a released ban');
-      }
-    }
-  }
-
-  /** Record one ban of the agent's as a BlockEvent when none holds it. */
-  private async consider(policy: DefensePolicy, agentUrl: string, ban: BanRecord): Promise<{ outcome: Outcome; recorded: boolean }> {
-    const ns = policy.metadata.namespace ?? 'default';
-    const ip = specIp(ban.cidr);
-    if (Date.parse(ban.expiresAt) <= this.now()) return { outcome: 'settled', recorded: false };
-    // This policy's own pushes come back in the list: their BlockEvents exist already (or were just deleted).
-    if (ban.source === 'api' && ban.policy === policy.metadata.name) return { outcome: 'settled', recorded: false };
-    const { existing, name } = this.find(policy, ban.cidr);
-    if (!name) {
-      this.deps.logger.warn({ ip }, 'both BlockEvent names of this address are taken by other addresses: not recorded');
-      return { outcome: 'settled', recorded: false };
-    }
-    if ((this.tombstones.get(`${ns}/${name}`) ?? 0) > this.now()) return { outcome: 'pending', recorded: false };
-    if (existing?.metadata.deletionTimestamp) return { outcome: 'settled', recorded: false };
-    const change = existing ? this.changeFor(existing, ban) : 'create';
-    if (change === undefined) return { outcome: 'settled', recorded: false };
-    const ok = await this.record(policy, agentUrl, ban, name, change, existing);
-    return { outcome: ok === 'failed' ? 'pending' : 'settled', recorded: ok === 'recorded' };
-  }
-
-  /** What an existing BlockEvent needs so that it holds `ban`: nothing, a new window, or a longer one. */
-  private changeFor(be: BlockEvent, ban: BanRecord): 'renew' | 'extend' | undefined {
-    const phase = be.status?.phase;
-    if (phase !== 'Expired' && phase !== 'Released' && phase !== 'Failed') return undefined; // it holds the address already
-    const createdAt = Math.floor(Date.parse(ban.createdAt) / 1000) * 1000;
-    const boundary = phase === 'Released' ? Date.parse(be.metadata.annotations?.[LifecycleAnnotations.releasedAt] ?? '') : Date.parse(be.status?.blockedAt ?? '');
-    if (!Number.isFinite(boundary) || createdAt > boundary) return 'renew';
-    if (phase === 'Expired' && Date.parse(ban.expiresAt) > (Date.parse(be.status?.expiresAt ?? '') || 0) + EXPIRY_SLACK_MS) return 'extend';
-    return undefined;
-  }
-
-  private async record(policy: DefensePolicy, agentUrl: string, ban: BanRecord, beName: string, change: 'create' | 'renew' | 'extend', existing?: BlockEvent): Promise<'recorded' | 'conflict' | 'failed'> {
-    const ns = policy.metadata.namespace ?? 'default';
-    const ip = specIp(ban.cidr);
-    const reason = ban.reason.replace(/[\p{C}\p{Zl}\p{Zp}]+/gu, ' ').slice(0, 256).trim() || `${ban.source} ban`;
-    const start = rfc3339(Date.parse(ban.createdAt));
-    try {
-      if (change === 'create') {
-        const be = newBlockEvent(policy, beName, { ip, durationSeconds: seconds(ban), reason, agent: agentUrl }, {
-          offences: ban.offenceCount,
-          labels: { 'floodgate.dev/source': ban.source },
-          annotations: { [LifecycleAnnotations.banStart]: start },
-        });
-        await this.deps.blockEvents.create(ns, be);
-      } else if (change === 'renew') {
-        const offences = Number(existing?.metadata.annotations?.['floodgate.dev/offences'] ?? 0) + 1;
-        await this.deps.blockEvents.patch(
-          { namespace: ns, name: beName },
-          { metadata: { annotations: { [LifecycleAnnotations.banStart]: start, 'floodgate.dev/offences': String(Math.max(offences, ban.offenceCount)) } }, spec: { durationSeconds: seconds(ban), reason } }, // its agents stay as they were
-        );
-      } else {
-        const from = Date.parse(existing?.status?.blockedAt ?? '') || Date.parse(ban.createdAt);
-        const durationSeconds = Math.min(MAX_BAN_SECONDS, Math.ceil((Date.parse(ban.expiresAt) - from) / 1000));
-        await this.deps.blockEvents.patch({ namespace: ns, name: beName }, { spec: { durationSeconds } });
-      }
-      this.deps.logger.info({ policy: `${ns}/${policy.metadata.name}`, ip, agent: agentUrl, source: ban.source, change }, 'recorded an agent ban as a BlockEvent');
-      return 'recorded';
-    } catch (err) {
-      // 409: someone (another writer, or our own earlier try) got there first; the informer brings it.
-      if (httpStatus(err) === 409) return 'conflict';
-      this.deps.logger.warn({ ip, err: (err as Error).message }, 'cannot record agent ban');
-      return 'failed';
-    }
   }
 }

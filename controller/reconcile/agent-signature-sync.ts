@@ -22,7 +22,7 @@ import type { DefensePolicy, SignatureRule } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
+import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
 import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
 import { findSignatureRule, newSignatureRule } from './signature-rule-names.js';
 import type { ObservedCounters } from './signature-rule-reconciler.js';

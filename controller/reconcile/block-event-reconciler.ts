@@ -18,6 +18,7 @@ function agentReason(be: BlockEvent): string {
 }
 
 export const blockEventAdapter: EnforcementAdapter<BlockEvent> = {
+  kind: 'BlockEvent',
   finalizer: UNBLOCK_FINALIZER,
   conditionType: BlockEventConditions.Blocked,
   describe: (be) => be.spec.ip,

@@ -23,9 +23,9 @@ import {
 import type { AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
+import type { EventRecorder } from '../../kube/event-recorder.js';
 import { aboveThreshold, type MemoryMonitor } from '../memory/memory-monitor.js';
-import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
+import { httpStatus, type ResourceClient } from '../../kube/resource-client.js';
 import { findBlockEvent, newBlockEvent } from './block-event-names.js';
 import { banWindow, LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
 import { lifecycleViewOf } from './enforcement-reconciler.js';

@@ -14,33 +14,13 @@
 // longer spec.durationSeconds; a new ban on a finished object (a repeat
 // offence) is a later ban-start. TRANSITIONS lists every phase change; the
 // diagram in docs/lifecycle.md is generated from it and checked by a test.
-import { expiry } from '../../api/ban-time.js';
+import { LifecycleAnnotations, banWindow as windowOf, epochMs, releasedAt as releasedIn } from '../../api/ban-window.js';
 
 export type EnforcementPhase = 'Pending' | 'Active' | 'Expired' | 'Released' | 'Failed';
 export const TERMINAL_PHASES: ReadonlySet<EnforcementPhase> = new Set(['Expired', 'Released', 'Failed']);
 
-/** What other writers set to ask the lifecycle for something. */
-export const LifecycleAnnotations = Object.freeze({
-  /**
-   * RFC 3339: when the current ban starts. Set by whoever starts a new ban on
-   * an existing object (a repeat offence, a new ban found on an agent);
-   * absent: metadata.creationTimestamp.
-   */
-  banStart: 'floodgate.dev/ban-start',
-  /**
-   * RFC 3339: an agent stopped holding the ban before its expiry (an operator
-   * removed it there, or the agent's own rules dropped it). Set by the agent
-   * ban sync, with releasedBy naming the agent. Releases the ban on every agent.
-   */
-  releasedAt: 'floodgate.dev/released-at',
-  releasedBy: 'floodgate.dev/released-by',
-  /**
-   * "true": on deletion, drop the finalizer without unblocking on the agents.
-   * The escape hatch for agents that are gone for good (the controller gives
-   * up on its own after UNBLOCK_GIVE_UP_MS anyway).
-   */
-  skipUnblock: 'floodgate.dev/skip-unblock',
-});
+// The annotations and the window rule are shared with the agents that watch the API server.
+export { LifecycleAnnotations } from '../../api/ban-window.js';
 
 /** How long a deletion keeps trying to unblock on failing agents before it gives up (and says so). */
 export const UNBLOCK_GIVE_UP_MS = 120_000;
@@ -146,11 +126,7 @@ export type Plan =
   /** Push the ban for `seconds` (the rest of the window). */
   | { do: 'push'; window: BanWindow; seconds: number };
 
-function time(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const t = Date.parse(text);
-  return Number.isFinite(t) ? t : undefined;
-}
+const time = (text: string | undefined): number | undefined => epochMs(text);
 
 /** RFC 3339 to the second (as the API server stores times). */
 export function rfc3339(ms: number): string {
@@ -159,8 +135,7 @@ export function rfc3339(ms: number): string {
 
 /** The ban's current window (see the top of this file). */
 export function banWindow(v: LifecycleView): BanWindow {
-  const start = time(v.annotations[LifecycleAnnotations.banStart]) ?? v.creationTimestamp ?? v.now;
-  const end = expiry(start, v.durationSeconds);
+  const { start, end } = windowOf({ creationTimestamp: v.creationTimestamp, annotations: v.annotations, durationSeconds: v.durationSeconds }, v.now);
   // What the agents reported counts only for this window: a new ban starts afresh.
   const sameWindow = time(v.status.blockedAt) === Math.floor(start / 1000) * 1000;
   const reported = sameWindow ? time(v.status.expiresAt) : undefined;
@@ -190,8 +165,8 @@ export function plan(v: LifecycleView, retentionMs: number, giveUpMs = UNBLOCK_G
   // Refused for this very spec and window: stays so until one of them changes.
   if (phase === 'Failed' && sameWindow && v.status.observedGeneration === v.generation) return retain('Failed', time(v.status.phaseSince));
 
-  const releasedAt = time(v.annotations[LifecycleAnnotations.releasedAt]);
-  if (releasedAt !== undefined && releasedAt >= w.start && releasedAt < w.heldUntil) {
+  const releasedAt = releasedIn({ annotations: v.annotations, durationSeconds: v.durationSeconds }, w, w.heldUntil);
+  if (releasedAt !== undefined) {
     if (phase === 'Released' && sameWindow) return retain('Released', releasedAt);
     return { do: 'release', window: w, releasedAt, by: v.annotations[LifecycleAnnotations.releasedBy] ?? 'an agent' };
   }

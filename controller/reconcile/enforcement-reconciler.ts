@@ -10,6 +10,7 @@
 // EnforcementAdapter: block-event-reconciler.ts is the BlockEvent one; a
 // signature rule (issue 11) is another adapter over the same lifecycle.
 import type { Logger } from 'pino';
+import { sameJson } from '../../lib/same-json.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
@@ -17,10 +18,15 @@ import type { Condition, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver, AgentTarget } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentCalls, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
-import { involvedObjectOf } from '../kube/event-recorder.js';
-import { httpStatus, type NamespacedName } from '../resources/resource-client.js';
+import type { EventRecorder } from '../../kube/event-recorder.js';
+import { involvedObjectOf } from '../../kube/event-recorder.js';
+import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
+import { policyKey } from '../agents/agent-health.js';
+import { failureKey, type EnforcedKind, type NodeReports } from '../nodes/node-reports.js';
+import { describeNodes, rolloutDigest, rolloutOf, rolloutStatus, type Rollout, type RolloutStatus } from '../nodes/node-rollout.js';
+import { LifecycleAnnotations } from '../../api/ban-window.js';
 import {
+  banWindow as banWindowOf,
   type EnforcementPhase,
   type LifecycleView,
   type PushResult,
@@ -37,6 +43,8 @@ export interface EnforcementStatus {
   backend?: string;
   message?: string;
   offenceCount?: number;
+  /** How far it has reached the nodes that watch the API server. */
+  nodes?: RolloutStatus;
   conditions?: Condition[];
   observedGeneration?: number;
   /** Fields of one kind's status (a SignatureRule's counters, its rule in words, ...). */
@@ -60,6 +68,8 @@ export interface EnforcementObject extends KubernetesObject {
 
 /** What one kind of enforcement object does on an agent. */
 export interface EnforcementAdapter<T extends EnforcementObject> {
+  /** The kind, as nodes name it in their reports (its revision, its failures). */
+  kind: EnforcedKind;
   /** The finalizer that guards its removal from the agents. */
   finalizer: string;
   /** The condition type saying whether the agents hold it (BlockEvent: "Blocked"). */
@@ -102,6 +112,13 @@ export interface EnforcementReconcilerDeps<T extends EnforcementObject> {
   agentClients?: AgentClientFactory;
   /** Where invalid agent answers are reported for the policy's AgentsReachable condition. */
   health?: AgentHealth;
+  /** The reports of the agents that watch the API server (docs/fanout.md): they are counted, never pushed to. */
+  nodes?: NodeReports;
+  /**
+   * agentSelector agents watch the API server (the chart's agent.sync: watch): the
+   * controller does not resolve their pods for bans at all, only counts their nodes.
+   */
+  selectorAgentsWatch?: boolean;
 }
 
 export type ReconcileResult = void | { requeueAfterMs?: number };
@@ -111,6 +128,8 @@ export class RetryableError extends Error {}
 
 interface Targets {
   agents: AgentTarget[];
+  /** Nodes whose agents watch the API server for it: counted from their reports, never called. */
+  nodes: string[];
   problems: string[];
   /** The problems cannot go away by waiting (no such policy, an agent URL that is not allowed). */
   permanent: boolean;
@@ -149,6 +168,8 @@ export class EnforcementReconciler<T extends EnforcementObject> {
   private readonly pushed = new Map<string, string>();
   /** Agent pushes skipped because nothing changed since the last one (tests, diagnostics). */
   skippedPushes = 0;
+  /** Key → the content digest and the resourceVersion it was first seen at (see rollout()). */
+  private readonly seenAt = new Map<string, Rollout>();
 
   constructor(
     private readonly deps: EnforcementReconcilerDeps<T>,
@@ -179,25 +200,70 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     return name ? this.deps.getPolicy(obj.metadata.namespace ?? 'default', name) : undefined;
   }
 
-  /** The agents that hold (or should hold) it. */
+  /** The agents that hold (or should hold) it: the ones to call, and the nodes that watch for it. */
   private async targets(obj: T): Promise<Targets> {
     const ns = obj.metadata.namespace ?? 'default';
     const policyName = obj.spec.policyRef?.name;
     const policy = policyName ? this.deps.getPolicy(ns, policyName) : undefined;
-    if (policyName && !policy) return { agents: [], problems: [`DefensePolicy ${ns}/${policyName} not found`], permanent: true };
+    const reports = this.deps.nodes;
+    // Bound to one agent that watches (its own ban, recorded for its node): that node only.
+    const boundNode = obj.spec.agent && reports ? reports.boundNode(obj.spec.agent) : undefined;
+    if (boundNode) return { agents: [], nodes: [boundNode.name], problems: [], permanent: false, policy };
+    if (policyName && !policy) return { agents: [], nodes: [], problems: [`DefensePolicy ${ns}/${policyName} not found`], permanent: true };
     if (policy) {
+      if (reports && this.deps.selectorAgentsWatch && policy.spec.agentSelector && !obj.spec.agent) {
+        const nodes = reports.nodesOf(policyKey(policy));
+        return { agents: [], nodes, problems: nodes.length ? [] : ['no node reports this policy yet (agents that watch the API server list the policies that select them)'], permanent: false, policy };
+      }
       const r = await this.deps.resolver.resolve(policy);
       // An object bound to one agent (spec.agent) stays on that one, with the policy's token.
       const bound = obj.spec.agent ? r.agents.filter((a) => a.url === obj.spec.agent || a.name === obj.spec.agent) : r.agents;
-      return { agents: bound.length ? bound : r.agents, problems: r.problems, permanent: false, policy };
+      const agents = bound.length ? bound : r.agents;
+      if (!reports) return { agents, nodes: [], problems: r.problems, permanent: false, policy };
+      // Agents that watch are counted from their reports, not called.
+      const nodes = obj.spec.agent ? [] : reports.nodesOf(policyKey(policy));
+      return { agents: agents.filter((a) => !reports.watcherOf(a)), nodes, problems: r.problems, permanent: false, policy };
     }
     if (obj.spec.agent) {
       // No policy, so no token: the agent must be reachable under the same URL rules as a policy's.
       const problem = this.deps.resolver.checkAgentUrl(obj.spec.agent, ns);
-      if (problem) return { agents: [], problems: [`spec.agent: ${problem}`], permanent: true };
-      return { agents: [this.deps.resolver.explicitTarget(obj.spec.agent)], problems: [], permanent: false };
+      if (problem) return { agents: [], nodes: [], problems: [`spec.agent: ${problem}`], permanent: true };
+      return { agents: [this.deps.resolver.explicitTarget(obj.spec.agent)], nodes: [], problems: [], permanent: false };
     }
-    return { agents: [], problems: ["no agent: set spec.policyRef (to use the policy's agents) or spec.agent"], permanent: true };
+    return { agents: [], nodes: [], problems: ["no agent: set spec.policyRef (to use the policy's agents) or spec.agent"], permanent: true };
+  }
+
+  /** What the nodes must hold of it now, and since which revision. */
+  private rollout(obj: T, window: { start: number; end: number }): Rollout {
+    const digest = this.digest(obj, window);
+    // The earliest resourceVersion this controller saw this content at (before its own
+    // finalizer write, say): nodes that applied it then hold it.
+    const seen = this.seenAt.get(`${obj.metadata.namespace}/${obj.metadata.name}`);
+    const recorded = obj.status?.nodes?.digest === digest ? obj.status.nodes : seen?.digest === digest ? seen : undefined;
+    return rolloutOf(recorded, digest, obj.metadata.resourceVersion);
+  }
+
+  /** Remember when (which resourceVersion) an object's content was first seen as it is now. */
+  private noteSeen(key: string, obj: T): void {
+    const v = this.view(obj);
+    const digest = this.digest(obj, banWindowOf(v));
+    if (this.seenAt.get(key)?.digest === digest) return;
+    const revision = Number(obj.metadata.resourceVersion);
+    if (Number.isSafeInteger(revision)) this.seenAt.set(key, { digest, revision });
+  }
+
+  private digest(obj: T, window: { start: number; end: number }): string {
+    const released = Date.parse(obj.metadata.annotations?.[LifecycleAnnotations.releasedAt] ?? '');
+    const digest = rolloutDigest({
+      what: this.kind.describe(obj),
+      start: window.start,
+      end: window.end,
+      ...(Number.isFinite(released) ? { releasedAt: released } : {}),
+      deleting: Boolean(obj.metadata.deletionTimestamp),
+      ...(obj.spec.agent ? { agent: obj.spec.agent } : {}),
+      ...(obj.spec.policyRef?.name ? { policy: obj.spec.policyRef.name } : {}),
+    });
+    return digest;
   }
 
   private view(obj: T): LifecycleView {
@@ -220,8 +286,10 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     const obj = this.deps.get(key);
     if (!obj) {
       this.pushed.delete(key);
+      this.seenAt.delete(key);
       return;
     }
+    if (this.deps.nodes) this.noteSeen(key, obj);
     const pushedAs = this.pushed.get(key);
     this.pushed.delete(key);
     const v = this.view(obj);
@@ -290,8 +358,9 @@ export class EnforcementReconciler<T extends EnforcementObject> {
   private async push(obj: T, key: string, pushedAs: string | undefined, window: { start: number; end: number; heldUntil: number }, seconds: number): Promise<ReconcileResult> {
     const now = this.now();
     const what = this.kind.describe(obj);
-    const { agents, problems, permanent, policy } = await this.targets(obj);
+    const { agents, nodes, problems, permanent, policy } = await this.targets(obj);
     const blockedAt = rfc3339(window.start);
+    if (nodes.length > 0) return this.pushWithNodes(obj, key, pushedAs, window, seconds, agents, nodes, policy);
 
     if (agents.length === 0) {
       const message = problems.join('; ') || 'no agents';
@@ -371,6 +440,88 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     return { requeueAfterMs: heldUntil - now + 100 };
   }
 
+  /**
+   * The push when nodes that watch the API server enforce it (docs/fanout.md):
+   * the agents that do not watch (host agents by URL) get it pushed as above;
+   * the nodes are counted from their reports. Active once anyone holds it;
+   * while none does, Pending without a retry storm: each report that moves
+   * brings the object back (controller.ts), and a safety requeue after 30 s.
+   */
+  private async pushWithNodes(
+    obj: T,
+    key: string,
+    pushedAs: string | undefined,
+    window: { start: number; end: number; heldUntil: number },
+    seconds: number,
+    agents: AgentTarget[],
+    nodes: string[],
+    policy: DefensePolicy | undefined,
+  ): Promise<ReconcileResult> {
+    const now = this.now();
+    const what = this.kind.describe(obj);
+    const blockedAt = rfc3339(window.start);
+    const reports = this.deps.nodes as NodeReports;
+
+    // Agents called over HTTP: skipped when our own last complete push is all that changed since.
+    const agentsKey = agents.map((a) => a.url).sort().join(' ');
+    const results: PushResult[] = [];
+    let last: { backend?: string; offenceCount?: number } | undefined;
+    const alreadyPushed = agents.length > 0 && obj.status?.phase === 'Active' && pushedAs === `${obj.metadata.resourceVersion}|${agentsKey}`;
+    for (const a of agents) {
+      if (alreadyPushed) {
+        results.push({ agent: a.name, ok: true, expiresAt: window.heldUntil });
+        continue;
+      }
+      try {
+        const r = await this.kind.apply(this.client(a), obj, seconds, policy);
+        results.push({ agent: a.name, ok: true, ...r });
+        last = r;
+        this.reportHealth(policy, a, undefined);
+      } catch (err) {
+        const refused = err instanceof AgentApiError && err.kind === 'refused';
+        results.push({ agent: a.name, ok: false, refused, message: (err as Error).message });
+        this.reportHealth(policy, a, err);
+      }
+    }
+    if (alreadyPushed) this.skippedPushes++;
+
+    const rollout = this.rollout(obj, window);
+    const count = reports.count(nodes, this.kind.kind, rollout.revision, failureKey(this.kind.kind, obj.metadata.namespace ?? 'default', obj.metadata.name ?? ''), now);
+    const nodesStatus = rolloutStatus(rollout, count);
+    const http = settlePush(results);
+    const held = http.held.length + count.applied;
+    const refused = http.refused.length + count.failed;
+    const nodeLine = describeNodes(count);
+    const httpLine = agents.length ? (http.held.length === agents.length ? `held by ${http.held.length} agent(s)` : `held by ${http.held.length} of ${agents.length} agents; ${[...http.refused, ...http.failed].join('; ')}`) : '';
+    const message = [nodeLine, httpLine].filter(Boolean).join('; ');
+
+    if (held === 0 && http.failed.length === 0 && count.pending === 0 && count.notReporting === 0 && refused > 0) {
+      await this.patchStatus(obj, { phase: 'Failed', blockedAt, message, nodes: nodesStatus, conditions: this.condition(obj, 'False', 'Refused', message) });
+      this.event(obj, policy, 'Warning', 'BlockRefused', `refused to block ${what}: ${message}`);
+      return;
+    }
+    if (held === 0) {
+      await this.patchStatus(obj, { phase: 'Pending', blockedAt, message, nodes: nodesStatus, conditions: this.condition(obj, 'Unknown', 'NodesApplying', message) });
+      if (http.failed.length) throw new RetryableError(`agents unreachable: ${http.failed.join('; ')}`);
+      return { requeueAfterMs: 30_000 };
+    }
+    const heldUntil = Math.max(window.end, http.expiresAt ?? window.end);
+    const wasActive = obj.status?.phase === 'Active';
+    const writtenAs = await this.patchStatus(obj, {
+      phase: 'Active',
+      blockedAt,
+      expiresAt: rfc3339(heldUntil),
+      message,
+      nodes: nodesStatus,
+      conditions: this.condition(obj, 'True', 'Blocked', message),
+      ...(this.kind.extraStatus?.(obj, last) ?? {}),
+    });
+    if (agents.length && !http.retry && http.refused.length === 0 && writtenAs) this.pushed.set(key, `${writtenAs}|${agentsKey}`);
+    if (!wasActive) this.event(obj, policy, 'Normal', 'Blocked', `blocked ${what} for ${Math.round((heldUntil - now) / 1000)}s (until ${rfc3339(heldUntil)}): ${message}`);
+    if (http.retry) throw new RetryableError(`some agents unreachable: ${http.failed.join('; ')}`);
+    return { requeueAfterMs: heldUntil - now + 100 };
+  }
+
   private reportHealth(policy: DefensePolicy | undefined, a: AgentTarget, err: unknown): void {
     if (!policy || !this.deps.health) return;
     this.deps.health.report(policy, a.name, err);
@@ -392,8 +543,10 @@ export class EnforcementReconciler<T extends EnforcementObject> {
 
   private async unblockForDeletion(obj: T, giveUpAt: number): Promise<ReconcileResult> {
     const what = this.kind.describe(obj);
-    const { agents, problems, policy } = await this.targets(obj);
-    const failures = [...(agents.length === 0 ? problems : []), ...(await this.removeEverywhere(obj, agents))];
+    const { agents, nodes, problems, policy } = await this.targets(obj);
+    const failures = [...(agents.length === 0 && nodes.length === 0 ? problems : []), ...(await this.removeEverywhere(obj, agents))];
+    // Nodes that watch need nobody to wait for them: they lift it when they see the deletion, or,
+    // cut off meanwhile, when they list again and no longer find it (docs/fanout.md).
     const settled = settleUnblock(failures, this.now(), giveUpAt);
     if (settled.do === 'retry') {
       const message = `unblock pending: ${settled.failures.join('; ')}; giving up at ${rfc3339(giveUpAt)}`;
@@ -436,7 +589,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
   private async patchStatus(obj: T, patch: Partial<EnforcementStatus>): Promise<string | undefined> {
     const current = obj.status ?? {};
     const next = { ...current, ...patch, observedGeneration: obj.metadata.generation };
-    if (JSON.stringify(next) === JSON.stringify({ ...current, observedGeneration: current.observedGeneration })) return obj.metadata.resourceVersion;
+    if (sameJson(next, { ...current, observedGeneration: current.observedGeneration })) return obj.metadata.resourceVersion;
     const written = await this.deps.objects.patchStatus(this.ref(obj), next);
     return written?.metadata?.resourceVersion;
   }

@@ -5,6 +5,7 @@
 // disabled), keep its triggers in step with the spec, and run a defense when
 // the floodgate.dev/trigger annotation changes (a manual trigger).
 import type { Logger } from 'pino';
+import { sameJson } from '../../lib/same-json.js';
 import { AgentApiError } from '../../api/agent/v1/client.js';
 import { findCondition, setCondition } from '../../api/v1alpha1/conditions.js';
 import { DefensePolicyConditions, type BlockEvent, type Condition, type DefensePolicy, type DefensePolicyStatus, type SignatureRule } from '../../api/v1alpha1/index.js';
@@ -12,9 +13,10 @@ import type { SignaturePolicySettings } from '../../api/agent/v1/types.js';
 import type { AgentRefusal, AgentResolver } from '../agents/agent-resolver.js';
 import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
-import type { EventRecorder } from '../kube/event-recorder.js';
-import { httpStatus, type ResourceClient } from '../resources/resource-client.js';
+import type { EventRecorder } from '../../kube/event-recorder.js';
+import { httpStatus, type ResourceClient } from '../../kube/resource-client.js';
 import { TriggerScheduler } from './trigger-scheduler.js';
+import type { NodeReports } from '../nodes/node-reports.js';
 import type { ReconcileResult } from './block-event-reconciler.js';
 
 export const MANUAL_TRIGGER_ANNOTATION = 'floodgate.dev/trigger';
@@ -37,6 +39,10 @@ export interface PolicyReconcilerDeps {
   agentClients?: AgentClientFactory;
   /** Broken answers the other parts of the controller got from this policy's agents. */
   health?: AgentHealth;
+  /** The reports of the agents that watch the API server. */
+  nodes?: NodeReports;
+  /** agentSelector agents watch (the chart's agent.sync: watch): their reports say whether they are there, not HTTP probes. */
+  selectorAgentsWatch?: boolean;
 }
 
 /**
@@ -84,7 +90,8 @@ export class PolicyReconciler {
     const gen = policy.metadata.generation;
     let conditions: Condition[] = policy.status?.conditions ?? [];
 
-    const { agents, problems, refusals = [] } = await deps.resolver.resolve(policy);
+    const watching = Boolean(deps.nodes && deps.selectorAgentsWatch && policy.spec.agentSelector);
+    const { agents, problems, refusals = [] } = watching ? { agents: [], problems: [], refusals: [] } : await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
     const settings = signatureSettings(policy);
     await Promise.all(
@@ -114,7 +121,7 @@ export class PolicyReconciler {
         ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger.schedule}" is not a valid cron expression` }
         : noAgents
           ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'NoAgents', message: 'set spec.agents or spec.agentSelector' }
-          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: `policy accepted; ${agents.length} agent(s)` },
+          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: watching ? `policy accepted; ${deps.nodes?.nodesOf(key).length ?? 0} node(s) watching` : `policy accepted; ${agents.length} agent(s)` },
       gen,
       now,
     );
@@ -122,17 +129,35 @@ export class PolicyReconciler {
     const seen = (deps.health?.problems(policy) ?? []).filter((p) => !failures.some((f) => f.name === p.agent));
     const allProblems = [...problems, ...failures.map((f) => `${f.name}: ${f.err.message}`), ...seen.map((p) => `${p.agent}: ${p.message}`)];
     const kinds = new Set([...failures.map((f) => (f.err instanceof AgentApiError ? f.err.kind : 'unreachable')), ...seen.map((p) => p.kind)]);
-    const reachable = allProblems.length === 0 && agents.length > 0;
-    const reason = unreachableReason(refusals, kinds, agents.length);
+    let reachable = allProblems.length === 0 && agents.length > 0;
+    let reason = unreachableReason(refusals, kinds, agents.length);
     const before = findCondition(conditions, DefensePolicyConditions.AgentsReachable);
-    conditions = setCondition(
-      conditions,
-      reachable
-        ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'AllAgentsReachable', message: `${agents.length} agent(s) answered` }
-        : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: allProblems.join('; ').slice(0, 2000) || 'no agents' },
-      gen,
-      now,
-    );
+    if (watching) {
+      // The agents watch the API server: they are there when their FloodgateNode reports say so.
+      const nodes = deps.nodes as NodeReports;
+      const names = nodes.nodesOf(key);
+      const silent = names.filter((n) => { const e = nodes.get(n); return !e || nodes.silent(e); });
+      reachable = names.length > 0 && silent.length === 0;
+      reason = names.length === 0 ? 'NoNodesReporting' : 'NodesNotReporting';
+      conditions = setCondition(
+        conditions,
+        reachable
+          ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'NodesReporting', message: `${names.length} node(s) enforce it (their agents watch the API server)` }
+          : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: names.length === 0 ? 'no FloodgateNode report lists this policy: are the agents running, and does agentSelector match their labels?' : `${silent.length} of ${names.length} node(s) stopped reporting: ${silent.slice(0, 10).join(', ')}` },
+        gen,
+        now,
+      );
+      allProblems.push(...(reachable ? [] : ['nodes not reporting']));
+    } else {
+      conditions = setCondition(
+        conditions,
+        reachable
+          ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'AllAgentsReachable', message: `${agents.length} agent(s) answered` }
+          : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: allProblems.join('; ').slice(0, 2000) || 'no agents' },
+        gen,
+        now,
+      );
+    }
     if (!findCondition(conditions, DefensePolicyConditions.UnderAttack)) {
       conditions = setCondition(conditions, { type: DefensePolicyConditions.UnderAttack, status: 'Unknown', reason: 'NoAnalysis', message: 'no analysis yet' }, gen, now);
     }
@@ -147,10 +172,7 @@ export class PolicyReconciler {
     const activeSignatureRules = deps.listSignatureRules?.().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name && r.status?.phase === 'Active').length;
     const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks, ...(activeSignatureRules !== undefined ? { activeSignatureRules } : {}) };
     const old = policy.status ?? {};
-    if (
-      JSON.stringify({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks, s: old.activeSignatureRules }) !==
-      JSON.stringify({ o: gen, c: conditions, a: activeBlocks, s: activeSignatureRules ?? old.activeSignatureRules })
-    ) {
+    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks, s: old.activeSignatureRules }, { o: gen, c: conditions, a: activeBlocks, s: activeSignatureRules ?? old.activeSignatureRules })) {
       try {
         await deps.policies.patchStatus({ namespace: ns, name }, status);
       } catch (err) {

@@ -35,6 +35,7 @@ export function ruleText(sr: SignatureRule): string {
 
 export function signatureRuleAdapter(counters: (key: string) => ObservedCounters | undefined): EnforcementAdapter<SignatureRule> {
   return {
+    kind: 'SignatureRule',
     finalizer: UNBLOCK_FINALIZER,
     conditionType: SignatureRuleConditions.Applied,
     describe: (sr) => `signature rule "${normalizeMatch(sr.spec.signature).text}"`,

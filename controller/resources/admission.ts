@@ -7,7 +7,7 @@
 // report it instead of acting on it.
 import type { Logger } from 'pino';
 import { resolveObject, type KindDefinition, type ObjectOf } from '../../api/v1alpha1/index.js';
-import { objectKey } from '../kube/informer.js';
+import { objectKey } from '../../kube/informer.js';
 
 export class Admission<K extends KindDefinition> {
   private readonly problems = new Map<string, { resourceVersion?: string; message: string }>();

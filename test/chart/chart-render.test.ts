@@ -17,7 +17,7 @@ const find = (objs: K8sObject[], kind: string, name?: string): Any => {
   assert.ok(o, `no ${kind}${name ? ` ${name}` : ''} rendered (got ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')})`);
   return o as Any;
 };
-const clusterRules = (objs: K8sObject[]): Any[] => find(objs, 'ClusterRole').rules as Any[];
+const clusterRules = (objs: K8sObject[], name = 'floodgate-controller'): Any[] => find(objs, 'ClusterRole', name).rules as Any[];
 const grants = (rules: Any[], group: string, resource: string, verb: string) =>
   rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb) && !r.resourceNames);
 
@@ -37,6 +37,7 @@ test('defaults: CRDs, least-privilege RBAC, controller; no agent DaemonSet, samp
     'ClusterRoleBinding/floodgate-controller',
     'CustomResourceDefinition/blockevents.floodgate.dev',
     'CustomResourceDefinition/defensepolicies.floodgate.dev',
+    'CustomResourceDefinition/floodgatenodes.floodgate.dev',
     'CustomResourceDefinition/signaturerules.floodgate.dev',
     'Deployment/floodgate-controller',
     'NetworkPolicy/floodgate-controller',
@@ -106,11 +107,13 @@ test('RBAC: exactly what the controller calls; nodes/proxy only with the kubelet
     ['floodgate.dev', 'defensepolicies/finalizers', 'update'], ['', 'pods', 'list'], ['metrics.k8s.io', 'pods', 'get'],
     ['floodgate.dev', 'signaturerules', 'create'], ['floodgate.dev', 'signaturerules', 'delete'], ['floodgate.dev', 'signaturerules/status', 'patch'],
     ['floodgate.dev', 'signaturerules/finalizers', 'update'],
-    ['', 'events', 'create'], ['', 'events', 'patch'], ['', 'secrets', 'get'],
+    ['', 'events', 'create'], ['', 'events', 'patch'], ['', 'secrets', 'get'], ['floodgate.dev', 'floodgatenodes', 'watch'],
   ] as const) assert.ok(grants(rules, g, r, v), `ClusterRole lacks ${v} ${r}.${g}`);
   for (const [g, r, v] of [
     ['', 'secrets', 'list'], ['', 'secrets', 'watch'], ['', 'nodes/proxy', 'get'], ['floodgate.dev', 'defensepolicies', 'delete'],
     ['floodgate.dev', 'defensepolicies', 'patch'], ['', 'pods', 'delete'], ['coordination.k8s.io', 'leases', 'update'],
+    // Without the DaemonSet watching, no node identities: nothing of the broker's.
+    ['floodgate.dev', 'floodgatenodes', 'create'], ['rbac.authorization.k8s.io', 'clusterroles', 'create'], ['authentication.k8s.io', 'tokenreviews', 'create'],
   ] as const) assert.ok(!grants(rules, g, r, v), `ClusterRole grants ${v} ${r}.${g}, which the controller never calls`);
   assert.ok(!rules.some((r) => r.verbs.includes('*') || r.resources.includes('*') || r.apiGroups.includes('*')), 'no wildcards');
   const lease = find(objs, 'Role', 'floodgate-controller-leader-election');
@@ -135,7 +138,7 @@ test('RBAC: exactly what the controller calls; nodes/proxy only with the kubelet
 
 test('CRDs come from crds/ unchanged, with helm.sh/resource-policy: keep only when crds.keep', async () => {
   const objs = await renderObjects();
-  for (const file of ['defensepolicies.floodgate.dev.yaml', 'blockevents.floodgate.dev.yaml', 'signaturerules.floodgate.dev.yaml']) {
+  for (const file of ['defensepolicies.floodgate.dev.yaml', 'blockevents.floodgate.dev.yaml', 'signaturerules.floodgate.dev.yaml', 'floodgatenodes.floodgate.dev.yaml']) {
     const src = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'crds', file), 'utf8')) as Any;
     const crd = find(objs, 'CustomResourceDefinition', src.metadata.name);
     assert.deepEqual(crd.spec, src.spec, `${file}: the chart's CRD spec differs from crds/`);
@@ -187,13 +190,56 @@ test('every optional feature: agent DaemonSet (hostNetwork, NET_ADMIN+NET_RAW, n
   const sm = find(objs, 'ServiceMonitor');
   assert.deepEqual(sm.spec.endpoints, [{ port: 'probe', path: '/metrics', interval: '30s' }]);
   const svc = find(objs, 'Service');
-  assert.deepEqual(svc.spec.ports.map((p: Any) => [p.name, p.port]), [['probe', 8081], ['dashboard', 8080]]);
+  assert.deepEqual(svc.spec.ports.map((p: Any) => [p.name, p.port]), [['probe', 8081], ['node-identity', 8082], ['dashboard', 8080]]);
   const cm = find(objs, 'ConfigMap', 'floodgate-grafana-dashboard');
   assert.equal(cm.metadata.labels.grafana_dashboard, '1');
   assert.equal((JSON.parse(cm.data['floodgate.json']) as Any).uid, JSON.parse(fs.readFileSync(path.join(CHART_DIR, 'dashboards/floodgate.json'), 'utf8')).uid);
 
   const host = find(await renderObjects({ set: ['samplePolicy.enabled=true'] }), 'DefensePolicy');
   assert.deepEqual(host.spec.agents, [{ url: 'https://host.docker.internal:12345', tokenSecretRef: { name: 'floodgate-agent-token', key: 'token' } }]);
+});
+
+test('agent.sync: watch (the default) gives the DaemonSet its own ServiceAccount, read-only RBAC, its identity volumes and a kube: config; push keeps it as it was', async () => {
+  const watch = await renderObjects({ set: ['agent.daemonset.enabled=true'] });
+  const ds = find(watch, 'DaemonSet').spec.template.spec;
+  assert.equal(ds.serviceAccountName, 'floodgate-agent');
+  assert.equal(ds.automountServiceAccountToken, false, 'its API token is the projected, pod-bound one');
+  const c = ds.containers[0];
+  assert.deepEqual(c.env.map((e: Any) => [e.name, e.valueFrom.fieldRef.fieldPath]), [['NODE_NAME', 'spec.nodeName'], ['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
+  const identity = ds.volumes.find((v: Any) => v.name === 'node-identity').projected.sources[0].serviceAccountToken;
+  assert.deepEqual([identity.audience, identity.expirationSeconds], ['floodgate.dev/node-identity', 600]);
+  const api = ds.volumes.find((v: Any) => v.name === 'kube-api-access').projected.sources;
+  assert.equal(api[0].serviceAccountToken.path, 'token');
+  assert.equal(api[1].configMap.name, 'kube-root-ca.crt');
+  assert.equal(ds.volumes.find((v: Any) => v.name === 'podinfo').downwardAPI.items[0].fieldRef.fieldPath, 'metadata.labels');
+  const cfg = agentConfigSchema.parse(YAML.parse(find(watch, 'ConfigMap', 'floodgate-agent').data['agent.yaml']));
+  assert.deepEqual(
+    { labelsFile: cfg.kube?.labelsFile, url: cfg.kube?.identity?.url, token: cfg.kube?.identity?.tokenFile, heartbeat: cfg.kube?.heartbeatSeconds },
+    { labelsFile: '/etc/podinfo/labels', url: 'http://floodgate-controller.floodgate-system.svc:8082', token: '/var/run/secrets/floodgate.dev/node-identity/token', heartbeat: 60 },
+  );
+  // The agents read what they enforce, nothing else; no Secrets.
+  const agentRules = clusterRules(watch, 'floodgate-agent');
+  assert.deepEqual(agentRules, [{ apiGroups: ['floodgate.dev'], resources: ['blockevents', 'signaturerules', 'defensepolicies'], verbs: ['get', 'list', 'watch'] }]);
+  assert.deepEqual(find(watch, 'ClusterRoleBinding', 'floodgate-agent').subjects, [{ kind: 'ServiceAccount', name: 'floodgate-agent', namespace: 'floodgate-system' }]);
+  // The controller counts their reports and issues node identities.
+  const args = find(watch, 'Deployment').spec.template.spec.containers[0].args as string[];
+  for (const a of ['--selector-agents-watch', '--node-identity-port=8082', '--node-identity-agents=floodgate-system/floodgate-agent']) assert.ok(args.includes(a), `controller args lack ${a}`);
+  const rules = clusterRules(watch);
+  for (const [g, r, v] of [
+    ['floodgate.dev', 'floodgatenodes', 'create'], ['floodgate.dev', 'floodgatenodes/status', 'patch'], ['authentication.k8s.io', 'tokenreviews', 'create'],
+    ['rbac.authorization.k8s.io', 'clusterroles', 'create'], ['rbac.authorization.k8s.io', 'clusterrolebindings', 'create'],
+  ] as const) assert.ok(grants(rules, g, r, v), `the controller lacks ${v} ${r}.${g}`);
+  const ni = find(watch, 'Role', 'floodgate-controller-node-identity');
+  assert.equal(ni.metadata.namespace, 'floodgate-system');
+  assert.ok(ni.rules.some((r: Any) => r.resources.includes('serviceaccounts/token') && r.verbs.includes('create')));
+
+  const push = await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.sync=push'] });
+  const pcfg = agentConfigSchema.parse(YAML.parse(find(push, 'ConfigMap', 'floodgate-agent').data['agent.yaml']));
+  assert.equal(pcfg.kube, undefined);
+  assert.ok(!push.some((o) => o.kind === 'ClusterRole' && o.metadata.name === 'floodgate-agent'));
+  assert.ok(!(find(push, 'Deployment').spec.template.spec.containers[0].args as string[]).includes('--selector-agents-watch'));
+  assert.equal(find(push, 'DaemonSet').spec.template.spec.containers[0].env, undefined);
+  assert.ok(!grants(clusterRules(push), 'rbac.authorization.k8s.io', 'clusterroles', 'create'));
 });
 
 test('the helm test hook asks the controller Service for /healthz and /readyz on the probe port', async () => {

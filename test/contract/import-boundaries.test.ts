@@ -3,6 +3,9 @@
 //   - controller/ imports nothing from agent/ (it talks to agents through the
 //     wire contract, api/agent/v1);
 //   - api/ (the contracts) imports nothing from agent/, controller/ or cli/;
+//   - agent/ imports nothing from controller/ (both share kube/, api/, lib/);
+//   - kube/ (the shared Kubernetes plumbing) imports nothing of floodgate's own
+//     but lib/: no api/, agent/, controller/ or cli/;
 //   - detection/ and lib/ import nothing from agent/, controller/ or cli/.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -53,6 +56,16 @@ describe('module boundaries', () => {
   it('controller/ imports nothing from agent/', () => {
     assert.ok(sources('controller').length > 20, 'the walk found the controller');
     assert.deepEqual(crossings(['controller'], ['agent']), []);
+  });
+
+  it('agent/ imports nothing from controller/', () => {
+    assert.ok(sources('agent').length > 20, 'the walk found the agent');
+    assert.deepEqual(crossings(['agent'], ['controller']), []);
+  });
+
+  it('kube/ imports nothing of floodgate but lib/', () => {
+    assert.ok(sources('kube').some((f) => f.endsWith('informer.ts')), 'the walk found kube/');
+    assert.deepEqual(crossings(['kube'], ['api', 'agent', 'controller', 'cli', 'detection', 'native']), []);
   });
 
   it('the contracts (api/) import nothing from agent/, controller/ or cli/', () => {

@@ -164,7 +164,11 @@ describe('floodgate CRDs on a real API server', { timeout: 10 * 60_000 }, () => 
       );
       assert.match(byName.defensepolicies?.APIVERSION ?? '', /^floodgate\.dev\/v1alpha1$/);
       const cat = await kubectl(['api-resources', '--categories=floodgate', '-o', 'name']);
-      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev', 'signaturerules.floodgate.dev']);
+      assert.deepEqual(cat.stdout.trim().split('\n').sort(), ['blockevents.floodgate.dev', 'defensepolicies.floodgate.dev', 'floodgatenodes.floodgate.dev', 'signaturerules.floodgate.dev']);
+      assert.deepEqual(
+        { short: byName.floodgatenodes?.SHORTNAMES, kind: byName.floodgatenodes?.KIND, ns: byName.floodgatenodes?.NAMESPACED },
+        { short: 'fgn', kind: 'FloodgateNode', ns: 'false' },
+      );
     });
   });
 
@@ -620,9 +624,9 @@ spec:
       assert.deepEqual([full?.MODE, full?.['BAN DURATION'], full?.['MEMORY %'], full?.['LAST TRIGGER']], ['observe', '300', '80.5', '']);
     });
 
-    it('kubectl get be shows IP, Policy, Phase, Reason, Expires, Age', async () => {
+    it('kubectl get be shows IP, Policy, Phase, Reason, Expires, Nodes, Age', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'be', '-n', NS])).stdout);
-      assert.deepEqual(headers, ['NAME', 'IP', 'POLICY', 'PHASE', 'REASON', 'EXPIRES', 'AGE']);
+      assert.deepEqual(headers, ['NAME', 'IP', 'POLICY', 'PHASE', 'REASON', 'EXPIRES', 'NODES', 'AGE']);
       const s = rows.find((r) => r.NAME === 'status-1');
       assert.deepEqual([s?.IP, s?.POLICY, s?.PHASE, s?.REASON, s?.EXPIRES], ['192.0.2.99', 'web', 'Active', 'manual', iso(60)]);
       const hand = rows.find((r) => r.NAME === 'hand-made');
@@ -631,26 +635,26 @@ spec:
 
     it('kubectl get be -o wide adds Agent, Backend, Vector, PPS', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'be', '-n', NS, '-o', 'wide'])).stdout);
-      assert.deepEqual(headers, ['NAME', 'IP', 'POLICY', 'PHASE', 'REASON', 'EXPIRES', 'AGE', 'AGENT', 'BACKEND', 'VECTOR', 'PPS']);
+      assert.deepEqual(headers, ['NAME', 'IP', 'POLICY', 'PHASE', 'REASON', 'EXPIRES', 'NODES', 'AGE', 'AGENT', 'BACKEND', 'VECTOR', 'PPS']);
       const v6 = rows.find((r) => r.NAME === 'v6');
       assert.deepEqual([v6?.IP, v6?.AGENT, v6?.VECTOR, v6?.PPS], ['2001:db8:dead::/48', 'http://host.docker.internal:12345', 'syn_flood', '5857.1']);
       assert.equal(rows.find((r) => r.NAME === 'status-1')?.BACKEND, 'nft');
     });
 
-    it('kubectl get sr shows Victim, Vector, Rule, Phase, Dropped, Expires, Age; -o wide adds Policy, Applied, PPS, Agents, Backend', async () => {
+    it('kubectl get sr shows Victim, Vector, Rule, Phase, Dropped, Expires, Age; -o wide adds Nodes, Policy, Applied, PPS, Agents, Backend', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'sr', '-n', NS])).stdout);
       assert.deepEqual(headers, ['NAME', 'VICTIM', 'VECTOR', 'RULE', 'PHASE', 'DROPPED', 'EXPIRES', 'AGE']);
       const amp = rows.find((r) => r.NAME === 'snmp-amp');
       assert.deepEqual([amp?.VICTIM, amp?.VECTOR], ['10.10.10.10', 'udp_amplification']);
       const wide = parseTable((await kubectl(['get', 'sr', '-n', NS, '-o', 'wide'])).stdout);
-      assert.deepEqual(wide.headers, ['NAME', 'VICTIM', 'VECTOR', 'RULE', 'PHASE', 'DROPPED', 'EXPIRES', 'AGE', 'POLICY', 'APPLIED', 'PPS', 'AGENTS', 'BACKEND']);
+      assert.deepEqual(wide.headers, ['NAME', 'VICTIM', 'VECTOR', 'RULE', 'PHASE', 'DROPPED', 'EXPIRES', 'AGE', 'NODES', 'POLICY', 'APPLIED', 'PPS', 'AGENTS', 'BACKEND']);
       assert.equal(wide.rows.find((r) => r.NAME === 'snmp-amp')?.POLICY, 'web');
     });
 
     it('kubectl get floodgate prints one table per kind', async () => {
       const out = (await kubectl(['get', 'floodgate', '-n', NS])).stdout;
       assert.match(out, /^NAME +READY +UNDER ATTACK +ACTIVE BLOCKS +SIGNATURE RULES +WINDOW +SHARE +AGE$/m);
-      assert.match(out, /^NAME +IP +POLICY +PHASE +REASON +EXPIRES +AGE$/m);
+      assert.match(out, /^NAME +IP +POLICY +PHASE +REASON +EXPIRES +NODES +AGE$/m);
       assert.match(out, /^defensepolicy\.floodgate\.dev\/web /m);
       assert.match(out, /^blockevent\.floodgate\.dev\/v6 /m);
       assert.match(out, /^NAME +VICTIM +VECTOR +RULE +PHASE +DROPPED +EXPIRES +AGE$/m);

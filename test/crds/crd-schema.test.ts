@@ -23,6 +23,7 @@ import {
   CRON_PATTERN,
   CRON_RE,
   DEFENSE_POLICY,
+  FLOODGATE_NODE,
   GROUP,
   IP_OR_CIDR_PATTERN,
   IP_OR_CIDR_RE,
@@ -38,6 +39,7 @@ import { readCrd, schemaAt, type CrdDoc, type SchemaNode } from './helpers.js';
 const files = crdFiles();
 const dp = readCrd(files.defensePolicy);
 const be = readCrd(files.blockEvent);
+const fgn = readCrd(files.floodgateNode);
 const sr = readCrd(files.signatureRule);
 
 function version(crd: CrdDoc) {
@@ -47,6 +49,7 @@ function version(crd: CrdDoc) {
 }
 const dpSchema = version(dp).schema.openAPIV3Schema;
 const beSchema = version(be).schema.openAPIV3Schema;
+const fgnSchema = version(fgn).schema.openAPIV3Schema;
 const srSchema = version(sr).schema.openAPIV3Schema;
 
 /** Every schema node with its dotted path. */
@@ -60,7 +63,8 @@ function* walk(node: SchemaNode, at = ''): Generator<[string, SchemaNode]> {
 describe('crd-files', () => {
   it('finds the repo root and every manifest', () => {
     assert.match(findRepoRoot(), /\/[^/]+$/);
-    assert.deepEqual(files.all, [files.defensePolicy, files.blockEvent, files.signatureRule]);
+    assert.deepEqual(files.all, [files.defensePolicy, files.blockEvent, files.signatureRule, files.floodgateNode]);
+    assert.match(files.floodgateNode, /crds\/floodgatenodes\.floodgate\.dev\.yaml$/);
     assert.match(files.signatureRule, /crds\/signaturerules\.floodgate\.dev\.yaml$/);
     assert.match(files.defensePolicy, /crds\/defensepolicies\.floodgate\.dev\.yaml$/);
     assert.match(files.blockEvent, /crds\/blockevents\.floodgate\.dev\.yaml$/);
@@ -71,6 +75,7 @@ for (const [crd, rd, schema] of [
   [dp, DEFENSE_POLICY, dpSchema],
   [be, BLOCK_EVENT, beSchema],
   [sr, SIGNATURE_RULE, srSchema],
+  [fgn, FLOODGATE_NODE, fgnSchema],
 ] as [CrdDoc, ResourceDescriptor, SchemaNode][]) {
   describe(`${rd.kind} manifest`, () => {
     it('is an apiextensions.k8s.io/v1 CRD with the descriptor names', () => {
@@ -78,7 +83,7 @@ for (const [crd, rd, schema] of [
       assert.equal(crd.kind, 'CustomResourceDefinition');
       assert.equal(crd.metadata.name, rd.crdName);
       assert.equal(crd.spec.group, GROUP);
-      assert.equal(crd.spec.scope, 'Namespaced');
+      assert.equal(crd.spec.scope, rd.scope);
       assert.deepEqual(crd.spec.names, {
         kind: rd.kind,
         listKind: rd.listKind,
@@ -250,6 +255,7 @@ describe('BlockEvent schema', () => {
       ['Phase', '.status.phase', 0],
       ['Reason', '.spec.reason', 0],
       ['Expires', '.status.expiresAt', 0],
+      ['Nodes', '.status.nodes.summary', 0],
       ['Age', '.metadata.creationTimestamp', 0],
       ['Agent', '.spec.agent', 1],
       ['Backend', '.status.backend', 1],
@@ -284,6 +290,7 @@ describe('SignatureRule schema', () => {
       ['Dropped', '.status.packetsDropped', 0],
       ['Expires', '.status.expiresAt', 0],
       ['Age', '.metadata.creationTimestamp', 0],
+      ['Nodes', '.status.nodes.summary', 1],
       ['Policy', '.spec.policyRef.name', 1],
       ['Applied', '.status.applied', 1],
       ['PPS', '.status.dropRatePps', 1],
@@ -393,4 +400,23 @@ describe('AGENT_URL_PATTERN', () => {
 describe('CONDITION_REASON_PATTERN', () => {
   for (const s of ['AgentsReachable', 'A', 'Poll_Failed', 'Reason:Sub,X1']) it(`accepts ${s}`, () => assert.ok(CONDITION_REASON_RE.test(s)));
   for (const s of ['', '1Reason', 'has space', 'Trailing:', 'dash-ed']) it(`rejects ${JSON.stringify(s)}`, () => assert.ok(!CONDITION_REASON_RE.test(s)));
+});
+
+describe('FloodgateNode schema', () => {
+  it('is cluster-scoped, one per node, with a status the agent writes and counts instead of ban lists', () => {
+    assert.equal(fgn.spec.scope, 'Cluster');
+    const status = schemaAt(fgnSchema, 'status');
+    for (const field of ['blockEvents', 'signatureRules', 'failures', 'ownBans', 'lastSync', 'heartbeatTime', 'lastStale', 'conditions']) {
+      assert.ok(status.properties?.[field], `status.${field}`);
+    }
+    assert.ok(schemaAt(fgnSchema, 'status.blockEvents').properties?.revision, 'a revision per kind');
+    // Bounded lists: a report never grows with the bans a node holds.
+    assert.equal(schemaAt(fgnSchema, 'status.failures').maxItems, 100);
+    assert.equal(schemaAt(fgnSchema, 'status.ownBans').maxItems, 500);
+  });
+
+  it('has the printer columns', () => {
+    const cols = (version(fgn).additionalPrinterColumns ?? []).map((c) => [c.name, c.jsonPath, c.priority ?? 0]);
+    assert.deepEqual(cols.map((c) => c[0]), ['Bans', 'Failed', 'Own', 'Backend', 'Synced', 'Last Sync', 'Age', 'Signatures', 'Version', 'Heartbeat']);
+  });
 });

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { AgentResolver } from '../../controller/agents/agent-resolver.js';
 import { DEFENSE_POLICY, resolved, type DefensePolicy } from '../../api/v1alpha1/index.js';
 import { MemoryMonitor } from '../../controller/memory/memory-monitor.js';
-import type { NamespacedName } from '../../controller/resources/resource-client.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
 import { DashboardAuth, SESSION_COOKIE } from '../../controller/dashboard/dashboard-auth.js';
 import { apiServerMessage, createDashboardApp } from '../../controller/dashboard/dashboard-app.js';
 import { DashboardData } from '../../controller/dashboard/dashboard-data.js';

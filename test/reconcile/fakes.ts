@@ -4,7 +4,8 @@
 //   - FakeObjects: a namespaced object store with the API server's write
 //     semantics (JSON merge patch, generation bumped by spec changes only,
 //     resourceVersion on every write, the status subresource, optimistic
-//     concurrency on metadata.resourceVersion, finalizers holding a deletion);
+//     concurrency on metadata.resourceVersion, finalizers holding a deletion,
+//     keys read back sorted, as the API server stores custom resources);
 //   - FakeAgent: an agent's ban list as the agent API exposes it (a repeat
 //     ban keeps the later expiry, removals and expiries in a change journal),
 //     with switches for the failures the reconcilers must survive;
@@ -21,7 +22,7 @@ import type { AgentTarget, ResolvedAgents } from '../../controller/agents/agent-
 import { DEFENSE_POLICY, resolved, type DefensePolicy, type InputOf } from '../../api/v1alpha1/index.js';
 
 type DefensePolicyInput = InputOf<typeof DEFENSE_POLICY>;
-import type { NamespacedName } from '../../controller/resources/resource-client.js';
+import type { NamespacedName } from '../../kube/resource-client.js';
 import pino from 'pino';
 
 export const silent = pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' });
@@ -52,6 +53,13 @@ type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A JSON value with every object's keys sorted (how the API server returns a custom resource). */
+export function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
 }
 
 /** RFC 7386 JSON merge patch. */
@@ -106,7 +114,8 @@ export class FakeObjects<T extends Obj> {
     return o;
   }
 
-  private put(o: T): T {
+  private put(written: T): T {
+    const o = sortKeys(written) as T;
     o.metadata.resourceVersion = String(++this.rv);
     if ((o.metadata.finalizers ?? []).length === 0 && o.metadata.deletionTimestamp) {
       this.items.delete(this.key(o.metadata.namespace ?? 'default', o.metadata.name ?? ''));

@@ -18,8 +18,8 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { KubeConfig, KubeConfigError, loadKubeConfigDetailed } from '../../controller/kube/kube-config.js';
-import { RestClient } from '../../controller/kube/rest-client.js';
+import { KubeConfig, KubeConfigError, loadKubeConfigDetailed } from '../../kube/kube-config.js';
+import { RestClient } from '../../kube/rest-client.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fgsec-kube-'));
 const file = (name: string) => path.join(dir, name);

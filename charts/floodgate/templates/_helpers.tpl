@@ -64,6 +64,16 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
+{{- /* The agent DaemonSet's own ServiceAccount (it reads BlockEvents and DefensePolicies when agent.sync=watch). */ -}}
+{{- define "floodgate.agentServiceAccountName" -}}
+{{- include "floodgate.agentName" . }}
+{{- end }}
+
+{{- /* True when the DaemonSet's agents watch the API server. */ -}}
+{{- define "floodgate.agentsWatch" -}}
+{{- if and .Values.agent.daemonset.enabled (eq .Values.agent.sync "watch") }}true{{ end }}
+{{- end }}
+
 {{- define "floodgate.agentTokenSecret" -}}
 {{- default (printf "%s-agent-token" (include "floodgate.fullname" .)) .Values.agentToken.existingSecret }}
 {{- end }}

@@ -5,7 +5,7 @@
  * hit another test process; its own state dir, stopped (and wiped) at the end
  * unless FLOODGATE_CP_KEEP=1.
  *
- *   node --import tsx --test test/controller-kube/integration.test.ts
+ *   node --import tsx --test test/kube/integration.test.ts
  *
  * Env: FLOODGATE_CP_KUBE_STATE_DIR (default /tmp/floodgate-cp-kube),
  * FLOODGATE_TEST_LOG=debug to see the plumbing's logs. With an exported
@@ -26,19 +26,19 @@ import {
 import { execa } from 'execa';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { EventRecorder } from '../../controller/kube/event-recorder.js';
+import { EventRecorder } from '../../kube/event-recorder.js';
 import {
   type EventInfo,
   Informer,
   watchFnFromKubeConfig,
   type WatchFn,
   type WatchHandle,
-} from '../../controller/kube/informer.js';
-import { loadKubeConfig, type KubeConfig } from '../../controller/kube/kube-config.js';
-import { CoreClient, CustomObjectsClient, LeaseClient } from '../../controller/kube/kube-apis.js';
-import { RestClient } from '../../controller/kube/rest-client.js';
-import { LeaderElector } from '../../controller/kube/leader-election.js';
-import { statusCodeOf } from '../../controller/kube/util.js';
+} from '../../kube/informer.js';
+import { loadKubeConfig, type KubeConfig } from '../../kube/kube-config.js';
+import { CoreClient, CustomObjectsClient, LeaseClient } from '../../kube/kube-apis.js';
+import { RestClient } from '../../kube/rest-client.js';
+import { LeaderElector } from '../../kube/leader-election.js';
+import { statusCodeOf } from '../../kube/util.js';
 import { type ControlPlane, ensureControlPlane, restartApiServer, stopControlPlane } from '../control-plane/control-plane.js';
 
 const STATE_DIR = process.env.FLOODGATE_CP_KUBE_STATE_DIR ?? '/tmp/floodgate-cp-kube';

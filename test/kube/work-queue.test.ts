@@ -2,13 +2,13 @@
  * WorkQueue: per-key serialisation, dedup while queued/processing, retries
  * with exponential backoff, concurrency across keys, requeueAfter, shutdown.
  *
- *   node --import tsx --test test/controller-kube/work-queue.test.ts
+ *   node --import tsx --test test/kube/work-queue.test.ts
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { WorkQueue } from '../../controller/kube/work-queue.js';
+import { WorkQueue } from '../../kube/work-queue.js';
 
 async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;

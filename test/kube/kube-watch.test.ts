@@ -3,15 +3,15 @@
  * server: query and auth, event lines, clean end, HTTP errors with their
  * status, abort while still connecting, connect timeout.
  *
- *   node --import tsx --test test/controller-kube/kube-watch.test.ts
+ *   node --import tsx --test test/kube/kube-watch.test.ts
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { KubeConfig } from '../../controller/kube/kube-config.js';
-import { watchFnFromKubeConfig } from '../../controller/kube/informer.js';
+import { KubeConfig } from '../../kube/kube-config.js';
+import { watchFnFromKubeConfig } from '../../kube/informer.js';
 
 type Route = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 let route: Route = (_req, res) => res.end();

@@ -6,7 +6,7 @@
  * that no open watch sees. It counts calls and concurrent watches.
  */
 import type { KubernetesListObject } from '@kubernetes/client-node';
-import type { ListOptions, WatchFn, WatchHandle } from '../../controller/kube/informer.js';
+import type { ListOptions, WatchFn, WatchHandle } from '../../kube/informer.js';
 
 export interface Widget {
   apiVersion?: string;

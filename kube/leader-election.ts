@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Counter, Gauge } from 'prom-client';
-import { counter, gauge } from '../../lib/metrics.js';
+import { counter, gauge } from '../lib/metrics.js';
 import { errorMessage, sleep, statusCodeOf, withDeadline } from './util.js';
 
 export interface LeaderElectorOptions {

@@ -2,7 +2,7 @@
  * loadKubeConfig: explicit file > in-cluster > KUBECONFIG > ~/.kube/config,
  * and a one-line error when there is none.
  *
- *   node --import tsx --test test/controller-kube/kube-config.test.ts
+ *   node --import tsx --test test/kube/kube-config.test.ts
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import {
   loadKubeConfig,
   loadKubeConfigDetailed,
   SERVICE_ACCOUNT_DIR,
-} from '../../controller/kube/kube-config.js';
+} from '../../kube/kube-config.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fg-kubeconfig-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -33,10 +33,10 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Counter, Gauge } from 'prom-client';
-import { counter, gauge } from '../../lib/metrics.js';
+import { counter, gauge } from '../lib/metrics.js';
 import type { KubeConfig } from './kube-config.js';
 import { RestClient, type WatchFn, type WatchHandle } from './rest-client.js';
-import { Backoff, type BackoffOptions } from '../../lib/backoff.js';
+import { Backoff, type BackoffOptions } from '../lib/backoff.js';
 import { errorMessage, sleep, statusCodeOf, timerMs, withDeadline } from './util.js';
 
 /** Options handed to the list function. Honour them to get paged lists. */
@@ -203,6 +203,7 @@ export class Informer<T extends KubernetesObject> {
   private readonly updateHandlers = new Set<UpdateHandler<T>>();
   private readonly deleteHandlers = new Set<DeleteHandler<T>>();
   private readonly syncedHandlers = new Set<() => void>();
+  private readonly listedHandlers = new Set<(reason: RelistReason) => void>();
 
   private resourceVersion = '';
   private synced = false;
@@ -254,6 +255,15 @@ export class Informer<T extends KubernetesObject> {
     if (this.synced) queueMicrotask(() => this.call('onSynced', () => fn()));
     else this.syncedHandlers.add(fn);
     return () => this.syncedHandlers.delete(fn);
+  }
+
+  /**
+   * Called after every completed LIST (initial, 410, periodic), once its diff
+   * handlers ran: where a level-triggered consumer reconciles everything.
+   */
+  onListed(fn: (reason: RelistReason) => void): () => void {
+    this.listedHandlers.add(fn);
+    return () => this.listedHandlers.delete(fn);
   }
 
   // ---- cache --------------------------------------------------------------
@@ -434,6 +444,7 @@ export class Informer<T extends KubernetesObject> {
       'listed',
     );
 
+    for (const fn of [...this.listedHandlers]) this.call('onListed', () => fn(reason));
     if (!this.synced) {
       this.synced = true;
       for (const fn of [...this.syncedHandlers]) this.call('onSynced', () => fn());

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Counter } from 'prom-client';
-import { counter } from '../../lib/metrics.js';
+import { counter } from '../lib/metrics.js';
 import { errorMessage, statusCodeOf, withDeadline } from './util.js';
 
 export type EventType = 'Normal' | 'Warning';

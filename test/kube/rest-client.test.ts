@@ -6,7 +6,7 @@
  * dropped after a 401, a client certificate), the CA is verified, and errors
  * carry the HTTP status and the server's Status message.
  *
- *   node --test dist/test/controller-kube/rest-client.test.js
+ *   node --test dist/test/kube/rest-client.test.js
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,10 +17,10 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { KubeConfig, KubeConfigError, loadKubeConfig, type User } from '../../controller/kube/kube-config.js';
-import { CustomObjectsClient } from '../../controller/kube/kube-apis.js';
-import { KubeApiError, MERGE_PATCH, RestClient } from '../../controller/kube/rest-client.js';
-import { errorMessage, statusCodeOf } from '../../controller/kube/util.js';
+import { KubeConfig, KubeConfigError, loadKubeConfig, type User } from '../../kube/kube-config.js';
+import { CustomObjectsClient } from '../../kube/kube-apis.js';
+import { KubeApiError, MERGE_PATCH, RestClient } from '../../kube/rest-client.js';
+import { errorMessage, statusCodeOf } from '../../kube/util.js';
 
 let server: https.Server;
 let port = 0;

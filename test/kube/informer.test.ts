@@ -4,13 +4,13 @@
  * silence watchdog, periodic re-list, backoff without restart storms, stop().
  * The same informer against a real API server: integration.test.ts.
  *
- *   node --import tsx --test test/controller-kube/informer.test.ts
+ *   node --import tsx --test test/kube/informer.test.ts
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { type EventInfo, Informer, type InformerOptions, objectKey, splitKey } from '../../controller/kube/informer.js';
+import { type EventInfo, Informer, type InformerOptions, objectKey, splitKey } from '../../kube/informer.js';
 import { Backoff } from '../../lib/backoff.js';
 import { FakeApi, type Widget } from './fake-api.js';
 

@@ -23,8 +23,8 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { counter, gauge, histogram } from '../../lib/metrics.js';
-import { backoffDelay } from '../../lib/backoff.js';
+import { counter, gauge, histogram } from '../lib/metrics.js';
+import { backoffDelay } from '../lib/backoff.js';
 import { errorMessage, timerMs } from './util.js';
 
 export interface HandlerContext {

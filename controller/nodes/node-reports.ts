@@ -1,0 +1,177 @@
+// What the controller knows of the agents that watch the API server: one
+// entry per FloodgateNode report (api/v1alpha1/floodgate-node.ts), kept from
+// the FloodgateNode informer. It answers the questions the reconcilers ask:
+//   - which nodes enforce a policy's BlockEvents (their report lists it);
+//   - does a node hold an object at a given revision (its applied revision is
+//     at least that, and it did not refuse it);
+//   - is a resolved agent (a pod, a URL) one of those nodes, so that the
+//     controller neither pushes to it nor polls it;
+//   - has a node stopped reporting (no heartbeat for 3 of its intervals).
+// Reports are read as the agents wrote them; a report that does not parse
+// counts as a node that does not report.
+import type { FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
+
+/** A node is silent after this many missed heartbeats. */
+export const SILENT_AFTER_HEARTBEATS = 3;
+
+export interface NodeEntry {
+  name: string;
+  mode?: 'in-cluster' | 'kubeconfig';
+  pod?: string;
+  url?: string;
+  policies: ReadonlySet<string>;
+  /** Per kind (BlockEvent, SignatureRule): the revision up to which it applied everything. */
+  revisions: Readonly<Record<EnforcedKind, number | undefined>>;
+  /** kind/namespace/name → message. */
+  failures: ReadonlyMap<string, string>;
+  heartbeatAt?: number;
+  heartbeatMs: number;
+  status: FloodgateNodeStatus;
+}
+
+/** The kinds a node enforces and reports a revision for. */
+export type EnforcedKind = 'BlockEvent' | 'SignatureRule';
+
+export interface NodeCount {
+  desired: number;
+  applied: number;
+  failed: number;
+  notReporting: number;
+  /** Nodes that have not applied it yet (reporting, behind). */
+  pending: number;
+  /** A few names per group, for messages. */
+  failedNodes: string[];
+  failures: string[];
+  pendingNodes: string[];
+  silentNodes: string[];
+}
+
+export function failureKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+function normUrl(u: string): string {
+  return u.replace(/\/+$/, '').toLowerCase();
+}
+
+export function entryOf(node: FloodgateNode): NodeEntry {
+  const s = node.status ?? {};
+  const heartbeatAt = s.heartbeatTime ? Date.parse(s.heartbeatTime) : undefined;
+  return {
+    name: node.metadata.name ?? '',
+    mode: s.agent?.mode,
+    pod: s.agent?.pod,
+    url: s.agent?.url,
+    policies: new Set(s.policies ?? []),
+    revisions: {
+      BlockEvent: typeof s.blockEvents?.revision === 'number' ? s.blockEvents.revision : undefined,
+      SignatureRule: typeof s.signatureRules?.revision === 'number' ? s.signatureRules.revision : undefined,
+    },
+    failures: new Map((s.failures ?? []).map((f) => [failureKey(f.kind, f.namespace, f.name), f.message])),
+    heartbeatAt: Number.isFinite(heartbeatAt) ? heartbeatAt : undefined,
+    heartbeatMs: (s.heartbeatSeconds ?? 60) * 1000,
+    status: s,
+  };
+}
+
+export class NodeReports {
+  private readonly nodes = new Map<string, NodeEntry>();
+  private readonly byPolicy = new Map<string, Set<string>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** A report was added or changed: the entry before (undefined: new). */
+  upsert(node: FloodgateNode): { before?: NodeEntry; after: NodeEntry } {
+    const after = entryOf(node);
+    const before = this.nodes.get(after.name);
+    if (before) for (const p of before.policies) this.byPolicy.get(p)?.delete(after.name);
+    for (const p of after.policies) {
+      let set = this.byPolicy.get(p);
+      if (!set) this.byPolicy.set(p, (set = new Set()));
+      set.add(after.name);
+    }
+    this.nodes.set(after.name, after);
+    return { before, after };
+  }
+
+  remove(name: string): NodeEntry | undefined {
+    const before = this.nodes.get(name);
+    if (!before) return undefined;
+    for (const p of before.policies) this.byPolicy.get(p)?.delete(name);
+    this.nodes.delete(name);
+    return before;
+  }
+
+  get(name: string): NodeEntry | undefined {
+    return this.nodes.get(name);
+  }
+
+  all(): NodeEntry[] {
+    return [...this.nodes.values()];
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  /** Names of the nodes whose agent enforces this policy's objects. */
+  nodesOf(policyKey: string): string[] {
+    return [...(this.byPolicy.get(policyKey) ?? [])];
+  }
+
+  silent(e: NodeEntry, now = this.now()): boolean {
+    return e.heartbeatAt === undefined || now - e.heartbeatAt > SILENT_AFTER_HEARTBEATS * e.heartbeatMs;
+  }
+
+  /** The node that watches for an agent the resolver found: its pod (on that node) or its URL. */
+  watcherOf(agent: { url: string; node?: string; pod?: { namespace: string; name: string } }): NodeEntry | undefined {
+    if (agent.node) {
+      const e = this.nodes.get(agent.node);
+      if (e?.mode === 'in-cluster') return e;
+    }
+    const url = normUrl(agent.url);
+    for (const e of this.nodes.values()) if (e.url && normUrl(e.url) === url) return e;
+    return undefined;
+  }
+
+  /** The node a BlockEvent's spec.agent names ("node/<name>", a pod name, a URL). */
+  boundNode(agent: string): NodeEntry | undefined {
+    if (agent.startsWith('node/')) return this.nodes.get(agent.slice(5));
+    const url = normUrl(agent);
+    for (const e of this.nodes.values()) {
+      if ((e.url && normUrl(e.url) === url) || (e.pod && e.pod.slice(e.pod.indexOf('/') + 1) === agent)) return e;
+    }
+    return undefined;
+  }
+
+  /**
+   * How the given nodes stand with an object whose holding changed last at
+   * `revision`: a reporting node whose applied revision is at least that has
+   * applied it (or refused it: its failures name it); a silent node counts in
+   * desired only.
+   */
+  count(names: readonly string[], kind: EnforcedKind, revision: number, failure: string, now = this.now()): NodeCount {
+    const c: NodeCount = { desired: names.length, applied: 0, failed: 0, notReporting: 0, pending: 0, failedNodes: [], failures: [], pendingNodes: [], silentNodes: [] };
+    for (const name of names) {
+      const e = this.nodes.get(name);
+      if (!e || this.silent(e, now)) {
+        c.notReporting++;
+        if (c.silentNodes.length < 5) c.silentNodes.push(name);
+        continue;
+      }
+      const message = e.failures.get(failure);
+      const applied = e.revisions[kind];
+      if (applied === undefined || applied < revision) {
+        c.pending++;
+        if (c.pendingNodes.length < 5) c.pendingNodes.push(name);
+      } else if (message !== undefined) {
+        c.failed++;
+        if (c.failedNodes.length < 5) {
+          c.failedNodes.push(name);
+          c.failures.push(`${name}: ${message}`);
+        }
+      } else c.applied++;
+    }
+    return c;
+  }
+}

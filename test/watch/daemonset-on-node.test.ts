@@ -1,0 +1,206 @@
+// The DaemonSet's agents watching the API server, as a user installs them
+// (docs/fanout.md): the chart (`helm install`, agent.sync=watch, its default)
+// on the running one-node cluster of test/cluster/node.sh, with the images
+// built from images/*/Dockerfile. In order:
+//   - the agent pod gets its node's own identity from the controller's broker
+//     with the token the kubelet bound to it, and reports in its FloodgateNode;
+//   - RBAC: the node's identity may write its own report and no other's
+//     (kubectl auth can-i --as, and a real write answered 403); the agent's
+//     ServiceAccount reads BlockEvents and DefensePolicies and nothing else;
+//   - a BlockEvent lands in the node's nft set, and its status counts the node;
+//   - with the agent pod gone, a ban made meanwhile is picked up and a ban
+//     deleted meanwhile is lifted once it is back;
+//   - deleting a BlockEvent lifts it from nft.
+// Heavy: run it alone under the shared lock. FLOODGATE_IMAGE_TAG (default
+// watch here) keeps its images apart from other checkouts'.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { ensureImages, getJson, helm, kubectl, kubectlOk, startNode, stopNode, type Images, type KubeNode } from '../cluster/node.js';
+import { eventually } from '../controller/e2e-env.js';
+
+const NS = 'floodgate-system';
+const RELEASE = 'floodgate';
+const AGENT = 'floodgate-agent';
+
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec: { serviceAccountName?: string; nodeName?: string };
+  status: { phase?: string; conditions?: { type: string; status: string }[] };
+}
+interface FloodgateNode {
+  metadata: { name: string };
+  spec?: { serviceAccount?: { namespace: string; name: string } };
+  status?: {
+    agent?: { mode?: string; pod?: string; backend?: string };
+    policies?: string[];
+    blockEvents?: { applied: number };
+    conditions?: { type: string; status: string; reason: string }[];
+    heartbeatTime?: string;
+  };
+}
+
+let node: KubeNode;
+let images: Images;
+let nftTablesBefore: string[] = [];
+
+function imageRef(image: string): { repository: string; tag: string } {
+  const i = image.lastIndexOf(':');
+  return { repository: image.slice(0, i), tag: image.slice(i + 1) };
+}
+
+async function agentPod(): Promise<Pod | undefined> {
+  const pods = (await getJson<{ items: Pod[] }>(node, ['pods', '-n', NS, '-l', 'app.kubernetes.io/component=agent'])).items;
+  return pods.find((p) => !p.metadata.deletionTimestamp);
+}
+
+async function hostBans(): Promise<string> {
+  const r = await execa('nft', ['list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
+  return r.exitCode === 0 ? String(r.stdout) : '';
+}
+
+const inNft = async (ip: string) => (await hostBans()).includes(ip);
+
+async function report(): Promise<FloodgateNode | undefined> {
+  const r = await kubectl(node, ['get', 'floodgatenode.floodgate.dev', node.name, '-o', 'json']);
+  return r.exitCode === 0 ? (JSON.parse(r.stdout) as FloodgateNode) : undefined;
+}
+
+function blockEvent(name: string, ip: string): string {
+  return `apiVersion: floodgate.dev/v1alpha1
+kind: BlockEvent
+metadata: {name: ${name}, namespace: ${NS}}
+spec: {ip: "${ip}", policyRef: {name: watched}, durationSeconds: 900, reason: watch test}
+`;
+}
+
+async function diagnose(): Promise<void> {
+  const show = async (title: string, args: string[]) => console.log(`--- ${title}\n${(await kubectl(node, args)).stdout}\n${(await kubectl(node, args)).stderr}`);
+  await show('pods', ['get', 'pods', '-A', '-o', 'wide']);
+  await show('floodgatenodes', ['get', 'fgn', '-o', 'yaml']);
+  await show('blockevents', ['get', 'be', '-n', NS, '-o', 'wide']);
+  for (const c of ['controller', 'agent']) await show(`${c} logs`, ['logs', '-n', NS, '-l', `app.kubernetes.io/component=${c}`, '--tail=60']);
+}
+
+function step(name: string, fn: () => Promise<void>): void {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      await diagnose().catch((e: unknown) => console.log(`(diagnostics failed: ${String(e)})`));
+      throw err;
+    }
+  });
+}
+
+before(async () => {
+  process.env.FLOODGATE_IMAGE_TAG ??= 'watch';
+  images = await ensureImages();
+  node = await startNode();
+  nftTablesBefore = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+});
+
+after(async () => {
+  if (node) {
+    await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '2m']).catch(() => undefined);
+    await stopNode();
+    if (!nftTablesBefore.includes('table inet floodgate')) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
+  }
+});
+
+step('helm install (DaemonSet on, agent.sync=watch): the agent gets its node identity from the broker and reports in its FloodgateNode', async () => {
+  const c = imageRef(images.controller);
+  const a = imageRef(images.agent);
+  const r = await helm(node, [
+    'install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m',
+    '--set', `controller.image.repository=${c.repository}`, '--set', `controller.image.tag=${c.tag}`,
+    '--set', 'agent.daemonset.enabled=true',
+    '--set', `agent.daemonset.image.repository=${a.repository}`, '--set', `agent.daemonset.image.tag=${a.tag}`,
+    '--set', `agent.daemonset.interface=${node.lab.dev}`,
+    '--set', `agent.daemonset.listen=${node.ip}:12345`,
+    '--set', `agent.daemonset.stateHostPath=${node.stateDir}/agent-state`,
+    '--set-json', `agent.daemonset.allowlist=${JSON.stringify([node.podCidr, node.serviceCidr])}`,
+    '--set', 'agent.daemonset.heartbeatSeconds=5',
+  ]);
+  assert.equal(r.exitCode, 0, `helm install: ${r.stderr}`);
+  // A policy that picks the DaemonSet's pods.
+  await kubectlOk(node, ['apply', '-f', '-'], `apiVersion: floodgate.dev/v1alpha1
+kind: DefensePolicy
+metadata: {name: watched, namespace: ${NS}}
+spec:
+  agentSelector:
+    matchLabels: {app.kubernetes.io/name: floodgate, app.kubernetes.io/instance: ${RELEASE}, app.kubernetes.io/component: agent}
+  agentTokenSecretRef: {name: ${AGENT}-token, key: token}
+  mitigation: {banDurationSeconds: 900}
+`);
+  const pod = await agentPod();
+  assert.equal(pod?.spec.serviceAccountName, AGENT);
+  const n = await eventually(`FloodgateNode ${node.name} written by its agent`, async () => {
+    const x = await report();
+    return x?.status?.heartbeatTime && x.status.policies?.includes(`${NS}/watched`) ? x : undefined;
+  }, 120_000, 1000);
+  assert.equal(n.status?.agent?.mode, 'in-cluster');
+  assert.equal(n.status?.agent?.pod, `${NS}/${pod?.metadata.name}`);
+  assert.equal(n.status?.agent?.backend, 'nft');
+  assert.deepEqual(n.spec?.serviceAccount, { namespace: NS, name: `floodgate-node-${node.name}` });
+  const logs = await kubectlOk(node, ['logs', '-n', NS, pod?.metadata.name ?? '']);
+  assert.match(logs, /got this node's identity/);
+  await eventually('Synced', async () => (await report())?.status?.conditions?.find((x) => x.type === 'Synced')?.status === 'True', 60_000, 1000);
+});
+
+step("RBAC: the node's identity writes its own report and no other's; the agent's ServiceAccount only reads", async () => {
+  const asNode = `system:serviceaccount:${NS}:floodgate-node-${node.name}`;
+  const asAgent = `system:serviceaccount:${NS}:${AGENT}`;
+  const can = async (as: string, ...args: string[]) => (await kubectl(node, ['auth', 'can-i', ...args, `--as=${as}`])).stdout.trim();
+  assert.equal(await can(asNode, 'patch', `floodgatenodes.floodgate.dev/${node.name}`, '--subresource=status'), 'yes');
+  assert.equal(await can(asNode, 'patch', 'floodgatenodes.floodgate.dev/another-node', '--subresource=status'), 'no');
+  assert.equal(await can(asNode, 'delete', `floodgatenodes.floodgate.dev/${node.name}`), 'no');
+  assert.equal(await can(asAgent, 'watch', 'blockevents.floodgate.dev', '-A'), 'yes');
+  assert.equal(await can(asAgent, 'list', 'defensepolicies.floodgate.dev', '-A'), 'yes');
+  assert.equal(await can(asAgent, 'patch', `floodgatenodes.floodgate.dev/${node.name}`, '--subresource=status'), 'no', 'the shared identity writes no report');
+  assert.equal(await can(asAgent, 'get', 'secrets', '-n', NS), 'no');
+  assert.equal(await can(asAgent, 'patch', 'blockevents.floodgate.dev', '-n', NS), 'no');
+
+  // A real write with the node's identity on another node's report: 403.
+  await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: floodgate.dev/v1alpha1\nkind: FloodgateNode\nmetadata: {name: another-node}\nspec: {}\n');
+  const token = (await kubectlOk(node, ['create', 'token', `floodgate-node-${node.name}`, '-n', NS, '--duration=10m'])).trim();
+  const other = await kubectl(node, ['--token', token, 'patch', 'floodgatenode.floodgate.dev', 'another-node', '--subresource=status', '--type=merge', '-p', '{"status":{"ownBansTotal":7}}']);
+  assert.notEqual(other.exitCode, 0);
+  assert.match(other.stderr, /forbidden/i);
+  const own = await kubectl(node, ['--token', token, 'get', 'floodgatenode.floodgate.dev', node.name]);
+  assert.equal(own.exitCode, 0, own.stderr);
+});
+
+step('a BlockEvent lands in the node\'s nft set through the watch, and its status counts the node', async () => {
+  await kubectlOk(node, ['apply', '-f', '-'], blockEvent('first', '203.0.113.81'));
+  await eventually('203.0.113.81 in the host nft set', () => inNft('203.0.113.81'), 60_000, 250);
+  const be = await eventually('Active on 1/1 nodes', async () => {
+    const x = await getJson<{ status?: { phase?: string; nodes?: { summary?: string } } }>(node, ['blockevent.floodgate.dev', 'first', '-n', NS]);
+    return x.status?.phase === 'Active' && x.status.nodes?.summary === '1/1' ? x : undefined;
+  }, 60_000, 500);
+  assert.ok(be);
+});
+
+step('with the agent pod gone, a ban made meanwhile is picked up and a ban deleted meanwhile is lifted once it is back', async () => {
+  const before = await agentPod();
+  // No node matches: the DaemonSet removes its pod (the bans stay in nft and in the store on the node).
+  await kubectlOk(node, ['patch', 'daemonset', AGENT, '-n', NS, '--type=merge', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"floodgate.dev/test-no-node":"x"}}}}}']);
+  await eventually('the agent pod gone', async () => !(await agentPod()), 120_000, 1000);
+  await kubectlOk(node, ['apply', '-f', '-'], blockEvent('made-while-down', '203.0.113.82'));
+  await kubectlOk(node, ['delete', 'blockevent.floodgate.dev', 'first', '-n', NS, '--timeout=60s']);
+  assert.ok(await inNft('203.0.113.81'), 'nobody lifted it while the agent was away');
+  assert.ok(!(await inNft('203.0.113.82')));
+  await kubectlOk(node, ['patch', 'daemonset', AGENT, '-n', NS, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/nodeSelector","value":{"kubernetes.io/os":"linux"}}]']);
+  const back = await eventually('a new agent pod Ready', async () => {
+    const p = await agentPod();
+    return p && p.metadata.name !== before?.metadata.name && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+  }, 180_000, 1000);
+  assert.ok(back);
+  await eventually('the ban made while it was down is in nft', () => inNft('203.0.113.82'), 60_000, 250);
+  await eventually('the ban deleted while it was down is lifted', async () => !(await inNft('203.0.113.81')), 60_000, 250);
+});
+
+step('deleting a BlockEvent lifts it from nft', async () => {
+  await kubectlOk(node, ['delete', 'blockevent.floodgate.dev', 'made-while-down', '-n', NS, '--timeout=60s']);
+  await eventually('203.0.113.82 out of nft', async () => !(await inNft('203.0.113.82')), 60_000, 250);
+});

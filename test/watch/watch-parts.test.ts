@@ -1,0 +1,110 @@
+// The small parts of the watch (unit tier): label selectors as the API server
+// reads them, who a policy picks, the downward API labels file, the node
+// identity exchange's sealing, node ServiceAccount names, the node report
+// index, and the agent's kube: config section.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { describe, it } from 'node:test';
+import { labelsMatch } from '../../lib/label-match.js';
+import { namesSelf, policySelects, type AgentSelf } from '../../agent/kube/agent-self.js';
+import { parseLabelsFile } from '../../agent/kube/start-kube.js';
+import { loadAgentConfig, ConfigError } from '../../agent/config/agent-config.js';
+import { nodeServiceAccountName, requestKeys, seal } from '../../api/node-identity/v1.js';
+import { NodeReports } from '../../controller/nodes/node-reports.js';
+import { DEFENSE_POLICY, resolved, type FloodgateNode } from '../../api/v1alpha1/index.js';
+
+describe('label selectors (metav1.LabelSelector)', () => {
+  const labels = { app: 'agent', tier: 'edge' };
+  it('matchLabels and matchExpressions, ANDed', () => {
+    assert.equal(labelsMatch({ matchLabels: { app: 'agent' } }, labels), true);
+    assert.equal(labelsMatch({ matchLabels: { app: 'agent', tier: 'core' } }, labels), false);
+    assert.equal(labelsMatch({ matchExpressions: [{ key: 'tier', operator: 'In', values: ['edge', 'core'] }] }, labels), true);
+    assert.equal(labelsMatch({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['edge'] }] }, labels), false);
+    assert.equal(labelsMatch({ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] }, labels), true, 'NotIn matches a missing key');
+    assert.equal(labelsMatch({ matchExpressions: [{ key: 'zone', operator: 'Exists' }] }, labels), false);
+    assert.equal(labelsMatch({ matchExpressions: [{ key: 'zone', operator: 'DoesNotExist' }] }, labels), true);
+    assert.equal(labelsMatch({ matchLabels: { app: 'agent' }, matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }, labels), false);
+  });
+  it('an empty selector picks everything; no selector picks nothing', () => {
+    assert.equal(labelsMatch({}, labels), true);
+    assert.equal(labelsMatch(undefined, labels), false);
+  });
+});
+
+describe('who a policy picks', () => {
+  const self: AgentSelf = { node: 'n1', pod: { namespace: 'floodgate', name: 'agent-1' }, labels: { app: 'agent' }, namespace: 'floodgate' };
+  const p = (spec: Record<string, unknown>, ns = 'shop') => resolved(DEFENSE_POLICY, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'DefensePolicy', metadata: { name: 'p', namespace: ns }, spec } as never);
+  it('agentSelector pods of the token Secret\'s namespace (the policy\'s own without one), as the controller resolves them', () => {
+    assert.equal(policySelects(p({ agentSelector: { matchLabels: { app: 'agent' } }, agentTokenSecretRef: { name: 't', key: 'k', namespace: 'floodgate' } }), self), true);
+    assert.equal(policySelects(p({ agentSelector: { matchLabels: { app: 'agent' } } }), self), false, 'pods of shop, not floodgate');
+    assert.equal(policySelects(p({ agentSelector: { matchLabels: { app: 'agent' } } }, 'floodgate'), self), true);
+  });
+  it('a host agent by the URL the policy lists', () => {
+    const host: AgentSelf = { node: 'mac', labels: {}, url: 'http://host.docker.internal:12345' };
+    assert.equal(policySelects(p({ agents: [{ url: 'http://host.docker.internal:12345/' }] }), host), true);
+    assert.equal(policySelects(p({ agents: [{ url: 'http://other:12345' }] }), host), false);
+  });
+  it('spec.agent binds to node/<name>, the pod name or the URL', () => {
+    assert.equal(namesSelf('node/n1', self), true);
+    assert.equal(namesSelf('agent-1', self), true);
+    assert.equal(namesSelf('node/n2', self), false);
+  });
+  it('reads the downward API labels file', () => {
+    assert.deepEqual(parseLabelsFile('app="agent"\ncontroller-revision-hash="5d8f"\npod-template-generation="1"\n'), { app: 'agent', 'controller-revision-hash': '5d8f', 'pod-template-generation': '1' });
+  });
+});
+
+describe('the node identity exchange', () => {
+  it('a token sealed to a request key opens with that request only', () => {
+    const keys = requestKeys();
+    const sealed = seal(keys.publicKey, 'the-node-token');
+    assert.equal(keys.open(sealed), 'the-node-token');
+    assert.doesNotMatch(JSON.stringify(sealed), /the-node-token/);
+    assert.throws(() => requestKeys().open(sealed));
+    assert.throws(() => keys.open({ ...sealed, ciphertext: Buffer.from('tampered!!').toString('base64') }));
+  });
+  it('refuses a key that is not X25519', () => {
+    const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    assert.throws(() => seal(publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), 'x'), /not x25519/);
+  });
+  it('names node ServiceAccounts floodgate-node-<node>, hashed when too long', () => {
+    assert.equal(nodeServiceAccountName('worker-1'), 'floodgate-node-worker-1');
+    const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}`;
+    const name = nodeServiceAccountName(long);
+    assert.ok(name.length <= 253);
+    assert.match(name, /^floodgate-node-[a-z0-9.-]+-[0-9a-f]{16}$/);
+    assert.notEqual(nodeServiceAccountName(`${long}x`.slice(1)), name);
+  });
+});
+
+describe('the node report index', () => {
+  const node = (name: string, status: Record<string, unknown>): FloodgateNode =>
+    ({ apiVersion: 'floodgate.dev/v1alpha1', kind: 'FloodgateNode', metadata: { name }, spec: {}, status }) as FloodgateNode;
+  it('indexes nodes by policy, follows changes, and tells watchers of pods and URLs', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const r = new NodeReports(() => now);
+    r.upsert(node('n1', { policies: ['shop/web'], agent: { version: '1', backend: 'nft', mode: 'in-cluster', pod: 'floodgate/agent-1' }, heartbeatTime: '2026-01-01T00:00:00Z', heartbeatSeconds: 10 }));
+    r.upsert(node('mac', { policies: ['shop/web', 'shop/api'], agent: { version: '1', backend: 'pf', mode: 'kubeconfig', url: 'http://host.docker.internal:12345' }, heartbeatTime: '2025-12-31T23:58:00Z', heartbeatSeconds: 10 }));
+    assert.deepEqual(r.nodesOf('shop/web').sort(), ['mac', 'n1']);
+    assert.equal(r.watcherOf({ url: 'http://10.0.0.5:12345', node: 'n1' })?.name, 'n1');
+    assert.equal(r.watcherOf({ url: 'http://10.0.0.6:12345', node: 'n9' }), undefined, 'a pod on a node that does not report is pushed to');
+    assert.equal(r.watcherOf({ url: 'http://host.docker.internal:12345/' })?.name, 'mac');
+    assert.equal(r.boundNode('node/mac')?.name, 'mac');
+    assert.equal(r.silent(r.get('mac')!), true, '2 minutes without a heartbeat of 10 s');
+    r.upsert(node('n1', { policies: [], heartbeatTime: '2026-01-01T00:00:00Z' }));
+    assert.deepEqual(r.nodesOf('shop/web'), ['mac']);
+    r.remove('mac');
+    assert.deepEqual(r.nodesOf('shop/api'), []);
+  });
+});
+
+describe('the agent\'s kube: config section', () => {
+  it('has defaults and refuses bad values with one line', () => {
+    const cfg = loadAgentConfig(undefined, { kube: { nodeName: 'worker-1' } } as never);
+    assert.equal(cfg.kube?.heartbeatSeconds, 60);
+    assert.deepEqual(cfg.kube?.labels, {});
+    assert.throws(() => loadAgentConfig(undefined, { kube: { nodeName: 'Bad_Name' } } as never), (e: unknown) => e instanceof ConfigError && /kube\.nodeName/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(() => loadAgentConfig(undefined, { kube: { identity: { url: 'not a url' } } } as never), ConfigError);
+    assert.throws(() => loadAgentConfig(undefined, { kube: { heartbeats: 3 } } as never), /heartbeats/);
+  });
+});
