@@ -159,6 +159,8 @@ async function measured(lab: Lab, agent: LabAgent, spec: FloodSpec, seconds: num
   const cpu1 = kernelJiffies();
   const rx = (await rxPackets(lab)) - rx0;
   const served = await client.stop();
+  // GET /v1/signatures reports counters the agent samples every 2 s: wait one sample past the flood's end.
+  await sleep(2200);
   const held = (await rules(agent)).filter((r) => r.vector === spec.vector);
   const attacks = ((await agent.api<{ attacks: AttackRecord[] }>('GET', '/v1/attacks')).body.attacks ?? []).filter((a) => !attacksBefore.has(a.id));
   const rec = attacks.find((a) => a.vectors.includes(spec.vector as never));
