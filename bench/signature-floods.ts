@@ -140,7 +140,8 @@ async function waitFor<T>(ms: number, probe: () => Promise<T | undefined> | T | 
 }
 
 async function quiet(agent: LabAgent): Promise<void> {
-  await sleep(3000);
+  // Past the agent's 5 s episode gap (agent/defense/attack-history.ts): the next flood gets an attack record of its own.
+  await sleep(5500);
   await clearRules(agent);
 }
 
