@@ -137,20 +137,26 @@ export function judgeAggregate(w: WindowAggregate, thresholds: Partial<Detection
   const shareMin = t.attackerShareThreshold * inbound;
   // Sources matching each victim's vectors (blocked ones included: they count as covered).
   const matchedByVictim = assessments.map(() => new Map<string, AddressCounters>());
-  if (selectionApplies) {
-    assessments.forEach((a, i) => {
-      for (const { component: c } of a.vectors) {
-        const hhMin = Math.max(MIN_VECTOR_PACKETS, HEAVY_HITTER_SHARE * c.packets);
-        for (const s of scan.heavy) {
-          if (s.packets < hhMin && s.packets <= shareMin) break; // heaviest first
-          if (!c.matches(s)) continue;
+  // Below minPackets no source is chosen yet, but the heavy hitters are still
+  // found: a flood they carry is one per-IP bans will stop once there are
+  // enough packets to choose (the first 100 ms of a single-source flood), so it
+  // must not be taken for one that needs a signature rule.
+  assessments.forEach((a, i) => {
+    for (const { component: c } of a.vectors) {
+      const hhMin = Math.max(MIN_VECTOR_PACKETS, HEAVY_HITTER_SHARE * c.packets);
+      for (const s of scan.heavy) {
+        if (s.packets < hhMin && (!selectionApplies || s.packets <= shareMin)) break; // heaviest first
+        if (!c.matches(s)) continue;
+        if (selectionApplies) {
           const v = { vector: c.vector, label: c.label };
           if (s.packets >= hhMin) flag(s, 'heavy_hitter', v);
           if (s.packets > shareMin) flag(s, 'share', v);
-          matchedByVictim[i]!.set(s.addr, s);
         }
+        matchedByVictim[i]!.set(s.addr, s);
       }
-    });
+    }
+  });
+  if (selectionApplies) {
     if (opts.trigger) {
       for (const s of scan.heavy) {
         if (s.packets <= shareMin) break;
@@ -169,6 +175,7 @@ export function judgeAggregate(w: WindowAggregate, thresholds: Partial<Detection
     const reported: AddressCounters[] = [];
     const covered: AddressCounters[] = [];
     let blockedCount = 0;
+    let pendingCount = 0;
     const matched = [...matchedByVictim[i]!.values()];
     // A rate-flagged source also covers the victim when it sent to it (attribution caveat: one victim is exact).
     for (const r of scan.rateFlagged.values()) if (!matchedByVictim[i]!.has(r.counters.addr)) matched.push(r.counters);
@@ -180,9 +187,12 @@ export function judgeAggregate(w: WindowAggregate, thresholds: Partial<Detection
       } else if (isBlocked(s.addr)) {
         blockedCount++;
         covered.push(s);
+      } else if (!selectionApplies) {
+        pendingCount++;
+        covered.push(s);
       }
     }
-    return buildVictimReport({ assessment, covered, reported, blockedCount, seconds, t });
+    return buildVictimReport({ assessment, covered, reported, blockedCount, pendingCount, seconds, t });
   });
 
   const vectors: AttackVector[] = [

@@ -162,6 +162,8 @@ export interface VictimOutcome {
   /** The newly reported subset of `covered`, heaviest first (becomes heavyHitters). */
   reported: readonly AddressCounters[];
   blockedCount: number;
+  /** Heavy hitters of a window with too few packets to choose attackers yet (they will be). */
+  pendingCount?: number;
   seconds: number;
   t: DetectionThresholds;
 }
@@ -193,7 +195,7 @@ export function buildVictimReport(o: VictimOutcome): VictimReport {
   } else if (signatureRuleNeeded) {
     note = `per-IP bans cover only ${covered} of the traffic from ~${num(distinct)} sources: apply the signature rule${multiVector ? 's' : ''}`;
   } else {
-    const already = o.blockedCount > 0 ? ` (${o.blockedCount} already blocked)` : '';
+    const already = o.blockedCount > 0 ? ` (${o.blockedCount} already blocked)` : o.pendingCount ? ' (too few packets yet to choose them)' : '';
     note = `${o.covered.length} heavy hitter(s)${already} carry ${covered} of the traffic: per-IP bans apply`;
   }
   const sources = `~${num(a.newSources)} new source${a.newSources === 1 ? '' : 's'}${a.status === 'cold' ? ' (no baseline yet)' : ''}`;
