@@ -394,8 +394,12 @@ async function main(): Promise<void> {
     }
   };
 
-  for (const n of watchNs) await phase('watch', n);
-  for (const n of pushNs) await phase('push', n);
+  const plan: ['watch' | 'push', number][] = [...watchNs.map((n) => ['watch', n] as ['watch', number]), ...pushNs.map((n) => ['push', n] as ['push', number])];
+  for (const [i, [mode, n]] of plan.entries()) {
+    await phase(mode, n);
+    // The table so far: a long run that is cut short still leaves its figures.
+    if (i < plan.length - 1) report(rows, heartbeat);
+  }
   report(rows, heartbeat);
 }
 
