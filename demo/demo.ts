@@ -6,7 +6,11 @@
 // namespaces on a bridge), the agent in the victim with nftables and
 // auto-defense, the controller with a DefensePolicy, benign traffic, then an
 // hping3 flood: the attacker is banned in under a second and the ban shows up
-// as a BlockEvent. One progress line per step; everything is torn down.
+// as a BlockEvent. Act two: a SYN flood from spoofed random sources, which no
+// per-IP ban can stop: the agent applies a signature rule (synproxy for the
+// web port, docs/mitigation.md) within a second, the controller records it as
+// an Active SignatureRule, no per-IP bans pile up, and the benign client keeps
+// being served throughout. One progress line per step; everything is torn down.
 // The agent is the chart's host agent (agent.host.url is the victim's
 // address): it serves HTTPS with the certificate the chart made for it and
 // answers only the controller's client certificate (mutual TLS, docs/tls.md).
@@ -18,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureControlPlane, stopControlPlane } from '../test/control-plane/control-plane.js';
 import { createLab, HOST_LINK_IP, type Lab } from '../test/lab/lab-network.js';
 import { AgentApiClient } from '../api/agent/v1/client.js';
+import type { DefensePolicy, SignatureRule } from '../api/v1alpha1/index.js';
 import YAML from 'yaml';
 import { NAMESPACE as RELEASE_NS, renderObjects, type K8sObject } from '../deploy/helm.js';
 
@@ -88,8 +93,15 @@ function serviceAccountKubeconfig(adminKubeconfig: string, token: string): strin
   return YAML.stringify(kc);
 }
 
+/** The client's answers (epoch ms, HTTP code) logged since `from` and before `until`. */
+function clientAnswers(from = 0, until = Infinity): { total: number; ok: number } {
+  const lines = fs.readFileSync(path.join(STATE, 'client.log'), 'utf8').trim().split('\n');
+  const codes = lines.map((l) => l.split(' ')).filter(([at]) => Number(at) >= from && Number(at) < until).map(([, code]) => code);
+  return { total: codes.length, ok: codes.filter((c) => c === '200').length };
+}
+
 async function main() {
-  const total = 10;
+  const total = 13;
   fs.rmSync(STATE, { recursive: true, force: true });
   fs.mkdirSync(STATE, { recursive: true });
   const token = `demo-${Math.random().toString(36).slice(2)}-token`;
@@ -105,7 +117,7 @@ async function main() {
     const install = objs.filter((o) => INSTALLED_KINDS.has(o.kind));
     await kubectl(['create', 'namespace', RELEASE_NS]);
     await kubectl(['apply', '-f', '-'], install.map((o) => `---\n${YAML.stringify(o)}`).join(''));
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev']);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/defensepolicies.floodgate.dev', 'crd/blockevents.floodgate.dev', 'crd/signaturerules.floodgate.dev']);
     process.stdout.write(`(${install.map((o) => o.kind).join(', ')}) `);
     return objs;
   });
@@ -125,7 +137,8 @@ async function main() {
   await step(4, total, 'start a web server in the victim and benign requests from the client', async () => {
     background('ip', ['netns', 'exec', l.victim.ns, process.execPath, '-e', "require('http').createServer((q,s)=>s.end('hello from the victim\\n')).listen(80)"], path.join(STATE, 'web.log'));
     await until('the web server', async () => (await l.exec(l.client.ns, 'curl', ['-s', '-m', '1', `http://${l.victim.ip}/`], { reject: false })).stdout.includes('hello'), 10_000);
-    background('ip', ['netns', 'exec', l.client.ns, 'sh', '-c', `while true; do curl -s -m 1 -o /dev/null -w '%{http_code}\\n' http://${l.victim.ip}/; sleep 0.2; done`], path.join(STATE, 'client.log'));
+    // -m 2: an answer after one SYN retransmit (1 s; a flood at ~75k pps overflows the veths' queues now and then) still counts as served.
+    background('ip', ['netns', 'exec', l.client.ns, 'sh', '-c', `while true; do echo "$(date +%s%3N) $(curl -s -m 2 -o /dev/null -w '%{http_code}' http://${l.victim.ip}/)"; sleep 0.2; done`], path.join(STATE, 'client.log'));
   });
 
   await step(5, total, `start the agent in the victim (nftables, auto-defense, API on ${AGENT_URL} with mutual TLS)`, async () => {
@@ -133,6 +146,8 @@ async function main() {
       `interface: ${l.victim.dev}`, 'backend: nft', `listen: "${l.victim.ip}:12345"`, `tokenFile: ${path.join(STATE, 'token')}`,
       `stateDir: ${path.join(STATE, 'agent-state')}`, `allowlist: ["${HOST_LINK_IP}/32"]`,
       'autoDefense: {enabled: true, windowSeconds: 1, banDurationSeconds: 120}', 'logLevel: warn',
+      // Its own rules last 60 s; synproxy: manage sets nf_conntrack_tcp_loose=0 in the victim's namespace only.
+      'signatures: {durationSeconds: 60, synproxy: manage}',
       `tls: {certFile: ${agentTls.cert}, keyFile: ${agentTls.key}, clientCaFile: ${agentTls.ca}, clientNames: [floodgate-controller]}`, '',
     ].join('\n'));
     background('ip', ['netns', 'exec', l.victim.ns, process.execPath, bin, 'agent', '--config', path.join(STATE, 'agent.yaml')], path.join(STATE, 'agent.log'));
@@ -164,7 +179,7 @@ async function main() {
       // Once auto-defense has banned the attacker, the analysis reports it as blocked, so UnderAttack
       // rests on the victim's rate: the lab's victim serves ~5 requests/s, and hping3's rate on a
       // busy 2-core machine can be as low as ~1,000 pps, far below the 20,000 pps default.
-      '  detection: {windowSeconds: 7, attackerShareThreshold: 0.2, victimPpsThreshold: 500}', '  mitigation: {mode: block, banDurationSeconds: 120}',
+      '  detection: {windowSeconds: 7, attackerShareThreshold: 0.2, victimPpsThreshold: 500}', '  mitigation: {mode: block, banDurationSeconds: 120, signatures: auto, signatureLimits: {durationSeconds: 60, maxActive: 8}}',
       `  agents: [{url: "${AGENT_URL}", tokenSecretRef: {name: agent-token, key: token}}]`, '',
     ].join('\n'));
     await until('Ready=True', async () => {
@@ -193,20 +208,73 @@ async function main() {
   });
 
   await step(9, total, 'check that the client was served throughout and the attacker is cut off', async () => {
-    const codes = fs.readFileSync(path.join(STATE, 'client.log'), 'utf8').trim().split('\n');
-    const ok = codes.filter((c) => c === '200').length;
-    if (ok < codes.length * 0.9) throw new Error(`client got ${ok}/${codes.length} answers`);
+    const { total: asked, ok } = clientAnswers();
+    if (ok < asked * 0.9) throw new Error(`client got ${ok}/${asked} answers`);
     const r = await l.exec(l.attacker.ns, 'curl', ['-s', '-m', '2', `http://${l.victim.ip}/`], { reject: false });
     if (r.exitCode === 0) throw new Error('the attacker still gets answers');
-    process.stdout.write(`(client ${ok}/${codes.length} answered) `);
+    process.stdout.write(`(client ${ok}/${asked} answered) `);
   });
 
-  await step(10, total, 'show what a user sees; the controller was never denied by its RBAC', async () => {
+  // Act two: a flood from spoofed random sources. Every packet has another source address, so
+  // neither auto-defense nor the controller finds an attacker to ban; a signature rule stops it.
+  const policyStatus = async () =>
+    (JSON.parse(String((await kubectl(['-n', NS, 'get', 'dp', 'web', '-o', 'json'])).stdout)) as { status?: DefensePolicy['status'] }).status;
+  const underAttack = (st: DefensePolicy['status']) => st?.conditions?.find((c) => c.type === 'UnderAttack')?.status;
+  const blockEventCount = async () => (JSON.parse(String((await kubectl(['-n', NS, 'get', 'be', '-o', 'json'])).stdout)) as { items: unknown[] }).items.length;
+  const signatureRules = async () => (JSON.parse(String((await kubectl(['-n', NS, 'get', 'sr', '-o', 'json'])).stdout)) as { items: SignatureRule[] }).items;
+
+  await step(10, total, 'act two: wait until the policy sees the first attack over (UnderAttack=False)', async () => {
+    await until('UnderAttack=False', async () => underAttack(await policyStatus()) === 'False', 30_000);
+    // A ban was enough for the single-source flood: no signature rule was needed for it.
+    const held = (await signatureRules()).filter((r) => r.status?.phase === 'Active' || r.status?.phase === 'Pending');
+    if (held.length) throw new Error(`signature rules already held before the spoofed flood: ${held.map((r) => `${r.metadata.name} (${r.spec.vector})`).join(', ')}`);
+  });
+
+  const SPOOF_SECONDS = 8;
+  const act2 = await step(11, total, `flood the victim from spoofed random sources: hping3 -S -p 80 --flood --rand-source (${SPOOF_SECONDS} s); wait for the SignatureRule to be Active on the agent`, async () => {
+    const blockEventsBefore = await blockEventCount();
+    const bansBefore = (await agentClient.listBlocks()).blocks.length;
+    const start = Date.now();
+    const flood = l.exec(l.attacker.ns, 'timeout', ['-k', '2', String(SPOOF_SECONDS), 'hping3', '-S', '-p', '80', '--flood', '--rand-source', l.victim.ip], { reject: false, timeoutMs: (SPOOF_SECONDS + 10) * 1000 });
+    try {
+      const sr = await until('an Active SignatureRule for the SYN flood', async () => (await signatureRules()).find((r) => r.spec.vector === 'syn_flood' && r.status?.phase === 'Active'), 30_000);
+      const activeAt = Date.now();
+      const held = await until('the rule held by the agent', async () => (await agentClient.signatures()).signatures.find((r) => r.vector === 'syn_flood'), 10_000);
+      const nft = String((await l.exec(l.victim.ns, 'nft', ['list', 'table', 'inet', 'floodgate'])).stdout);
+      if (!nft.includes(`counter name "sig_${held.id}"`)) throw new Error(`the agent holds rule ${held.id} but nft has no counter sig_${held.id}`);
+      process.stdout.write(`(${sr.metadata.name}: ${sr.status?.rule}; applied on the agent ${Date.parse(held.createdAt) - start} ms after the flood started, Active in Kubernetes after ${activeAt - start} ms) `);
+      // The policy's own verdict of the flood (its continuous trigger, every 2 s).
+      const st = await until('the policy to report the spoofed flood', async () => {
+        const cur = await policyStatus();
+        const a = cur?.lastAnalysis;
+        return underAttack(cur) === 'True' && a && Date.parse(a.time) > start ? cur : undefined;
+      }, 20_000);
+      return { start, sr, held, status: st, blockEventsBefore, bansBefore };
+    } finally {
+      await flood;
+    }
+  });
+  const act2End = Date.now();
+
+  await step(12, total, 'check that the client was served during the spoofed flood, no per-IP bans piled up, and the rule dropped the flood', async () => {
+    const served = clientAnswers(act2.start, act2End);
+    if (served.total < Math.floor(SPOOF_SECONDS / 0.6) || served.ok < served.total * 0.9) throw new Error(`client got ${served.ok}/${served.total} answers during the spoofed flood`);
+    const newBlockEvents = (await blockEventCount()) - act2.blockEventsBefore;
+    const newBans = (await agentClient.listBlocks()).blocks.length - act2.bansBefore;
+    if (newBlockEvents > 2 || newBans > 2) throw new Error(`per-IP bans piled up for spoofed sources: ${newBlockEvents} new BlockEvents, ${newBans} new bans on the agent`);
+    const dropped = await until('the rule\'s counter in the SignatureRule\'s status', async () => {
+      const cur = (await signatureRules()).find((r) => r.metadata.name === act2.sr.metadata.name);
+      return (cur?.status?.packetsDropped ?? 0) > 0 ? cur!.status!.packetsDropped : undefined;
+    }, 20_000);
+    process.stdout.write(`(client ${served.ok}/${served.total} answered during the flood; ${newBlockEvents} new BlockEvents, ${newBans} new bans; ${dropped} packets matched the rule; policy saw: ${(act2.status.lastAnalysis?.vectors ?? []).join(', ') || 'an attack'}${(act2.status.lastAnalysis?.signatures ?? []).map((x) => `; ${x.rule} ${x.applied ? 'applied' : `proposed (${x.why ?? ''})`}`).join('')}) `);
+  });
+
+  await step(13, total, 'show what a user sees; the controller was never denied by its RBAC', async () => {
     const denied = fs.readFileSync(path.join(STATE, 'controller.log'), 'utf8').split('\n').filter((l) => /forbidden|HTTP 403/i.test(l));
     if (denied.length) throw new Error(`the controller was denied ${denied.length} time(s) by its RBAC, first: ${denied[0]!.slice(0, 300)}`);
     const show = async (title: string, p: Promise<{ stdout: unknown }>) => console.log(`\n$ ${title}\n${String((await p).stdout).trimEnd()}`);
     console.log('');
-    await show(`kubectl get defensepolicies,blockevents -n ${NS}`, kubectl(['-n', NS, 'get', 'defensepolicies,blockevents']));
+    await show(`kubectl get floodgate -n ${NS}   (the category: DefensePolicies, BlockEvents, SignatureRules)`, kubectl(['-n', NS, 'get', 'floodgate']));
     const tlsFlags = ['--ca-file', clientTls.ca, '--cert-file', clientTls.cert, '--key-file', clientTls.key];
     await show(
       `floodgate blocks list --agent ${AGENT_URL} --ca-file ca.crt --cert-file tls.crt --key-file tls.key   (the controller's client certificate: the agent answers no other)`,
@@ -223,7 +291,11 @@ async function main() {
     console.log(
       `\n$ curl -H "Authorization: Bearer $(cat ${dashboardTokenFile})" http://127.0.0.1:${DASHBOARD_PORT}/api/blocks   (the dashboard's JSON API; open the page at the same address and sign in with that token)\n${JSON.stringify((blocks.blocks ?? []).map((b) => b.ip))}`,
     );
-    if (ban) console.log(`\nflood started ${new Date(floodStart).toISOString()}, attacker banned ${ban.createdAt}: ${(Date.parse(ban.createdAt) - floodStart)} ms later`);
+    if (ban) console.log(`\nact one: flood started ${new Date(floodStart).toISOString()}, attacker banned ${ban.createdAt}: ${(Date.parse(ban.createdAt) - floodStart)} ms later`);
+    console.log(
+      `act two: spoofed flood started ${new Date(act2.start).toISOString()}, SignatureRule applied on the agent ${act2.held.createdAt}: ${Date.parse(act2.held.createdAt) - act2.start} ms later ` +
+        `(${act2.held.applied}); the client was served throughout`,
+    );
   });
 }
 
