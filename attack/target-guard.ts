@@ -15,6 +15,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { execa } from 'execa';
+import { CidrMatcher, isLoopbackAddress } from '../lib/cidr-match.js';
 
 /** Every namespace the floodgate labs, tests and demo create starts with this. */
 export const LAB_NETNS_PREFIX = 'fg';
@@ -108,26 +109,13 @@ export class TargetRefused extends Error {
   }
 }
 
-function blockListOf(cidrs: string[]): net.BlockList {
-  const list = new net.BlockList();
-  for (const c of cidrs) {
-    const [addr, prefix] = c.split('/');
-    const family = net.isIPv6(addr ?? '') ? 'ipv6' : 'ipv4';
-    if (addr && prefix) list.addSubnet(addr, Number(prefix), family);
-  }
-  return list;
-}
-
-const LOOPBACK = blockListOf(['127.0.0.0/8', '::1/128']);
-const familyName = (a: string) => (net.isIPv6(a) ? 'ipv6' : 'ipv4');
-
 /** Why one address is allowed, or undefined when it is not. */
-async function allowedBy(address: string, view: NetworkView, cache: { ns?: string | null; subnets?: net.BlockList; lab?: Map<string, string> }): Promise<{ rule: GuardRule; why: string } | undefined> {
-  if (LOOPBACK.check(address, familyName(address))) return { rule: 'loopback', why: 'loopback' };
+async function allowedBy(address: string, view: NetworkView, cache: { ns?: string | null; subnets?: CidrMatcher; lab?: Map<string, string> }): Promise<{ rule: GuardRule; why: string } | undefined> {
+  if (isLoopbackAddress(address)) return { rule: 'loopback', why: 'loopback' };
   if (cache.ns === undefined) cache.ns = (await view.currentNetns()) ?? null;
   if (cache.ns?.startsWith(LAB_NETNS_PREFIX)) {
-    cache.subnets ??= blockListOf(await view.connectedSubnets());
-    if (cache.subnets.check(address, familyName(address))) return { rule: 'lab-subnet', why: `on a subnet of lab namespace ${cache.ns}` };
+    cache.subnets ??= new CidrMatcher(await view.connectedSubnets());
+    if (cache.subnets.has(address)) return { rule: 'lab-subnet', why: `on a subnet of lab namespace ${cache.ns}` };
   }
   cache.lab ??= await view.labNamespaceAddresses();
   const owner = cache.lab.get(address);

@@ -140,7 +140,8 @@ async function waitFor<T>(ms: number, probe: () => Promise<T | undefined> | T | 
 }
 
 async function quiet(agent: LabAgent): Promise<void> {
-  await sleep(3000);
+  // Past the agent's 5 s episode gap (agent/defense/attack-history.ts): the next flood gets an attack record of its own.
+  await sleep(5500);
   await clearRules(agent);
 }
 
@@ -159,6 +160,8 @@ async function measured(lab: Lab, agent: LabAgent, spec: FloodSpec, seconds: num
   const cpu1 = kernelJiffies();
   const rx = (await rxPackets(lab)) - rx0;
   const served = await client.stop();
+  // GET /v1/signatures reports counters the agent samples every 2 s: wait one sample past the flood's end.
+  await sleep(2200);
   const held = (await rules(agent)).filter((r) => r.vector === spec.vector);
   const attacks = ((await agent.api<{ attacks: AttackRecord[] }>('GET', '/v1/attacks')).body.attacks ?? []).filter((a) => !attacksBefore.has(a.id));
   const rec = attacks.find((a) => a.vectors.includes(spec.vector as never));

@@ -2,17 +2,11 @@
 // shows its signature rules too, and `rm --signature <id>` removes one.
 import type { Command } from 'commander';
 import type { BanRecord, SignatureRecord } from '../api/agent/v1/types.js';
-import type { AgentClient as AgentClientType } from './agent-client.js';
+import type { AgentClient as AgentClientType, AgentClientOptions } from './agent-client.js';
 import { usageError } from './cli-error.js';
 import { positiveInt } from './number-options.js';
 
-interface ClientFlags {
-  agent: string;
-  tokenFile?: string;
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  serverName?: string;
+interface ClientFlags extends AgentClientOptions {
   json?: boolean;
 }
 

@@ -19,10 +19,10 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { DEST_SKETCH_REGISTERS, estimateSketch, mergeSketch, SLOT_SKETCH_REGISTERS } from '../native/lib/hll.js';
-import type { AddressCounters, DestinationCounters, PortCount, SlotTotals } from '../native/lib/types.js';
+import type { AddressCounters, DestinationCounters, SlotTotals } from '../native/lib/types.js';
 import { mergeBaselineSnapshots, type BaselineLookup, type Baselines, type BaselineSnapshot } from './baseline.js';
 import { BASELINE_SIGNALS } from './signals.js';
-import { addCounters, copyCounters, emptyTotals, MIN_SPAN_SECONDS, topPorts, type WindowAggregate } from './window-merge.js';
+import { addCounters, addPortLists, copyCounters, emptyPortTallies, emptyTotals, MIN_SPAN_SECONDS, topPortLists, type PortTallies, type WindowAggregate } from './window-merge.js';
 
 export const AGGREGATE_VERSION = 1;
 /** Sources an export lists at most by default (heaviest first). */
@@ -35,7 +35,6 @@ const COUNTER_KEYS = [
   'fin', 'synEcn', 'badFlags', 'handshakes', 'outPackets', 'outBytes', 'outSyn', 'outSynAck', 'outRst',
   'udpSrcPort', 'udpSrcPortPackets', 'tcpNull', 'synFin', 'psh',
 ] as const satisfies readonly (keyof AddressCounters)[];
-const PORT_KEYS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'] as const;
 
 const count = z.number().finite().min(0).max(2 ** 53);
 const ip = z.string().max(45).refine((s) => net.isIP(s) !== 0, { message: 'must be an IP address' });
@@ -154,7 +153,7 @@ export function mergeAggregates(exports: readonly AggregateExport[]): { window: 
   const totals = emptyTotals();
   const sources = new Map<string, AddressCounters>();
   let floors = 0;
-  const dests = new Map<string, { c: AddressCounters; ports: Record<(typeof PORT_KEYS)[number], Map<number, number>>; sketch: Uint8Array }>();
+  const dests = new Map<string, { c: AddressCounters; ports: PortTallies; sketch: Uint8Array }>();
   let sketch: Uint8Array | null = null;
   let start = Infinity, end = -Infinity, coverStart = Infinity, coverEnd = -Infinity;
   let maxDistinct = 0;
@@ -176,14 +175,14 @@ export function mergeAggregates(exports: readonly AggregateExport[]): { window: 
       if (!acc) {
         acc = {
           c: copyCounters(withFamily(d)),
-          ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map(), outUdpDstPorts: new Map(), synDstPorts: new Map(), synAckSrcPorts: new Map() },
+          ports: emptyPortTallies(),
           sketch: new Uint8Array(DEST_SKETCH_REGISTERS),
         };
         dests.set(d.addr, acc);
       } else {
         addCounters(acc.c, withFamily(d));
       }
-      for (const key of PORT_KEYS) for (const p of d[key] as PortCount[]) acc.ports[key].set(p.port, (acc.ports[key].get(p.port) ?? 0) + p.packets);
+      addPortLists(acc.ports, d);
       mergeSketch(acc.sketch, d.sourceSketch);
     }
     if (e.sourceSketch) {
@@ -204,13 +203,7 @@ export function mergeAggregates(exports: readonly AggregateExport[]): { window: 
   for (const [addr, acc] of dests) {
     destinations.set(addr, {
       ...acc.c,
-      udpSrcPorts: topPorts(acc.ports.udpSrcPorts),
-      tcpSrcPorts: topPorts(acc.ports.tcpSrcPorts),
-      udpDstPorts: topPorts(acc.ports.udpDstPorts),
-      tcpDstPorts: topPorts(acc.ports.tcpDstPorts),
-      outUdpDstPorts: topPorts(acc.ports.outUdpDstPorts),
-      synDstPorts: topPorts(acc.ports.synDstPorts),
-      synAckSrcPorts: topPorts(acc.ports.synAckSrcPorts),
+      ...topPortLists(acc.ports),
       distinctSources: estimateSketch(acc.sketch),
       sourceSketch: acc.sketch,
     });

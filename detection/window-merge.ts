@@ -193,19 +193,30 @@ export function addCounters(into: AddressCounters, from: AddressCounters): void 
   }
 }
 
-type PortListKey = 'udpSrcPorts' | 'tcpSrcPorts' | 'udpDstPorts' | 'tcpDstPorts' | 'outUdpDstPorts' | 'synDstPorts' | 'synAckSrcPorts';
-const PORT_LISTS: readonly PortListKey[] = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'];
+/** A destination's per-port lists (heaviest ports first). */
+export const PORT_LISTS = ['udpSrcPorts', 'tcpSrcPorts', 'udpDstPorts', 'tcpDstPorts', 'outUdpDstPorts', 'synDstPorts', 'synAckSrcPorts'] as const satisfies readonly (keyof DestinationCounters)[];
+export type PortListKey = (typeof PORT_LISTS)[number];
+/** Packets by port, for each port list, while lists are summed. */
+export type PortTallies = Record<PortListKey, Map<number, number>>;
 
 interface DestinationAccumulator {
   counters: AddressCounters;
-  ports: Record<PortListKey, Map<number, number>>;
+  ports: PortTallies;
   sketch: Uint8Array | null;
   /** Fallback distinct count when no sketch is available: the best single slot. */
   maxSlotDistinct: number;
 }
 
-function addPorts(into: Map<number, number>, from: readonly PortCount[]): void {
-  for (const p of from) into.set(p.port, (into.get(p.port) ?? 0) + p.packets);
+export function emptyPortTallies(): PortTallies {
+  return Object.fromEntries(PORT_LISTS.map((key) => [key, new Map<number, number>()])) as PortTallies;
+}
+
+/** Add one destination's port lists to the tallies. */
+export function addPortLists(into: PortTallies, from: Readonly<Record<PortListKey, readonly PortCount[]>>): void {
+  for (const key of PORT_LISTS) {
+    const tally = into[key];
+    for (const p of from[key]) tally.set(p.port, (tally.get(p.port) ?? 0) + p.packets);
+  }
 }
 
 /** Heaviest first; ties broken by port so the result is deterministic. */
@@ -214,6 +225,11 @@ export function topPorts(counts: Map<number, number>, limit = WINDOW_TOP_PORTS):
     .map(([port, packets]) => ({ port, packets }))
     .sort((a, b) => b.packets - a.packets || a.port - b.port)
     .slice(0, limit);
+}
+
+/** The summed port lists, each cut to its heaviest ports. */
+export function topPortLists(tallies: PortTallies): Record<PortListKey, PortCount[]> {
+  return Object.fromEntries(PORT_LISTS.map((key) => [key, topPorts(tallies[key])])) as Record<PortListKey, PortCount[]>;
 }
 
 /** Union `from` into the accumulated sketch; empty sketches (none recorded) are skipped. */
@@ -229,7 +245,7 @@ function addDestination(byAddr: Map<string, DestinationAccumulator>, d: Destinat
   if (acc === undefined) {
     acc = {
       counters: copyCounters(d),
-      ports: { udpSrcPorts: new Map(), tcpSrcPorts: new Map(), udpDstPorts: new Map(), tcpDstPorts: new Map(), outUdpDstPorts: new Map(), synDstPorts: new Map(), synAckSrcPorts: new Map() },
+      ports: emptyPortTallies(),
       sketch: null,
       maxSlotDistinct: 0,
     };
@@ -237,7 +253,7 @@ function addDestination(byAddr: Map<string, DestinationAccumulator>, d: Destinat
   } else {
     addCounters(acc.counters, d);
   }
-  for (const key of PORT_LISTS) addPorts(acc.ports[key], d[key]);
+  addPortLists(acc.ports, d);
   acc.sketch = unionSketch(acc.sketch, d.sourceSketch);
   acc.maxSlotDistinct = Math.max(acc.maxSlotDistinct, d.distinctSources);
 }
@@ -245,13 +261,7 @@ function addDestination(byAddr: Map<string, DestinationAccumulator>, d: Destinat
 function finishDestination(acc: DestinationAccumulator): DestinationCounters {
   return {
     ...acc.counters,
-    udpSrcPorts: topPorts(acc.ports.udpSrcPorts),
-    tcpSrcPorts: topPorts(acc.ports.tcpSrcPorts),
-    udpDstPorts: topPorts(acc.ports.udpDstPorts),
-    tcpDstPorts: topPorts(acc.ports.tcpDstPorts),
-    outUdpDstPorts: topPorts(acc.ports.outUdpDstPorts),
-    synDstPorts: topPorts(acc.ports.synDstPorts),
-    synAckSrcPorts: topPorts(acc.ports.synAckSrcPorts),
+    ...topPortLists(acc.ports),
     distinctSources: acc.sketch ? estimateSketch(acc.sketch) : acc.maxSlotDistinct,
     sourceSketch: acc.sketch ?? new Uint8Array(0),
   };

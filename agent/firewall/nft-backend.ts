@@ -34,15 +34,9 @@ import { elementText, validateEntries, validCidr, validRange } from './entries.j
 import { type CommandExecutor, createExecutor } from './exec.js';
 import type { BackendDescription, DropCounters, FirewallBackend, FirewallElement, FirewallEntry } from './types.js';
 import { NftSignatures } from './nft-signatures.js';
+import { HOSTS4, HOSTS6, NETS4, NETS6, NFT_BAN_SETS, TABLE } from './nft-ban-sets.js';
 import type { SignatureFirewall } from './signature-types.js';
 
-const TABLE = 'inet floodgate';
-/** Single addresses: hash sets. */
-const HOSTS4 = 'hosts4';
-const HOSTS6 = 'hosts6';
-/** Networks: interval sets. */
-const NETS4 = 'blocked4';
-const NETS6 = 'blocked6';
 const SETS = [HOSTS4, NETS4, HOSTS6, NETS6] as const;
 type SetName = (typeof SETS)[number];
 const PROBE_SETS = { interval: 'refresh_probe', hash: 'refresh_probe_hosts' } as const;
@@ -67,11 +61,7 @@ const STDIN_MAX_CHARS = 64 * 1024;
  * forward/input split, so traffic to pods and containers is dropped too.
  */
 export const NFT_INIT_SCRIPT = `add table ${TABLE}
-add set ${TABLE} ${HOSTS4} { type ipv4_addr; flags timeout; }
-add set ${TABLE} ${HOSTS6} { type ipv6_addr; flags timeout; }
-add set ${TABLE} ${NETS4} { type ipv4_addr; flags interval, timeout; }
-add set ${TABLE} ${NETS6} { type ipv6_addr; flags interval, timeout; }
-add counter ${TABLE} dropped4
+${NFT_BAN_SETS}add counter ${TABLE} dropped4
 add counter ${TABLE} dropped6
 add chain ${TABLE} prerouting { type filter hook prerouting priority raw; policy accept; }
 flush chain ${TABLE} prerouting

@@ -2,6 +2,7 @@
 // nowhere else. Four chains, each where its rules can work:
 //
 //   sig_early  prerouting, priority -450: before the kernel reassembles
+//              fragments; banned sources return first (the ban chain drops them);
 //              fragments (-400) and before conntrack (-200). Stateless
 //              drops and limits (amplification source ports, flag
 //              anomalies, ICMP, SYN limits), fragments (only visible here
@@ -32,6 +33,7 @@ import type { CommandExecutor } from './exec.js';
 import { counterName, type FirewallSignature, type SignatureFirewall, utcSeconds } from './signature-types.js';
 import type { DropCounters } from './types.js';
 import { FirewallInputError } from './types.js';
+import { NFT_BAN_SETS, NFT_BANNED_RETURN_RULES } from './nft-ban-sets.js';
 
 const TABLE = 'inet floodgate';
 export const SIG_CHAINS = {
@@ -200,6 +202,10 @@ export function nftSignatureScript(rules: readonly FirewallSignature[], exclude:
   for (const c of Object.values(SIG_CHAINS)) {
     lines.push(`add chain ${TABLE} ${c.name} { type filter hook ${c.hook} priority ${c.priority}; policy accept; }`, `flush chain ${TABLE} ${c.name}`);
   }
+  // sig_early runs before the ban chain (raw, -300): banned sources go on to it, so a ban
+  // keeps counting its own drops and a rule's limit is not spent on them.
+  lines.push(...NFT_BAN_SETS.trim().split('\n'));
+  for (const rule of NFT_BANNED_RETURN_RULES) lines.push(`add rule ${TABLE} ${SIG_CHAINS.early.name} ${rule}`);
   const wanted = new Set<string>();
   const body: string[] = [];
   for (const r of rules) {

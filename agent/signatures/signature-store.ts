@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { signatureActionSchema, signatureMatchSchema } from '../../api/signature-rule.js';
-import { attackVectorNameSchema, signaturePolicySettingsSchema } from '../../api/agent/v1/requests.js';
+import { attackVectorSchema, signaturePolicySettingsSchema } from '../../api/agent/v1/requests.js';
 import type { SignaturePolicySettings } from '../../api/agent/v1/types.js';
 import { tempPrefix, writeFileAtomic } from '../state/atomic-file.js';
 
@@ -16,7 +16,7 @@ export const storedSignatureSchema = z.object({
   id: z.string().regex(/^[0-9a-f]{16}$/),
   match: signatureMatchSchema,
   action: signatureActionSchema,
-  vector: attackVectorNameSchema.optional(),
+  vector: attackVectorSchema.optional(),
   label: z.string().max(200).optional(),
   reason: z.string().max(1000),
   policy: z.string().max(253).optional(),

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { sameBanJournal, type BanRecord } from '../../api/agent/v1/types.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
-import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
+import { agentRetryDelayMs, httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
 import type { NamespacedName } from '../../kube/resource-client.js';
 import type { NodeReports } from '../nodes/node-reports.js';
@@ -68,13 +68,6 @@ interface AgentCursor {
   failures: number;
   retryAt: number;
 }
-
-
-/** Backoff after failed reads of one agent: 0.5 s, 1 s, 2 s, ... up to 30 s. */
-function retryDelayMs(failures: number): number {
-  return Math.min(30_000, 250 * 2 ** Math.min(failures, 10));
-}
-
 
 export class AgentBanSync {
   private timer?: NodeJS.Timeout;
@@ -149,7 +142,7 @@ export class AgentBanSync {
       } catch (err) {
         // The policy reconciler reports unreachable agents; a broken answer is recorded for it here.
         this.deps.health?.report(policy, a.name, err);
-        cursor.retryAt = now + retryDelayMs(++cursor.failures);
+        cursor.retryAt = now + agentRetryDelayMs(++cursor.failures);
         continue;
       }
       let candidates: BanRecord[];

@@ -20,7 +20,7 @@ import { MAX_BAN_SECONDS } from '../../api/ban-time.js';
 import type { SignatureRecord } from '../../api/agent/v1/types.js';
 import type { DefensePolicy, SignatureRule } from '../../api/v1alpha1/index.js';
 import type { AgentResolver } from '../agents/agent-resolver.js';
-import { httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
+import { agentRetryDelayMs, httpAgentClients, type AgentClientFactory } from '../agents/agent-clients.js';
 import type { AgentHealth } from '../agents/agent-health.js';
 import { httpStatus, type NamespacedName } from '../../kube/resource-client.js';
 import { LifecycleAnnotations, rfc3339 } from './enforcement-lifecycle.js';
@@ -161,7 +161,7 @@ export class AgentSignatureSync {
       } catch (err) {
         // An agent without signature rules (an older one: 404) is simply not polled for a while.
         if (!(err instanceof Error && /no such route/.test(err.message))) this.deps.health?.report(policy, a.name, err);
-        cursor.retryAt = now + Math.min(30_000, 250 * 2 ** Math.min(++cursor.failures, 10));
+        cursor.retryAt = now + agentRetryDelayMs(++cursor.failures);
         continue;
       }
       const listed = new Map(list.signatures.map((r) => [r.id, r]));

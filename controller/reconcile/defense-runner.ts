@@ -4,7 +4,6 @@
 // turn each attacker into a BlockEvent: created once per (policy, address),
 // extended and escalated on a repeat, never beyond maxActiveBlocks and never
 // for allowlisted addresses.
-import net from 'node:net';
 import type { Logger } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
 import { mergeAggregates, type AggregateExport } from '../../detection/aggregate.js';
@@ -12,6 +11,7 @@ import { judgeAggregate } from '../../detection/analyze.js';
 import type { AttackerEvidence, ExplicitTrigger, Verdict } from '../../detection/types.js';
 import { setCondition, toRfc3339 } from '../../api/v1alpha1/conditions.js';
 import { expiry, MAX_BAN_SECONDS } from '../../api/ban-time.js';
+import { CidrMatcher } from '../../lib/cidr-match.js';
 import {
   banDurationSeconds,
   DefensePolicyConditions,
@@ -61,21 +61,6 @@ export interface DefenseOutcome {
   errors: string[];
   /** SignatureRules created or given a new window or extended. */
   signatureRules: string[];
-}
-
-function allowlistMatcher(cidrs: readonly string[]): (ip: string) => boolean {
-  const list = new net.BlockList();
-  for (const c of cidrs) {
-    const [addr, len] = c.split('/');
-    const fam = net.isIP(addr ?? '');
-    if (!addr || fam === 0) continue;
-    const type = fam === 4 ? 'ipv4' : 'ipv6';
-    list.addSubnet(addr, len === undefined ? (fam === 4 ? 32 : 128) : Number(len), type);
-  }
-  return (ip) => {
-    const fam = net.isIP(ip.split('/')[0] ?? '');
-    return fam !== 0 && list.check(ip.split('/')[0]!, fam === 4 ? 'ipv4' : 'ipv6');
-  };
 }
 
 /** What a trigger tells detection: pod memory and a hand-set annotation say an attack is on; a schedule only asks. */
@@ -212,7 +197,7 @@ export class DefenseRunner {
     const ns = policy.metadata.namespace ?? 'default';
     const name = policy.metadata.name ?? '';
     const { spec } = policy;
-    const allowlisted = allowlistMatcher(spec.mitigation.allowlist ?? []);
+    const allowlist = new CidrMatcher(spec.mitigation.allowlist ?? []);
     const inNamespace = new Map<string, BlockEvent>();
     for (const b of deps.listBlockEvents()) if (b.metadata.namespace === ns) inNamespace.set(b.metadata.name ?? '', b);
     const mine = [...inNamespace.values()].filter((b) => b.spec.policyRef?.name === name);
@@ -220,7 +205,7 @@ export class DefenseRunner {
     const now = this.now();
 
     for (const a of attackers) {
-      if (allowlisted(a.ip)) {
+      if (allowlist.has(a.ip)) {
         outcome.skipped.push({ ip: a.ip, why: 'allowlisted by the policy' });
         continue;
       }

@@ -387,20 +387,7 @@ export class EnforcementReconciler<T extends EnforcementObject> {
       return { requeueAfterMs: window.heldUntil - now + 100 };
     }
 
-    const results: PushResult[] = [];
-    let last: Omit<Held, 'expiresAt'> | undefined;
-    for (const a of agents) {
-      try {
-        const r = await this.kind.apply(this.client(a), obj, seconds, policy);
-        results.push({ agent: a.name, ok: true, ...r });
-        last = r;
-        this.reportHealth(policy, a, undefined);
-      } catch (err) {
-        const refused = err instanceof AgentApiError && err.kind === 'refused';
-        results.push({ agent: a.name, ok: false, refused, message: (err as Error).message });
-        this.reportHealth(policy, a, err);
-      }
-    }
+    const { results, last } = await this.applyOnAgents(agents, obj, seconds, policy);
     const outcome = settlePush(results);
     const wasActive = obj.status?.phase === 'Active';
 
@@ -440,6 +427,30 @@ export class EnforcementReconciler<T extends EnforcementObject> {
     return { requeueAfterMs: heldUntil - now + 100 };
   }
 
+  /** Apply on each agent in turn: one result per agent (held, refused or unreachable), health reported for each. */
+  private async applyOnAgents(
+    agents: AgentTarget[],
+    obj: T,
+    seconds: number,
+    policy: DefensePolicy | undefined,
+  ): Promise<{ results: PushResult[]; last: Omit<Held, 'expiresAt'> | undefined }> {
+    const results: PushResult[] = [];
+    let last: Omit<Held, 'expiresAt'> | undefined;
+    for (const a of agents) {
+      try {
+        const r = await this.kind.apply(this.client(a), obj, seconds, policy);
+        results.push({ agent: a.name, ok: true, ...r });
+        last = r;
+        this.reportHealth(policy, a, undefined);
+      } catch (err) {
+        const refused = err instanceof AgentApiError && err.kind === 'refused';
+        results.push({ agent: a.name, ok: false, refused, message: (err as Error).message });
+        this.reportHealth(policy, a, err);
+      }
+    }
+    return { results, last };
+  }
+
   /**
    * The push when nodes that watch the API server enforce it (docs/fanout.md):
    * the agents that do not watch (host agents by URL) get it pushed as above;
@@ -464,25 +475,10 @@ export class EnforcementReconciler<T extends EnforcementObject> {
 
     // Agents called over HTTP: skipped when our own last complete push is all that changed since.
     const agentsKey = agents.map((a) => a.url).sort().join(' ');
-    const results: PushResult[] = [];
-    let last: { backend?: string; offenceCount?: number } | undefined;
     const alreadyPushed = agents.length > 0 && obj.status?.phase === 'Active' && pushedAs === `${obj.metadata.resourceVersion}|${agentsKey}`;
-    for (const a of agents) {
-      if (alreadyPushed) {
-        results.push({ agent: a.name, ok: true, expiresAt: window.heldUntil });
-        continue;
-      }
-      try {
-        const r = await this.kind.apply(this.client(a), obj, seconds, policy);
-        results.push({ agent: a.name, ok: true, ...r });
-        last = r;
-        this.reportHealth(policy, a, undefined);
-      } catch (err) {
-        const refused = err instanceof AgentApiError && err.kind === 'refused';
-        results.push({ agent: a.name, ok: false, refused, message: (err as Error).message });
-        this.reportHealth(policy, a, err);
-      }
-    }
+    const { results, last } = alreadyPushed
+      ? { results: agents.map((a): PushResult => ({ agent: a.name, ok: true, expiresAt: window.heldUntil })), last: undefined }
+      : await this.applyOnAgents(agents, obj, seconds, policy);
     if (alreadyPushed) this.skippedPushes++;
 
     const rollout = this.rollout(obj, window);

@@ -1,4 +1,4 @@
-// Files that must stay in step with the chart: the README's parameter table,
+// Files that must stay in step with the chart: its README's parameter table,
 // values.schema.json, manifests/ (rendered from the chart), the host agent's
 // systemd/launchd files and configs, and the kind/k3d script.
 import { test } from 'node:test';
@@ -21,7 +21,7 @@ test('every value in values.yaml has a `# --` comment, and the README table is g
   const undocumented = leaves.filter((k) => !documented.has(k) && ![...documented].some((d) => k.startsWith(`${d}.`)));
   assert.deepEqual(undocumented, [], 'values without a # -- comment');
   const { readme, expected } = currentTable();
-  assert.ok(readme === expected, 'README.md: the chart parameter table differs from values.yaml: run npm run chart:docs');
+  assert.ok(readme === expected, 'charts/floodgate/README.md: the chart parameter table differs from values.yaml: run npm run chart:docs');
   assert.match(readme, /\| `agent\.host\.url` \| `""` \| .*https:\/\/host\.docker\.internal:12345/);
   assert.match(readme, /\| `agent\.tls\.enabled` \| `true` \|/);
 });

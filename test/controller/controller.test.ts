@@ -95,7 +95,7 @@ ${extra}`);
     });
     assert.equal(p.status?.observedGeneration, p.metadata.generation);
     const table = (await k(['-n', NS, 'get', 'dp'])).stdout;
-    assert.match(table.split('\n')[0]!, /READY\s+UNDER ATTACK\s+ACTIVE BLOCKS\s+WINDOW\s+SHARE\s+AGE/);
+    assert.match(table.split('\n')[0]!, /READY\s+UNDER ATTACK\s+ACTIVE BLOCKS\s+SIGNATURE RULES\s+WINDOW\s+SHARE\s+AGE/);
     assert.match(table, /web\s+True\s+/);
   });
 
@@ -115,7 +115,7 @@ ${extra}`);
     assert.equal(be.status?.backend, 'dry-run');
     assert.ok(be.spec.evidence?.pps && be.spec.evidence.pps > 1000, `evidence ${JSON.stringify(be.spec.evidence)}`);
     const table = (await k(['-n', NS, 'get', 'be'])).stdout;
-    assert.match(table.split('\n')[0]!, /IP\s+POLICY\s+PHASE\s+REASON\s+EXPIRES\s+AGE/);
+    assert.match(table.split('\n')[0]!, /IP\s+POLICY\s+PHASE\s+REASON\s+EXPIRES\s+NODES\s+AGE/);
     assert.match(table, new RegExp(`${link.attackerIp.replace(/\./g, '\\.')}\\s+web\\s+Active`));
     const onAgent = await agent.api<{ blocks: { cidr: string }[] }>('GET', '/v1/blocks');
     assert.ok(onAgent.blocks.some((b) => b.cidr === `${link.attackerIp}/32`), 'the agent holds the ban');

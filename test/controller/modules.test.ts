@@ -73,7 +73,7 @@ function chain(parents: Map<string, string>, file: string): string {
 describe('floodgate controller does not load @kubernetes/client-node', { timeout: 240_000 }, () => {
   it('its import graph never reaches client-node (and the check does see client-node where it is imported)', () => {
     const { files, parents } = moduleGraph([path.join(DIST, 'cli', 'controller-command.js'), path.join(DIST, 'controller', 'controller.js')]);
-    assert.ok(files.has(path.join(DIST, 'controller', 'kube', 'rest-client.js')), 'the walk follows the controller\'s imports');
+    assert.ok(files.has(path.join(DIST, 'kube', 'rest-client.js')), 'the walk follows the controller\'s imports');
     assert.ok([...files].some((f) => f.includes(`${path.sep}node_modules${path.sep}pino${path.sep}`)), 'the walk follows packages');
     const offenders = [...files].filter((f) => f.includes(CLIENT_NODE));
     assert.deepEqual(offenders.map((f) => chain(parents, f)).slice(0, 3), []);

@@ -46,8 +46,11 @@ describe('nft signature rules (built from validated values)', () => {
     assert.match(script, /tcp flags & \(fin \| syn \| rst \| psh \| ack \| urg\) == 0x0 counter name/);
     assert.match(script, /add element inet floodgate sig_nb4 \{ 10\.88\.0\.0\/30, 127\.0\.0\.0\/8 \}/);
     assert.match(script, /add element inet floodgate sig_nb6 \{ ::1 \}/);
-    // Every rule line names its signature; none escapes the table.
-    for (const line of script.split('\n').filter((l) => l.startsWith('add rule'))) assert.match(line, /comment "sig [0-9a-f]{16}"$/);
+    // Banned sources return first: the ban chain (raw, after sig_early) drops and counts them.
+    const ruleLines = script.split('\n').filter((l) => l.startsWith('add rule'));
+    assert.deepEqual(ruleLines.slice(0, 4), ['ip saddr @hosts4', 'ip saddr @blocked4', 'ip6 saddr @hosts6', 'ip6 saddr @blocked6'].map((m) => `add rule inet floodgate sig_early ${m} return`));
+    // Every other rule line names its signature; none escapes the table.
+    for (const line of ruleLines.slice(4)) assert.match(line, /comment "sig [0-9a-f]{16}"$/);
     for (const line of script.split('\n').filter(Boolean)) assert.match(line, / inet floodgate /);
   });
 

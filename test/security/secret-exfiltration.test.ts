@@ -160,7 +160,7 @@ describe('where a token may go (resolver rules, fake API)', () => {
     const resolver = new AgentResolver(core as never, { urlAllowlist: [], secretNamespaces: ['@policy', 'floodgate-system'] });
     const r = await resolver.resolve(policyWith({ agentSelector: { matchLabels: { app: 'floodgate-agent' } }, agentTokenSecretRef: { name: 'floodgate-agent-token', key: 'token', namespace: 'floodgate-system' } }));
     assert.deepEqual(listed, ['floodgate-system']);
-    assert.deepEqual(r.agents, [{ name: 'agent-abc', url: 'http://10.1.1.1:12345', token: 'release-token-0123456789' }]);
+    assert.deepEqual(r.agents, [{ name: 'agent-abc', url: 'http://10.1.1.1:12345', token: 'release-token-0123456789', pod: { namespace: 'floodgate-system', name: 'agent-abc' } }]);
   });
 
   it('a refused Secret leaves its agents out entirely (no tokenless calls)', async () => {

@@ -73,7 +73,10 @@ export async function startWatchAgent(opts: { config: object; dir?: string; args
     api,
     async stop() {
       child.kill('SIGTERM');
+      // An agent that does not exit must not keep the test file alive.
+      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await child;
+      clearTimeout(kill);
     },
   };
 }
@@ -88,35 +91,43 @@ export interface Relay {
 
 export async function startRelay(target: string): Promise<Relay> {
   const t = new URL(target);
-  const port = await freePort();
   const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  const listen = async () => {
-    server = net.createServer((client) => {
-      const upstream = net.connect(Number(t.port), t.hostname);
-      sockets.add(client);
-      sockets.add(upstream);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => server!.listen(port, '127.0.0.1', () => r()));
-  };
-  await listen();
-  const stop = async () => {
-    const s = server;
-    server = undefined;
+  // Cut off: the listener stays (re-listening on the same port races other
+  // processes for it), but every connection is reset at once, like an API server away.
+  let cutOff = false;
+  const server = net.createServer((client) => {
+    if (cutOff) return void client.destroy();
+    const upstream = net.connect(Number(t.port), t.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const cut = async () => {
+    cutOff = true;
     for (const sock of sockets) sock.destroy();
     sockets.clear();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
   };
-  return { url: `https://127.0.0.1:${port}`, cut: stop, restore: listen, close: stop };
+  return {
+    url: `https://127.0.0.1:${port}`,
+    cut,
+    restore: async () => {
+      cutOff = false;
+    },
+    close: async () => {
+      await cut();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /** `floodgate node-identity <node>`: a host agent's kubeconfig, optionally pointed at another server URL. */

@@ -274,7 +274,7 @@ export const talkersQuerySchema = z.strictObject({
 // (signatureProblems in api/signature-rule.ts) and what the host allows are
 // the agent's refusals, each with its own code.
 
-const ATTACK_VECTOR_NAMES = [
+const ATTACK_VECTORS = [
   'syn_flood',
   'synack_reflection',
   'ack_flood',
@@ -288,8 +288,9 @@ const ATTACK_VECTOR_NAMES = [
   'ip_protocol_flood',
   'generic',
 ] as const satisfies readonly AttackVector[];
-sameType<Same<(typeof ATTACK_VECTOR_NAMES)[number], AttackVector>>();
-export const attackVectorNameSchema = z.enum(ATTACK_VECTOR_NAMES);
+sameType<Same<(typeof ATTACK_VECTORS)[number], AttackVector>>();
+/** An attack vector's name: the one list, for requests and answers (responses.ts). */
+export const attackVectorSchema = z.enum(ATTACK_VECTORS);
 
 /** A one-line label or reason, printable, at most `max` characters. */
 function printableLine(max: number) {
@@ -303,7 +304,7 @@ export const signatureRequestSchema = z.strictObject({
   durationSeconds: durationSecondsSchema,
   reason: reasonSchema,
   policy: policyNameSchema.optional(),
-  vector: attackVectorNameSchema.optional(),
+  vector: attackVectorSchema.optional(),
   label: printableLine(200).optional(),
 });
 sameType<Same<z.output<typeof signatureRequestSchema>, SignatureRequest>>();

@@ -16,7 +16,7 @@
 
 import { z } from 'zod';
 import { parseAddress, parseCidr } from '../../../lib/cidr.js';
-import type { AttackVector, AttackerRule, DetectionThresholds, ExplicitTrigger, TcpFlagName, Verdict, VectorTrigger } from '../../../detection/types.js';
+import type { AttackerRule, DetectionThresholds, ExplicitTrigger, TcpFlagName, Verdict, VectorTrigger } from '../../../detection/types.js';
 import { aggregateExportSchema } from '../../../detection/aggregate.js';
 import type {
   AnalysisResult,
@@ -31,7 +31,7 @@ import type {
   SignatureResult,
 } from './types.js';
 import { signatureActionSchema, signatureMatchSchema } from '../../signature-rule.js';
-import { signaturePolicySettingsSchema } from './requests.js';
+import { attackVectorSchema, signaturePolicySettingsSchema } from './requests.js';
 import { type Same, sameType } from './same-type.js';
 
 
@@ -48,26 +48,8 @@ export const cidrSchema = z.string().refine((s) => parseCidr(s) !== undefined, {
 // ---------------------------------------------------------------------------
 // The verdict (detection/types.ts)
 
-const ATTACK_VECTORS = [
-  'syn_flood',
-  'synack_reflection',
-  'ack_flood',
-  'rst_flood',
-  'tcp_flag_anomaly',
-  'tcp_flood',
-  'udp_amplification',
-  'udp_flood',
-  'icmp_flood',
-  'fragment_flood',
-  'ip_protocol_flood',
-  'generic',
-] as const satisfies readonly AttackVector[];
-sameType<Same<(typeof ATTACK_VECTORS)[number], AttackVector>>();
-
 const ATTACKER_RULES = ['share', 'source_pps', 'source_bps', 'heavy_hitter'] as const satisfies readonly AttackerRule[];
 sameType<Same<(typeof ATTACKER_RULES)[number], AttackerRule>>();
-
-export const attackVectorSchema = z.enum(ATTACK_VECTORS);
 
 const VECTOR_TRIGGERS = ['ceiling', 'floor', 'baseline'] as const satisfies readonly VectorTrigger[];
 sameType<Same<(typeof VECTOR_TRIGGERS)[number], VectorTrigger>>();
