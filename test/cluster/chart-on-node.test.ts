@@ -2,9 +2,13 @@
 // running one-node cluster (test/cluster/node.sh: kubelet + dockershim +
 // Docker, kube-proxy, kube-controller-manager, kube-scheduler, kube-apiserver),
 // with the images built from images/*/Dockerfile. One scenario, in order:
-// install, helm test, the controller's in-cluster identity and its RBAC as the
-// live pod uses it, probes and limits, a flood banned through the live memory
-// trigger (kubelet Summary API), a controller restart mid-ban, an upgrade that
+// install, the agent watching the API server as the chart sets it by default
+// (agent.sync=watch: its node identity from the controller's broker, its
+// FloodgateNode report), helm test, mutual TLS for the controller's calls to the
+// agent, the controller's in-cluster identity and its RBAC as the live pod uses
+// it, probes and limits, a flood banned through the live memory trigger (kubelet
+// Summary API) and counted on the node (NODES 1/1), a SignatureRule reaching the
+// agent's nft through the watch, a controller restart mid-ban, an upgrade that
 // keeps tokens and bans (and turns auto-defense on), and an uninstall.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +32,7 @@ import {
 } from './node.js';
 import { eventually } from '../controller/e2e-env.js';
 import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
+import { signatureId } from '../../api/signature-rule.js';
 
 const NS = 'floodgate-system';
 const RELEASE = 'floodgate';
@@ -38,6 +43,8 @@ const WORKLOAD_LIMIT_MI = 192;
 const THRESHOLD = 75;
 /** A second source in the lab, for the auto-defense flood after the upgrade. */
 const SECOND_ATTACKER = '10.213.1.67';
+/** A spoofed source of UDP "responses" from port 1900 (SSDP), for the SignatureRule. */
+const REFLECTOR = '10.213.1.68';
 
 interface K8sList<T> { items: T[] }
 interface Condition { type: string; status: string; lastTransitionTime?: string; reason?: string; message?: string }
@@ -65,8 +72,20 @@ interface Pod {
 }
 interface BlockEvent {
   metadata: { name: string; uid: string; ownerReferences?: unknown[]; finalizers?: string[]; deletionTimestamp?: string };
-  spec: { ip: string; policyRef?: { name: string }; reason?: string };
-  status?: { phase?: string; backend?: string };
+  spec: { ip: string; policyRef?: { name: string }; reason?: string; agent?: string };
+  status?: { phase?: string; backend?: string; nodes?: { summary?: string } };
+}
+interface FloodgateNode {
+  metadata: { name: string };
+  spec?: { serviceAccount?: { namespace: string; name: string } };
+  status?: {
+    agent?: { mode?: string; pod?: string; backend?: string };
+    policies?: string[];
+    blockEvents?: { applied?: number };
+    signatureRules?: { applied?: number };
+    conditions?: Condition[];
+    heartbeatTime?: string;
+  };
 }
 
 let node: KubeNode;
@@ -150,6 +169,17 @@ async function agentBans(): Promise<{ blocks: { cidr: string }[] }> {
   return (await agentClient()).listBlocks();
 }
 
+/** The node's FloodgateNode, as its agent reports it (agent.sync=watch). */
+async function nodeReport(): Promise<FloodgateNode | undefined> {
+  const r = await kubectl(node, ['get', 'floodgatenode.floodgate.dev', node.name, '-o', 'json']);
+  return r.exitCode === 0 ? (JSON.parse(r.stdout) as FloodgateNode) : undefined;
+}
+
+async function nftTable(): Promise<string> {
+  const r = await execa('nft', ['list', 'table', 'inet', 'floodgate'], { reject: false });
+  return r.exitCode === 0 ? String(r.stdout) : '';
+}
+
 async function serviceIp(name: string): Promise<string> {
   return (await kubectlOk(node, ['get', 'svc', name, '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
 }
@@ -172,7 +202,8 @@ async function diagnose(): Promise<void> {
   const show = async (title: string, args: string[]) => console.log(`--- ${title}\n${(await kubectl(node, args)).stdout}`);
   await show('pods', ['get', 'pods', '-A', '-o', 'wide']);
   await show('events', ['get', 'events', '-n', NS, '--sort-by=.lastTimestamp']);
-  await show('policies and blockevents', ['get', 'dp,be', '-n', NS, '-o', 'wide']);
+  await show('policies, blockevents and signature rules', ['get', 'dp,be,sr', '-n', NS, '-o', 'wide']);
+  await show('floodgatenodes', ['get', 'fgn', '-o', 'yaml']);
   for (const c of ['controller', 'agent']) await show(`${c} logs`, ['logs', '-n', NS, '-l', `app.kubernetes.io/component=${c}`, '--tail=40']);
   console.log(`--- kubelet log\n${fs.readFileSync(path.join(node.stateDir, 'kubelet.log'), 'utf8').split('\n').slice(-30).join('\n')}`);
 }
@@ -210,7 +241,10 @@ after(async () => {
     for (const be of await blockEvents().catch(() => [] as BlockEvent[])) {
       await kubectl(node, ['patch', 'blockevent.floodgate.dev', be.metadata.name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
     }
-    await kubectl(node, ['delete', 'crd', 'defensepolicies.floodgate.dev', 'blockevents.floodgate.dev', '--ignore-not-found', '--wait=false']);
+    for (const sr of (await getJson<K8sList<{ metadata: { name: string } }>>(node, ['signaturerules.floodgate.dev', '-n', NS]).catch(() => ({ items: [] }))).items) {
+      await kubectl(node, ['patch', 'signaturerule.floodgate.dev', sr.metadata.name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    }
+    await kubectl(node, ['delete', 'crd', 'defensepolicies.floodgate.dev', 'blockevents.floodgate.dev', 'signaturerules.floodgate.dev', 'floodgatenodes.floodgate.dev', '--ignore-not-found', '--wait=false']);
     await stopNode();
     // The agent's own table (left on purpose by the uninstall, see the last step), unless it was there before.
     if (!nftTablesBefore.includes('table inet floodgate')) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
@@ -249,6 +283,26 @@ step('helm install (agent DaemonSet on): the controller Deployment and the agent
   assert.equal((await podOf('agent')).spec.hostNetwork, true, 'the agent runs on the node network');
 });
 
+step("the agent watches the API server (agent.sync=watch, the chart's default): it gets its node's identity from the controller's broker and reports in its node's FloodgateNode", async () => {
+  const agent = await podOf('agent');
+  assert.equal(agent.spec.serviceAccountName, AGENT, 'the agents read with a ServiceAccount of their own');
+  const report = await eventually(`FloodgateNode ${node.name} written by its agent`, async () => {
+    const r = await nodeReport();
+    return r?.status?.heartbeatTime && r.status.agent?.pod === `${NS}/${agent.metadata.name}` ? r : undefined;
+  }, 120_000, 1000);
+  assert.equal(report.status?.agent?.mode, 'in-cluster');
+  assert.equal(report.status?.agent?.backend, 'nft');
+  assert.deepEqual(report.spec?.serviceAccount, { namespace: NS, name: `floodgate-node-${node.name}` }, "the node's own identity");
+  const logs = await kubectlOk(node, ['logs', '-n', NS, agent.metadata.name]);
+  const identity = logs.split('\n').find((l) => l.includes("got this node's identity"));
+  assert.ok(identity, `the agent logs its node identity:\n${logs.slice(0, 2000)}`);
+  assert.equal((JSON.parse(identity) as { serviceAccount?: string }).serviceAccount, `${NS}/floodgate-node-${node.name}`);
+  await eventually('Synced=True', async () => (await nodeReport())?.status?.conditions?.find((c) => c.type === 'Synced')?.status === 'True', 60_000, 1000);
+  // What a user sees.
+  const table = await kubectlOk(node, ['get', 'fgn']);
+  assert.match(table, new RegExp(`^${node.name}\\s.*\\snft\\s+True\\s`, 'm'), table);
+});
+
 step('helm test passes: the controller answers /healthz and /readyz by its Service name (cluster DNS + kube-proxy)', async () => {
   const r = await helm(node, ['test', RELEASE, '-n', NS, '--timeout', '3m', '--logs']);
   assert.equal(r.exitCode, 0, `helm test: ${r.stdout}\n${r.stderr}`);
@@ -260,6 +314,8 @@ step('helm upgrade --set samplePolicy.enabled=true: the sample DefensePolicy, on
   assert.equal(r.exitCode, 0, `helm upgrade: ${r.stderr}`);
   const dp = await getJson<{ spec: { agentSelector?: unknown; targetSelector?: unknown } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
   assert.ok(dp.spec.agentSelector, 'the DaemonSet variant: agents found by label');
+  // The agent sees that the policy picks it (its pod's labels) and says so in its report.
+  await eventually(`FloodgateNode ${node.name} lists ${NS}/web`, async () => (await nodeReport())?.status?.policies?.includes(`${NS}/web`), 60_000, 1000);
 });
 
 step('agent TLS as the chart sets it by default: the DaemonSet agent serves HTTPS with mutual TLS on the node, its kubelet probes pass over HTTPS, and the controller reaches it at https://<podIP>:12345 (docs/tls.md)', async () => {
@@ -411,7 +467,12 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
   await stopFloods();
 
   assert.equal(be.spec.policyRef?.name, 'web');
-  assert.equal(be.status?.backend, 'nft');
+  // The agent applied it from its watch and reported it; the controller counts the node.
+  const counted = await eventually('the BlockEvent held on 1/1 nodes', async () => {
+    const b = await activeBlockEventFor(node.lab.ip);
+    return b?.status?.nodes?.summary === '1/1' ? b : undefined;
+  }, 60_000, 500);
+  assert.equal(counted.metadata.uid, be.metadata.uid);
   // The trigger was the memory of that pod, read through the kubelet (the only source configured).
   const dp = await getJson<{ status?: { lastTrigger?: { reason: string; pod?: string; memoryPercent?: number } } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
   assert.equal(dp.status?.lastTrigger?.reason, 'memory');
@@ -427,7 +488,9 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
 
   // `kubectl get be` as a user sees it.
   const table = await kubectlOk(node, ['get', 'be', '-n', NS]);
-  assert.match(table, new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}\\S*\\s+web\\s+Active`), table);
+  assert.match(table, /\sNODES\s/, table);
+  assert.match(table, new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}\\S*\\s+web\\s+Active\\s.*\\s1/1\\s`), table);
+  assert.ok(((await nodeReport())?.status?.blockEvents?.applied ?? 0) >= 1, 'the node reports the ban applied');
   // The ban is nft's, made inside the agent pod (host network): the same set from the host and from the pod.
   assert.match(await hostBans(), new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}`));
   const inPod = await docker(['exec', containerId(await podOf('agent')), 'nft', 'list', 'set', 'inet', 'floodgate', 'hosts4']);
@@ -435,6 +498,34 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
   assert.match(inPod.stdout, new RegExp(node.lab.ip.replace(/\./g, '\\.')));
   const ping = await execa('ip', ['netns', 'exec', node.lab.ns, 'ping', '-c', '2', '-W', '1', node.lab.hostIp], { reject: false });
   assert.notEqual(ping.exitCode, 0, 'the attacker is cut off');
+});
+
+step("a SignatureRule reaches the agent through its watch: its rule and counter in the node's nft, the reflected packets counted and dropped, the node counted (1/1); deleting it removes the rule", async () => {
+  const signature = { protocol: 'udp' as const, destination: node.lab.hostIp, sourcePort: 1900 };
+  const id = signatureId(signature);
+  await kubectlOk(node, ['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'floodgate.dev/v1alpha1', kind: 'SignatureRule',
+    metadata: { name: 'ssdp', namespace: NS },
+    spec: { signature, action: { type: 'drop' }, policyRef: { name: 'web' }, durationSeconds: 600 },
+  }));
+  const rule = new RegExp(`ip daddr ${node.lab.hostIp.replace(/\./g, '\\.')} .*udp sport 1900 counter name "sig_${id}" drop`);
+  await eventually(`sig_${id} in the host's nft table`, async () => rule.test(await nftTable()), 60_000, 250);
+  const counter = async () => Number(/packets (\d+)/.exec(String((await execa('nft', ['list', 'counter', 'inet', 'floodgate', `sig_${id}`], { reject: false })).stdout))?.[1] ?? -1);
+  const before = await counter();
+  // hping3 exits 1 when nothing answers, as here: what counts is that it sent them.
+  const sent = await execa('ip', ['netns', 'exec', node.lab.ns, 'hping3', '-2', '-a', REFLECTOR, '-s', '1900', '-k', '-p', '9999', '-c', '20', '-i', 'u10000', node.lab.hostIp], { reject: false, all: true });
+  assert.match(String(sent.all), /20 packets transmitted, 0 packets received/, String(sent.all));
+  await eventually(`the counter of sig_${id} counts the 20 packets`, async () => (await counter()) - before >= 20, 10_000, 250);
+  const sr = await eventually('the SignatureRule Active on 1/1 nodes', async () => {
+    const x = await getJson<{ status?: { phase?: string; nodes?: { summary?: string } } }>(node, ['signaturerule.floodgate.dev', 'ssdp', '-n', NS]);
+    return x.status?.phase === 'Active' && x.status.nodes?.summary === '1/1' ? x : undefined;
+  }, 60_000, 500);
+  assert.ok(sr);
+  await eventually('the node reports the rule applied', async () => ((await nodeReport())?.status?.signatureRules?.applied ?? 0) >= 1, 60_000, 1000);
+  const table = await kubectlOk(node, ['get', 'sr', '-n', NS]);
+  assert.match(table, /^ssdp\s.*\sActive\s/m, table);
+  await kubectlOk(node, ['delete', 'signaturerule.floodgate.dev', 'ssdp', '-n', NS, '--timeout=60s']);
+  await eventually(`sig_${id} gone from nft`, async () => !(await nftTable()).includes(id), 60_000, 250);
 });
 
 step('the controller pod restarted mid-ban: the ban and its BlockEvent stay, nothing is duplicated', async () => {
@@ -495,10 +586,13 @@ step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and 
   figures.push(`flood (auto-defense on) -> agent ban: ${secs(bannedAt - t)}; -> BlockEvent Active: ${secs(Date.now() - t)}`);
   await stopFloods();
   assert.match(be.spec.reason ?? '', /auto-defense/);
+  // Reported in the node's FloodgateNode, recorded bound to the node that banned it, and counted there.
+  assert.equal(be.spec.agent, `node/${node.name}`);
+  await eventually(`the BlockEvent of ${SECOND_ATTACKER} held on 1/1 nodes`, async () => (await activeBlockEventFor(SECOND_ATTACKER))?.status?.nodes?.summary === '1/1', 60_000, 500);
 });
 
-step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the agent table (bans that expire, each with its BlockEvent waiting on its finalizer), its ban store and the CRDs', async () => {
-  // A user lifting one ban before uninstalling: the controller unblocks it on the agent, then drops its finalizer.
+step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the agent table (bans that expire, none without its BlockEvent), its ban store and the CRDs', async () => {
+  // A user lifting one ban before uninstalling: the agent sees its BlockEvent go through its watch and lifts it.
   const second = await activeBlockEventFor(SECOND_ATTACKER);
   assert.ok(second);
   // Once the attack is over for the agent too (it may still be judging captured packets): with
@@ -522,8 +616,9 @@ step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the a
   assert.deepEqual(tables.filter((x) => !nftTablesBefore.includes(x)), added, 'only the agent table was added');
   assert.deepEqual(nftTablesBefore.filter((x) => !tables.includes(x)), [], 'nothing was removed');
   // The CRDs stay (crds.keep). The uninstall deletes the sample policy, the garbage collector then its
-  // BlockEvents, while the controller goes too: whatever the controller did not unblock in time waits
-  // on its finalizer, and its ban stays in nft until its timeout. Never a ban without its record.
+  // BlockEvents, while the controller and the agent go too: the agent lifts the bans of the BlockEvents
+  // it sees deleted before it stops; the others stay in nft until their timeout. A BlockEvent the
+  // controller did not finalize in time waits on its finalizer. Never a ban without its record.
   const crds = await kubectl(node, ['get', 'crd', 'blockevents.floodgate.dev']);
   assert.equal(crds.exitCode, 0, 'crds.keep keeps the CRDs');
   const left = await eventually('the BlockEvents deleted or marked for deletion', async () => {
@@ -534,7 +629,8 @@ step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the a
   const set = await hostBans();
   const elements = /elements = \{([^}]*)\}/s.exec(set)?.[1] ?? '';
   const entries = elements.split(',').map((e) => e.trim()).filter(Boolean);
-  assert.deepEqual(entries.map((e) => e.split(' ')[0]).sort(), left.map((b) => b.spec.ip.replace(/\/32$/, '')).sort(), `bans left in nft = BlockEvents left: ${set}`);
+  const recorded = left.map((b) => b.spec.ip.replace(/\/32$/, ''));
+  for (const e of entries) assert.ok(recorded.includes(e.split(' ')[0] ?? ''), `the ban left in nft ${e} has its BlockEvent (left: ${recorded.join(', ')})`);
   assert.ok(!set.includes(SECOND_ATTACKER), 'the lifted ban stays lifted');
   for (const e of entries) assert.match(e, /timeout \S+ expires \S+/, `every ban left expires on its own: ${e}`);
   // The ban store on the node (stateHostPath) stays, for a reinstall.

@@ -2,7 +2,8 @@
 // (flock /tmp/floodgate-heavy.lock; FLOODGATE_SEC_STATE_DIR, default
 // /tmp/floodgate-cp-harden):
 //   - a NetworkPolicy lets only the probe port in (the dashboard is reached
-//     through kubectl port-forward), and the API server accepts it. Whether a
+//     through kubectl port-forward; with agents that watch, the node identity
+//     broker's port too), and the API server accepts it. Whether a
 //     CNI enforces it cannot be shown here: this API server has no nodes or CNI;
 //   - the dashboard answers its Service's names (--dashboard-allowed-hosts);
 //   - the agent's allowlist holds the cluster's pod CIDRs, node addresses and
@@ -46,8 +47,15 @@ describe('chart: NetworkPolicy, dashboard Host names, cluster allowlist (real AP
     const open = find(await renderObjects({ set: ['networkPolicy.dashboardFrom[0].namespaceSelector.matchLabels.name=ingress'] }), 'NetworkPolicy');
     assert.deepEqual(open.spec.ingress.map((r: Any) => r.ports[0].port), ['probe', 'dashboard']);
     assert.deepEqual(open.spec.ingress[1].from, [{ namespaceSelector: { matchLabels: { name: 'ingress' } } }]);
+    // Agents that watch (the DaemonSet's default) reach the node identity broker from the host network:
+    // node addresses no selector matches, so that port is open to all (the broker authenticates each request).
+    const watching = find(await renderObjects({ set: ['agent.daemonset.enabled=true'] }), 'NetworkPolicy');
+    assert.deepEqual(watching.spec.ingress.map((r: Any) => r.ports.map((p: Any) => p.port)), [['probe'], ['node-identity']]);
+    assert.equal(watching.spec.ingress[1].from, undefined);
+    const pushed = find(await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.sync=push'] }), 'NetworkPolicy');
+    assert.deepEqual(pushed.spec.ingress.map((r: Any) => r.ports.map((p: Any) => p.port)), [['probe']]);
     await kubectl(cp.kubeconfig, ['create', 'namespace', 'floodgate-system']);
-    const r = await kubectl(cp.kubeconfig, ['apply', '--dry-run=server', '-f', '-'], `---\n${YAML.stringify(np)}---\n${YAML.stringify(open)}`);
+    const r = await kubectl(cp.kubeconfig, ['apply', '--dry-run=server', '-f', '-'], `---\n${YAML.stringify(np)}---\n${YAML.stringify(open)}---\n${YAML.stringify(watching)}`);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(find(await renderObjects({ set: ['networkPolicy.enabled=false'] }), 'Deployment').kind, 'Deployment');
     assert.ok(!(await renderObjects({ set: ['networkPolicy.enabled=false'] })).some((o) => o.kind === 'NetworkPolicy'));

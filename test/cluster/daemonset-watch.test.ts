@@ -11,12 +11,14 @@
 //   - with the agent pod gone, a ban made meanwhile is picked up and a ban
 //     deleted meanwhile is lifted once it is back;
 //   - deleting a BlockEvent lifts it from nft.
-// Heavy: run it alone under the shared lock. FLOODGATE_IMAGE_TAG (default
-// watch here) keeps its images apart from other checkouts'.
+// chart-on-node.test.ts covers the install as a user makes it (the identity,
+// the report, a ban counted 1/1, a SignatureRule); this file the watch's own
+// guarantees. Heavy: run it under the shared lock (the test command runs it
+// with the other cluster tests, on the same images: FLOODGATE_IMAGE_TAG).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { ensureImages, getJson, helm, kubectl, kubectlOk, startNode, stopNode, type Images, type KubeNode } from '../cluster/node.js';
+import { ensureImages, getJson, helm, kubectl, kubectlOk, startNode, stopNode, type Images, type KubeNode } from './node.js';
 import { eventually } from '../controller/e2e-env.js';
 
 const NS = 'floodgate-system';
@@ -94,7 +96,6 @@ function step(name: string, fn: () => Promise<void>): void {
 }
 
 before(async () => {
-  process.env.FLOODGATE_IMAGE_TAG ??= 'watch';
   images = await ensureImages();
   node = await startNode();
   nftTablesBefore = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
