@@ -246,10 +246,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     nodes: nodeReports,
     selectorAgentsWatch: opts.selectorAgentsWatch,
   });
-  const beReconciler = new BlockEventReconciler({
-    blockEvents: blockEventsApi,
-    getBlockEvent: (key) => blockEvents.getByKey(key),
-    getPolicy: (ns, name) => policies.get(name, ns),
+  // What both enforcement reconcilers (BlockEvent, SignatureRule) share.
+  const enforcementDeps = {
+    getPolicy: (ns: string, name: string) => policies.get(name, ns),
     resolver,
     events,
     logger,
@@ -258,6 +257,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     health,
     nodes: nodeReports,
     selectorAgentsWatch: opts.selectorAgentsWatch,
+  };
+  const beReconciler = new BlockEventReconciler({
+    ...enforcementDeps,
+    blockEvents: blockEventsApi,
+    getBlockEvent: (key) => blockEvents.getByKey(key),
   });
 
   // One recorder of agents' own bans for the HTTP ban sync and the node reports: they share its tombstones.
@@ -374,18 +378,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onCounters: (sr) => srQueue?.add(objectKey(sr)),
   });
   const srReconciler = new SignatureRuleReconciler({
+    ...enforcementDeps,
     signatureRules: signatureRulesApi,
     getSignatureRule: (key) => signatureRules.getByKey(key),
-    getPolicy: (ns, name) => policies.get(name, ns),
-    resolver,
-    events,
-    logger,
-    retentionMs: opts.retentionMs,
-    unblockGiveUpMs: opts.unblockGiveUpMs,
-    health,
     counters: (key) => signatureSync.counters(key),
-    nodes: nodeReports,
-    selectorAgentsWatch: opts.selectorAgentsWatch,
   });
   const enqueueSr = (sr: SignatureRule) => {
     srQueue?.add(objectKey(sr));

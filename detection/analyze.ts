@@ -33,7 +33,7 @@ import type {
   ExplicitTrigger,
   Verdict,
 } from './types.js';
-import { assessVictims, buildVictimReport, HEAVY_HITTER_SHARE, MIN_VECTOR_PACKETS } from './victim-analysis.js';
+import { assessVictims, buildVictimReport, EXPLAINED_SHARE, HEAVY_HITTER_SHARE, MIN_VECTOR_PACKETS } from './victim-analysis.js';
 import { mergeSlots, type WindowAggregate } from './window-merge.js';
 
 export interface AnalyzeOptions {
@@ -190,6 +190,16 @@ export function judgeAggregate(w: WindowAggregate, thresholds: Partial<Detection
       } else if (!selectionApplies) {
         pendingCount++;
         covered.push(s);
+      }
+    }
+    // Too few packets to choose yet, and one source carries most of the victim's traffic
+    // whatever its vector says (a SYN flood's first slot mixes its SYNs with the RSTs its
+    // kernel answers the SYN-ACKs with): a ban will stop it, no rule is needed.
+    if (!selectionApplies) {
+      const dominant = scan.heavy.find((s) => s.packets >= EXPLAINED_SHARE * assessment.victim.packets);
+      if (dominant && !covered.includes(dominant)) {
+        pendingCount++;
+        covered.push(dominant);
       }
     }
     return buildVictimReport({ assessment, covered, reported, blockedCount, pendingCount, seconds, t });

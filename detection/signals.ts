@@ -142,7 +142,9 @@ export function victimComponents(v: DestinationCounters, t: DetectionThresholds)
       floorPps: t.synFloodPps,
       floorHolds: completion < 0.5,
       signature: buildSignature({ protocol: 'tcp', destination: dst, destinationPort: dport, tcpFlags: flags }),
-      matches: (s) => dominates(s.syn, s) && s.handshakes < 0.5 * s.syn,
+      // From a real host each SYN brings a RST: its kernel's answer to the victim's SYN-ACK.
+      // Those count with the SYNs, so such a flooder (half SYN, half RST) matches its vector.
+      matches: (s) => dominates(s.syn + Math.min(s.rst, s.syn), s) && s.handshakes < 0.5 * s.syn,
       detail: `${pct(completion)} of handshakes completed`,
     });
   }

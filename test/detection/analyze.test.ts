@@ -463,3 +463,51 @@ describe('verdict shape', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(v)), v);
   });
 });
+
+describe('the first slots of a single-source flood', () => {
+  // 300 ms of a SYN flood from one address, whose kernel answers each SYN-ACK
+  // with a RST: above the SYN floor, but under minPackets, so no attacker is
+  // chosen yet. One source carries it all: a ban will stop it once chosen, and
+  // no signature rule may be asked for (it would outlive the ban and limit
+  // every client's SYNs).
+  const attacker = '203.0.113.66';
+  const slot = buildSlot({
+    start: 0,
+    widthMs: 300,
+    flows: [
+      { src: attacker, dst: VICTIM, kind: 'syn', packets: 342, dport: 80, out: { packets: 342, kind: 'synack' } },
+      { src: attacker, dst: VICTIM, kind: 'rst', packets: 342, dport: 80 },
+    ],
+  });
+
+  it('is an attack per-IP bans will stop, not one that needs a signature rule', () => {
+    const v = analyzeWindow([slot]);
+    const victim = onlyVictim(v);
+    assert.ok(victim.vectors.some((x) => x.vector === 'syn_flood'), `vectors: ${victim.vectors.map((x) => x.vector).join(', ')}`);
+    assert.equal(victim.signatureRuleNeeded, false, victim.note);
+    assert.match(victim.note, /too few packets yet/);
+  });
+
+  it('with enough packets, the flooder is chosen by the share rule, its RSTs counted with its SYNs', () => {
+    const second = buildSlot({
+      start: 0,
+      widthMs: 1000,
+      flows: [
+        { src: attacker, dst: VICTIM, kind: 'syn', packets: 1500, dport: 80, out: { packets: 1500, kind: 'synack' } },
+        { src: attacker, dst: VICTIM, kind: 'rst', packets: 1500, dport: 80 },
+      ],
+    });
+    const v = analyzeWindow([second]);
+    assert.deepEqual(v.attackers.map((a) => a.ip), [attacker], 'under the per-source rate, yet chosen');
+    assert.equal(onlyVictim(v).signatureRuleNeeded, false, onlyVictim(v).note);
+  });
+
+  it('while the same rate from many sources still needs the rule', () => {
+    const spread = buildSlot({
+      start: 0,
+      widthMs: 300,
+      flows: Array.from({ length: 342 }, (_, i) => ({ src: ipv4(i + 1, 198), dst: VICTIM, kind: 'syn' as const, packets: 1, dport: 80 })),
+    });
+    assert.equal(onlyVictim(analyzeWindow([spread])).signatureRuleNeeded, true);
+  });
+});
