@@ -41,8 +41,20 @@ export interface RealAgentOptions {
 }
 
 export async function startRealAgent(opts: RealAgentOptions = {}): Promise<RealAgent> {
+  // A random port below Linux's ephemeral range (32768-60999), where outgoing
+  // connections take theirs; if another process holds it anyway, try another.
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? 20000 + Math.floor(Math.random() * 12000);
+    try {
+      return await startRealAgentOn(port, opts);
+    } catch (err) {
+      if (opts.port !== undefined || attempt === 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startRealAgentOn(port: number, opts: RealAgentOptions): Promise<RealAgent> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fg-sec-agent-'));
-  const port = opts.port ?? 20000 + Math.floor(Math.random() * 30000);
   const listenHost = opts.listenHost ?? '127.0.0.1';
   // With tls: in the config the agent serves HTTPS; the readiness probe (like a kubelet's) does not verify it.
   const scheme = opts.config?.tls ? 'https' : 'http';
