@@ -214,7 +214,7 @@ export async function startAgent(cfg: AgentConfig, opts: AgentOptions = {}): Pro
       },
     });
     // Started last, and never waited for: without the API server the agent runs all the same.
-    if (cfg.kube) kube = startKubeWatch(cfg.kube, { bans, signatures, backend: backend.name, logger, registry, banVersion: () => banChanges.version() });
+    if (cfg.kube) kube = startKubeWatch(cfg.kube, { bans, signatures, backend: backend.name, logger, registry, banVersion: () => banChanges.version(), agentCaFile: cfg.tls?.clientCaFile });
   } catch (err) {
     await server?.close().catch(() => undefined);
     await live.stop().catch(() => undefined);

@@ -46,7 +46,7 @@ export function registerAgent(program: Command): void {
     .option('--node-name <name>', 'the FloodgateNode this agent reports as (default $NODE_NAME, else the host name)')
     .action(async (flags: AgentFlags) => {
       // Loaded here, not at the top: other commands (the controller) need none of the agent.
-      const { loadAgentConfig, readToken, ConfigError, kubeSectionSchema } = await import('../agent/config/agent-config.js');
+      const { loadAgentConfig, readToken, ConfigError, kubeSectionSchema, brokerCaFile, plainHttpBrokerIssue } = await import('../agent/config/agent-config.js');
       const { loadTlsFiles, TlsFileError } = await import('../lib/tls-files.js');
       const { startAgent } = await import('../agent/agent.js');
       let cfg;
@@ -72,6 +72,11 @@ export function registerAgent(program: Command): void {
         }
         token = readToken(cfg.tokenFile);
         if (cfg.tls) loadTlsFiles({ certFile: cfg.tls.certFile, keyFile: cfg.tls.keyFile, caFile: cfg.tls.clientCaFile });
+        // The node identity broker's CA, and no pod token for an http:// broker while there is one.
+        const plain = plainHttpBrokerIssue(cfg);
+        if (plain) throw new ConfigError(`kube.identity.url ${plain}`);
+        const brokerCa = brokerCaFile(cfg);
+        if (brokerCa && cfg.kube?.identity && !cfg.kube.kubeconfig && /^https:/i.test(cfg.kube.identity.url)) loadTlsFiles({ caFile: brokerCa });
       } catch (err) {
         if (err instanceof ConfigError || err instanceof TlsFileError) throw usageError(err.message);
         throw err;

@@ -47,8 +47,10 @@ export function registerController(program: Command): void {
     .option('--selector-agents-watch', 'agentSelector agents watch the API server (the chart\'s agent.sync: watch): count their FloodgateNode reports, never push to or poll their pods')
     .option('--node-identity-port <port>', 'serve the node identity broker for agents that watch (0: off)', portOrZero, 0)
     .option('--node-identity-agents <list>', 'comma-separated namespace/name of the agent ServiceAccounts whose pods may get a node identity', '')
+    .option('--node-identity-cert-file <file>', 'PEM certificate the node identity broker serves HTTPS with (of the agent CA, naming the controller\'s Service; docs/node-identity.md)')
+    .option('--node-identity-key-file <file>', 'PEM private key of --node-identity-cert-file')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; agentCaFile?: string; agentClientCertFile?: string; agentClientKeyFile?: string; agentServerName?: string; selectorAgentsWatch?: boolean; nodeIdentityPort: number; nodeIdentityAgents: string; logLevel: string }) => {
+    .action(async (flags: { kubeconfig?: string; leaseNamespace: string; retention: string; memorySources: string; cgroupRoot: string; probePort: number; dashboardPort: number; dashboardTokenFile?: string; dashboardAllowedHosts: string; agentUrlAllowlist: string; agentSecretNamespaces?: string; agentCaFile?: string; agentClientCertFile?: string; agentClientKeyFile?: string; agentServerName?: string; selectorAgentsWatch?: boolean; nodeIdentityPort: number; nodeIdentityAgents: string; nodeIdentityCertFile?: string; nodeIdentityKeyFile?: string; logLevel: string }) => {
       const sources = flags.memorySources.split(',').map((s) => s.trim()).filter(Boolean) as MemorySourceName[];
       for (const s of sources) if (!SOURCES.includes(s)) throw usageError(`--memory-sources: unknown source "${s}" (use ${SOURCES.join(', ')})`);
       const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
@@ -81,6 +83,18 @@ export function registerController(program: Command): void {
         if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(a)) throw usageError(`--node-identity-agents: "${a}" is not namespace/name of a ServiceAccount`);
       }
       if (flags.nodeIdentityPort > 0 && identityAgents.length === 0) throw usageError('--node-identity-port needs --node-identity-agents (the agent DaemonSet\'s ServiceAccount)');
+      if ((flags.nodeIdentityCertFile === undefined) !== (flags.nodeIdentityKeyFile === undefined)) throw usageError('--node-identity-cert-file and --node-identity-key-file go together');
+      const identityTls = flags.nodeIdentityCertFile && flags.nodeIdentityKeyFile ? { certFile: flags.nodeIdentityCertFile, keyFile: flags.nodeIdentityKeyFile } : undefined;
+      if (identityTls) {
+        if (!(flags.nodeIdentityPort > 0)) throw usageError('--node-identity-cert-file needs --node-identity-port');
+        const { loadTlsFiles, TlsFileError } = await import('../lib/tls-files.js');
+        try {
+          loadTlsFiles(identityTls);
+        } catch (err) {
+          if (err instanceof TlsFileError) throw usageError(`--node-identity-cert-file: ${err.message}`);
+          throw err;
+        }
+      }
       // Loaded here, not at the top: the other commands need none of the operator (nor client-node).
       const { default: pino } = await import('pino');
       const { startController } = await import('../controller/controller.js');
@@ -101,7 +115,7 @@ export function registerController(program: Command): void {
             ? undefined
             : { port: flags.dashboardPort, tokenFile: flags.dashboardTokenFile, allowedHosts: parseHostList(flags.dashboardAllowedHosts) },
         selectorAgentsWatch: Boolean(flags.selectorAgentsWatch),
-        ...(flags.nodeIdentityPort > 0 ? { nodeIdentity: { port: flags.nodeIdentityPort, agentServiceAccounts: identityAgents } } : {}),
+        ...(flags.nodeIdentityPort > 0 ? { nodeIdentity: { port: flags.nodeIdentityPort, agentServiceAccounts: identityAgents, ...(identityTls ? { tls: identityTls } : {}) } } : {}),
         logger: pino({ level: flags.logLevel, base: { component: 'controller' } }),
       });
       await new Promise<void>((resolve) => {

@@ -17,7 +17,7 @@ import { CoreClient, CustomObjectsClient, LeaseClient } from '../kube/kube-apis.
 import { ResourceClient } from '../kube/resource-client.js';
 import { Admission } from './resources/admission.js';
 import { AgentResolver, POLICY_NAMESPACE, type AgentTlsSource } from './agents/agent-resolver.js';
-import { ReloadingTlsFiles } from '../lib/tls-files.js';
+import { loadTlsFiles, ReloadingTlsFiles } from '../lib/tls-files.js';
 import { AgentHealth } from './agents/agent-health.js';
 import { selectorString } from './agents/label-selector.js';
 import { BlockEventReconciler } from './reconcile/block-event-reconciler.js';
@@ -28,7 +28,7 @@ import { AgentBanSync } from './reconcile/agent-ban-sync.js';
 import { BanRecorder } from './reconcile/ban-recorder.js';
 import { NodeReports, type EnforcedKind, type NodeEntry } from './nodes/node-reports.js';
 import { NodeBans } from './nodes/node-bans.js';
-import { NodeIdentityBroker, startNodeIdentityServer } from './nodes/node-identity.js';
+import { NodeIdentityBroker, startNodeIdentityServer, type NodeIdentityServerTls } from './nodes/node-identity.js';
 import { AgentSignatureSync } from './reconcile/agent-signature-sync.js';
 import { SignatureRuleReconciler } from './reconcile/signature-rule-reconciler.js';
 import { SignatureRulesFromVerdict } from './reconcile/signature-rules-from-verdict.js';
@@ -95,6 +95,8 @@ export interface ControllerOptions {
     /** "namespace/name" of the agent DaemonSet's ServiceAccount(s). */
     agentServiceAccounts: string[];
     tokenSeconds?: number;
+    /** Serve the broker over HTTPS with this certificate (of the agent CA, for the controller's Service name). */
+    tls?: NodeIdentityServerTls;
   };
   /** The web dashboard (controller/dashboard); undefined: none. */
   dashboard?: DashboardOptions;
@@ -159,6 +161,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const registry = opts.registry ?? new Registry();
   if (!opts.registry) collectDefaultMetrics({ register: registry, prefix: 'floodgate_controller_' });
   const agentTls = agentTlsSource(opts, logger);
+  // The broker's certificate and key, checked before anything starts (TlsFileError, one line).
+  if (opts.nodeIdentity?.tls) loadTlsFiles({ certFile: opts.nodeIdentity.tls.certFile, keyFile: opts.nodeIdentity.tls.keyFile });
   const loaded = loadKubeConfigDetailed({ kubeconfig: opts.kubeconfig });
   for (const warning of loaded.warnings) logger.warn({ kubeconfig: loaded.from }, warning);
   const kc = loaded.kc;
@@ -445,7 +449,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       tokenSeconds: opts.nodeIdentity.tokenSeconds,
       logger: logger.child({ component: 'node-identity' }),
     });
-    nodeIdentity = await startNodeIdentityServer(broker, opts.nodeIdentity.port, opts.nodeIdentity.host);
+    nodeIdentity = await startNodeIdentityServer(broker, {
+      port: opts.nodeIdentity.port,
+      host: opts.nodeIdentity.host,
+      tls: opts.nodeIdentity.tls,
+      logger: logger.child({ component: 'node-identity' }),
+    });
     logger.info({ url: nodeIdentity.url, agents: opts.nodeIdentity.agentServiceAccounts }, 'node identity broker listening');
   }
 

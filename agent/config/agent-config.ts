@@ -46,11 +46,23 @@ export const kubeSectionSchema = z
     namespace: z.string().min(1).max(63).optional(),
     /** This agent's URL as policies list it in spec.agents (a host agent beside kind or k3d). */
     url: z.string().url().max(2048).optional(),
-    /** In-cluster: the controller's node identity broker and the pod-bound token to show it. */
+    /**
+     * In-cluster: the controller's node identity broker and the pod-bound token to show it.
+     * An https:// broker is verified against caFile (default: tls.clientCaFile, the agent CA);
+     * with a CA configured, an http:// broker is refused unless allowPlainHttp (docs/node-identity.md).
+     */
     identity: z
       .strictObject({
-        url: z.string().url().max(2048),
+        url: z
+          .string()
+          .url()
+          .max(2048)
+          .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL'),
         tokenFile: z.string().min(1).default('/var/run/secrets/floodgate.dev/node-identity/token'),
+        /** PEM CA bundle the broker's certificate must chain to; default tls.clientCaFile. */
+        caFile: z.string().min(1).optional(),
+        /** Send the pod token to an http:// broker although a CA is configured (it then crosses the network in clear). */
+        allowPlainHttp: z.boolean().default(false),
       })
       .optional(),
     /** Write the report at least this often (the controller calls a node silent after 3). */
@@ -148,7 +160,27 @@ export const agentConfigSchema = z.strictObject({
     .default({ maxConcurrentAnalyses: 4, maxConnections: 256, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5 }),
   kube: kubeSectionSchema.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+}).superRefine((cfg, ctx) => {
+  const issue = plainHttpBrokerIssue(cfg);
+  if (issue) ctx.addIssue({ code: 'custom', path: ['kube', 'identity', 'url'], message: issue });
 });
+
+/** The CA the node identity broker's certificate must chain to: kube.identity.caFile, else the agent CA of tls.clientCaFile. */
+export function brokerCaFile(cfg: { tls?: { clientCaFile?: string }; kube?: { identity?: { caFile?: string } } }): string | undefined {
+  return cfg.kube?.identity?.caFile ?? cfg.tls?.clientCaFile;
+}
+
+/**
+ * Why the agent must not send its pod token to the configured broker: an
+ * http:// URL while the agent has a CA to verify an https:// one with (the
+ * token would cross the network in clear), unless allowPlainHttp says so.
+ */
+export function plainHttpBrokerIssue(cfg: { tls?: { clientCaFile?: string }; kube?: { identity?: { url: string; caFile?: string; allowPlainHttp?: boolean } } }): string | undefined {
+  const identity = cfg.kube?.identity;
+  const ca = brokerCaFile(cfg);
+  if (!identity || !ca || identity.allowPlainHttp || !/^http:\/\//i.test(identity.url)) return undefined;
+  return `is http:// but the agent has a CA (${ca}): the pod token would cross the network in clear; use the broker's https:// URL, or set kube.identity.allowPlainHttp: true`;
+}
 
 
 

@@ -6,6 +6,8 @@
 //     pod asks and on which node it runs (api/node-identity/v1.ts). Renewed at
 //     80% of its life, and after a 401.
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from 'pino';
 import { FLOODGATE_NODE, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import {
@@ -17,6 +19,7 @@ import {
 import { KubeConfig } from '../../kube/kube-config.js';
 import { ResourceClient } from '../../kube/resource-client.js';
 import { RestClient } from '../../kube/rest-client.js';
+import { loadTlsFiles } from '../../lib/tls-files.js';
 import type { NodeIdentitySource } from './node-report.js';
 
 /** The host agent's case: the kubeconfig is the node's identity. */
@@ -37,8 +40,16 @@ export class KubeconfigIdentity implements NodeIdentitySource {
 }
 
 export interface BrokeredIdentityOptions {
-  /** The controller's node identity port, e.g. http://floodgate-controller.floodgate.svc:8082. */
+  /** The controller's node identity port, e.g. https://floodgate-controller.floodgate.svc:8082. */
   url: string;
+  /**
+   * PEM CA bundle the broker's certificate must chain to (the agent CA).
+   * Without it an https:// broker is verified against the system's CAs.
+   * With it an http:// broker is refused, unless allowPlainHttp.
+   */
+  caFile?: string;
+  /** Send the pod token to an http:// broker although caFile is set (it then crosses the network in clear). */
+  allowPlainHttp?: boolean;
   /** The pod-bound ServiceAccount token with the node identity audience (a projected volume). */
   tokenFile: string;
   /** The API server (its cluster entry: server, CA) the node token is used against. */
@@ -57,7 +68,16 @@ export class BrokeredIdentity implements NodeIdentitySource {
   private renewAt = 0;
   private renewing?: Promise<void>;
 
+  private readonly broker: URL;
+
   constructor(private readonly opts: BrokeredIdentityOptions) {
+    this.broker = new URL(NODE_IDENTITY_PATH, opts.url);
+    if (this.broker.protocol !== 'https:' && this.broker.protocol !== 'http:') throw new Error(`node identity: ${opts.url} is not an http:// or https:// URL`);
+    if (this.broker.protocol === 'http:' && opts.caFile && !opts.allowPlainHttp) {
+      throw new Error(`node identity: refusing to send the pod token to ${this.broker.origin} over plain HTTP while a CA (${opts.caFile}) is configured: use the broker's https:// URL, or allow plain HTTP explicitly`);
+    }
+    // Checked now (TlsFileError, one line), and read again at every renewal: a rotated CA is used.
+    if (opts.caFile && this.broker.protocol === 'https:') loadTlsFiles({ caFile: opts.caFile });
     const cluster = opts.cluster.getCurrentCluster();
     if (!cluster) throw new Error('node identity: the kubeconfig has no current cluster');
     this.kc.loadFromOptions({
@@ -95,22 +115,16 @@ export class BrokeredIdentity implements NodeIdentitySource {
       throw new Error(`node identity: cannot read the pod's token ${this.opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     const keys = requestKeys();
-    const url = new URL(NODE_IDENTITY_PATH, this.opts.url);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${podToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ publicKey: keys.publicKey }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await readCapped(res);
+    const url = this.broker;
+    const ca = url.protocol === 'https:' && this.opts.caFile ? loadTlsFiles({ caFile: this.opts.caFile }).ca : undefined;
+    const res = await postJson(url, { authorization: `Bearer ${podToken}` }, JSON.stringify({ publicKey: keys.publicKey }), ca);
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(res.text);
     } catch {
       throw new Error(`node identity: ${url.origin} answered HTTP ${res.status} with no JSON`);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const e = nodeIdentityErrorSchema.safeParse(body);
       throw new Error(`node identity: ${url.origin} refused (HTTP ${res.status}): ${e.success ? e.data.error : 'no reason given'}`);
     }
@@ -129,20 +143,48 @@ export class BrokeredIdentity implements NodeIdentitySource {
   }
 }
 
-async function readCapped(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_ANSWER_BYTES) {
-      await reader.cancel();
-      throw new Error(`node identity: the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * POST a JSON body to the broker and read its answer (capped). Over https://
+ * the broker's certificate must chain to `ca` (else the system's CAs) and
+ * name the URL's host: the TLS handshake comes first, so a broker that fails
+ * it never sees the request, token included. Redirects are not followed: the
+ * token goes to the configured URL or nowhere.
+ */
+function postJson(url: URL, headers: Record<string, string>, body: string, ca: Buffer | undefined): Promise<{ status: number; text: string }> {
+  const options: https.RequestOptions = {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    timeout: 10_000,
+    ...(url.protocol === 'https:' ? { minVersion: 'TLSv1.2' as const, ...(ca ? { ca } : {}), agent: false } : { agent: false }),
+  };
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_ANSWER_BYTES) {
+          res.destroy();
+          reject(new Error(`node identity: the answer is larger than ${MAX_ANSWER_BYTES} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const tls = url.protocol === 'https:' && (err.code?.startsWith('ERR_TLS_') || /certificate|self.signed|SSL|TLS/i.test(`${err.code ?? ''} ${err.message}`));
+      reject(
+        new Error(
+          tls
+            ? `node identity: ${url.origin} failed TLS (${err.code ?? 'handshake'}: ${err.message}); the pod token was not sent`
+            : `node identity: cannot reach ${url.origin}: ${err.code ?? err.message}`,
+          { cause: err },
+        ),
+      );
+    });
+    req.end(body);
+  });
 }

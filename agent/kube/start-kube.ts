@@ -12,7 +12,7 @@ import { FLOODGATE_VERSION } from '../../lib/version.js';
 import { loadKubeConfigDetailed } from '../../kube/kube-config.js';
 import { RestClient } from '../../kube/rest-client.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { ConfigError } from '../config/agent-config.js';
+import { brokerCaFile, ConfigError } from '../config/agent-config.js';
 import type { AgentSelf } from './agent-self.js';
 import type { BanSink } from './ban-enforcement.js';
 import type { SignatureSink } from './signature-enforcement.js';
@@ -68,7 +68,7 @@ export interface RunningKubeWatch {
 
 export function startKubeWatch(
   kube: KubeSection,
-  deps: { bans: BanSink; signatures?: SignatureSink; backend: string; logger: Logger; registry: Registry; banVersion?: () => string; env?: NodeJS.ProcessEnv },
+  deps: { bans: BanSink; signatures?: SignatureSink; backend: string; logger: Logger; registry: Registry; banVersion?: () => string; env?: NodeJS.ProcessEnv; /** The agent CA (tls.clientCaFile): the broker's default CA. */ agentCaFile?: string },
 ): RunningKubeWatch {
   const logger = deps.logger.child({ component: 'kube-watch' });
   const self = agentSelf(kube, deps.env);
@@ -84,7 +84,17 @@ export function startKubeWatch(
   const reader = new RestClient(loaded.kc);
   let identity: (NodeIdentitySource & { close?: () => void }) | undefined;
   if (kube.kubeconfig) identity = new KubeconfigIdentity(reader);
-  else if (kube.identity) identity = new BrokeredIdentity({ url: kube.identity.url, tokenFile: kube.identity.tokenFile, cluster: loaded.kc, node: self.node, logger });
+  else if (kube.identity) {
+    const caFile = brokerCaFile({ kube, tls: { clientCaFile: deps.agentCaFile } });
+    try {
+      identity = new BrokeredIdentity({ url: kube.identity.url, tokenFile: kube.identity.tokenFile, caFile, allowPlainHttp: kube.identity.allowPlainHttp, cluster: loaded.kc, node: self.node, logger });
+    } catch (err) {
+      throw new ConfigError(`kube.identity: ${(err as Error).message}`);
+    }
+    if (new URL(kube.identity.url).protocol === 'http:') {
+      logger.warn({ url: kube.identity.url }, 'the node identity broker is plain HTTP: this pod\'s token crosses the network in clear (turn on agent TLS; docs/node-identity.md)');
+    }
+  }
   else logger.warn('kube.identity is not set: this agent applies what it watches but writes no FloodgateNode report');
 
   // The reporter tells the watch when the API server is back; the watch is made after it.

@@ -19,6 +19,7 @@
 // deleting a node's report (kubectl delete fgn <node>) removes its identity.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from 'pino';
 import {
   NODE_IDENTITY_AUDIENCE,
@@ -30,6 +31,7 @@ import {
 } from '../../api/node-identity/v1.js';
 import { API_VERSION, FLOODGATE_NODE, GROUP, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import { ResourceClient } from '../../kube/resource-client.js';
+import { ReloadingTlsFiles } from '../../lib/tls-files.js';
 import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage, statusCodeOf } from '../../kube/util.js';
 
@@ -283,19 +285,76 @@ export class NodeIdentityBroker {
   }
 }
 
-/** Serve the broker on its own port (every replica may answer: it only asks the API server). */
-export async function startNodeIdentityServer(broker: NodeIdentityBroker, port: number, host = '0.0.0.0'): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(broker.handle);
+export interface NodeIdentityServerTls {
+  /** PEM certificate chain of the broker (a certificate of the agent CA naming the controller's Service). */
+  certFile: string;
+  /** Its PEM private key. */
+  keyFile: string;
+  /** How often the files are looked at again (a renewed certificate is used without a restart). Default 10 s. */
+  reloadMs?: number;
+}
+
+export interface NodeIdentityServerOptions {
+  port: number;
+  host?: string;
+  /** Serve HTTPS with these files (docs/node-identity.md): the pod tokens agents send never cross the network in clear. */
+  tls?: NodeIdentityServerTls;
+  logger?: Logger;
+}
+
+/**
+ * Serve the broker on its own port (every replica may answer: it only asks
+ * the API server). With tls, HTTPS only: the files are checked before the
+ * socket opens (TlsFileError, one line) and re-read every reloadMs; a bad new
+ * set is logged and the previous certificate kept.
+ */
+export async function startNodeIdentityServer(broker: NodeIdentityBroker, opts: NodeIdentityServerOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const host = opts.host ?? '0.0.0.0';
+  const files = opts.tls
+    ? new ReloadingTlsFiles(
+        { certFile: opts.tls.certFile, keyFile: opts.tls.keyFile },
+        { checkEveryMs: opts.tls.reloadMs ?? 10_000, onError: (err) => opts.logger?.error({ err: err.message }, 'node identity broker: new TLS files refused, still serving the previous certificate') },
+      )
+    : undefined;
+  const context = () => {
+    const m = files!.current();
+    return { cert: m.cert, key: m.key };
+  };
+  const server: http.Server = files ? https.createServer({ ...context(), minVersion: 'TLSv1.2' }, broker.handle) : http.createServer(broker.handle);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.maxConnections = 256;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(opts.port, host, () => resolve());
   });
   const addr = server.address() as { port: number };
+  let reload: NodeJS.Timeout | undefined;
+  if (files) {
+    const describe = () => {
+      const leaf = files.current().leaf;
+      return { subject: leaf?.subject.replace(/\n/g, ', '), subjectAltName: leaf?.subjectAltName, validTo: leaf ? new Date(leaf.validTo).toISOString() : undefined, fingerprint256: leaf?.fingerprint256 };
+    };
+    opts.logger?.info(describe(), 'node identity broker serves HTTPS');
+    reload = setInterval(() => {
+      if (!files.check()) return;
+      (server as https.Server).setSecureContext(context());
+      opts.logger?.info(describe(), 'node identity broker: TLS files changed, new certificate in use');
+    }, opts.tls?.reloadMs ?? 10_000);
+    reload.unref();
+  } else if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
+    opts.logger?.warn(
+      { host, port: addr.port },
+      'node identity broker served over plain HTTP beyond loopback: agents\' pod tokens cross the network in clear; give it a certificate (--node-identity-cert-file, --node-identity-key-file; docs/node-identity.md)',
+    );
+  }
   return {
-    url: `http://127.0.0.1:${addr.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: `${files ? 'https' : 'http'}://127.0.0.1:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(reload);
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }
