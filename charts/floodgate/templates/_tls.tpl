@@ -1,8 +1,10 @@
 {{/*
 Agent TLS (docs/tls.md): one agent CA; a serving certificate for the agent
 DaemonSet (one fixed name, checked by the controller, which dials agents by
-pod IP), one for the host agent beside kind/k3d, and the controller's client
-certificate (mutual TLS: agents answer only it). Made by cert-manager when
+pod IP), one for the host agent beside kind/k3d, the controller's client
+certificate (mutual TLS: agents answer only it), and, when the DaemonSet's
+agents watch, the controller's node identity broker's serving certificate
+(the agents verify it before they send their pod token; docs/node-identity.md). Made by cert-manager when
 its API is there (agent.tls.provider auto or cert-manager), else by Helm
 itself (genCA/genSignedCert), kept across upgrades with lookup.
 */}}
@@ -39,6 +41,22 @@ itself (genCA/genSignedCert), kept across upgrades with lookup.
 {{- end }}
 {{- define "floodgate.agentClientSecret" -}}
 {{- printf "%s-agent-client" (include "floodgate.fullname" .) }}
+{{- end }}
+{{/* The node identity broker's certificate (agent CA): the controller serves HTTPS with it to the DaemonSet's agents. */}}
+{{- define "floodgate.nodeIdentityTlsSecret" -}}
+{{- printf "%s-node-identity-tls" (include "floodgate.fullname" .) }}
+{{- end }}
+{{/* The name the agents dial the broker by, and its certificate carries: the controller's Service. */}}
+{{- define "floodgate.nodeIdentityServerName" -}}
+{{- printf "%s.%s.svc" (include "floodgate.controllerName" .) .Release.Namespace }}
+{{- end }}
+{{/* Its CN: not the controller's client name, so agents refuse it as a client certificate (Helm's certificates allow both uses). */}}
+{{- define "floodgate.nodeIdentityCommonName" -}}
+{{- printf "%s-node-identity" (include "floodgate.controllerName" .) }}
+{{- end }}
+{{/* The broker's URL the agents get: https:// with agent TLS on (verified against the agent CA), http:// only with it off. */}}
+{{- define "floodgate.nodeIdentityUrl" -}}
+{{- printf "%s://%s:%v" (ternary "https" "http" .Values.agent.tls.enabled) (include "floodgate.nodeIdentityServerName" .) .Values.controller.nodeIdentityPort }}
 {{- end }}
 {{- define "floodgate.hostAgentTlsSecret" -}}
 {{- printf "%s-host-agent-tls" (include "floodgate.fullname" .) }}
