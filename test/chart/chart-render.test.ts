@@ -214,8 +214,8 @@ test('agent.sync: watch (the default) gives the DaemonSet its own ServiceAccount
   assert.equal(ds.volumes.find((v: Any) => v.name === 'podinfo').downwardAPI.items[0].fieldRef.fieldPath, 'metadata.labels');
   const cfg = agentConfigSchema.parse(YAML.parse(find(watch, 'ConfigMap', 'floodgate-agent').data['agent.yaml']));
   assert.deepEqual(
-    { labelsFile: cfg.kube?.labelsFile, url: cfg.kube?.identity?.url, token: cfg.kube?.identity?.tokenFile, heartbeat: cfg.kube?.heartbeatSeconds },
-    { labelsFile: '/etc/podinfo/labels', url: 'http://floodgate-controller.floodgate-system.svc:8082', token: '/var/run/secrets/floodgate.dev/node-identity/token', heartbeat: 60 },
+    { labelsFile: cfg.kube?.labelsFile, url: cfg.kube?.identity?.url, ca: cfg.kube?.identity?.caFile, token: cfg.kube?.identity?.tokenFile, heartbeat: cfg.kube?.heartbeatSeconds },
+    { labelsFile: '/etc/podinfo/labels', url: 'https://floodgate-controller.floodgate-system.svc:8082', ca: '/var/run/floodgate/tls/ca.crt', token: '/var/run/secrets/floodgate.dev/node-identity/token', heartbeat: 60 },
   );
   // The agents read what they enforce, nothing else; no Secrets.
   const agentRules = clusterRules(watch, 'floodgate-agent');

@@ -8,17 +8,27 @@
 //     no pod;
 //   - provider cert-manager (auto when the cluster serves cert-manager.io/v1):
 //     Issuers and Certificates instead of Helm-made Secrets;
-//   - agent.tls.enabled=false: plain HTTP as before.
+//   - agent.tls.enabled=false: plain HTTP as before;
+//   - the node identity broker (agent.sync=watch): https:// with the agent CA
+//     and a certificate for the controller's Service that a real handshake
+//     accepts, http:// only with TLS off.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import pino from 'pino';
 import YAML from 'yaml';
 import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
 import { agentConfigSchema } from '../../agent/config/agent-config.js';
 import { renderObjects, type K8sObject } from '../../deploy/helm.js';
+import { NODE_IDENTITY_PATH } from '../../api/node-identity/v1.js';
+import { NodeIdentityBroker, startNodeIdentityServer } from '../../controller/nodes/node-identity.js';
+import type { RestClient } from '../../kube/rest-client.js';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -153,4 +163,76 @@ test('agent.tls.enabled=false: plain HTTP as before (no certificates, http:// ho
   const noMtls = agentConfig(await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.tls.requireClientCert=false'] }));
   assert.equal(noMtls.tls?.clientCaFile, undefined);
   assert.equal(noMtls.tls?.certFile, '/var/run/floodgate/tls/tls.crt');
+});
+
+test('the node identity broker: https:// with the agent CA when TLS is on (a certificate of that CA for the controller\'s Service), http:// only when it is off', async () => {
+  const SERVICE = 'floodgate-controller.floodgate-system.svc';
+  const on = await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.tls.provider=helm'] });
+  const identity = agentConfig(on).kube?.identity;
+  assert.equal(identity?.url, `https://${SERVICE}:8082`);
+  assert.equal(identity?.caFile, '/var/run/floodgate/tls/ca.crt', 'the agent CA, mounted from the agents\' Secret');
+  assert.equal(identity?.allowPlainHttp, false);
+  const args = controllerArgs(on);
+  for (const a of ['--node-identity-cert-file=/var/run/floodgate/node-identity-tls/tls.crt', '--node-identity-key-file=/var/run/floodgate/node-identity-tls/tls.key']) {
+    assert.ok(args.includes(a), `${a} not in ${args.join(' ')}`);
+  }
+  const pod = find(on, 'Deployment').spec.template.spec;
+  const vol = pod.volumes.find((v: Any) => v.name === 'node-identity-tls');
+  assert.equal(vol.secret.secretName, 'floodgate-node-identity-tls');
+  assert.deepEqual(vol.secret.items.map((i: Any) => i.key).sort(), ['tls.crt', 'tls.key'], 'the broker\'s certificate and key, not the CA\'s key');
+  assert.ok(pod.containers[0].volumeMounts.some((m: Any) => m.name === 'node-identity-tls' && m.mountPath === '/var/run/floodgate/node-identity-tls' && m.readOnly));
+  const ca = new X509Certificate(secretFile(on, 'floodgate-agent-ca', 'tls.crt'));
+  const leaf = new X509Certificate(secretFile(on, 'floodgate-node-identity-tls', 'tls.crt'));
+  assert.ok(leaf.verify(ca.publicKey), 'signed by the agent CA');
+  assert.equal(leaf.checkHost(SERVICE), SERVICE);
+  // Helm's certificates allow client use too: its CN is not one the agents accept from a client.
+  assert.ok(!agentConfig(on).tls!.clientNames.includes(/CN=([^\n]+)/.exec(leaf.subject)?.[1] ?? ''), leaf.subject);
+
+  // The real broker server with the chart's Secret, and a client that trusts only the agent CA, for the Service's name.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-broker-chart-'));
+  const certFile = path.join(dir, 'tls.crt');
+  const keyFile = path.join(dir, 'tls.key');
+  fs.writeFileSync(certFile, secretFile(on, 'floodgate-node-identity-tls', 'tls.crt'));
+  fs.writeFileSync(keyFile, secretFile(on, 'floodgate-node-identity-tls', 'tls.key'));
+  const logger = pino({ level: 'silent' });
+  const broker = new NodeIdentityBroker({ rest: {} as RestClient, namespace: 'floodgate-system', agentServiceAccounts: ['floodgate-system/floodgate-agent'], logger });
+  const server = await startNodeIdentityServer(broker, { port: 0, host: '127.0.0.1', tls: { certFile, keyFile }, logger });
+  const get = (servername: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = https.request(new URL(NODE_IDENTITY_PATH, server.url), { ca: secretFile(on, 'floodgate-agent-tls', 'ca.crt'), servername, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    assert.match(server.url, /^https:/);
+    assert.equal(await get(SERVICE), 405, 'the handshake passes and the broker answers (POST only)');
+    await assert.rejects(get('floodgate-controller.elsewhere.svc'), /ERR_TLS_CERT_ALTNAME_INVALID|does not match|altnames/);
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // cert-manager: a Certificate of the agent CA Issuer for the same name, server auth only.
+  const cm = await renderObjects({ set: ['agent.daemonset.enabled=true'], extra: ['--api-versions', 'cert-manager.io/v1'] });
+  const cert = find(cm, 'Certificate', 'floodgate-node-identity-tls').spec;
+  assert.deepEqual([cert.dnsNames, cert.usages, cert.issuerRef.name], [[SERVICE], ['digital signature', 'server auth'], 'floodgate-agent-ca']);
+  assert.equal(agentConfig(cm).kube?.identity?.url, `https://${SERVICE}:8082`);
+
+  // Mutual TLS off: the agents still verify the broker against the CA they mount.
+  const noMtls = agentConfig(await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.tls.requireClientCert=false'] }));
+  assert.deepEqual([noMtls.kube?.identity?.url, noMtls.kube?.identity?.caFile], [`https://${SERVICE}:8082`, '/var/run/floodgate/tls/ca.crt']);
+
+  // TLS off: http://, no CA, no broker certificate.
+  const off = await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.tls.enabled=false'] });
+  const plain = agentConfig(off).kube?.identity;
+  assert.deepEqual([plain?.url, plain?.caFile], [`http://${SERVICE}:8082`, undefined]);
+  assert.ok(!controllerArgs(off).some((a) => a.startsWith('--node-identity-cert-file')));
+  assert.ok(!off.some((o) => o.metadata.name === 'floodgate-node-identity-tls'));
+  // Push mode has no broker at all.
+  const push = await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.sync=push'] });
+  assert.ok(!push.some((o) => o.metadata.name === 'floodgate-node-identity-tls'));
+  assert.ok(!controllerArgs(push).some((a) => a.startsWith('--node-identity')));
 });
