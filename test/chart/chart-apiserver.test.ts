@@ -161,7 +161,7 @@ test('lookup: an upgrade keeps the Helm-made agent CA and certificates, and make
   assert.equal(stored.exitCode, 0, stored.stderr);
 
   const upgrade = await render();
-  for (const name of ['tl-floodgate-agent-ca', 'tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls']) {
+  for (const name of ['tl-floodgate-agent-ca', 'tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls', 'tl-floodgate-node-identity-tls']) {
     assert.equal(data(upgrade, name, 'tls.crt'), data(first, name, 'tls.crt'), `${name} changed on upgrade`);
     assert.equal(data(upgrade, name, 'tls.key'), data(first, name, 'tls.key'), `${name}'s key changed on upgrade`);
   }
@@ -170,11 +170,12 @@ test('lookup: an upgrade keeps the Helm-made agent CA and certificates, and make
   assert.notEqual(data(renamed, 'tl-floodgate-host-agent-tls', 'tls.crt'), data(first, 'tl-floodgate-host-agent-tls', 'tls.crt'));
   assert.equal(data(renamed, 'tl-floodgate-host-agent-tls', 'ca.crt'), data(first, 'tl-floodgate-agent-ca', 'tls.crt'));
   assert.equal(data(renamed, 'tl-floodgate-agent-tls', 'tls.crt'), data(first, 'tl-floodgate-agent-tls', 'tls.crt'));
+  assert.equal(data(renamed, 'tl-floodgate-node-identity-tls', 'tls.crt'), data(first, 'tl-floodgate-node-identity-tls', 'tls.crt'));
   // The CA deleted: a new one, and every certificate signed anew by it.
   await kubectl(['-n', 'lookup-ns', 'delete', 'secret', 'tl-floodgate-agent-ca']);
   const fresh = await render();
   assert.notEqual(data(fresh, 'tl-floodgate-agent-ca', 'tls.crt'), data(first, 'tl-floodgate-agent-ca', 'tls.crt'));
-  for (const name of ['tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls']) {
+  for (const name of ['tl-floodgate-agent-tls', 'tl-floodgate-agent-client', 'tl-floodgate-host-agent-tls', 'tl-floodgate-node-identity-tls']) {
     assert.equal(data(fresh, name, 'ca.crt'), data(fresh, 'tl-floodgate-agent-ca', 'tls.crt'), `${name} not re-signed by the new CA`);
   }
 });
