@@ -12,7 +12,9 @@
 // which pod that is, the pod says which node it runs on, and the broker
 // answers with a token of that node's ServiceAccount, sealed to a key the pod
 // made for the request (api/node-identity/v1.ts). Each pod token is accepted
-// once. A host agent gets a kubeconfig for its node's identity from
+// once. With agent TLS the broker serves HTTPS with a certificate of the agent
+// CA for the controller's Service, which the agents verify before their token
+// leaves (startNodeIdentityServer). A host agent gets a kubeconfig for its node's identity from
 // `floodgate node-identity` instead (an administrator runs it).
 //
 // The objects are created on first use and owned by the FloodgateNode, so
