@@ -3,7 +3,8 @@
 // on the running one-node cluster of test/cluster/node.sh, with the images
 // built from images/*/Dockerfile. In order:
 //   - the agent pod gets its node's own identity from the controller's broker
-//     with the token the kubelet bound to it, and reports in its FloodgateNode;
+//     (HTTPS with the chart's certificate of the agent CA) with the token the
+//     kubelet bound to it, and reports in its FloodgateNode;
 //   - RBAC: the node's identity may write its own report and no other's
 //     (kubectl auth can-i --as, and a real write answered 403); the agent's
 //     ServiceAccount reads BlockEvents and DefensePolicies and nothing else;
@@ -146,6 +147,13 @@ spec:
   assert.deepEqual(n.spec?.serviceAccount, { namespace: NS, name: `floodgate-node-${node.name}` });
   const logs = await kubectlOk(node, ['logs', '-n', NS, pod?.metadata.name ?? '']);
   assert.match(logs, /got this node's identity/);
+  // Over HTTPS (agent TLS, the chart's default): the controller serves the broker with the chart's
+  // certificate, and the agent was given https:// and the agent CA (docs/node-identity.md).
+  const controllerLogs = await kubectlOk(node, ['logs', '-n', NS, '-l', 'app.kubernetes.io/component=controller', '--tail=-1']);
+  assert.match(controllerLogs, /node identity broker serves HTTPS/);
+  assert.match(controllerLogs, /issued a node identity/);
+  const agentYaml = (await getJson<{ data: Record<string, string> }>(node, ['configmap', '-n', NS, AGENT])).data['agent.yaml'] ?? '';
+  assert.match(agentYaml, /url: https:\/\/floodgate-controller\.floodgate-system\.svc:8082\n\s*caFile: \/var\/run\/floodgate\/tls\/ca\.crt/);
   await eventually('Synced', async () => (await report())?.status?.conditions?.find((x) => x.type === 'Synced')?.status === 'True', 60_000, 1000);
 });
 
