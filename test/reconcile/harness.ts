@@ -68,6 +68,16 @@ export abstract class EnforcementHarness<T extends EnforcementObject, S extends 
     };
   }
 
+  /** What the agent sync takes besides the parts and its kind's objects: every policy, and onLost. */
+  protected syncParts() {
+    return { ...this.parts(), listPolicies: () => [...this.policies.values()], onLost: this.onLost };
+  }
+
+  /** What the defense runner takes besides the parts and what it creates: no pods, no memory readings. */
+  protected runnerParts() {
+    return { ...this.parts(), policies: this.policyObjects, listPods: async () => [], memory: {} as MemoryMonitor, events: this.events as never };
+  }
+
   /** The sync's onLost: recorded, and the reconciler pushes it again. */
   protected readonly onLost = (obj: T): void => {
     this.lost.push(obj.metadata.name ?? '');
@@ -138,23 +148,13 @@ export class Harness extends EnforcementHarness<BlockEvent, AgentBanSync> {
       getBlockEvent: (key) => this.objects.get(key),
     });
     this.sync = new AgentBanSync({
-      ...this.parts(),
+      ...this.syncParts(),
       blockEvents: this.objects,
       getBlockEvent: (ns, name) => this.objects.getIn(ns, name),
       listBlockEvents: () => this.objects.list(),
-      listPolicies: () => [...this.policies.values()],
       fullResyncMs: 30_000,
-      onLost: this.onLost,
     });
-    this.runner = new DefenseRunner({
-      ...this.parts(),
-      policies: this.policyObjects,
-      blockEvents: this.objects,
-      listBlockEvents: () => this.objects.list(),
-      listPods: async () => [],
-      memory: {} as MemoryMonitor,
-      events: this.events as never,
-    });
+    this.runner = new DefenseRunner({ ...this.runnerParts(), blockEvents: this.objects, listBlockEvents: () => this.objects.list() });
   }
 
   be(name: string): BlockEvent | undefined {
@@ -194,13 +194,11 @@ export class SignatureRuleHarness extends EnforcementHarness<SignatureRule, Agen
   constructor(options: HarnessOptions = {}) {
     super(options);
     this.sync = new AgentSignatureSync({
-      ...this.parts(),
+      ...this.syncParts(),
       signatureRules: this.objects,
       getSignatureRule: (ns, name) => this.objects.getIn(ns, name),
       listSignatureRules: () => this.objects.list(),
-      listPolicies: () => [...this.policies.values()],
       countersIntervalMs: 5000,
-      onLost: this.onLost,
       onCounters: (sr) => this.countersAsked.push(sr.metadata.name ?? ''),
     });
     this.reconciler = new SignatureRuleReconciler({
@@ -211,13 +209,9 @@ export class SignatureRuleHarness extends EnforcementHarness<SignatureRule, Agen
       counters: (key) => this.sync.counters(key),
     });
     this.runner = new DefenseRunner({
-      ...this.parts(),
-      policies: this.policyObjects,
+      ...this.runnerParts(),
       blockEvents: { create: async () => assert.fail('no BlockEvent expected'), patch: async () => assert.fail('no BlockEvent expected') } as never,
       listBlockEvents: () => [],
-      listPods: async () => [],
-      memory: {} as MemoryMonitor,
-      events: this.events as never,
       signatures: new SignatureRulesFromVerdict({ signatureRules: this.objects, listSignatureRules: () => this.objects.list(), events: this.events, logger: silent, now: this.clock.now }),
     });
   }
