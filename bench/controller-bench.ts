@@ -11,7 +11,7 @@
 // BENCH_SECTIONS (1,2,3), BENCH_SEED, BENCH_CPU_PROF=1 (run the controller and the
 // agent under node --cpu-prof and summarise where their CPU went in section 3),
 // BENCH_CONTROLLER_NODE_ARGS (extra node flags for the controller process, default none; the
-// flags of the controller image's ENTRYPOINT, images/controller/Dockerfile, always apply),
+// flags of the controller image's ENTRYPOINT, images/Dockerfile's controller stage, always apply),
 // BENCH_CONTROLLER_MEMORY_LIMIT_MIB (256: the controller runs in a memory cgroup with this
 // limit, as in its pod; 0 = none),
 // BENCH_CP_STATE_DIR (/tmp/floodgate-cp-bench), BENCH_NS (fgcbench), BENCH_KEEP_TMP=1.

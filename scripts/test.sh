@@ -13,7 +13,7 @@ step "helm: $(bash scripts/ensure-helm.sh)"
 step "Kubernetes 1.20.2 binaries (test/control-plane/build.sh --node)"
 bash test/control-plane/build.sh --node
 step "Docker: $(bash scripts/ensure-docker.sh)"
-step "the images (scripts/build-images.sh: images/controller and images/agent on node:24-bookworm-slim)"
+step "the images (scripts/build-images.sh: images/Dockerfile, targets controller and agent, on node:24-bookworm-slim)"
 bash scripts/build-images.sh
 step "lint"
 npm run --silent lint

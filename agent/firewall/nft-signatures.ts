@@ -246,6 +246,14 @@ export class NftSignatures implements SignatureFirewall {
     await this.exec(['nft', '-f', '-'], { input: script, env: { TZ: 'UTC' } });
   }
 
+  /**
+   * The counters our last transaction left in the table. Listing them before
+   * every change costs a second nft run, on the path from a flood's first
+   * slot to its rule (docs/mitigation.md), so they are listed once and then
+   * known; a transaction that fails (someone changed the table) lists again.
+   */
+  private present: string[] | undefined;
+
   private async counterNames(): Promise<string[]> {
     const r = await this.exec(['nft', '-j', 'list', 'counters', 'table', 'inet', 'floodgate'], { allowFailure: true });
     if (r.exitCode !== 0) return []; // no table yet
@@ -253,7 +261,17 @@ export class NftSignatures implements SignatureFirewall {
   }
 
   async sync(rules: readonly FirewallSignature[], exclude: readonly string[]): Promise<void> {
-    await this.run(`add table ${TABLE}\n${nftSignatureScript(rules, exclude, await this.counterNames())}`);
+    const known = this.present;
+    this.present = undefined;
+    const attempt = async (present: readonly string[]) => this.run(`add table ${TABLE}\n${nftSignatureScript(rules, exclude, present)}`);
+    if (known) {
+      try {
+        await attempt(known);
+      } catch {
+        await attempt(await this.counterNames());
+      }
+    } else await attempt(await this.counterNames());
+    this.present = rules.map((r) => counterName(r.id));
   }
 
   async counters(): Promise<Map<string, DropCounters>> {

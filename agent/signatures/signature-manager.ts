@@ -185,10 +185,9 @@ export class SignatureManager {
           throw err;
         }
         this.metrics.sync.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        await this.o.store.save();
-        this.armExpiry();
       }
-      return outcomes.map((o): SignatureOutcome => {
+      // Said when the rules are in the firewall: the store is written after.
+      const results = outcomes.map((o): SignatureOutcome => {
         if (!('pending' in o)) return o;
         this.metrics.decisions.inc({ source: o.pending.source, outcome: o.action });
         if (o.action === 'added' || o.action === 'updated') {
@@ -196,6 +195,11 @@ export class SignatureManager {
         }
         return { ok: true, action: o.action, rule: this.record(o.pending) };
       });
+      if (changed) {
+        await this.o.store.save();
+        this.armExpiry();
+      }
+      return results;
     });
   }
 

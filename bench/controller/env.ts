@@ -186,16 +186,21 @@ export interface BenchController {
   stop(): Promise<void>;
 }
 
-export const CONTROLLER_DOCKERFILE = path.join(ROOT, 'images', 'controller', 'Dockerfile');
+export const IMAGES_DOCKERFILE = path.join(ROOT, 'images', 'Dockerfile');
 
 /**
  * The node flags the controller image runs with: the ones between "node" and
- * the script in its Dockerfile's ENTRYPOINT. The bench runs the controller
- * with exactly these, so it measures what a pod runs, never a bench-only tweak.
+ * the script in the ENTRYPOINT of the Dockerfile's `controller` stage (its
+ * build target). The bench runs the controller with exactly these, so it
+ * measures what a pod runs, never a bench-only tweak.
  */
-export function controllerImageNodeFlags(dockerfile = CONTROLLER_DOCKERFILE): string[] {
-  const line = fs.readFileSync(dockerfile, 'utf8').split('\n').find((l) => /^ENTRYPOINT\s+\[/.test(l));
-  if (!line) throw new Error(`${dockerfile}: no ENTRYPOINT ["node", ...] line`);
+export function controllerImageNodeFlags(dockerfile = IMAGES_DOCKERFILE): string[] {
+  const lines = fs.readFileSync(dockerfile, 'utf8').split('\n');
+  const from = lines.findIndex((l) => /^FROM\s+\S+\s+AS\s+controller\s*$/i.test(l));
+  if (from < 0) throw new Error(`${dockerfile}: no "FROM ... AS controller" stage`);
+  const next = lines.findIndex((l, i) => i > from && /^FROM\s/i.test(l));
+  const line = lines.slice(from + 1, next < 0 ? undefined : next).find((l) => /^ENTRYPOINT\s+\[/.test(l));
+  if (!line) throw new Error(`${dockerfile}: no ENTRYPOINT ["node", ...] line in the controller stage`);
   const argv = JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown;
   if (!Array.isArray(argv) || argv[0] !== 'node' || !argv.every((a) => typeof a === 'string')) throw new Error(`${dockerfile}: ENTRYPOINT is not ["node", ...]`);
   const script = argv.findIndex((a: string) => a.endsWith('floodgate.js'));

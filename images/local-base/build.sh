@@ -3,7 +3,7 @@
 #
 # Local stand-ins for the public base images floodgate builds on, made from
 # what these machines reach (Debian's archive and the npm registry; no image
-# registry), and tagged with the public names so that images/*/Dockerfile and
+# registry), and tagged with the public names so that images/Dockerfile and
 # the chart stay exactly what a user with registry access builds and installs:
 #   debian   debian:bookworm-slim   mmdebstrap --variant=minbase bookworm, docker import
 #   node     node:24-bookworm-slim  debian + the official Node.js 24 build (scripts/ensure-node.sh

@@ -1,7 +1,7 @@
 // floodgate as a user installs it: the chart (`helm install`, DaemonSet on) on a
 // running one-node cluster (test/cluster/node.sh: kubelet + dockershim +
 // Docker, kube-proxy, kube-controller-manager, kube-scheduler, kube-apiserver),
-// with the images built from images/*/Dockerfile. One scenario, in order:
+// with the images built from images/Dockerfile. One scenario, in order:
 // install, the agent watching the API server as the chart sets it by default
 // (agent.sync=watch: its node identity from the controller's broker, its
 // FloodgateNode report), helm test, mutual TLS for the controller's calls to the
@@ -10,34 +10,46 @@
 // Summary API) and counted on the node (NODES 1/1), a SignatureRule reaching the
 // agent's nft through the watch, a controller restart mid-ban, an upgrade that
 // keeps tokens and bans (and turns auto-defense on), and an uninstall.
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import {
+  AGENT,
+  CHART_NS as NS,
+  CONTROLLER,
+  RELEASE,
+  assertAgentReportsAsNode,
   buildImage,
+  componentPods,
   docker,
   ensureImages,
   ensureLocalBase,
   getJson,
   helm,
+  hostBans,
+  installChart,
   kubectl,
   kubectlOk,
+  newPodReady,
+  nftTables,
+  nodeChartValues,
+  nodeReport,
+  readyOf,
+  removeChartAndNode,
   startNode,
-  stopNode,
+  stepsOnNode,
+  type Condition,
   type Images,
   type KubeNode,
+  type Pod,
 } from './node.js';
 import { eventually } from '../controller/e2e-env.js';
 import { AgentApiClient, AgentApiError } from '../../api/agent/v1/client.js';
 import { signatureId } from '../../api/signature-rule.js';
 
-const NS = 'floodgate-system';
-const RELEASE = 'floodgate';
-const CONTROLLER = 'floodgate-controller';
-const AGENT = 'floodgate-agent';
 const WORKLOAD_IMAGE = 'floodgate-test/memory-hog:dev';
 const WORKLOAD_LIMIT_MI = 192;
 const THRESHOLD = 75;
@@ -47,45 +59,10 @@ const SECOND_ATTACKER = '10.213.1.67';
 const REFLECTOR = '10.213.1.68';
 
 interface K8sList<T> { items: T[] }
-interface Condition { type: string; status: string; lastTransitionTime?: string; reason?: string; message?: string }
-interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
-  spec: {
-    serviceAccountName?: string;
-    hostNetwork?: boolean;
-    nodeName?: string;
-    volumes?: { name: string; secret?: { secretName: string } }[];
-    containers: {
-      name: string;
-      volumeMounts?: { name: string; mountPath: string }[];
-      livenessProbe?: { httpGet?: { path: string; port: string | number } };
-      readinessProbe?: { httpGet?: { path: string; port: string | number } };
-    }[];
-  };
-  status: {
-    phase?: string;
-    podIP?: string;
-    qosClass?: string;
-    conditions?: Condition[];
-    containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[];
-  };
-}
 interface BlockEvent {
   metadata: { name: string; uid: string; ownerReferences?: unknown[]; finalizers?: string[]; deletionTimestamp?: string };
   spec: { ip: string; policyRef?: { name: string }; reason?: string; agent?: string };
   status?: { phase?: string; backend?: string; nodes?: { summary?: string } };
-}
-interface FloodgateNode {
-  metadata: { name: string };
-  spec?: { serviceAccount?: { namespace: string; name: string } };
-  status?: {
-    agent?: { mode?: string; pod?: string; backend?: string };
-    policies?: string[];
-    blockEvents?: { applied?: number };
-    signatureRules?: { applied?: number };
-    conditions?: Condition[];
-    heartbeatTime?: string;
-  };
 }
 
 let node: KubeNode;
@@ -94,29 +71,14 @@ let nftTablesBefore: string[] = [];
 const figures: string[] = [];
 const started = Date.now();
 const floods: ResultPromise[] = [];
+const step = stepsOnNode(() => node);
 
-const component = (p: Pod) => p.metadata.labels?.['app.kubernetes.io/component'];
-const readyOf = (p: Pod) => p.status.conditions?.find((c) => c.type === 'Ready');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-function imageRef(image: string): { repository: string; tag: string } {
-  const i = image.lastIndexOf(':');
-  return { repository: image.slice(0, i), tag: image.slice(i + 1) };
-}
 
 /** The values a user on this node sets; everything else is the chart's default. */
 function chartValues(opts: { sample: boolean }, extra: string[] = []): string[] {
-  const c = imageRef(images.controller);
-  const a = imageRef(images.agent);
   return [
-    '--set', `controller.image.repository=${c.repository}`, '--set', `controller.image.tag=${c.tag}`,
-    '--set', 'agent.daemonset.enabled=true',
-    '--set', `agent.daemonset.image.repository=${a.repository}`, '--set', `agent.daemonset.image.tag=${a.tag}`,
-    // The node's link to the lab (its "uplink"), and the API on the node's address only.
-    '--set', `agent.daemonset.interface=${node.lab.dev}`,
-    '--set', `agent.daemonset.listen=${node.ip}:12345`,
-    '--set', `agent.daemonset.stateHostPath=${node.stateDir}/agent-state`,
-    '--set-json', `agent.daemonset.allowlist=${JSON.stringify([node.podCidr, node.serviceCidr])}`,
+    ...nodeChartValues(node, images),
     // The live memory path: the kubelet Summary API through the API server's node proxy (no metrics-server here).
     '--set-json', 'controller.memorySources=["kubelet"]',
     '--set', `samplePolicy.enabled=${opts.sample}`, '--set', `samplePolicy.memoryThresholdPercent=${THRESHOLD}`,
@@ -124,12 +86,8 @@ function chartValues(opts: { sample: boolean }, extra: string[] = []): string[] 
   ];
 }
 
-async function pods(): Promise<Pod[]> {
-  return (await getJson<K8sList<Pod>>(node, ['pods', '-n', NS])).items.filter((p) => !p.metadata.deletionTimestamp);
-}
-
 async function podOf(which: 'controller' | 'agent'): Promise<Pod> {
-  const found = (await pods()).filter((p) => component(p) === which);
+  const found = await componentPods(node, which);
   assert.equal(found.length, 1, `one ${which} pod: ${found.map((p) => p.metadata.name).join(', ')}`);
   return found[0]!;
 }
@@ -147,11 +105,6 @@ async function secretValue(name: string, key = 'token'): Promise<string> {
   return Buffer.from(s.data[key] ?? '', 'base64').toString('utf8');
 }
 
-async function hostBans(): Promise<string> {
-  const r = await execa('nft', ['list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout) : '';
-}
-
 function containerId(p: Pod): string {
   const id = p.status.containerStatuses?.[0]?.containerID ?? '';
   return id.replace(/^docker:\/\//, '');
@@ -167,12 +120,6 @@ async function agentClient(opts: { clientCert?: boolean } = {}): Promise<AgentAp
 /** The agent's ban list, through mutual TLS. */
 async function agentBans(): Promise<{ blocks: { cidr: string }[] }> {
   return (await agentClient()).listBlocks();
-}
-
-/** The node's FloodgateNode, as its agent reports it (agent.sync=watch). */
-async function nodeReport(): Promise<FloodgateNode | undefined> {
-  const r = await kubectl(node, ['get', 'floodgatenode.floodgate.dev', node.name, '-o', 'json']);
-  return r.exitCode === 0 ? (JSON.parse(r.stdout) as FloodgateNode) : undefined;
 }
 
 async function nftTable(): Promise<string> {
@@ -197,29 +144,6 @@ async function stopFloods(): Promise<void> {
   }
 }
 
-/** Everything a failing step needs to be understood, printed once. */
-async function diagnose(): Promise<void> {
-  const show = async (title: string, args: string[]) => console.log(`--- ${title}\n${(await kubectl(node, args)).stdout}`);
-  await show('pods', ['get', 'pods', '-A', '-o', 'wide']);
-  await show('events', ['get', 'events', '-n', NS, '--sort-by=.lastTimestamp']);
-  await show('policies, blockevents and signature rules', ['get', 'dp,be,sr', '-n', NS, '-o', 'wide']);
-  await show('floodgatenodes', ['get', 'fgn', '-o', 'yaml']);
-  for (const c of ['controller', 'agent']) await show(`${c} logs`, ['logs', '-n', NS, '-l', `app.kubernetes.io/component=${c}`, '--tail=40']);
-  console.log(`--- kubelet log\n${fs.readFileSync(path.join(node.stateDir, 'kubelet.log'), 'utf8').split('\n').slice(-30).join('\n')}`);
-}
-
-/** A step of the scenario: on failure, print the cluster's state before failing. */
-function step(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      await diagnose().catch((e: unknown) => console.log(`(diagnostics failed: ${String(e)})`));
-      throw err;
-    }
-  });
-}
-
 before(async () => {
   const t = Date.now();
   images = await ensureImages();
@@ -230,14 +154,14 @@ before(async () => {
   const n = Date.now();
   node = await startNode();
   figures.push(`node up (control plane, kubelet, kube-proxy, DNS; Ready): ${secs(Date.now() - n)}`);
-  nftTablesBefore = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+  nftTablesBefore = await nftTables();
 });
 
 after(async () => {
   await stopFloods();
-  if (node) {
-    // Whatever a failed run left: the release, its namespace, the CRDs kept by `crds.keep`.
-    await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '2m']).catch(() => undefined);
+  // Whatever a failed run left: the release, its namespace, the CRDs kept by `crds.keep`; then the
+  // agent's own table (left on purpose by the uninstall, see the last step), unless it was there before.
+  await removeChartAndNode(node, nftTablesBefore, async () => {
     for (const be of await blockEvents().catch(() => [] as BlockEvent[])) {
       await kubectl(node, ['patch', 'blockevent.floodgate.dev', be.metadata.name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
     }
@@ -245,10 +169,7 @@ after(async () => {
       await kubectl(node, ['patch', 'signaturerule.floodgate.dev', sr.metadata.name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
     }
     await kubectl(node, ['delete', 'crd', 'defensepolicies.floodgate.dev', 'blockevents.floodgate.dev', 'signaturerules.floodgate.dev', 'floodgatenodes.floodgate.dev', '--ignore-not-found', '--wait=false']);
-    await stopNode();
-    // The agent's own table (left on purpose by the uninstall, see the last step), unless it was there before.
-    if (!nftTablesBefore.includes('table inet floodgate')) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
-  }
+  });
   console.log(`# cluster test figures:\n${figures.map((f) => `#   ${f}`).join('\n')}\n#   whole file: ${secs(Date.now() - started)}`);
 });
 
@@ -263,8 +184,7 @@ step('helm install with samplePolicy on a fresh cluster stops with a clear error
 
 step('helm install (agent DaemonSet on): the controller Deployment and the agent DaemonSet are Running and Ready', async () => {
   const t = Date.now();
-  const r = await helm(node, ['install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m', ...chartValues({ sample: false })]);
-  assert.equal(r.exitCode, 0, `helm install: ${r.stderr}`);
+  await installChart(node, chartValues({ sample: false }));
   const returned = Date.now();
   const deploy = await getJson<{ status: { readyReplicas?: number; replicas?: number } }>(node, ['deployment', CONTROLLER, '-n', NS]);
   assert.equal(deploy.status.readyReplicas, 1, 'the controller Deployment has its replica ready');
@@ -286,18 +206,7 @@ step('helm install (agent DaemonSet on): the controller Deployment and the agent
 step("the agent watches the API server (agent.sync=watch, the chart's default): it gets its node's identity from the controller's broker and reports in its node's FloodgateNode", async () => {
   const agent = await podOf('agent');
   assert.equal(agent.spec.serviceAccountName, AGENT, 'the agents read with a ServiceAccount of their own');
-  const report = await eventually(`FloodgateNode ${node.name} written by its agent`, async () => {
-    const r = await nodeReport();
-    return r?.status?.heartbeatTime && r.status.agent?.pod === `${NS}/${agent.metadata.name}` ? r : undefined;
-  }, 120_000, 1000);
-  assert.equal(report.status?.agent?.mode, 'in-cluster');
-  assert.equal(report.status?.agent?.backend, 'nft');
-  assert.deepEqual(report.spec?.serviceAccount, { namespace: NS, name: `floodgate-node-${node.name}` }, "the node's own identity");
-  const logs = await kubectlOk(node, ['logs', '-n', NS, agent.metadata.name]);
-  const identity = logs.split('\n').find((l) => l.includes("got this node's identity"));
-  assert.ok(identity, `the agent logs its node identity:\n${logs.slice(0, 2000)}`);
-  assert.equal((JSON.parse(identity) as { serviceAccount?: string }).serviceAccount, `${NS}/floodgate-node-${node.name}`);
-  await eventually('Synced=True', async () => (await nodeReport())?.status?.conditions?.find((c) => c.type === 'Synced')?.status === 'True', 60_000, 1000);
+  await assertAgentReportsAsNode(node, agent.metadata.name);
   // What a user sees.
   const table = await kubectlOk(node, ['get', 'fgn']);
   assert.match(table, new RegExp(`^${node.name}\\s.*\\snft\\s+True\\s`, 'm'), table);
@@ -315,7 +224,7 @@ step('helm upgrade --set samplePolicy.enabled=true: the sample DefensePolicy, on
   const dp = await getJson<{ spec: { agentSelector?: unknown; targetSelector?: unknown } }>(node, ['defensepolicy.floodgate.dev', 'web', '-n', NS]);
   assert.ok(dp.spec.agentSelector, 'the DaemonSet variant: agents found by label');
   // The agent sees that the policy picks it (its pod's labels) and says so in its report.
-  await eventually(`FloodgateNode ${node.name} lists ${NS}/web`, async () => (await nodeReport())?.status?.policies?.includes(`${NS}/web`), 60_000, 1000);
+  await eventually(`FloodgateNode ${node.name} lists ${NS}/web`, async () => (await nodeReport(node))?.status?.policies?.includes(`${NS}/web`), 60_000, 1000);
 });
 
 step('agent TLS as the chart sets it by default: the DaemonSet agent serves HTTPS with mutual TLS on the node, its kubelet probes pass over HTTPS, and the controller reaches it at https://<podIP>:12345 (docs/tls.md)', async () => {
@@ -490,7 +399,7 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
   const table = await kubectlOk(node, ['get', 'be', '-n', NS]);
   assert.match(table, /\sNODES\s/, table);
   assert.match(table, new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}\\S*\\s+web\\s+Active\\s.*\\s1/1\\s`), table);
-  assert.ok(((await nodeReport())?.status?.blockEvents?.applied ?? 0) >= 1, 'the node reports the ban applied');
+  assert.ok(((await nodeReport(node))?.status?.blockEvents?.applied ?? 0) >= 1, 'the node reports the ban applied');
   // The ban is nft's, made inside the agent pod (host network): the same set from the host and from the pod.
   assert.match(await hostBans(), new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}`));
   const inPod = await docker(['exec', containerId(await podOf('agent')), 'nft', 'list', 'set', 'inet', 'floodgate', 'hosts4']);
@@ -521,7 +430,7 @@ step("a SignatureRule reaches the agent through its watch: its rule and counter 
     return x.status?.phase === 'Active' && x.status.nodes?.summary === '1/1' ? x : undefined;
   }, 60_000, 500);
   assert.ok(sr);
-  await eventually('the node reports the rule applied', async () => ((await nodeReport())?.status?.signatureRules?.applied ?? 0) >= 1, 60_000, 1000);
+  await eventually('the node reports the rule applied', async () => ((await nodeReport(node))?.status?.signatureRules?.applied ?? 0) >= 1, 60_000, 1000);
   const table = await kubectlOk(node, ['get', 'sr', '-n', NS]);
   assert.match(table, /^ssdp\s.*\sActive\s/m, table);
   await kubectlOk(node, ['delete', 'signaturerule.floodgate.dev', 'ssdp', '-n', NS, '--timeout=60s']);
@@ -534,10 +443,7 @@ step('the controller pod restarted mid-ban: the ban and its BlockEvent stay, not
   const old = await podOf('controller');
   const t = Date.now();
   await kubectlOk(node, ['delete', 'pod', old.metadata.name, '-n', NS, '--wait=false']);
-  const fresh = await eventually('a new controller pod Ready', async () => {
-    const p = (await pods()).find((x) => component(x) === 'controller' && x.metadata.name !== old.metadata.name);
-    return p && readyOf(p)?.status === 'True' ? p : undefined;
-  }, 120_000, 500);
+  const fresh = await newPodReady(node, 'controller', old.metadata.name, 120_000);
   figures.push(`controller pod deleted -> new pod Ready: ${secs(Date.now() - t)}`);
   // Long enough for the new leader to re-list and reconcile every BlockEvent (it re-pushes; the agent keeps).
   await eventually('the new controller leads', async () => {
@@ -565,10 +471,7 @@ step('helm upgrade keeps the tokens and the bans (the agent pod is replaced and 
   assert.equal(await secretValue(`${AGENT}-token`), tokens.agent, 'the agent token is kept');
   assert.equal(await secretValue('floodgate-dashboard-token'), tokens.dashboard, 'the dashboard token is kept');
   assert.equal(await secretValue('floodgate-agent-tls', 'tls.crt'), agentCert, 'the agents\' certificate (and its CA) is kept');
-  const newAgent = await eventually('the new agent pod Ready', async () => {
-    const p = (await pods()).find((x) => component(x) === 'agent');
-    return p && p.metadata.name !== oldAgent.metadata.name && readyOf(p)?.status === 'True' ? p : undefined;
-  }, 120_000, 500);
+  const newAgent = await newPodReady(node, 'agent', oldAgent.metadata.name, 120_000);
   assert.ok(newAgent, 'the config change rolled the DaemonSet');
   const bans = await agentBans();
   assert.ok(bans.blocks.some((b) => b.cidr === `${node.lab.ip}/32`), `the new agent restored the ban from its store on the node: ${JSON.stringify(bans)}`);
@@ -609,9 +512,9 @@ step('kubectl delete be lifts that ban on the agent; helm uninstall leaves the a
 
   const r = await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
   assert.equal(r.exitCode, 0, `helm uninstall: ${r.stderr}`);
-  await eventually('no floodgate pods', async () => (await pods()).filter((p) => component(p) === 'controller' || component(p) === 'agent').length === 0, 120_000, 1000);
+  await eventually('no floodgate pods', async () => (await componentPods(node, 'controller')).length + (await componentPods(node, 'agent')).length === 0, 120_000, 1000);
   // The host's nft tables: as before the install, plus the agent's own table.
-  const tables = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+  const tables = await nftTables();
   const added = nftTablesBefore.includes('table inet floodgate') ? [] : ['table inet floodgate'];
   assert.deepEqual(tables.filter((x) => !nftTablesBefore.includes(x)), added, 'only the agent table was added');
   assert.deepEqual(nftTablesBefore.filter((x) => !tables.includes(x)), [], 'nothing was removed');

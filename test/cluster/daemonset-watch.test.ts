@@ -1,7 +1,7 @@
 // The DaemonSet's agents watching the API server, as a user installs them
 // (docs/fanout.md): the chart (`helm install`, agent.sync=watch, its default)
 // on the running one-node cluster of test/cluster/node.sh, with the images
-// built from images/*/Dockerfile. In order:
+// built from images/Dockerfile. In order:
 //   - the agent pod gets its node's own identity from the controller's broker
 //     (HTTPS with the chart's certificate of the agent CA) with the token the
 //     kubelet bound to it, and reports in its FloodgateNode;
@@ -16,58 +16,38 @@
 // the report, a ban counted 1/1, a SignatureRule); this file the watch's own
 // guarantees. Heavy: run it under the shared lock (the test command runs it
 // with the other cluster tests, on the same images: FLOODGATE_IMAGE_TAG).
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { ensureImages, getJson, helm, kubectl, kubectlOk, startNode, stopNode, type Images, type KubeNode } from './node.js';
+import {
+  AGENT,
+  CHART_NS as NS,
+  RELEASE,
+  assertAgentReportsAsNode,
+  componentPods,
+  ensureImages,
+  getJson,
+  hostBans,
+  installChart,
+  kubectl,
+  kubectlOk,
+  newPodReady,
+  nftTables,
+  nodeChartValues,
+  removeChartAndNode,
+  startNode,
+  stepsOnNode,
+  type Images,
+  type KubeNode,
+} from './node.js';
 import { eventually } from '../controller/e2e-env.js';
-
-const NS = 'floodgate-system';
-const RELEASE = 'floodgate';
-const AGENT = 'floodgate-agent';
-
-interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
-  spec: { serviceAccountName?: string; nodeName?: string };
-  status: { phase?: string; conditions?: { type: string; status: string }[] };
-}
-interface FloodgateNode {
-  metadata: { name: string };
-  spec?: { serviceAccount?: { namespace: string; name: string } };
-  status?: {
-    agent?: { mode?: string; pod?: string; backend?: string };
-    policies?: string[];
-    blockEvents?: { applied: number };
-    conditions?: { type: string; status: string; reason: string }[];
-    heartbeatTime?: string;
-  };
-}
 
 let node: KubeNode;
 let images: Images;
 let nftTablesBefore: string[] = [];
+const step = stepsOnNode(() => node);
 
-function imageRef(image: string): { repository: string; tag: string } {
-  const i = image.lastIndexOf(':');
-  return { repository: image.slice(0, i), tag: image.slice(i + 1) };
-}
-
-async function agentPod(): Promise<Pod | undefined> {
-  const pods = (await getJson<{ items: Pod[] }>(node, ['pods', '-n', NS, '-l', 'app.kubernetes.io/component=agent'])).items;
-  return pods.find((p) => !p.metadata.deletionTimestamp);
-}
-
-async function hostBans(): Promise<string> {
-  const r = await execa('nft', ['list', 'set', 'inet', 'floodgate', 'hosts4'], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout) : '';
-}
-
+const agentPod = async () => (await componentPods(node, 'agent'))[0];
 const inNft = async (ip: string) => (await hostBans()).includes(ip);
-
-async function report(): Promise<FloodgateNode | undefined> {
-  const r = await kubectl(node, ['get', 'floodgatenode.floodgate.dev', node.name, '-o', 'json']);
-  return r.exitCode === 0 ? (JSON.parse(r.stdout) as FloodgateNode) : undefined;
-}
 
 function blockEvent(name: string, ip: string): string {
   return `apiVersion: floodgate.dev/v1alpha1
@@ -77,54 +57,18 @@ spec: {ip: "${ip}", policyRef: {name: watched}, durationSeconds: 900, reason: wa
 `;
 }
 
-async function diagnose(): Promise<void> {
-  const show = async (title: string, args: string[]) => console.log(`--- ${title}\n${(await kubectl(node, args)).stdout}\n${(await kubectl(node, args)).stderr}`);
-  await show('pods', ['get', 'pods', '-A', '-o', 'wide']);
-  await show('floodgatenodes', ['get', 'fgn', '-o', 'yaml']);
-  await show('blockevents', ['get', 'be', '-n', NS, '-o', 'wide']);
-  for (const c of ['controller', 'agent']) await show(`${c} logs`, ['logs', '-n', NS, '-l', `app.kubernetes.io/component=${c}`, '--tail=60']);
-}
-
-function step(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      await diagnose().catch((e: unknown) => console.log(`(diagnostics failed: ${String(e)})`));
-      throw err;
-    }
-  });
-}
-
 before(async () => {
   images = await ensureImages();
   node = await startNode();
-  nftTablesBefore = String((await execa('nft', ['list', 'tables'])).stdout).split('\n').filter(Boolean).sort();
+  nftTablesBefore = await nftTables();
 });
 
 after(async () => {
-  if (node) {
-    await helm(node, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '2m']).catch(() => undefined);
-    await stopNode();
-    if (!nftTablesBefore.includes('table inet floodgate')) await execa('nft', ['delete', 'table', 'inet', 'floodgate'], { reject: false });
-  }
+  await removeChartAndNode(node, nftTablesBefore);
 });
 
 step('helm install (DaemonSet on, agent.sync=watch): the agent gets its node identity from the broker and reports in its FloodgateNode', async () => {
-  const c = imageRef(images.controller);
-  const a = imageRef(images.agent);
-  const r = await helm(node, [
-    'install', RELEASE, 'charts/floodgate', '-n', NS, '--create-namespace', '--wait', '--timeout', '5m',
-    '--set', `controller.image.repository=${c.repository}`, '--set', `controller.image.tag=${c.tag}`,
-    '--set', 'agent.daemonset.enabled=true',
-    '--set', `agent.daemonset.image.repository=${a.repository}`, '--set', `agent.daemonset.image.tag=${a.tag}`,
-    '--set', `agent.daemonset.interface=${node.lab.dev}`,
-    '--set', `agent.daemonset.listen=${node.ip}:12345`,
-    '--set', `agent.daemonset.stateHostPath=${node.stateDir}/agent-state`,
-    '--set-json', `agent.daemonset.allowlist=${JSON.stringify([node.podCidr, node.serviceCidr])}`,
-    '--set', 'agent.daemonset.heartbeatSeconds=5',
-  ]);
-  assert.equal(r.exitCode, 0, `helm install: ${r.stderr}`);
+  await installChart(node, [...nodeChartValues(node, images), '--set', 'agent.daemonset.heartbeatSeconds=5']);
   // A policy that picks the DaemonSet's pods.
   await kubectlOk(node, ['apply', '-f', '-'], `apiVersion: floodgate.dev/v1alpha1
 kind: DefensePolicy
@@ -136,17 +80,9 @@ spec:
   mitigation: {banDurationSeconds: 900}
 `);
   const pod = await agentPod();
-  assert.equal(pod?.spec.serviceAccountName, AGENT);
-  const n = await eventually(`FloodgateNode ${node.name} written by its agent`, async () => {
-    const x = await report();
-    return x?.status?.heartbeatTime && x.status.policies?.includes(`${NS}/watched`) ? x : undefined;
-  }, 120_000, 1000);
-  assert.equal(n.status?.agent?.mode, 'in-cluster');
-  assert.equal(n.status?.agent?.pod, `${NS}/${pod?.metadata.name}`);
-  assert.equal(n.status?.agent?.backend, 'nft');
-  assert.deepEqual(n.spec?.serviceAccount, { namespace: NS, name: `floodgate-node-${node.name}` });
-  const logs = await kubectlOk(node, ['logs', '-n', NS, pod?.metadata.name ?? '']);
-  assert.match(logs, /got this node's identity/);
+  assert.ok(pod, 'the agent pod');
+  assert.equal(pod.spec.serviceAccountName, AGENT);
+  await assertAgentReportsAsNode(node, pod.metadata.name, (x) => x.status?.policies?.includes(`${NS}/watched`) === true);
   // Over HTTPS (agent TLS, the chart's default): the controller serves the broker with the chart's
   // certificate, and the agent was given https:// and the agent CA (docs/node-identity.md).
   const controllerLogs = await kubectlOk(node, ['logs', '-n', NS, '-l', 'app.kubernetes.io/component=controller', '--tail=-1']);
@@ -154,7 +90,6 @@ spec:
   assert.match(controllerLogs, /issued a node identity/);
   const agentYaml = (await getJson<{ data: Record<string, string> }>(node, ['configmap', '-n', NS, AGENT])).data['agent.yaml'] ?? '';
   assert.match(agentYaml, /url: https:\/\/floodgate-controller\.floodgate-system\.svc:8082\n\s*caFile: \/var\/run\/floodgate\/tls\/ca\.crt/);
-  await eventually('Synced', async () => (await report())?.status?.conditions?.find((x) => x.type === 'Synced')?.status === 'True', 60_000, 1000);
 });
 
 step("RBAC: the node's identity writes its own report and no other's; the agent's ServiceAccount only reads", async () => {
@@ -200,11 +135,7 @@ step('with the agent pod gone, a ban made meanwhile is picked up and a ban delet
   assert.ok(await inNft('203.0.113.81'), 'nobody lifted it while the agent was away');
   assert.ok(!(await inNft('203.0.113.82')));
   await kubectlOk(node, ['patch', 'daemonset', AGENT, '-n', NS, '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/nodeSelector","value":{"kubernetes.io/os":"linux"}}]']);
-  const back = await eventually('a new agent pod Ready', async () => {
-    const p = await agentPod();
-    return p && p.metadata.name !== before?.metadata.name && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
-  }, 180_000, 1000);
-  assert.ok(back);
+  await newPodReady(node, 'agent', before?.metadata.name, 180_000);
   await eventually('the ban made while it was down is in nft', () => inNft('203.0.113.82'), 60_000, 250);
   await eventually('the ban deleted while it was down is lifted', async () => !(await inNft('203.0.113.81')), 60_000, 250);
 });

@@ -157,6 +157,26 @@ describe('nft signature rules (real nftables in network namespaces)', () => {
     await backend.signatures.sync([], []);
   });
 
+  it('a change is one nft run (its counters are known), and a table changed behind its back is listed again', async () => {
+    const calls: (readonly string[])[] = [];
+    const counting = new NftBackend({ exec: (argv, opts) => (calls.push(argv), a.exec(argv, opts)) });
+    await counting.init();
+    const [amp, proxy] = [RULES[0]!, RULES[5]!];
+    await counting.signatures.sync([amp, proxy], []);
+    calls.length = 0;
+    await counting.signatures.sync([amp], []);
+    assert.deepEqual(calls.map((c) => c.slice(0, 2).join(' ')), ['nft -f'], 'no listing on the way to a rule');
+    assert.doesNotMatch(await a.sh('nft', 'list', 'table', 'inet', 'floodgate'), new RegExp(proxy.id));
+    // Someone else removed the table: the counters it knew are gone, so it lists and still gets there.
+    await a.sh('nft', 'delete', 'table', 'inet', 'floodgate');
+    await counting.init();
+    calls.length = 0;
+    await counting.signatures.sync([proxy], []);
+    assert.ok(calls.some((c) => c.includes('list')), 'listed the counters again');
+    assert.match(await a.sh('nft', 'list', 'table', 'inet', 'floodgate'), new RegExp(`counter sig_${proxy.id} `));
+    await counting.signatures.sync([], []);
+  });
+
   it('teardown removes the signature chains with the table', async () => {
     await backend.signatures.sync([RULES[0]!], []);
     await backend.teardown();

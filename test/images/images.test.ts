@@ -1,5 +1,6 @@
-// The two images as users build them (images/*/Dockerfile on node:24-bookworm-slim,
-// scripts/build-images.sh), run for real: what is in them, the controller
+// The two images as users build them (images/Dockerfile's targets controller and
+// agent on node:24-bookworm-slim, scripts/build-images.sh), run for real: one
+// shared build under both, what is in them, the controller
 // container against a real API server, and the agent container on the host's
 // network with only NET_ADMIN and NET_RAW, capturing a flood and banning with nft.
 import { test, before, after } from 'node:test';
@@ -95,6 +96,21 @@ test('the images hold what runs and nothing else: no tests, no compiler, no dev 
   assert.equal(await controllerSh('id -u'), '65532', 'the controller runs as 65532');
   const agentSh = async (script: string) => (await docker(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', images.agent, '-c', script])).stdout.trim();
   assert.match(await agentSh('nft --version'), /^nftables v1\./, 'the agent has nft');
+});
+
+test("the two targets share one build: the same layers up to /app (packages, dist, engine), then only each image's own", async () => {
+  const layers = async (image: string) => JSON.parse((await docker(['image', 'inspect', image])).stdout)[0].RootFS.Layers as string[];
+  const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(fs.readFileSync(path.join(REPO_ROOT, 'images', 'Dockerfile'), 'utf8'))?.[1];
+  assert.ok(base, 'images/Dockerfile names its base');
+  const [b, c, a] = [await layers(base), await layers(images.controller), await layers(images.agent)];
+  assert.deepEqual(c.slice(0, b.length), b, `the controller is built on ${base}`);
+  assert.deepEqual(a.slice(0, b.length), b, `the agent is built on ${base}`);
+  let shared = 0;
+  while (shared < Math.min(c.length, a.length) && c[shared] === a[shared]) shared++;
+  assert.ok(shared > b.length, 'layers beyond the base are shared');
+  // Beyond the shared runtime: the controller adds its CRDs and the dashboard's page, the agent nftables.
+  assert.equal(c.length - shared, 2, `the controller's own layers: ${c.length - shared}`);
+  assert.equal(a.length - shared, 1, `the agent's own layers: ${a.length - shared}`);
 });
 
 test('the controller container against a real API server: Ready, leader, dashboard served; @kubernetes/client-node is never loaded', async () => {

@@ -4,38 +4,15 @@
 // other reconcile tests and a real NodeReports index.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BlockEventReconciler, RetryableError } from '../../controller/reconcile/block-event-reconciler.js';
-import { NodeReports } from '../../controller/nodes/node-reports.js';
 import { rolloutDigest, rolloutOf } from '../../controller/nodes/node-rollout.js';
-import type { BlockEvent, DefensePolicy, FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
-import { Clock, FakeAgents, FakeEvents, FakeObjects, fakeResolver, policy as makePolicy, rfc3339, silent } from './fakes.js';
+import type { BlockEvent, FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
+import { policy as makePolicy, rfc3339 } from './fakes.js';
+import { Harness, NS } from './harness.js';
 
-const NS = 'shop';
-
-class NodesHarness {
-  readonly clock = new Clock();
-  readonly objects = new FakeObjects<BlockEvent>(this.clock);
-  readonly reports = new NodeReports(this.clock.now);
-  readonly events = new FakeEvents();
-  readonly agents = new FakeAgents(this.clock);
-  readonly policies = new Map<string, DefensePolicy>();
-  readonly reconciler: BlockEventReconciler;
-
+/** BlockEvents of a selector policy, whose agents watch the API server. */
+class NodesHarness extends Harness {
   constructor() {
-    this.reconciler = new BlockEventReconciler({
-      resolver: fakeResolver,
-      events: this.events,
-      logger: silent,
-      now: this.clock.now,
-      agentClients: this.agents.factory,
-      blockEvents: this.objects,
-      getBlockEvent: (key) => this.objects.get(key),
-      getPolicy: (ns, name) => this.policies.get(`${ns}/${name}`),
-      retentionMs: 3600_000,
-      nodes: this.reports,
-      selectorAgentsWatch: true,
-    });
-    // A selector policy: its agents watch.
+    super({ selectorAgentsWatch: true });
     const p = makePolicy('web', ['http://unused:1'], {}, NS);
     this.policies.set(`${NS}/web`, { ...p, spec: { ...p.spec, agents: undefined, agentSelector: { matchLabels: { app: 'agent' } } } });
   }
@@ -52,28 +29,8 @@ class NodesHarness {
     this.reports.upsert(node);
   }
 
-  be(name: string): BlockEvent {
-    return this.objects.getIn(NS, name) as BlockEvent;
-  }
-
-  async settle(): Promise<void> {
-    for (let i = 0; i < 10; i++) {
-      const before = this.objects.writes.length;
-      for (const key of this.objects.keys()) {
-        try {
-          await this.reconciler.reconcile(key);
-        } catch (err) {
-          if (!(err instanceof RetryableError)) throw err;
-        }
-      }
-      if (this.objects.writes.length === before) return;
-    }
-  }
-
-  async create(name: string, ip: string, extra: Partial<BlockEvent['spec']> = {}): Promise<BlockEvent> {
-    await this.objects.create(NS, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name, namespace: NS }, spec: { ip, durationSeconds: 600, policyRef: { name: 'web' }, ...extra } } as BlockEvent);
-    await this.settle();
-    return this.be(name);
+  async create(name: string, ip: string, extra: { agent?: string } = {}): Promise<BlockEvent> {
+    return this.apply({ name, ip, durationSeconds: 600, policy: 'web', ...extra });
   }
 }
 
@@ -93,12 +50,12 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
 
     h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: revision  }});
     await h.settle();
-    be = h.be('a');
+    be = h.be('a')!;
     assert.equal(be.status?.phase, 'Active');
     assert.equal(be.status?.nodes?.summary, '1/2');
     h.report('n2', { blockEvents: { applied: 0, failed: 0, revision: revision + 5 } });
     await h.settle();
-    be = h.be('a');
+    be = h.be('a')!;
     assert.equal(be.status?.nodes?.summary, '2/2');
     assert.match(be.status?.message ?? '', /^applied on 2\/2 nodes$/);
     assert.equal(rev(be), revision, 'its own status writes do not move the revision');
@@ -112,7 +69,7 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
     // The node's watch saw the creation and applied it.
     h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: Number(created.metadata.resourceVersion)  }});
     await h.settle();
-    const be = h.be('a');
+    const be = h.be('a')!;
     assert.ok(Number(be.metadata.resourceVersion) > Number(created.metadata.resourceVersion), 'the finalizer and status writes came after');
     assert.equal(be.status?.nodes?.summary, '1/1');
     assert.equal(rev(be), Number(created.metadata.resourceVersion));
@@ -157,7 +114,7 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
     const created = await h.create('a', '203.0.113.1');
     h.report('n1', { blockEvents: { applied: 0, failed: 0, revision: rev(created)  }});
     await h.settle();
-    assert.equal(h.be('a').status?.phase, 'Active');
+    assert.equal(h.be('a')!.status?.phase, 'Active');
     await h.objects.delete({ namespace: NS, name: 'a' });
     await h.settle();
     assert.equal(h.be('a'), undefined, 'the finalizer went at once');

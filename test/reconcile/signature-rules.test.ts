@@ -7,125 +7,25 @@
 // lost rule pushed again, and the defense runner's auto/propose/limits.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentHealth } from '../../controller/agents/agent-health.js';
-import type { DefensePolicy, SignatureRule } from '../../api/v1alpha1/index.js';
 import { signatureId } from '../../api/signature-rule.js';
-import { AgentSignatureSync } from '../../controller/reconcile/agent-signature-sync.js';
-import { DefenseRunner } from '../../controller/reconcile/defense-runner.js';
-import { RetryableError } from '../../controller/reconcile/enforcement-reconciler.js';
-import { SignatureRuleReconciler } from '../../controller/reconcile/signature-rule-reconciler.js';
-import { SignatureRulesFromVerdict } from '../../controller/reconcile/signature-rules-from-verdict.js';
 import { signatureRuleName } from '../../controller/reconcile/signature-rule-names.js';
 import { LifecycleAnnotations } from '../../controller/reconcile/enforcement-lifecycle.js';
-import type { MemoryMonitor } from '../../controller/memory/memory-monitor.js';
 import { analyzeWindow } from '../../detection/analyze.js';
 import { buildSlots, fromSources } from '../detection/slot-fixtures.js';
-import { Clock, FakeAgents, FakeEvents, FakeObjects, fakeResolver, policy as makePolicy, rfc3339, silent } from './fakes.js';
+import { rfc3339 } from './fakes.js';
+import { NS, SignatureRuleHarness } from './harness.js';
 
-const NS = 'shop';
 const A = 'http://10.0.0.1:12345';
 const B = 'http://10.0.0.2:12345';
 const VICTIM = '10.10.10.10';
 const SYN = { mask: ['syn' as const, 'ack' as const, 'rst' as const], value: ['syn' as const] };
-
-class SrHarness {
-  readonly clock = new Clock();
-  readonly objects = new FakeObjects<SignatureRule>(this.clock);
-  readonly policyObjects = new FakeObjects<DefensePolicy>(this.clock);
-  readonly agents = new FakeAgents(this.clock);
-  readonly events = new FakeEvents();
-  readonly policies = new Map<string, DefensePolicy>();
-  readonly lost: string[] = [];
-  readonly countersAsked: string[] = [];
-  readonly health = new AgentHealth(() => undefined, this.clock.now);
-  readonly reconciler: SignatureRuleReconciler;
-  readonly sync: AgentSignatureSync;
-  readonly runner: DefenseRunner;
-
-  constructor() {
-    const deps = { resolver: fakeResolver, events: this.events, logger: silent, now: this.clock.now, agentClients: this.agents.factory, health: this.health };
-    this.sync = new AgentSignatureSync({
-      ...deps,
-      signatureRules: this.objects,
-      getSignatureRule: (ns, name) => this.objects.getIn(ns, name),
-      listSignatureRules: () => this.objects.list(),
-      listPolicies: () => [...this.policies.values()],
-      countersIntervalMs: 5000,
-      onLost: (sr) => {
-        this.lost.push(sr.metadata.name ?? '');
-        this.reconciler.forgetPush(`${sr.metadata.namespace}/${sr.metadata.name}`);
-      },
-      onCounters: (sr) => this.countersAsked.push(sr.metadata.name ?? ''),
-    });
-    this.reconciler = new SignatureRuleReconciler({
-      ...deps,
-      signatureRules: this.objects,
-      getSignatureRule: (key) => this.objects.get(key),
-      getPolicy: (ns, name) => this.policies.get(`${ns}/${name}`),
-      retentionMs: 3600_000,
-      counters: (key) => this.sync.counters(key),
-    });
-    this.runner = new DefenseRunner({
-      ...deps,
-      policies: this.policyObjects,
-      blockEvents: { create: async () => assert.fail('no BlockEvent expected'), patch: async () => assert.fail('no BlockEvent expected') } as never,
-      listBlockEvents: () => [],
-      listPods: async () => [],
-      memory: {} as MemoryMonitor,
-      events: this.events as never,
-      signatures: new SignatureRulesFromVerdict({ signatureRules: this.objects, listSignatureRules: () => this.objects.list(), events: this.events, logger: silent, now: this.clock.now }),
-    });
-  }
-
-  policy(name: string, urls: string[], spec: Parameters<typeof makePolicy>[2] = {}): DefensePolicy {
-    for (const u of urls) if (!this.agents.byUrl.has(u)) this.agents.add(u);
-    const p = makePolicy(name, urls, spec, NS);
-    this.policies.set(`${NS}/${name}`, p);
-    void this.policyObjects.create(NS, structuredClone(p)).catch(() => undefined);
-    return p;
-  }
-
-  agent(url: string) {
-    return this.agents.byUrl.get(url)!;
-  }
-
-  sr(name: string): SignatureRule | undefined {
-    return this.objects.getIn(NS, name);
-  }
-
-  async settle(rounds = 10): Promise<void> {
-    for (let i = 0; i < rounds; i++) {
-      const before = this.objects.writes.length;
-      for (const key of this.objects.keys()) {
-        try {
-          await this.reconciler.reconcile(key);
-        } catch (err) {
-          if (!(err instanceof RetryableError)) throw err;
-        }
-      }
-      if (this.objects.writes.length === before) return;
-    }
-  }
-
-  async apply(name: string, spec: Omit<SignatureRule['spec'], 'policyRef'> & { policy?: string }): Promise<SignatureRule> {
-    const { policy, ...rest } = spec;
-    await this.objects.create(NS, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'SignatureRule', metadata: { name, namespace: NS }, spec: { ...rest, ...(policy ? { policyRef: { name: policy } } : {}) } } as SignatureRule);
-    await this.settle();
-    return this.sr(name)!;
-  }
-
-  async poll(): Promise<void> {
-    for (const p of this.policies.values()) await this.sync.syncPolicy(p);
-    await this.settle();
-  }
-}
 
 const ampSpec = { signature: { protocol: 'udp' as const, destination: VICTIM, sourcePort: 161 }, action: { type: 'drop' as const }, durationSeconds: 600, vector: 'udp_amplification', policy: 'web' };
 const ampId = signatureId(ampSpec.signature);
 
 describe('SignatureRule lifecycle (fake agents, injected clock)', () => {
   it('is pushed to every agent of its policy and becomes Active, with the rule in words; deleting it removes it from every agent', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A, B]);
     const sr = await h.apply('snmp', ampSpec);
     assert.equal(sr.status?.phase, 'Active');
@@ -144,7 +44,7 @@ describe('SignatureRule lifecycle (fake agents, injected clock)', () => {
   });
 
   it('expires on time; the policy\'s longest duration caps what is pushed', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A], { mitigation: { signatureLimits: { maxDurationSeconds: 120 } } });
     await h.apply('snmp', { ...ampSpec, durationSeconds: 100 });
     assert.ok(h.agent(A).calls.includes(`addSignature ${ampId} 100`));
@@ -158,7 +58,7 @@ describe('SignatureRule lifecycle (fake agents, injected clock)', () => {
   });
 
   it('an unsafe rule (a blanket SYN drop) is Failed with the reason and never sent to an agent', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A, B]);
     const sr = await h.apply('bad', { signature: { protocol: 'tcp', destination: VICTIM, destinationPort: 80, tcpFlags: SYN }, action: { type: 'drop' }, durationSeconds: 60, policy: 'web' });
     assert.equal(sr.status?.phase, 'Failed');
@@ -168,7 +68,7 @@ describe('SignatureRule lifecycle (fake agents, injected clock)', () => {
   });
 
   it('every agent refusing (a victim it does not protect) makes it Failed with the agents\' reason', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A]);
     h.agent(A).mode = 'refuse';
     const sr = await h.apply('snmp', ampSpec);
@@ -179,7 +79,7 @@ describe('SignatureRule lifecycle (fake agents, injected clock)', () => {
 
 describe('agents\' own rules and counters (signature sync)', () => {
   it('an agent\'s auto rule becomes a SignatureRule for every agent of the policy; counters are summed into status', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     const web = h.policy('web', [A, B]);
     const started = h.clock.now();
     h.agent(A).ownSignature({ match: ampSpec.signature, action: ampSpec.action, durationSeconds: 300, vector: 'udp_amplification', label: 'SNMP amplification (udp sport 161)' });
@@ -210,7 +110,7 @@ describe('agents\' own rules and counters (signature sync)', () => {
   });
 
   it('a rule removed on an agent before its expiry releases the SignatureRule on every agent; one lost in a restart is pushed again', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     const web = h.policy('web', [A, B]);
     await h.apply('snmp', ampSpec);
     await h.poll();
@@ -221,7 +121,7 @@ describe('agents\' own rules and counters (signature sync)', () => {
     assert.equal(sr.status?.phase, 'Released');
     assert.equal(h.agent(B).rules.has(ampId), false, 'lifted on the other agent too');
 
-    const h2 = new SrHarness();
+    const h2 = new SignatureRuleHarness();
     const web2 = h2.policy('web', [A]);
     await h2.apply('snmp', ampSpec);
     await h2.sync.syncPolicy(web2);
@@ -242,7 +142,7 @@ describe('defense runner: signature rules from the verdict', () => {
   };
 
   it('auto: a SYN flood gets a synproxy SignatureRule (no per-IP bans), extended while the attack lasts', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A], { mitigation: { signatureLimits: { durationSeconds: 300 } } });
     h.agent(A).analysis = synFlood();
     const out = await h.runner.defend(h.policies.get(`${NS}/web`)!, { reason: 'continuous' });
@@ -267,7 +167,7 @@ describe('defense runner: signature rules from the verdict', () => {
 
   it('propose (and observe mode): no SignatureRule, the proposal in status and one Event', async () => {
     for (const mitigation of [{ signatures: 'propose' as const }, { mode: 'observe' as const }]) {
-      const h = new SrHarness();
+      const h = new SignatureRuleHarness();
       h.policy('web', [A], { mitigation });
       h.agent(A).analysis = synFlood();
       await h.runner.defend(h.policies.get(`${NS}/web`)!, { reason: 'continuous' });
@@ -280,13 +180,13 @@ describe('defense runner: signature rules from the verdict', () => {
   });
 
   it('disabled: nothing planned; maxActive: the rest is skipped with a Warning', async () => {
-    const h = new SrHarness();
+    const h = new SignatureRuleHarness();
     h.policy('web', [A], { mitigation: { signatures: 'disabled' } });
     h.agent(A).analysis = synFlood();
     const out = await h.runner.defend(h.policies.get(`${NS}/web`)!, { reason: 'continuous' });
     assert.deepEqual([out.signatureRules, h.policyObjects.getIn(NS, 'web')?.status?.lastAnalysis?.signatures], [[], []]);
 
-    const h2 = new SrHarness();
+    const h2 = new SignatureRuleHarness();
     h2.policy('web', [A], { mitigation: { signatureLimits: { maxActive: 1 } } });
     const multi = analyzeWindow(buildSlots(2, () => [
       ...fromSources(3000, { dst: VICTIM, kind: 'udp', packets: 20, sport: 47808 }, { firstOctet: 61 }),
