@@ -3,6 +3,7 @@
 // schedule / continuous triggers, and a Lease so that of several replicas
 // exactly one acts. Every replica serves /healthz, /readyz and /metrics.
 import http from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -354,10 +355,22 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const name of nodeBans.unsettled) nodeQueue?.add(name);
   }, 5000);
   silenceTimer.unref();
+  // What NodeBans settles: a report that moved only its revisions and heartbeat (most of them,
+  // one per node per ban change) has nothing for it, and is not queued. Both sides are the API
+  // server's JSON (same key order), so a plain deep comparison is enough; most lists are empty.
+  const sameList = (a: readonly unknown[] | undefined, b: readonly unknown[] | undefined) =>
+    (a?.length ?? 0) === (b?.length ?? 0) && (!a?.length || isDeepStrictEqual(a, b));
+  const ownBansMoved = (before: NodeEntry | undefined, after: NodeEntry) =>
+    !before ||
+    before.policies.size !== after.policies.size ||
+    [...after.policies].some((p) => !before.policies.has(p)) ||
+    before.status.ownBansTotal !== after.status.ownBansTotal ||
+    !sameList(before.status.ownBans, after.status.ownBans) ||
+    !sameList(before.status.released, after.status.released);
   const onReport = (n: FloodgateNode) => {
     const { before, after } = nodeReports.upsert(n);
     nodeMoved(before, after);
-    nodeQueue?.add(after.name);
+    if (ownBansMoved(before, after)) nodeQueue?.add(after.name);
   };
   floodgateNodes.onAdd(onReport);
   floodgateNodes.onUpdate((_o, n) => onReport(n));

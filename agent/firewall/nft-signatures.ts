@@ -238,6 +238,20 @@ export function parseSignatureCounters(json: string): Map<string, DropCounters> 
   return out;
 }
 
+/**
+ * The ids a change only appends (nothing else moved: the same never-block
+ * list, the held rules first and unchanged), or undefined.
+ */
+function appendedRules(held: { exclude: string; rules: ReadonlyMap<string, string> }, next: { exclude: string; rules: ReadonlyMap<string, string> }): string[] | undefined {
+  if (held.exclude !== next.exclude || next.rules.size <= held.rules.size) return undefined;
+  const ids = [...next.rules.keys()];
+  let i = 0;
+  for (const [id, lines] of held.rules) {
+    if (ids[i++] !== id || next.rules.get(id) !== lines) return undefined;
+  }
+  return ids.slice(held.rules.size);
+}
+
 export class NftSignatures implements SignatureFirewall {
   constructor(private readonly exec: CommandExecutor) {}
 
@@ -247,12 +261,15 @@ export class NftSignatures implements SignatureFirewall {
   }
 
   /**
-   * The counters our last transaction left in the table. Listing them before
-   * every change costs a second nft run, on the path from a flood's first
-   * slot to its rule (docs/mitigation.md), so they are listed once and then
-   * known; a transaction that fails (someone changed the table) lists again.
+   * What our last transaction left in the table: each rule's nft lines (by
+   * id, in order) and the never-block list. Listing the counters before every
+   * change, and rebuilding every chain for one new rule, cost time on the path
+   * from a flood's first slot to its rule (docs/mitigation.md). So a change
+   * that only appends rules appends them (the layout a rebuild would give),
+   * anything else rebuilds with the counters it knows, and after a failed
+   * transaction (someone changed the table) it lists them again.
    */
-  private present: string[] | undefined;
+  private held: { exclude: string; rules: Map<string, string> } | undefined;
 
   private async counterNames(): Promise<string[]> {
     const r = await this.exec(['nft', '-j', 'list', 'counters', 'table', 'inet', 'floodgate'], { allowFailure: true });
@@ -261,17 +278,31 @@ export class NftSignatures implements SignatureFirewall {
   }
 
   async sync(rules: readonly FirewallSignature[], exclude: readonly string[]): Promise<void> {
-    const known = this.present;
-    this.present = undefined;
-    const attempt = async (present: readonly string[]) => this.run(`add table ${TABLE}\n${nftSignatureScript(rules, exclude, present)}`);
-    if (known) {
+    const held = this.held;
+    this.held = undefined;
+    const next = { exclude: exclude.join(','), rules: new Map(rules.map((r) => [r.id, nftRulesOf(r).map((cr) => `add rule ${TABLE} ${cr.chain} ${cr.rule}`).join('\n')])) };
+    const added = held ? appendedRules(held, next) : undefined;
+    if (added?.length) {
       try {
-        await attempt(known);
+        await this.run(`${added.map((id) => `add counter ${TABLE} ${counterName(id)}\n${next.rules.get(id)}`).join('\n')}\n`);
+        this.held = next;
+        return;
       } catch {
-        await attempt(await this.counterNames());
+        /* rebuilt below, with the counters listed */
       }
-    } else await attempt(await this.counterNames());
-    this.present = rules.map((r) => counterName(r.id));
+    }
+    const rebuild = async (present: readonly string[]) => this.run(`add table ${TABLE}\n${nftSignatureScript(rules, exclude, present)}`);
+    if (held && !added) {
+      try {
+        await rebuild([...held.rules.keys()].map(counterName));
+        this.held = next;
+        return;
+      } catch {
+        /* listed below */
+      }
+    }
+    await rebuild(await this.counterNames());
+    this.held = next;
   }
 
   async counters(): Promise<Map<string, DropCounters>> {

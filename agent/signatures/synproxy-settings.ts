@@ -102,8 +102,8 @@ export class SynproxySettings {
   async readiness(destination: string): Promise<SynproxyReadiness> {
     if (this.mode === 'disabled') return { ready: false, reason: 'synproxy is disabled in the agent config (signatures.synproxy)' };
     if (this.mode === 'manage') await this.manage();
-    const loose = await this.sys.read(LOOSE);
-    const cookies = await this.sys.read(COOKIES);
+    // Read side by side: this is on the way from a flood's first slot to its rule.
+    const [loose, cookies] = await Promise.all([this.sys.read(LOOSE), this.sys.read(COOKIES)]);
     if (loose === undefined) return { ready: false, reason: 'conntrack is not loaded here (no net.netfilter.nf_conntrack_tcp_loose)' };
     if (loose !== '0') return { ready: false, reason: `net.netfilter.nf_conntrack_tcp_loose is ${loose}, synproxy needs 0 (or signatures.synproxy: manage)` };
     if (cookies === undefined || cookies === '0') return { ready: false, reason: 'net.ipv4.tcp_syncookies is 0, synproxy needs SYN cookies' };
@@ -113,14 +113,21 @@ export class SynproxySettings {
   /** The options the service at `destination` would announce itself. */
   async options(destination: string): Promise<SynproxyOptions> {
     const v6 = parseAddress(destination)?.family === 6;
-    const mtu = (await this.sys.mtu(destination, this.captureInterface)) ?? 1500;
-    const rmem = Number((await this.sys.read('net/ipv4/tcp_rmem'))?.split(/\s+/)[2] ?? 6291456);
-    const rmemMax = Number((await this.sys.read('net/core/rmem_max')) ?? 212992);
+    const [mtuRead, rmemText, rmemMaxText, timestamps, sack] = await Promise.all([
+      this.sys.mtu(destination, this.captureInterface),
+      this.sys.read('net/ipv4/tcp_rmem'),
+      this.sys.read('net/core/rmem_max'),
+      this.sys.read('net/ipv4/tcp_timestamps'),
+      this.sys.read('net/ipv4/tcp_sack'),
+    ]);
+    const mtu = mtuRead ?? 1500;
+    const rmem = Number(rmemText?.split(/\s+/)[2] ?? 6291456);
+    const rmemMax = Number(rmemMaxText ?? 212992);
     return {
       mss: Math.max(536, Math.min(65495, mtu - (v6 ? 60 : 40))),
       wscale: linuxWindowScale(Math.max(Number.isFinite(rmem) ? rmem : 0, Number.isFinite(rmemMax) ? rmemMax : 0)),
-      timestamp: (await this.sys.read('net/ipv4/tcp_timestamps')) !== '0',
-      sackPerm: (await this.sys.read('net/ipv4/tcp_sack')) !== '0',
+      timestamp: timestamps !== '0',
+      sackPerm: sack !== '0',
     };
   }
 

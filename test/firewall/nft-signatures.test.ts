@@ -158,21 +158,32 @@ describe('nft signature rules (real nftables in network namespaces)', () => {
   });
 
   it('a change is one nft run (its counters are known), and a table changed behind its back is listed again', async () => {
-    const calls: (readonly string[])[] = [];
-    const counting = new NftBackend({ exec: (argv, opts) => (calls.push(argv), a.exec(argv, opts)) });
+    const calls: { argv: readonly string[]; input?: string }[] = [];
+    const counting = new NftBackend({ exec: (argv, opts) => (calls.push({ argv, input: opts?.input }), a.exec(argv, opts)) });
     await counting.init();
-    const [amp, proxy] = [RULES[0]!, RULES[5]!];
+    const [amp, proxy, icmp] = [RULES[0]!, RULES[5]!, RULES[3]!];
     await counting.signatures.sync([amp, proxy], []);
+    // A new rule (a flood's first): appended in one short transaction, the layout a rebuild gives.
+    calls.length = 0;
+    await counting.signatures.sync([amp, proxy, icmp], []);
+    assert.deepEqual(calls.map((c) => c.argv.slice(0, 2).join(' ')), ['nft -f'], 'no listing on the way to a rule');
+    assert.doesNotMatch(calls[0]!.input ?? '', /flush/, 'nothing rebuilt for an appended rule');
+    const appended = await a.sh('nft', 'list', 'table', 'inet', 'floodgate');
+    await new NftBackend({ exec: a.exec }).signatures.sync([amp, proxy, icmp], []);
+    const rebuilt = await a.sh('nft', 'list', 'table', 'inet', 'floodgate');
+    const layout = (t: string) => t.replace(/packets \d+ bytes \d+/g, '').replace(/handle \d+/g, '');
+    assert.equal(layout(appended), layout(rebuilt));
+    // A removal rebuilds, still without listing.
     calls.length = 0;
     await counting.signatures.sync([amp], []);
-    assert.deepEqual(calls.map((c) => c.slice(0, 2).join(' ')), ['nft -f'], 'no listing on the way to a rule');
-    assert.doesNotMatch(await a.sh('nft', 'list', 'table', 'inet', 'floodgate'), new RegExp(proxy.id));
+    assert.deepEqual(calls.map((c) => c.argv.slice(0, 2).join(' ')), ['nft -f'], 'no listing on the way to a rule');
+    assert.doesNotMatch(await a.sh('nft', 'list', 'table', 'inet', 'floodgate'), new RegExp(`${proxy.id}|${icmp.id}`));
     // Someone else removed the table: the counters it knew are gone, so it lists and still gets there.
     await a.sh('nft', 'delete', 'table', 'inet', 'floodgate');
     await counting.init();
     calls.length = 0;
-    await counting.signatures.sync([proxy], []);
-    assert.ok(calls.some((c) => c.includes('list')), 'listed the counters again');
+    await counting.signatures.sync([amp, proxy], []);
+    assert.ok(calls.some((c) => c.argv.includes('list')), 'listed the counters again');
     assert.match(await a.sh('nft', 'list', 'table', 'inet', 'floodgate'), new RegExp(`counter sig_${proxy.id} `));
     await counting.signatures.sync([], []);
   });
