@@ -224,6 +224,7 @@ async function main(): Promise<void> {
     await env?.agent.stop().catch(() => undefined);
     await env?.lab.destroy().catch(() => undefined);
     if (process.env.BENCH_KEEP_TMP !== '1') fs.rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
   }
 
   const attacks = rows.filter((r) => r.kind === 'attack');

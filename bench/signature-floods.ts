@@ -316,6 +316,8 @@ export async function signatureFloodRows(lab: Lab, dir: string): Promise<FloodRo
       rows.push(row);
     }
   } finally {
+    // Kept with the bench's directory (BENCH_KEEP_TMP=1): what the agent said, to explain a figure.
+    fs.writeFileSync(path.join(dir, 'signature-agent.log'), agent.logs().join('\n'));
     await agent.stop().catch(() => undefined);
     // The agent's rules and the synproxy setting live in the victim namespace: the lab goes with them.
   }
