@@ -160,11 +160,13 @@ export function nftRulesOf(r: FirewallSignature): ChainRule[] {
       const options = [`mss ${mss}`, `wscale ${wscale}`, ...(a.timestamp ? ['timestamp'] : []), ...(a.sackPerm ? ['sack-perm'] : [])].join(' ');
       const base = [scope, `meta l4proto tcp tcp dport ${int(r.match.destinationPort, 0, 65535, 'destination port')}`].join(' ');
       const syn = 'tcp flags & (syn | ack | rst) == syn';
-      const proxy = `${base} ct state invalid,untracked ${counter} synproxy ${options} ${tag}`;
+      const proxy = `${base} ct state invalid,untracked synproxy ${options} ${tag}`;
       const invalid = `${base} ct state invalid counter drop ${tag}`;
       return [
-        // SYNs bypass conntrack, so the proxy (not the service) answers them with a cookie.
-        { chain: 'sig_early', rule: `${base} ${syn} notrack ${tag}` },
+        // SYNs bypass conntrack, so the proxy (not the service) answers them with a cookie. The
+        // rule's counter is here: it counts the flood's SYNs, each then proxied or, from a martian
+        // source, dropped by the kernel's routing before the proxy (which counts clients' ACKs too).
+        { chain: 'sig_early', rule: `${base} ${syn} ${counter} notrack ${tag}` },
         { chain: 'sig_in', rule: proxy },
         { chain: 'sig_in', rule: invalid },
         { chain: 'sig_fwd', rule: proxy },

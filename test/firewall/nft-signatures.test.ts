@@ -39,8 +39,8 @@ describe('nft signature rules (built from validated values)', () => {
     assert.match(script, /sig_early meta time < "[^"]+" ip daddr 10\.88\.0\.2 ip saddr != @sig_nb4 ip frag-off & 0x3fff != 0 counter name/);
     assert.match(script, /sig_early meta time < "[^"]+" ip6 daddr fd88::2 ip6 saddr != @sig_nb6 exthdr frag exists limit rate over 50\/second burst 10 packets counter name/);
     assert.match(script, /sig_ct meta time < "[^"]+" ip daddr 10\.88\.0\.2 .* tcp flags & \(syn \| rst \| ack\) == \(syn \| ack\) ct state invalid,new counter name/);
-    assert.match(script, /sig_early .* tcp dport 8080 tcp flags & \(syn \| ack \| rst\) == syn notrack comment/);
-    assert.match(script, /sig_in .* tcp dport 8080 ct state invalid,untracked counter name "sig_[0-9a-f]{16}" synproxy mss 1460 wscale 7 timestamp sack-perm/);
+    assert.match(script, /sig_early .* tcp dport 8080 tcp flags & \(syn \| ack \| rst\) == syn counter name "sig_[0-9a-f]{16}" notrack comment/);
+    assert.match(script, /sig_in .* tcp dport 8080 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm/);
     assert.match(script, /sig_fwd .* ct state invalid counter drop comment/);
     assert.match(script, /tcp dport 8000-8100/);
     assert.match(script, /tcp flags & \(fin \| syn \| rst \| psh \| ack \| urg\) == 0x0 counter name/);
@@ -138,7 +138,7 @@ describe('nft signature rules (real nftables in network namespaces)', () => {
       const proxy = RULES[5]!;
       await backend.signatures.sync([proxy], []);
       assert.equal(await canConnect(b, '10.88.0.2', 8080, 3000), true);
-      assert.ok((await counter(proxy.id)) >= 1, 'the proxy answered the SYN');
+      assert.ok((await counter(proxy.id)) >= 1, "the client's SYN was counted on its way to the proxy");
     } finally {
       server.stop();
       await backend.signatures.sync([], []);

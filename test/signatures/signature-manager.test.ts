@@ -137,7 +137,7 @@ describe('signature manager: holding rules', () => {
     for (const c of ['10.244.0.0/16', '10.1.0.1/32', '10.1.0.2/32', '10.1.2.3/32', '127.0.0.0/8', '::1/128']) assert.ok(sync!.exclude.includes(c), `never-block ${c}`);
     // No packet comes from these legitimately (the kernel drops them as martians after the rules):
     // a random-source flood draws an eighth of its sources from them, and the rule must take those too.
-    for (const c of ['224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32', 'ff00::/8']) assert.ok(!sync!.exclude.includes(c), `not exempt: ${c}`);
+    for (const c of ['0.0.0.0/8', '224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32', '::/128', 'ff00::/8']) assert.ok(!sync!.exclude.includes(c), `not exempt: ${c}`);
   });
 
   it('the same match again extends (the later expiry wins); another action for it updates; a batch is one firewall change', async () => {
