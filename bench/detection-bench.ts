@@ -128,7 +128,7 @@ async function live(env: LiveEnv, file: string, truth: DetectionTruth, run: numb
 }
 
 const yes = (b: boolean | undefined) => (b === undefined ? '–' : b ? 'yes' : 'no');
-const ms = (x: number | undefined) => (x === undefined ? '–' : `${x} ms`);
+const ms = (x: number | undefined) => (x === undefined ? '–' : `${Math.round(x)} ms`);
 
 function table(rows: Row[], floods: FloodRow[] = []): string[] {
   const out = [
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     '',
     ...table(rows, floods),
     '',
-    '¹ issue 11 (signature mitigation): live floods against a live web server, the agent on nftables (bench/signature-floods.ts). Time to rule: hping3 spawned to the rule in nft (the agent\'s log). Share dropped: the rule\'s counter over the packets the victim\'s interface received during the whole flood (before the rule too). Benign served: one request every 0.2 s during the flood, with floodgate\'s rules, without them (signatures: disabled), and with FastNetMon\'s ban carried out as a blackhole of the victim. Kernel CPU: system + softirq time of the whole machine per packet received, with vs without the rules.',
+    '¹ issue 11 (signature mitigation): live floods against a live web server, the agent on nftables (bench/signature-floods.ts). Time to rule: the flood\'s first packet at the victim\'s interface (its kernel timestamp, tcpdump -c 1 on the attacker\'s MAC) to the rule in nft (the agent\'s log, same clock); from hping3\'s spawn beside it. Share dropped: the rule\'s counter over the packets the victim\'s interface received during the whole flood (before the rule too), and from the rule on. Floods last 25 s (BENCH_FLOOD_SECONDS), the time-to-rule runs 2 s. Benign served: one request every 0.2 s during the flood, with floodgate\'s rules, without them (signatures: disabled), and with FastNetMon\'s ban carried out as a blackhole of the victim. Kernel CPU: system + softirq time of the whole machine per packet received, with vs without the rules.',
     ...(floods.length ? ['', ...mitigationTargets(floods)] : []),
     '',
     `every attack detected offline at the defaults, vectors named: ${offlineAll ? 'MET' : 'MISSED'}`,
