@@ -280,9 +280,12 @@ export class NftSignatures implements SignatureFirewall {
   }
 
   async sync(rules: readonly FirewallSignature[], exclude: readonly string[]): Promise<void> {
+    // Built (and refused: FirewallInputError) before anything runs, so a refusal changes nothing.
+    const next = { exclude: exclude.join(','), rules: new Map(rules.map((r) => [r.id, nftRulesOf(r).map((cr) => `add rule ${TABLE} ${cr.chain} ${cr.rule}`).join('\n')])) };
+    const twice = rules.find((r, i) => rules.findIndex((o) => o.id === r.id) !== i);
+    if (twice) throw new FirewallInputError(`signature rule ${twice.id} given twice`);
     const held = this.held;
     this.held = undefined;
-    const next = { exclude: exclude.join(','), rules: new Map(rules.map((r) => [r.id, nftRulesOf(r).map((cr) => `add rule ${TABLE} ${cr.chain} ${cr.rule}`).join('\n')])) };
     const added = held ? appendedRules(held, next) : undefined;
     if (added?.length) {
       try {

@@ -169,6 +169,10 @@ describe('nft signature rules (real nftables in network namespaces)', () => {
     assert.deepEqual(calls.map((c) => c.argv.slice(0, 2).join(' ')), ['nft -f'], 'no listing on the way to a rule');
     assert.doesNotMatch(calls[0]!.input ?? '', /flush/, 'nothing rebuilt for an appended rule');
     const appended = await a.sh('nft', 'list', 'table', 'inet', 'floodgate');
+    // A rule given twice is refused, not appended: nothing runs.
+    calls.length = 0;
+    await assert.rejects(counting.signatures.sync([amp, proxy, icmp, RULES[7]!, RULES[7]!], []), FirewallInputError);
+    assert.deepEqual(calls.filter((c) => c.argv.includes('-f')), [], 'no transaction for a refused change');
     await new NftBackend({ exec: a.exec }).signatures.sync([amp, proxy, icmp], []);
     const rebuilt = await a.sh('nft', 'list', 'table', 'inet', 'floodgate');
     const layout = (t: string) => t.replace(/packets \d+ bytes \d+/g, '').replace(/handle \d+/g, '');
