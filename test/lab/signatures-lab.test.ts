@@ -199,7 +199,7 @@ spec:
   let synRule: { sr: SignatureRule; id: string } | undefined;
 
   it('a spoofed SYN flood to the live web server: synproxy (notrack + proxy), counted; it survives an agent restart and expires on time', async () => {
-    const sr = await floodAndCheck('SYN flood', 'syn_flood', 10, ['-S', '-p', '80', '--rand-source'], /tcp dport 80 tcp flags syn \/ syn,rst,ack notrack/);
+    const sr = await floodAndCheck('SYN flood', 'syn_flood', 10, ['-S', '-p', '80', '--rand-source'], /tcp dport 80 tcp flags syn \/ syn,rst,ack counter name "sig_[0-9a-f]{16}" notrack/);
     assert.equal(sr.spec.action.type, 'synproxy');
     assert.match(sr.status?.applied ?? '', /^synproxy mss \d+ wscale \d+/);
     assert.match(await nftTable(), /synproxy mss \d+ wscale \d+ timestamp sack-perm/);
@@ -280,7 +280,9 @@ spec:
     assert.match(failed.status?.message ?? '', /10\.91\.0\.20 is not an address this agent protects/);
     console.error(`\n$ kubectl get sr -n ${NS} -o wide\n${(await k(['-n', NS, 'get', 'sr', '-o', 'wide'])).stdout}`);
     assert.deepEqual((await agentRules()).map((r) => r.id).sort(), heldBefore, 'the agent holds nothing new');
-    assert.equal(await nftTable(), before, 'nft unchanged');
+    // Counters of the rules already held may move (a client's SYNs meet the SYN rule's notrack).
+    const rulesOnly = (t: string) => t.replace(/packets \d+ bytes \d+/g, 'packets _ bytes _');
+    assert.equal(rulesOnly(await nftTable()), rulesOnly(before), 'nft unchanged');
     void synRule;
   });
 });
