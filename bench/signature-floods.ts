@@ -25,6 +25,7 @@ import type { SignatureList } from '../api/agent/v1/types.js';
 import type { AttackRecord } from '../api/agent/v1/types.js';
 import type { Lab } from '../test/lab/lab-network.js';
 import { startLabAgent, type LabAgent } from '../test/lab/lab-agent.js';
+import { macOf } from '../test/lab/replay.js';
 import { ensureFastnetmon, readFnmAttackType, readFnmBan, startFastnetmon, writeFnmConfig } from './agent/fastnetmon.js';
 import { envNumber, log, median, sleep } from './bench-util.js';
 
@@ -104,16 +105,9 @@ function benignClient(lab: Lab): { stop(): Promise<Served> } {
   };
 }
 
-async function macOf(lab: Lab, host: Lab['attacker']): Promise<string> {
-  const r = await lab.exec(host.ns, 'cat', [`/sys/class/net/${host.dev}/address`]);
-  const mac = r.stdout.trim();
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new Error(`no MAC address for ${host.ns}/${host.dev}: ${JSON.stringify(mac)}`);
-  return mac;
-}
-
 /** The kernel's receive time (epoch ms) of the first packet from the attacker at the victim's interface. */
 async function firstPacketWatch(lab: Lab): Promise<{ ready: Promise<void>; at: Promise<number | undefined>; stop(): void }> {
-  const mac = await macOf(lab, lab.attacker);
+  const mac = await macOf(lab, lab.attacker.ns, lab.attacker.dev);
   const proc = execa('ip', ['netns', 'exec', lab.victim.ns, 'tcpdump', '-i', lab.victim.dev, '-c', '1', '-n', '-tt', '--time-stamp-precision=micro', 'ether', 'src', mac], { reject: false });
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));

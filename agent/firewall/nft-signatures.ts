@@ -194,6 +194,23 @@ function excludeElements(exclude: readonly string[], family: Family): string[] {
  * `present`: counter names there now (sig_*), so those of gone rules are deleted.
  */
 export function nftSignatureScript(rules: readonly FirewallSignature[], exclude: readonly string[], present: readonly string[] = []): string {
+  return scriptOf(signatureLines(rules), exclude, present);
+}
+
+/**
+ * Each rule's part of a transaction, by id in order: its counter, then its
+ * nft rules. A rule given twice is refused (FirewallInputError).
+ */
+function signatureLines(rules: readonly FirewallSignature[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of rules) {
+    if (out.has(r.id)) throw new FirewallInputError(`signature rule ${r.id} given twice`);
+    out.set(r.id, [`add counter ${TABLE} ${counterName(r.id)}`, ...nftRulesOf(r).map((cr) => `add rule ${TABLE} ${cr.chain} ${cr.rule}`)].join('\n'));
+  }
+  return out;
+}
+
+function scriptOf(perRule: ReadonlyMap<string, string>, exclude: readonly string[], present: readonly string[]): string {
   const lines: string[] = [];
   for (const family of [4, 6] as const) {
     const set = `${TABLE} ${NEVER_BLOCK[family]}`;
@@ -208,16 +225,8 @@ export function nftSignatureScript(rules: readonly FirewallSignature[], exclude:
   // keeps counting its own drops and a rule's limit is not spent on them.
   lines.push(...NFT_BAN_SETS.trim().split('\n'));
   for (const rule of NFT_BANNED_RETURN_RULES) lines.push(`add rule ${TABLE} ${SIG_CHAINS.early.name} ${rule}`);
-  const wanted = new Set<string>();
-  const body: string[] = [];
-  for (const r of rules) {
-    const name = counterName(r.id);
-    if (wanted.has(name)) throw new FirewallInputError(`signature rule ${r.id} given twice`);
-    wanted.add(name);
-    lines.push(`add counter ${TABLE} ${name}`);
-    for (const cr of nftRulesOf(r)) body.push(`add rule ${TABLE} ${cr.chain} ${cr.rule}`);
-  }
-  lines.push(...body);
+  lines.push(...perRule.values());
+  const wanted = new Set([...perRule.keys()].map(counterName));
   for (const name of present) if (/^sig_[0-9a-f]{16}$/.test(name) && !wanted.has(name)) lines.push(`delete counter ${TABLE} ${name}`);
   return `${lines.join('\n')}\n`;
 }
@@ -263,7 +272,7 @@ export class NftSignatures implements SignatureFirewall {
   }
 
   /**
-   * What our last transaction left in the table: each rule's nft lines (by
+   * What our last transaction left in the table: each rule's lines (by
    * id, in order) and the never-block list. Listing the counters before every
    * change, and rebuilding every chain for one new rule, cost time on the path
    * from a flood's first slot to its rule (docs/mitigation.md). So a change
@@ -281,22 +290,20 @@ export class NftSignatures implements SignatureFirewall {
 
   async sync(rules: readonly FirewallSignature[], exclude: readonly string[]): Promise<void> {
     // Built (and refused: FirewallInputError) before anything runs, so a refusal changes nothing.
-    const next = { exclude: exclude.join(','), rules: new Map(rules.map((r) => [r.id, nftRulesOf(r).map((cr) => `add rule ${TABLE} ${cr.chain} ${cr.rule}`).join('\n')])) };
-    const twice = rules.find((r, i) => rules.findIndex((o) => o.id === r.id) !== i);
-    if (twice) throw new FirewallInputError(`signature rule ${twice.id} given twice`);
+    const next = { exclude: exclude.join(','), rules: signatureLines(rules) };
     const held = this.held;
     this.held = undefined;
     const added = held ? appendedRules(held, next) : undefined;
     if (added?.length) {
       try {
-        await this.run(`${added.map((id) => `add counter ${TABLE} ${counterName(id)}\n${next.rules.get(id)}`).join('\n')}\n`);
+        await this.run(`${added.map((id) => next.rules.get(id)).join('\n')}\n`);
         this.held = next;
         return;
       } catch {
         /* rebuilt below, with the counters listed */
       }
     }
-    const rebuild = async (present: readonly string[]) => this.run(`add table ${TABLE}\n${nftSignatureScript(rules, exclude, present)}`);
+    const rebuild = async (present: readonly string[]) => this.run(`add table ${TABLE}\n${scriptOf(next.rules, exclude, present)}`);
     if (held && !added) {
       try {
         await rebuild([...held.rules.keys()].map(counterName));

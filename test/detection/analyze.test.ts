@@ -471,14 +471,16 @@ describe('the first slots of a single-source flood', () => {
   // no signature rule may be asked for (it would outlive the ban and limit
   // every client's SYNs).
   const attacker = '203.0.113.66';
-  const slot = buildSlot({
-    start: 0,
-    widthMs: 300,
-    flows: [
-      { src: attacker, dst: VICTIM, kind: 'syn', packets: 342, dport: 80, out: { packets: 342, kind: 'synack' } },
-      { src: attacker, dst: VICTIM, kind: 'rst', packets: 342, dport: 80 },
-    ],
-  });
+  const flood = (widthMs: number, syns: number) =>
+    buildSlot({
+      start: 0,
+      widthMs,
+      flows: [
+        { src: attacker, dst: VICTIM, kind: 'syn', packets: syns, dport: 80, out: { packets: syns, kind: 'synack' } },
+        { src: attacker, dst: VICTIM, kind: 'rst', packets: syns, dport: 80 },
+      ],
+    });
+  const slot = flood(300, 342);
 
   it('is an attack per-IP bans will stop, not one that needs a signature rule', () => {
     const v = analyzeWindow([slot]);
@@ -489,14 +491,7 @@ describe('the first slots of a single-source flood', () => {
   });
 
   it('with enough packets, the flooder is chosen by the share rule, its RSTs counted with its SYNs', () => {
-    const second = buildSlot({
-      start: 0,
-      widthMs: 1000,
-      flows: [
-        { src: attacker, dst: VICTIM, kind: 'syn', packets: 1500, dport: 80, out: { packets: 1500, kind: 'synack' } },
-        { src: attacker, dst: VICTIM, kind: 'rst', packets: 1500, dport: 80 },
-      ],
-    });
+    const second = flood(1000, 1500);
     const v = analyzeWindow([second]);
     assert.deepEqual(v.attackers.map((a) => a.ip), [attacker], 'under the per-source rate, yet chosen');
     assert.equal(onlyVictim(v).signatureRuleNeeded, false, onlyVictim(v).note);
