@@ -6,15 +6,20 @@
 // one forked process (bench/fanout/sim-process.ts: the agent's own watch,
 // report and ban manager per node, dry-run firewall), then
 //   - idle: 15 s with nothing happening (heartbeats; for push, the polling);
-//   - rounds: a BlockEvent is created; the time until each node's firewall
-//     holds it (p50, p99, all nodes); deleted; the time until each has lifted
-//     it (all nodes); the controller's and the API server's CPU and RSS, and
-//     the API server's requests per second (apiserver_request_total).
+//   - rounds, at a fixed pace whatever N (one every BENCH_FANOUT_ROUND_SECONDS,
+//     so that every N does the same work in the same time): a BlockEvent is
+//     created; the time until each node's firewall holds it (p50, p99, all
+//     nodes); deleted half a round later; the time until each has lifted it
+//     (all nodes); the controller's and the API server's CPU and RSS, and the
+//     API server's requests per second (apiserver_request_total);
+//   - then, outside the measured window, one more BlockEvent: the time until
+//     its status counts every node ("applied on N/N nodes").
 // Targets: 1,000 nodes hold a ban 2 s after the BlockEvent is created (p99);
 // the controller's CPU and memory within 20% from 10 to 1,000 nodes.
 //
 // Knobs: BENCH_FANOUT_NODES (10,100,1000), BENCH_FANOUT_PUSH_NODES (10,100),
-// BENCH_FANOUT_ROUNDS (5), BENCH_FANOUT_IDLE_SECONDS (15),
+// BENCH_FANOUT_ROUNDS (5), BENCH_FANOUT_ROUND_SECONDS (10), BENCH_FANOUT_WAVE (BlockEvents
+// per round, 1), BENCH_FANOUT_IDLE_SECONDS (15),
 // BENCH_FANOUT_HEARTBEAT_SECONDS (60, the agent's default), BENCH_CP_STATE_DIR.
 // Run it alone on the machine (it starts an API server: under the shared lock).
 import { fork, type ChildProcess } from 'node:child_process';
@@ -158,9 +163,7 @@ async function until<T>(what: string, timeoutMs: number, everyMs: number, fn: ()
 interface Round {
   appliedMs: number[];
   allAppliedMs: number;
-  statusMs: number;
   allRemovedMs: number;
-  goneMs: number;
 }
 
 interface Row {
@@ -168,6 +171,8 @@ interface Row {
   nodes: number;
   startSeconds: number;
   rounds: Round[];
+  /** One BlockEvent, after the rounds: created → its status counts every node. */
+  statusMs: number;
   idle: Window;
   busy: Window;
   controllerRssAfter: number;
@@ -181,7 +186,6 @@ let ipSeq = 0;
 /** What the bench sees of its BlockEvents through one watch (so that its own polling costs the API server nothing). */
 class BlockEventWatch {
   private readonly statusAt = new Map<string, number>();
-  private readonly goneAt = new Map<string, number>();
   private handle?: { stop(): void };
 
   constructor(private readonly want: (name: string, status: { phase?: string; message?: string }) => boolean) {}
@@ -192,8 +196,7 @@ class BlockEventWatch {
     this.handle = api.watch(path0, resourceVersion, (type, obj) => {
       const o = obj as { metadata?: { name?: string }; status?: { phase?: string; message?: string } };
       const name = o.metadata?.name ?? '';
-      if (type === 'DELETED') this.goneAt.set(name, Date.now());
-      else if (!this.statusAt.has(name) && o.status && this.want(name, o.status)) this.statusAt.set(name, Date.now());
+      if (type !== 'DELETED' && !this.statusAt.has(name) && o.status && this.want(name, o.status)) this.statusAt.set(name, Date.now());
     });
     onTeardown('stop the BlockEvent watch', async () => this.stop());
   }
@@ -202,52 +205,79 @@ class BlockEventWatch {
     return this.statusAt.get(name);
   }
 
-  gone(name: string): number | undefined {
-    return this.goneAt.get(name);
-  }
-
   stop(): void {
     this.handle?.stop();
   }
 }
 
-async function rounds(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, count: number): Promise<Round[]> {
-  const out: Round[] = [];
-  const want = mode === 'watch' ? new RegExp(`applied on ${n}/${n} nodes`) : new RegExp(`held by ${n} agent`);
-  const seen = new BlockEventWatch((_name, st) => st.phase === 'Active' && want.test(st.message ?? ''));
-  await seen.start(api);
-  try {
-    for (let r = 0; r < count; r++) {
-      const seq = ++ipSeq;
-      const ip = `198.18.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
-      const cidr = `${ip}/32`;
-      const name = `fanout-${mode}-${n}-${r}`;
-      const path0 = `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`;
-      const t0 = Date.now();
-      await api.json('POST', path0, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name, namespace: NS }, spec: { ip, policyRef: { name: policy }, durationSeconds: 3600, reason: 'bench:fanout' } });
-      const applied = await until(`${cidr} on all ${n} nodes`, 180_000, 20, async () => {
-        const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
-        return Object.keys(t.applied).length >= n ? Object.values(t.applied) : undefined;
-      });
-      const appliedMs = applied.map((at) => at - t0);
-      const statusAt = await until(`status of ${name} saying ${want}`, 120_000, 20, async () => seen.status(name));
-      const t1 = Date.now();
-      await api.json('DELETE', `${path0}/${name}`);
-      const removed = await until(`${cidr} lifted on all ${n} nodes`, 180_000, 20, async () => {
-        const t = (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
-        return Object.keys(t.removed).length >= n ? Object.values(t.removed) : undefined;
-      });
-      const goneAt = await until(`${name} gone`, 180_000, 20, async () => seen.gone(name));
-      await sim.ask({ cmd: 'forget', cidr });
-      const round = { appliedMs, allAppliedMs: Math.max(...appliedMs), statusMs: statusAt - t0, allRemovedMs: Math.max(...removed.map((at) => at - t1)), goneMs: goneAt - t1 };
-      out.push(round);
-      log(`${mode} N=${n} round ${r + 1}: all nodes hold it after ${round.allAppliedMs} ms (p50 ${percentile(appliedMs, 50)} ms), status ${n}/${n} after ${round.statusMs} ms, lifted everywhere ${round.allRemovedMs} ms after the delete, object gone after ${round.goneMs} ms`);
-      await sleep(1000);
-    }
-  } finally {
-    seen.stop();
+/** BlockEvents (one, or a wave of them) through the nodes: created, held everywhere, deleted, lifted everywhere. */
+async function oneBan(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, name: string, deleteAt: () => number, seen?: { watch: BlockEventWatch; timeoutMs: number }, wave = 1): Promise<Round & { statusMs?: number }> {
+  const bans = Array.from({ length: wave }, (_, i) => {
+    const seq = ++ipSeq;
+    const ip = `198.18.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
+    return { ip, cidr: `${ip}/32`, name: wave === 1 ? name : `${name}-${i}` };
+  });
+  const path0 = `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/blockevents`;
+  const t0 = Date.now();
+  await Promise.all(bans.map((b) => api.json('POST', path0, { apiVersion: 'floodgate.dev/v1alpha1', kind: 'BlockEvent', metadata: { name: b.name, namespace: NS }, spec: { ip: b.ip, policyRef: { name: policy }, durationSeconds: 3600, reason: 'bench:fanout' } })));
+  const times = async (cidr: string) => (await sim.ask({ cmd: 'times', cidr })) as Extract<SimReply, { reply: 'times' }>;
+  const appliedMs: number[] = [];
+  for (const b of bans) {
+    const applied = await until(`${b.cidr} on all ${n} nodes`, 180_000, 20, async () => {
+      const t = await times(b.cidr);
+      return Object.keys(t.applied).length >= n ? Object.values(t.applied) : undefined;
+    });
+    appliedMs.push(...applied.map((at) => at - t0));
   }
+  const first = bans[0] as (typeof bans)[number];
+  const statusAt = seen ? await until(`status of ${first.name} counting all ${n} nodes`, seen.timeoutMs, 20, async () => seen.watch.status(first.name)) : undefined;
+  await sleep(Math.max(0, deleteAt() - Date.now()));
+  const t1 = Date.now();
+  await Promise.all(bans.map((b) => api.json('DELETE', `${path0}/${b.name}`)));
+  let allRemovedMs = 0;
+  for (const b of bans) {
+    const removed = await until(`${b.cidr} lifted on all ${n} nodes`, 180_000, 20, async () => {
+      const t = await times(b.cidr);
+      return Object.keys(t.removed).length >= n ? Object.values(t.removed) : undefined;
+    });
+    allRemovedMs = Math.max(allRemovedMs, ...removed.map((at) => at - t1));
+    await sim.ask({ cmd: 'forget', cidr: b.cidr });
+  }
+  return { appliedMs, allAppliedMs: Math.max(...appliedMs), allRemovedMs, ...(statusAt !== undefined ? { statusMs: statusAt - t0 } : {}) };
+}
+
+/**
+ * The measured rounds, at a fixed pace whatever N: one BlockEvent created every
+ * roundSeconds and deleted half a round later (or once every node holds it),
+ * so that the CPU and requests of different N are the same work over the same
+ * time. The status count is not waited for here (see statusRound).
+ */
+async function rounds(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, count: number, roundMs: number, wave: number): Promise<Round[]> {
+  const out: Round[] = [];
+  const start = Date.now();
+  for (let r = 0; r < count; r++) {
+    await sleep(Math.max(0, start + r * roundMs - Date.now()));
+    const at = start + r * roundMs;
+    const round = await oneBan(mode, n, policy, api, sim, `fanout-${mode}-${n}-${r}`, () => at + roundMs / 2, undefined, wave);
+    out.push(round);
+    log(`${mode} N=${n} round ${r + 1}: all nodes hold it after ${round.allAppliedMs} ms (p50 ${percentile(round.appliedMs, 50)} ms), lifted everywhere ${round.allRemovedMs} ms after the delete`);
+  }
+  await sleep(Math.max(0, start + count * roundMs - Date.now()));
   return out;
+}
+
+/** After the measured window: how long one BlockEvent's status takes to count every node. */
+async function statusRound(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, heartbeat: number): Promise<number> {
+  const want = mode === 'watch' ? new RegExp(`applied on ${n}/${n} nodes`) : new RegExp(`held by ${n} agent`);
+  const watch = new BlockEventWatch((_name, st) => st.phase === 'Active' && want.test(st.message ?? ''));
+  await watch.start(api);
+  try {
+    const round = await oneBan(mode, n, policy, api, sim, `fanout-${mode}-${n}-status`, () => 0, { watch, timeoutMs: (heartbeat * 3 + 60) * 1000 });
+    log(`${mode} N=${n} status: ${n}/${n} after ${round.statusMs} ms (all nodes held it after ${round.allAppliedMs} ms)`);
+    return round.statusMs ?? NaN;
+  } finally {
+    watch.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -256,8 +286,11 @@ async function main(): Promise<void> {
   const roundCount = envNumber('BENCH_FANOUT_ROUNDS', 5, 1);
   const idleSeconds = envNumber('BENCH_FANOUT_IDLE_SECONDS', 15, 1);
   const heartbeat = envNumber('BENCH_FANOUT_HEARTBEAT_SECONDS', 60, 1);
+  const roundSeconds = envNumber('BENCH_FANOUT_ROUND_SECONDS', 10, 2);
+  // BlockEvents per round: 1, a ban now and then; more, an attack's wave of them.
+  const wave = envNumber('BENCH_FANOUT_WAVE', 1, 1);
   const stateDir = process.env.BENCH_CP_STATE_DIR || '/tmp/floodgate-cp-fanout';
-  log(`bench:fanout: watch N=${watchNs.join(',')}, push N=${pushNs.join(',')}, ${roundCount} rounds, heartbeat ${heartbeat} s; ${os.cpus().length} cores, load ${loadAvg()}`);
+  log(`bench:fanout: watch N=${watchNs.join(',')}, push N=${pushNs.join(',')}, ${roundCount} rounds of ${roundSeconds} s with ${wave} BlockEvent(s) each, heartbeat ${heartbeat} s; ${os.cpus().length} cores, load ${loadAvg()}`);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-fanout-'));
   if (process.env.BENCH_FANOUT_KEEP_LOGS === '1') log(`controller logs stay in ${workDir}`);
   else onTeardown(`remove ${workDir}`, async () => fs.rmSync(workDir, { recursive: true, force: true }));
@@ -368,18 +401,19 @@ async function main(): Promise<void> {
       log(`${mode} N=${n}: ready after ${startSeconds.toFixed(1)} s; settling 5 s`);
       await sleep(5000);
       const idle = (await measure(cp, api, controller.pid, sim.pid, () => sleep(idleSeconds * 1000))).window;
-      const busy = await measure(cp, api, controller.pid, sim.pid, () => rounds(mode, n, policy, api, sim, roundCount));
+      const busy = await measure(cp, api, controller.pid, sim.pid, () => rounds(mode, n, policy, api, sim, roundCount, roundSeconds * 1000, wave));
       const rssAfter = procMemory(controller.pid)?.rss ?? NaN;
       const metrics = await fetch(`${controller.probeUrl}/metrics`).then((r) => r.text(), () => '');
       const heap = Number(/^floodgate_controller_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
-      rows.push({ mode, nodes: n, startSeconds, rounds: busy.result, idle, busy: busy.window, controllerRssAfter: rssAfter, controllerHeapUsed: heap });
+      const statusMs = await statusRound(mode, n, policy, api, sim, heartbeat);
+      rows.push({ mode, nodes: n, startSeconds, rounds: busy.result, statusMs, idle, busy: busy.window, controllerRssAfter: rssAfter, controllerHeapUsed: heap });
       if (mode === 'push') {
         await api.json('DELETE', `/apis/floodgate.dev/v1alpha1/namespaces/${NS}/defensepolicies/${policy}`);
         await api.request('DELETE', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent('app=fanout-push')}`);
       }
     } catch (err) {
       log(`${mode} N=${n} FAILED: ${(err as Error).message}`);
-      rows.push({ mode, nodes: n, startSeconds: NaN, rounds: [], idle: {} as Window, busy: {} as Window, controllerRssAfter: NaN, error: (err as Error).message.split('\n')[0] });
+      rows.push({ mode, nodes: n, startSeconds: NaN, rounds: [], statusMs: NaN, idle: {} as Window, busy: {} as Window, controllerRssAfter: NaN, error: (err as Error).message.split('\n')[0] });
     } finally {
       await sim.stop();
       await controller.stop();
@@ -398,16 +432,16 @@ async function main(): Promise<void> {
   for (const [i, [mode, n]] of plan.entries()) {
     await phase(mode, n);
     // The table so far: a long run that is cut short still leaves its figures.
-    if (i < plan.length - 1) report(rows, heartbeat);
+    if (i < plan.length - 1) report(rows, heartbeat, `${roundCount} rounds of ${roundSeconds} s, ${wave} BlockEvent(s) each`);
   }
-  report(rows, heartbeat);
+  report(rows, heartbeat, `${roundCount} rounds of ${roundSeconds} s, ${wave} BlockEvent(s) each`);
 }
 
-function report(rows: Row[], heartbeat: number): void {
+function report(rows: Row[], heartbeat: number, workload: string): void {
   const pct = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)}%` : 'n/a');
   const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'n/a');
   const lines: string[] = [];
-  lines.push(`bench:fanout — ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, load ${loadAvg()}, heartbeat ${heartbeat} s`);
+  lines.push(`bench:fanout — ${new Date().toISOString()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, load ${loadAvg()}, heartbeat ${heartbeat} s, ${workload}`);
   lines.push('');
   lines.push('| mode | nodes | apply p50 | apply p99 | all hold it | status N/N | delete: all lifted | controller CPU idle / rounds | controller RSS (heap used) | API server CPU idle / rounds | API server RSS | API req/s idle / rounds | sim CPU rounds |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -418,7 +452,7 @@ function report(rows: Row[], heartbeat: number): void {
     }
     const all = r.rounds.flatMap((x) => x.appliedMs);
     lines.push(
-      `| ${r.mode} | ${r.nodes} | ${ms(percentile(all, 50))} | ${ms(percentile(all, 99))} | ${ms(percentile(r.rounds.map((x) => x.allAppliedMs), 50))} (worst ${ms(Math.max(...r.rounds.map((x) => x.allAppliedMs)))}) | ${ms(percentile(r.rounds.map((x) => x.statusMs), 50))} | ${ms(percentile(r.rounds.map((x) => x.allRemovedMs), 50))} (gone ${ms(percentile(r.rounds.map((x) => x.goneMs), 50))}) | ${pct(r.idle.controller.cpuPercent)} / ${pct(r.busy.controller.cpuPercent)} | ${fmtMB(r.busy.controller.rssMax)} (${fmtMB(r.controllerHeapUsed ?? NaN)}) | ${pct(r.idle.apiserver.cpuPercent)} / ${pct(r.busy.apiserver.cpuPercent)} | ${fmtMB(r.busy.apiserver.rssMax)} | ${r.idle.requestsPerSecond.toFixed(1)} / ${r.busy.requestsPerSecond.toFixed(1)} | ${pct(r.busy.sim.cpuPercent)} |`,
+      `| ${r.mode} | ${r.nodes} | ${ms(percentile(all, 50))} | ${ms(percentile(all, 99))} | ${ms(percentile(r.rounds.map((x) => x.allAppliedMs), 50))} (worst ${ms(Math.max(...r.rounds.map((x) => x.allAppliedMs)))}) | ${ms(r.statusMs)} | ${ms(percentile(r.rounds.map((x) => x.allRemovedMs), 50))} | ${pct(r.idle.controller.cpuPercent)} / ${pct(r.busy.controller.cpuPercent)} | ${fmtMB(r.busy.controller.rssMax)} (${fmtMB(r.controllerHeapUsed ?? NaN)}) | ${pct(r.idle.apiserver.cpuPercent)} / ${pct(r.busy.apiserver.cpuPercent)} | ${fmtMB(r.busy.apiserver.rssMax)} | ${r.idle.requestsPerSecond.toFixed(1)} / ${r.busy.requestsPerSecond.toFixed(1)} | ${pct(r.busy.sim.cpuPercent)} |`,
     );
   }
   lines.push('');

@@ -310,15 +310,18 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // A report that moved changes the count of the BlockEvents it enforces: bring back those whose
   // holding on this node may have changed, after a short delay so that a wave of reports coalesces.
+  // The delay grows with the nodes counted (5 ms each, at most 5 s): every status write reaches
+  // every node's watch, and the nodes spread their reports over nodes / reportsPerSecond anyway.
   const countDelayMs = opts.nodeCountDelayMs ?? 500;
   const delayed = new Map<string, NodeJS.Timeout>();
   const recount = (kind: EnforcedKind, key: string) => {
     const id = `${kind}|${key}`;
     if (delayed.has(id)) return;
+    const desired = (kind === 'BlockEvent' ? blockEvents.getByKey(key) : signatureRules.getByKey(key))?.status?.nodes?.desired ?? 0;
     delayed.set(id, setTimeout(() => {
       delayed.delete(id);
       (kind === 'BlockEvent' ? beQueue : srQueue)?.add(key);
-    }, countDelayMs));
+    }, Math.max(countDelayMs, Math.min(5000, desired * 5))));
   };
   type Enforced = BlockEvent | SignatureRule;
   const enforced: [EnforcedKind, () => Enforced[]][] = [['BlockEvent', () => blockEvents.list()], ['SignatureRule', () => signatureRules.list()]];

@@ -67,6 +67,11 @@ export const kubeSectionSchema = z
       .optional(),
     /** Write the report at least this often (the controller calls a node silent after 3). */
     heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
+    /**
+     * The reports that count a new ban: the nodes of one policy write about this many a second
+     * together (each waits a random part of nodes / this, at most a heartbeat). docs/fanout.md.
+     */
+    reportsPerSecond: z.number().min(1).max(10_000).default(20),
     /** Full relist of BlockEvents and DefensePolicies this often. */
     relistSeconds: z.number().int().min(10).max(86400).default(300),
   });

@@ -66,6 +66,24 @@ export interface KubeWatchOptions {
   onReconciled?: (state: EnforcementState, at: number) => void;
 }
 
+/**
+ * How many nodes report on the objects behind new report entries ("<b|s> <h|f|r>
+ * <namespace>/<name> ...", EnforcementState.entries): the most any of their
+ * policies counts (status.enforcingNodes, written by the controller); 1 for
+ * an object bound to one node, or when the policy does not say.
+ */
+export function fanOut(news: readonly string[], policies: readonly DefensePolicy[], get: (kind: string, key: string) => BlockEvent | SignatureRule | undefined): number {
+  const nodesOf = new Map(policies.map((p) => [policyKey(p), p.status?.enforcingNodes ?? 1]));
+  let most = 1;
+  for (const line of news) {
+    const [kind = '', , key = ''] = line.split(' ');
+    const obj = get(kind, key);
+    if (!obj || obj.spec.agent || !obj.spec.policyRef) continue;
+    most = Math.max(most, nodesOf.get(`${obj.metadata.namespace ?? 'default'}/${obj.spec.policyRef.name}`) ?? 1);
+  }
+  return most;
+}
+
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -313,13 +331,17 @@ export class KubeWatch {
     // else (the controller's status write of an object, another node's object, something
     // lifted or expired here) moves the report only in memory: the next write or heartbeat
     // carries it.
+    // Something newly held and nothing else is progress: spread over the nodes that enforce it
+    // (node-report.ts); a refusal, a release, new policies or own bans are written at once.
     const text = JSON.stringify(fields);
     const entries = [...(bans?.entries ?? []).map((e) => `b ${e}`), ...(rules?.entries ?? []).map((e) => `s ${e}`)];
-    const news = entries.some((e) => !this.lastEntries.has(e));
+    const news = entries.filter((e) => !this.lastEntries.has(e));
     this.lastEntries = new Set(entries);
-    if (news || text !== this.lastFields || listed) {
+    if (text !== this.lastFields || listed) {
       this.lastFields = text;
       reporter.update({ ...withCounts, ...(listed ? { lastSync: rfc3339(now) } : {}) });
+    } else if (news.length) {
+      reporter.progress(withCounts, fanOut(news, policies, (kind, key) => (kind === 'b' ? this.blockEvents.getByKey(key) : this.signatureRules?.getByKey(key))));
     } else reporter.quietly(withCounts);
     if (listed && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
   }

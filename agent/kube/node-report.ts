@@ -4,7 +4,12 @@
 //
 // Writes are coalesced (at most one per minIntervalMs; a change waits at most
 // that long) and repeated every heartbeatSeconds, so the controller can tell a
-// node that stopped reporting. A write that fails marks the agent cut off from
+// node that stopped reporting. A write that only says "now held" (progress())
+// waits a random part of nodes / reportsPerSecond seconds: every node of a
+// policy gets a ban within a second, and without the spread all of them would
+// write at once, so the controller and the API server would pay per node per
+// ban. Spread, the nodes of one policy write about reportsPerSecond a second
+// together, however many they are and however many bans arrive (docs/fanout.md). A write that fails marks the agent cut off from
 // the API server from that moment; it keeps enforcing what it had, retries
 // with backoff, and its first successful write after that says for how long it
 // was cut off (status.lastStale, Synced=False reason Stale) until the watch has
@@ -29,7 +34,11 @@ export interface NodeReporterOptions {
   logger: Logger;
   heartbeatSeconds?: number;
   minIntervalMs?: number;
+  /** What the nodes of one policy write together, at most, a second for progress() reports. Default 20. */
+  reportsPerSecond?: number;
   now?: () => number;
+  /** In [0, 1): the node's progress slot in each spread, and the heartbeat's jitter. Default Math.random. */
+  random?: () => number;
   /** Called after the first successful write that follows failed ones. */
   onReconnected?: () => void;
 }
@@ -40,11 +49,16 @@ function rfc3339(ms: number): string {
 
 export class NodeReporter {
   private status: FloodgateNodeStatus = {};
-  private dirty = true;
+  /** When the report, changed, should be written (Infinity: nothing to write but the heartbeat). */
+  private wantAt = 0;
   private writing = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
   private lastWriteAt = 0;
+  /** The next heartbeat comes after this part of heartbeatSeconds (0.9-1). */
+  private jitter = 1;
+  /** Where in each spread this node's progress slot is, 0-1 (progress()). */
+  private readonly phase: number;
   private staleSince?: number;
   private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
   private retryAt = 0;
@@ -53,7 +67,9 @@ export class NodeReporter {
   /** Writes that reached the API server, for tests and the simulator. */
   writes = 0;
 
-  constructor(private readonly opts: NodeReporterOptions) {}
+  constructor(private readonly opts: NodeReporterOptions) {
+    this.phase = (opts.random ?? Math.random)();
+  }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -69,7 +85,7 @@ export class NodeReporter {
   }
 
   start(): void {
-    this.schedule(0);
+    this.arm();
   }
 
   async stop(): Promise<void> {
@@ -80,8 +96,35 @@ export class NodeReporter {
   /** Merge fields into the report; written within minIntervalMs. */
   update(fields: Partial<FloodgateNodeStatus>): void {
     this.status = { ...this.status, ...fields };
-    this.dirty = true;
-    this.schedule(Math.max(0, this.lastWriteAt + (this.opts.minIntervalMs ?? 500) - this.now()));
+    this.want(this.now());
+  }
+
+  /**
+   * Merge fields that only say more is held now (what the controller counts
+   * as "applied on n/N nodes"): written at this node's next slot, within
+   * spread = nodes / reportsPerSecond seconds (at most a heartbeat), or with
+   * any earlier write. So each node writes progress at most once a spread,
+   * and the nodes together about reportsPerSecond a second, however fast
+   * bans come.
+   * `nodes`: how many nodes enforce what is newly held.
+   */
+  progress(fields: Partial<FloodgateNodeStatus>, nodes: number): void {
+    this.status = { ...this.status, ...fields };
+    const minMs = this.opts.minIntervalMs ?? 500;
+    const spreadMs = Math.min(this.heartbeatMs, (Math.max(1, nodes) / (this.opts.reportsPerSecond ?? 20)) * 1000);
+    if (spreadMs <= minMs) return this.want(this.now());
+    // The node's next slot: the wall-clock moments (k + phase) x spread. Slots are a spread
+    // apart, so a node writes progress at most once a spread; phases are random, so the nodes
+    // write evenly (a random wait per ban would bunch them when bans come fast).
+    const k = Math.ceil((this.now() + minMs) / spreadMs - this.phase);
+    this.want((k + this.phase) * spreadMs);
+  }
+
+  /** The report should be written by `at`. */
+  private want(at: number): void {
+    if (at >= this.wantAt) return;
+    this.wantAt = at;
+    this.arm();
   }
 
   /** Merge fields without asking for a write: the next write (a change or the heartbeat) carries them. */
@@ -96,11 +139,13 @@ export class NodeReporter {
     if (JSON.stringify(this.conditions) !== before) this.update({});
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    const at = Math.max(ms, this.retryAt - this.now());
+  /** The timer: the wanted write, else the heartbeat; not within minIntervalMs of the last write, nor before a retry's backoff. */
+  private arm(): void {
+    if (this.stopped || this.writing) return; // flush() arms it when it is done
+    const wanted = Math.max(this.wantAt, this.lastWriteAt + (this.opts.minIntervalMs ?? 500));
+    const at = Math.max(Math.min(wanted, this.lastWriteAt + this.heartbeatMs * this.jitter), this.retryAt);
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.flush(), Math.max(0, at));
+    this.timer = setTimeout(() => void this.flush(), Math.max(0, at - this.now()));
   }
 
   private async flush(): Promise<void> {
@@ -127,10 +172,12 @@ export class NodeReporter {
         );
         status.conditions = this.conditions;
       }
-      this.dirty = false;
+      this.wantAt = Infinity; // changes made while this write runs want their own
       await client.patchStatus({ name: this.opts.node }, status);
       this.writes++;
       this.lastWriteAt = now;
+      // Nodes started together (a rollout, a power cut) would otherwise beat together for ever.
+      this.jitter = 0.9 + 0.1 * (this.opts.random ?? Math.random)();
       this.backoff.reset();
       this.retryAt = 0;
       this.warnedMissing = false;
@@ -140,7 +187,7 @@ export class NodeReporter {
         this.opts.onReconnected?.();
       }
     } catch (err) {
-      this.dirty = true;
+      this.wantAt = Math.min(this.wantAt, now);
       const code = statusCodeOf(err);
       if (code === 401) this.opts.identity.invalidate();
       if (code === 404) {
@@ -156,7 +203,7 @@ export class NodeReporter {
       this.retryAt = this.now() + this.backoff.next();
     } finally {
       this.writing = false;
-      this.schedule(this.dirty ? 0 : this.heartbeatMs);
+      this.arm();
     }
   }
 }

@@ -100,7 +100,7 @@ export function startKubeWatch(
   // The reporter tells the watch when the API server is back; the watch is made after it.
   const back = { reconnected: (): void => undefined };
   const reporter = identity
-    ? new NodeReporter({ node: self.node, identity, logger, heartbeatSeconds: kube.heartbeatSeconds, onReconnected: () => back.reconnected() })
+    ? new NodeReporter({ node: self.node, identity, logger, heartbeatSeconds: kube.heartbeatSeconds, reportsPerSecond: kube.reportsPerSecond, onReconnected: () => back.reconnected() })
     : undefined;
   const watch = new KubeWatch({
     self,

@@ -271,6 +271,13 @@ export const defensePolicyStatusSchema = z
       .describe('Summary of the last verdict of the agents.'),
     activeBlocks: int32().min(0).optional().describe('BlockEvents of this policy in phase Active.'),
     activeSignatureRules: int32().min(0).optional().describe('SignatureRules of this policy in phase Active.'),
+    enforcingNodes: int32()
+      .min(0)
+      .optional()
+      .describe(
+        'Nodes whose agents watch the API server and enforce this policy (their FloodgateNode reports list it). Their ' +
+          'agents spread the reports that count a new ban over nodes / reportsPerSecond seconds (docs/fanout.md).',
+      ),
   })
   .describe('Observed state, written by the controller through the status subresource.');
 
@@ -294,6 +301,7 @@ export const DEFENSE_POLICY = defineKind({
     },
     { name: 'Active Blocks', type: 'integer', description: 'BlockEvents of this policy in phase Active.', jsonPath: '.status.activeBlocks' },
     { name: 'Signature Rules', type: 'integer', description: 'SignatureRules of this policy in phase Active.', jsonPath: '.status.activeSignatureRules' },
+    { name: 'Nodes', type: 'integer', priority: 1, description: 'Nodes whose agents watch the API server and enforce it.', jsonPath: '.status.enforcingNodes' },
     { name: 'Window', type: 'number', description: 'Analysed traffic window, seconds.', jsonPath: '.spec.detection.windowSeconds' },
     { name: 'Share', type: 'number', description: 'Attacker share threshold, a fraction (0.2 = 20%).', jsonPath: '.spec.detection.attackerShareThreshold' },
     { name: 'Mode', type: 'string', priority: 1, description: 'block or observe.', jsonPath: '.spec.mitigation.mode' },

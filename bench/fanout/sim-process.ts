@@ -19,6 +19,7 @@ export type SimCommand =
       labels?: Record<string, string>;
       namespace?: string;
       heartbeatSeconds?: number;
+      reportsPerSecond?: number;
       /** How many nodes start at once. */
       startConcurrency?: number;
     }
@@ -51,7 +52,7 @@ async function start(c: Extract<SimCommand, { cmd: 'start' }>): Promise<void> {
       const node =
         c.mode === 'watch'
           ? await watchNode(
-              { name: n.name, api: c.api as ApiServerAccess, readerToken: c.readerToken ?? '', nodeToken: n.token, labels: c.labels ?? {}, namespace: c.namespace ?? 'default', heartbeatSeconds: c.heartbeatSeconds ?? 60 },
+              { name: n.name, api: c.api as ApiServerAccess, readerToken: c.readerToken ?? '', nodeToken: n.token, labels: c.labels ?? {}, namespace: c.namespace ?? 'default', heartbeatSeconds: c.heartbeatSeconds ?? 60, reportsPerSecond: c.reportsPerSecond ?? 20 },
               shared,
             )
           : await pushNode({ name: n.name, token: n.token, host: n.host, port: n.port }, shared);

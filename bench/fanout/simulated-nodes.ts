@@ -169,7 +169,7 @@ async function banService(name: string, shared: Shared): Promise<{ bans: TimedBa
 
 /** One node whose agent watches the API server. */
 export async function watchNode(
-  o: { name: string; api: ApiServerAccess; readerToken: string; nodeToken: string; labels: Record<string, string>; namespace: string; heartbeatSeconds: number },
+  o: { name: string; api: ApiServerAccess; readerToken: string; nodeToken: string; labels: Record<string, string>; namespace: string; heartbeatSeconds: number; reportsPerSecond: number },
   shared: Shared,
 ): Promise<SimulatedNode> {
   const { bans, store, manager } = await banService(o.name, shared);
@@ -177,7 +177,7 @@ export async function watchNode(
   const writer = new RestClient(kubeConfigFor(o.api, o.nodeToken));
   const logger = pino({ level: process.env.SIM_LOG ?? 'silent' }).child({ node: o.name });
   const back = { reconnected: (): void => undefined };
-  const reporter = new NodeReporter({ node: o.name, identity: new KubeconfigIdentity(writer), logger, heartbeatSeconds: o.heartbeatSeconds, onReconnected: () => back.reconnected() });
+  const reporter = new NodeReporter({ node: o.name, identity: new KubeconfigIdentity(writer), logger, heartbeatSeconds: o.heartbeatSeconds, reportsPerSecond: o.reportsPerSecond, onReconnected: () => back.reconnected() });
   const feed = new BanChangeFeed(store, 'dry-run');
   const watch = new KubeWatch({
     self: { node: o.name, labels: o.labels, namespace: o.namespace },

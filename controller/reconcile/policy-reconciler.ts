@@ -170,9 +170,17 @@ export class PolicyReconciler {
     const name = policy.metadata.name ?? '';
     const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
     const activeSignatureRules = deps.listSignatureRules?.().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name && r.status?.phase === 'Active').length;
-    const status: DefensePolicyStatus = { observedGeneration: gen, conditions, activeBlocks, ...(activeSignatureRules !== undefined ? { activeSignatureRules } : {}) };
+    // The agents that watch read it to spread their progress reports (docs/fanout.md).
+    const nodeCount = deps.nodes?.nodesOf(key).length;
+    const status: DefensePolicyStatus = {
+      observedGeneration: gen,
+      conditions,
+      activeBlocks,
+      ...(activeSignatureRules !== undefined ? { activeSignatureRules } : {}),
+      ...(nodeCount !== undefined ? { enforcingNodes: nodeCount } : {}),
+    };
     const old = policy.status ?? {};
-    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks, s: old.activeSignatureRules }, { o: gen, c: conditions, a: activeBlocks, s: activeSignatureRules ?? old.activeSignatureRules })) {
+    if (!sameJson({ o: old.observedGeneration, c: old.conditions, a: old.activeBlocks, s: old.activeSignatureRules, n: old.enforcingNodes }, { o: gen, c: conditions, a: activeBlocks, s: activeSignatureRules ?? old.activeSignatureRules, n: nodeCount ?? old.enforcingNodes })) {
       try {
         await deps.policies.patchStatus({ namespace: ns, name }, status);
       } catch (err) {

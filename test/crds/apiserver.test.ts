@@ -613,9 +613,9 @@ spec:
       assert.deepEqual([full?.READY, full?.WINDOW, full?.SHARE], ['', '2.5', '0.35']);
     });
 
-    it('kubectl get dp -o wide adds Mode, Signatures, Ban Duration, Memory %, Last Trigger', async () => {
+    it('kubectl get dp -o wide adds Nodes, Mode, Signatures, Ban Duration, Memory %, Last Trigger', async () => {
       const { headers, rows } = parseTable((await kubectl(['get', 'dp', '-n', NS, '-o', 'wide'])).stdout);
-      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'SIGNATURE RULES', 'WINDOW', 'SHARE', 'AGE', 'MODE', 'SIGNATURES', 'BAN DURATION', 'MEMORY %', 'LAST TRIGGER']);
+      assert.deepEqual(headers, ['NAME', 'READY', 'UNDER ATTACK', 'ACTIVE BLOCKS', 'SIGNATURE RULES', 'WINDOW', 'SHARE', 'AGE', 'NODES', 'MODE', 'SIGNATURES', 'BAN DURATION', 'MEMORY %', 'LAST TRIGGER']);
       assert.equal(rows.find((r) => r.NAME === 'quiet')?.SIGNATURES, 'disabled');
       const web = rows.find((r) => r.NAME === 'web');
       assert.deepEqual([web?.MODE, web?.['BAN DURATION'], web?.['MEMORY %']], ['block', '60', '75']);

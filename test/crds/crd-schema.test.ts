@@ -225,6 +225,7 @@ describe('DefensePolicy schema', () => {
       ['Window', '.spec.detection.windowSeconds', 0],
       ['Share', '.spec.detection.attackerShareThreshold', 0],
       ['Age', '.metadata.creationTimestamp', 0],
+      ['Nodes', '.status.enforcingNodes', 1],
       ['Mode', '.spec.mitigation.mode', 1],
       ['Signatures', '.spec.mitigation.signatures', 1],
       ['Ban Duration', '.spec.mitigation.banDurationSeconds', 1],

@@ -117,6 +117,13 @@ spec:
       const r = await kubectl(cp.kubeconfig, ['-n', NS, 'get', 'dp', 'watched', '-o', 'jsonpath={.status.conditions[?(@.type=="AgentsReachable")].reason}']);
       return r.stdout === 'NodesReporting';
     });
+    // ...and their number, which the agents spread their progress reports over.
+    await eventually('policy status.enforcingNodes counts the watching nodes', async () => {
+      const r = await kubectl(cp.kubeconfig, ['-n', NS, 'get', 'dp', 'watched', '-o', 'jsonpath={.status.enforcingNodes}']);
+      const reports = JSON.parse((await kubectl(cp.kubeconfig, ['get', 'floodgatenodes', '-o', 'json'])).stdout) as { items: FloodgateNode[] };
+      const listing = reports.items.filter((i) => i.status?.policies?.includes(`${NS}/watched`)).length;
+      return listing > 0 && r.stdout === String(listing) ? true : undefined;
+    });
   });
 
   it('a BlockEvent reaches the watching agent, its status counts the node, and deleting it lifts the ban there', async () => {
