@@ -69,7 +69,7 @@ export const kubeSectionSchema = z
     heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
     /**
      * The reports that count a new ban: the nodes of one policy write about this many a second
-     * together (each waits a random part of nodes / this, at most a heartbeat). docs/fanout.md.
+     * together (each at its slot in every nodes / this seconds, at most a heartbeat). docs/fanout.md.
      */
     reportsPerSecond: z.number().min(1).max(10_000).default(20),
     /** Full relist of BlockEvents and DefensePolicies this often. */

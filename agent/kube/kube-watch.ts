@@ -326,13 +326,12 @@ export class KubeWatch {
       blockEvents: counts(bans, banFailures.length, 'BlockEvent'),
       ...(this.signatureRules ? { signatureRules: counts(rules, ruleFailures.length, 'SignatureRule') } : {}),
     };
-    // Written when the controller would count something new on this node (held, refused,
-    // released), or the other fields changed, with the revisions it is current to. Anything
-    // else (the controller's status write of an object, another node's object, something
-    // lifted or expired here) moves the report only in memory: the next write or heartbeat
-    // carries it.
-    // Something newly held and nothing else is progress: spread over the nodes that enforce it
-    // (node-report.ts); a refusal, a release, new policies or own bans are written at once.
+    // Written at once when the fields changed (refused, released, policies, own bans) or after
+    // a list, with the revisions it is current to; something newly held, and nothing else, is
+    // progress, written at the node's slot (node-report.ts) since every node of the policy has
+    // it too. Anything else (the controller's status write of an object, another node's
+    // object, something lifted or expired here) moves the report only in memory: the next
+    // write or heartbeat carries it.
     const text = JSON.stringify(fields);
     const entries = [...(bans?.entries ?? []).map((e) => `b ${e}`), ...(rules?.entries ?? []).map((e) => `s ${e}`)];
     const news = entries.filter((e) => !this.lastEntries.has(e));

@@ -5,11 +5,12 @@
 // Writes are coalesced (at most one per minIntervalMs; a change waits at most
 // that long) and repeated every heartbeatSeconds, so the controller can tell a
 // node that stopped reporting. A write that only says "now held" (progress())
-// waits a random part of nodes / reportsPerSecond seconds: every node of a
-// policy gets a ban within a second, and without the spread all of them would
-// write at once, so the controller and the API server would pay per node per
-// ban. Spread, the nodes of one policy write about reportsPerSecond a second
-// together, however many they are and however many bans arrive (docs/fanout.md). A write that fails marks the agent cut off from
+// waits for the node's slot in each nodes / reportsPerSecond seconds: every
+// node of a policy gets a ban within a second, and if all of them wrote then,
+// the controller and the API server would pay one write per node per ban.
+// With slots the nodes of a policy write about reportsPerSecond a second
+// together, however many they are and however fast bans come
+// (docs/fanout.md). A write that fails marks the agent cut off from
 // the API server from that moment; it keeps enforcing what it had, retries
 // with backoff, and its first successful write after that says for how long it
 // was cut off (status.lastStale, Synced=False reason Stale) until the watch has
@@ -105,8 +106,7 @@ export class NodeReporter {
    * spread = nodes / reportsPerSecond seconds (at most a heartbeat), or with
    * any earlier write. So each node writes progress at most once a spread,
    * and the nodes together about reportsPerSecond a second, however fast
-   * bans come.
-   * `nodes`: how many nodes enforce what is newly held.
+   * bans come. `nodes`: how many nodes enforce what is newly held.
    */
   progress(fields: Partial<FloodgateNodeStatus>, nodes: number): void {
     this.status = { ...this.status, ...fields };

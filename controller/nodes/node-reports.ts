@@ -37,7 +37,7 @@ export interface NodeCount {
   applied: number;
   failed: number;
   notReporting: number;
-  /** Nodes that have not applied it yet (reporting, behind). */
+  /** Nodes that have not reported it yet (reporting, behind: applying it, or waiting for their report's slot). */
   pending: number;
   /** A few names per group, for messages. */
   failedNodes: string[];

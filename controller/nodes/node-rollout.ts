@@ -42,13 +42,16 @@ export function rolloutStatus(r: Rollout, c: NodeCount): RolloutStatus {
   return { ...r, desired: c.desired, applied: c.applied, failed: c.failed, notReporting: c.notReporting, summary: `${c.applied}/${c.desired}` };
 }
 
-/** One line for the object's message, e.g. "applied on 998/1000 nodes; 2 applying (n1, n2)". */
+/**
+ * One line for the object's message, e.g. "applied on 998/1000 nodes; 2 yet to report (n1, n2)".
+ * A node reports a new ban at its slot (docs/fanout.md): "yet to report" is mostly "holds it, says so soon".
+ */
 export function describeNodes(c: NodeCount, verb = 'applied on'): string {
   const more = (names: string[], total: number) => `${names.join(', ')}${total > names.length ? `, +${total - names.length}` : ''}`;
   return [
     `${verb} ${c.applied}/${c.desired} nodes`,
     ...(c.failed ? [`${c.failed} refused (${c.failures.join('; ')}${c.failed > c.failures.length ? '; ...' : ''})`] : []),
-    ...(c.pending ? [`${c.pending} applying (${more(c.pendingNodes, c.pending)})`] : []),
+    ...(c.pending ? [`${c.pending} yet to report (${more(c.pendingNodes, c.pending)})`] : []),
     ...(c.notReporting ? [`${c.notReporting} not reporting (${more(c.silentNodes, c.notReporting)})`] : []),
   ].join('; ');
 }

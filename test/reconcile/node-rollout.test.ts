@@ -44,7 +44,7 @@ describe('BlockEvents on nodes that watch the API server (counted from their rep
     let be = await h.create('a', '203.0.113.1');
     assert.equal(be.status?.phase, 'Pending');
     assert.deepEqual({ desired: be.status?.nodes?.desired, applied: be.status?.nodes?.applied }, { desired: 2, applied: 0 });
-    assert.match(be.status?.message ?? '', /applied on 0\/2 nodes; 2 applying \(n1, n2\)/);
+    assert.match(be.status?.message ?? '', /applied on 0\/2 nodes; 2 yet to report \(n1, n2\)/);
     const revision = rev(be);
     assert.ok(revision > 0, 'the revision of the ban is recorded');
 
