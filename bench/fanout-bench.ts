@@ -5,7 +5,7 @@
 // For each N: a fresh controller process (the real CLI), N simulated nodes in
 // one forked process (bench/fanout/sim-process.ts: the agent's own watch,
 // report and ban manager per node, dry-run firewall), then
-//   - idle: 15 s with nothing happening (heartbeats; for push, the polling);
+//   - idle: a heartbeat (60 s) with nothing happening (heartbeats; for push, the polling);
 //   - rounds, at a fixed pace whatever N (one every BENCH_FANOUT_ROUND_SECONDS,
 //     so that every N does the same work in the same time): a BlockEvent is
 //     created; the time until each node's firewall holds it (p50, p99, all
@@ -19,7 +19,7 @@
 //
 // Knobs: BENCH_FANOUT_NODES (10,100,1000), BENCH_FANOUT_PUSH_NODES (10,100),
 // BENCH_FANOUT_ROUNDS (5), BENCH_FANOUT_ROUND_SECONDS (10), BENCH_FANOUT_WAVE (BlockEvents
-// per round, 1), BENCH_FANOUT_IDLE_SECONDS (15),
+// per round, 1), BENCH_FANOUT_IDLE_SECONDS (a heartbeat, at least 15),
 // BENCH_FANOUT_HEARTBEAT_SECONDS (60, the agent's default), BENCH_CP_STATE_DIR.
 // Run it alone on the machine (it starts an API server: under the shared lock).
 import { fork, type ChildProcess } from 'node:child_process';
@@ -284,7 +284,8 @@ async function main(): Promise<void> {
   const watchNs = list('BENCH_FANOUT_NODES', '10,100,1000');
   const pushNs = list('BENCH_FANOUT_PUSH_NODES', '10,100');
   const roundCount = envNumber('BENCH_FANOUT_ROUNDS', 5, 1);
-  const idleSeconds = envNumber('BENCH_FANOUT_IDLE_SECONDS', 15, 1);
+  // Idle: at least one heartbeat, so that every node's heartbeat falls in it (they are what idle costs).
+  const idleSeconds = envNumber('BENCH_FANOUT_IDLE_SECONDS', Math.max(15, envNumber('BENCH_FANOUT_HEARTBEAT_SECONDS', 60, 1)), 1);
   const heartbeat = envNumber('BENCH_FANOUT_HEARTBEAT_SECONDS', 60, 1);
   const roundSeconds = envNumber('BENCH_FANOUT_ROUND_SECONDS', 10, 2);
   // BlockEvents per round: 1, a ban now and then; more, an attack's wave of them.
