@@ -211,7 +211,7 @@ class BlockEventWatch {
 }
 
 /** BlockEvents (one, or a wave of them) through the nodes: created, held everywhere, deleted, lifted everywhere. */
-async function oneBan(mode: 'watch' | 'push', n: number, policy: string, api: KubeApi, sim: Sim, name: string, deleteAt: () => number, seen?: { watch: BlockEventWatch; timeoutMs: number }, wave = 1): Promise<Round & { statusMs?: number }> {
+async function banWave(n: number, policy: string, api: KubeApi, sim: Sim, name: string, deleteAt: () => number, seen?: { watch: BlockEventWatch; timeoutMs: number }, wave = 1): Promise<Round & { statusMs?: number }> {
   const bans = Array.from({ length: wave }, (_, i) => {
     const seq = ++ipSeq;
     const ip = `198.18.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
@@ -258,7 +258,7 @@ async function rounds(mode: 'watch' | 'push', n: number, policy: string, api: Ku
   for (let r = 0; r < count; r++) {
     await sleep(Math.max(0, start + r * roundMs - Date.now()));
     const at = start + r * roundMs;
-    const round = await oneBan(mode, n, policy, api, sim, `fanout-${mode}-${n}-${r}`, () => at + roundMs / 2, undefined, wave);
+    const round = await banWave(n, policy, api, sim, `fanout-${mode}-${n}-${r}`, () => at + roundMs / 2, undefined, wave);
     out.push(round);
     log(`${mode} N=${n} round ${r + 1}: all nodes hold it after ${round.allAppliedMs} ms (p50 ${percentile(round.appliedMs, 50)} ms), lifted everywhere ${round.allRemovedMs} ms after the delete`);
   }
@@ -272,7 +272,7 @@ async function statusRound(mode: 'watch' | 'push', n: number, policy: string, ap
   const watch = new BlockEventWatch((_name, st) => st.phase === 'Active' && want.test(st.message ?? ''));
   await watch.start(api);
   try {
-    const round = await oneBan(mode, n, policy, api, sim, `fanout-${mode}-${n}-status`, () => 0, { watch, timeoutMs: (heartbeat * 3 + 60) * 1000 });
+    const round = await banWave(n, policy, api, sim, `fanout-${mode}-${n}-status`, () => 0, { watch, timeoutMs: (heartbeat * 3 + 60) * 1000 });
     log(`${mode} N=${n} status: ${n}/${n} after ${round.statusMs} ms (all nodes held it after ${round.allAppliedMs} ms)`);
     return round.statusMs ?? NaN;
   } finally {
@@ -284,9 +284,9 @@ async function main(): Promise<void> {
   const watchNs = list('BENCH_FANOUT_NODES', '10,100,1000');
   const pushNs = list('BENCH_FANOUT_PUSH_NODES', '10,100');
   const roundCount = envNumber('BENCH_FANOUT_ROUNDS', 5, 1);
-  // Idle: at least one heartbeat, so that every node's heartbeat falls in it (they are what idle costs).
-  const idleSeconds = envNumber('BENCH_FANOUT_IDLE_SECONDS', Math.max(15, envNumber('BENCH_FANOUT_HEARTBEAT_SECONDS', 60, 1)), 1);
   const heartbeat = envNumber('BENCH_FANOUT_HEARTBEAT_SECONDS', 60, 1);
+  // Idle: at least one heartbeat, so that every node's heartbeat falls in it (they are what idle costs).
+  const idleSeconds = envNumber('BENCH_FANOUT_IDLE_SECONDS', Math.max(15, heartbeat), 1);
   const roundSeconds = envNumber('BENCH_FANOUT_ROUND_SECONDS', 10, 2);
   // BlockEvents per round: 1, a ban now and then; more, an attack's wave of them.
   const wave = envNumber('BENCH_FANOUT_WAVE', 1, 1);
