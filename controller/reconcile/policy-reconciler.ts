@@ -91,6 +91,9 @@ export class PolicyReconciler {
     let conditions: Condition[] = policy.status?.conditions ?? [];
 
     const watching = Boolean(deps.nodes && deps.selectorAgentsWatch && policy.spec.agentSelector);
+    // The nodes whose reports list this policy: the Ready message, AgentsReachable, and
+    // status.enforcingNodes, which the agents that watch read to spread their progress reports.
+    const nodeNames = deps.nodes?.nodesOf(key);
     const { agents, problems, refusals = [] } = watching ? { agents: [], problems: [], refusals: [] } : await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
     const settings = signatureSettings(policy);
@@ -121,7 +124,7 @@ export class PolicyReconciler {
         ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger.schedule}" is not a valid cron expression` }
         : noAgents
           ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'NoAgents', message: 'set spec.agents or spec.agentSelector' }
-          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: watching ? `policy accepted; ${deps.nodes?.nodesOf(key).length ?? 0} node(s) watching` : `policy accepted; ${agents.length} agent(s)` },
+          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: watching ? `policy accepted; ${nodeNames?.length ?? 0} node(s) watching` : `policy accepted; ${agents.length} agent(s)` },
       gen,
       now,
     );
@@ -135,7 +138,7 @@ export class PolicyReconciler {
     if (watching) {
       // The agents watch the API server: they are there when their FloodgateNode reports say so.
       const nodes = deps.nodes as NodeReports;
-      const names = nodes.nodesOf(key);
+      const names = nodeNames ?? [];
       const silent = names.filter((n) => { const e = nodes.get(n); return !e || nodes.silent(e); });
       reachable = names.length > 0 && silent.length === 0;
       reason = names.length === 0 ? 'NoNodesReporting' : 'NodesNotReporting';
@@ -170,8 +173,7 @@ export class PolicyReconciler {
     const name = policy.metadata.name ?? '';
     const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
     const activeSignatureRules = deps.listSignatureRules?.().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name && r.status?.phase === 'Active').length;
-    // The agents that watch read it to spread their progress reports (docs/fanout.md).
-    const nodeCount = deps.nodes?.nodesOf(key).length;
+    const nodeCount = nodeNames?.length;
     const status: DefensePolicyStatus = {
       observedGeneration: gen,
       conditions,
