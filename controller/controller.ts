@@ -27,6 +27,7 @@ import { DefenseRunner } from './reconcile/defense-runner.js';
 import { TriggerScheduler } from './reconcile/trigger-scheduler.js';
 import { AgentBanSync } from './reconcile/agent-ban-sync.js';
 import { BanRecorder } from './reconcile/ban-recorder.js';
+import { NodeLeaseLister } from './nodes/node-leases.js';
 import { NodeReports, type EnforcedKind, type NodeEntry } from './nodes/node-reports.js';
 import { NodeBans } from './nodes/node-bans.js';
 import { NodeIdentityBroker, startNodeIdentityServer, type NodeIdentityServerTls } from './nodes/node-identity.js';
@@ -358,6 +359,19 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const name of nodeBans.unsettled) nodeQueue?.add(name);
   }, 5000);
   silenceTimer.unref();
+  // Heartbeats and applied revisions of the nodes that renew a Lease (node-leases.ts).
+  const incomplete = (o: Enforced) => {
+    const n = o.status?.nodes;
+    return n !== undefined && n.applied + n.failed + n.notReporting < n.desired;
+  };
+  const leaseLister = new NodeLeaseLister({
+    rest,
+    namespace: opts.nodeIdentity?.namespace ?? opts.leaseNamespace,
+    reports: nodeReports,
+    onMoved: nodeMoved,
+    waiting: () => blockEvents.list().some(incomplete) || signatureRules.list().some(incomplete),
+    logger: logger.child({ component: 'node-leases' }),
+  });
   // What NodeBans settles: a report that moved only its revisions and heartbeat (most of them,
   // one per node per ban change) has nothing for it, and is not queued. Both sides are the API
   // server's JSON (same key order), so a plain deep comparison is enough; most lists are empty.
@@ -420,14 +434,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     enqueuePolicy(objectKey(p));
   });
   blockEvents.onAdd(enqueueBe);
-  blockEvents.onUpdate((_o, b) => enqueueBe(b));
+  blockEvents.onUpdate((_o, b) => {
+    enqueueBe(b);
+    if (incomplete(b)) leaseLister.nudge();
+  });
   blockEvents.onDelete((be) => {
     blockEventAdmission.forget(objectKey(be));
     banSync.noteDeleted(be);
     enqueueBe(be);
   });
   signatureRules.onAdd(enqueueSr);
-  signatureRules.onUpdate((_o, r) => enqueueSr(r));
+  signatureRules.onUpdate((_o, r) => {
+    enqueueSr(r);
+    if (incomplete(r)) leaseLister.nudge();
+  });
   signatureRules.onDelete((sr) => {
     signatureRuleAdmission.forget(objectKey(sr));
     signatureSync.noteDeleted(sr);
@@ -455,6 +475,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   blockEvents.start();
   signatureRules.start();
   floodgateNodes.start();
+  // Leases are matched to nodes by the reports that name them: list them once the reports are in.
+  void floodgateNodes.waitForSync().then(() => leaseLister.start(), () => undefined);
 
   let nodeIdentity: { url: string; close(): Promise<void> } | undefined;
   if (opts.nodeIdentity) {
@@ -569,6 +591,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await elector.stop();
       triggers.stop();
       clearInterval(silenceTimer);
+      leaseLister.stop();
       for (const t of delayed.values()) clearTimeout(t);
       await Promise.all([policies.stop(), blockEvents.stop(), signatureRules.stop(), floodgateNodes.stop()]);
       await events.flush();

@@ -10,7 +10,17 @@
 // the controller and the API server would pay one write per node per ban.
 // With slots the nodes of a policy write about reportsPerSecond a second
 // together, however many they are and however fast bans come
-// (docs/fanout.md). A write that fails marks the agent cut off from
+// (docs/fanout.md).
+//
+// Where the controller set the node's Lease (spec.lease, api/v1alpha1/node-lease.ts),
+// heartbeats and progress renew that Lease instead, which the controller
+// lists but does not watch: the FloodgateNode is then written only when
+// something else in it changes (a refusal, a release, an own ban, a policy, a
+// list), and every REPORT_EVERY_HEARTBEATS heartbeats, as the kubelet writes
+// its Node beside its node Lease. Without a Lease (an older controller, or
+// one the node may not write), everything goes in the FloodgateNode.
+//
+// A write that fails marks the agent cut off from
 // the API server from that moment; it keeps enforcing what it had, retries
 // with backoff, and its first successful write after that says for how long it
 // was cut off (status.lastStale, Synced=False reason Stale) until the watch has
@@ -18,8 +28,15 @@
 import type { Logger } from 'pino';
 import { Backoff } from '../../lib/backoff.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
-import { FloodgateNodeConditions, type Condition, type FloodgateNode, type FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
-import type { ResourceClient } from '../../kube/resource-client.js';
+import {
+  FloodgateNodeConditions,
+  NODE_LEASE_HEARTBEATS,
+  nodeLeasePatch,
+  type Condition,
+  type FloodgateNode,
+  type FloodgateNodeStatus,
+} from '../../api/v1alpha1/index.js';
+import { ResourceClient, type NamespacedName } from '../../kube/resource-client.js';
 import { errorMessage, statusCodeOf } from '../../kube/util.js';
 
 export interface NodeIdentitySource {
@@ -44,6 +61,11 @@ export interface NodeReporterOptions {
   onReconnected?: () => void;
 }
 
+/** With a Lease, the FloodgateNode is written at least every this many heartbeats. */
+export const REPORT_EVERY_HEARTBEATS = 5;
+
+const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', scope: 'Namespaced' } as const;
+
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -65,8 +87,16 @@ export class NodeReporter {
   private retryAt = 0;
   private warnedMissing = false;
   private conditions: Condition[] = [];
-  /** Writes that reached the API server, for tests and the simulator. */
+  /** Something but progress changed since the FloodgateNode was last written. */
+  private reportDue = true;
+  private lastReportAt = 0;
+  /** The node's Lease: undefined until looked up, null if it has none (looked up again at leaseRetryAt). */
+  private lease?: NamespacedName | null;
+  private leaseRetryAt = 0;
+  /** Writes that reached the API server (FloodgateNode and Lease), for tests and the simulator. */
   writes = 0;
+  /** Of them, Lease renewals. */
+  leaseWrites = 0;
 
   constructor(private readonly opts: NodeReporterOptions) {
     this.phase = (opts.random ?? Math.random)();
@@ -97,6 +127,7 @@ export class NodeReporter {
   /** Merge fields into the report; written within minIntervalMs. */
   update(fields: Partial<FloodgateNodeStatus>): void {
     this.status = { ...this.status, ...fields };
+    this.reportDue = true;
     this.want(this.now());
   }
 
@@ -106,7 +137,8 @@ export class NodeReporter {
    * spread = nodes / reportsPerSecond seconds (at most a heartbeat), or with
    * any earlier write. So each node writes progress at most once a spread,
    * and the nodes together about reportsPerSecond a second, however fast
-   * bans come. `nodes`: how many nodes enforce what is newly held.
+   * bans come. `nodes`: how many nodes enforce what is newly held. With a
+   * Lease, written there.
    */
   progress(fields: Partial<FloodgateNodeStatus>, nodes: number): void {
     this.status = { ...this.status, ...fields };
@@ -127,7 +159,7 @@ export class NodeReporter {
     this.arm();
   }
 
-  /** Merge fields without asking for a write: the next write (a change or the heartbeat) carries them. */
+  /** Merge fields without asking for a write: the next write (a change, progress or the heartbeat) carries them. */
   quietly(fields: Partial<FloodgateNodeStatus>): void {
     this.status = { ...this.status, ...fields };
   }
@@ -152,15 +184,24 @@ export class NodeReporter {
     if (this.writing || this.stopped) return;
     this.writing = true;
     const now = this.now();
+    const reportDue = this.reportDue;
     try {
       const client = await this.opts.identity.client();
+      const reconnected = this.staleSince !== undefined;
+      const lease = await this.leaseOf(client, now);
+      this.wantAt = Infinity; // changes made while this write runs want their own
+      const reportOverdue = now >= this.lastReportAt + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * 0.9;
+      if (lease && !reportDue && !reconnected && !reportOverdue && (await this.renew(client, lease, now))) {
+        this.written(now);
+        return;
+      }
+      this.reportDue = false;
       const status: FloodgateNodeStatus = {
         ...this.status,
         heartbeatTime: rfc3339(now),
-        heartbeatSeconds: this.opts.heartbeatSeconds ?? 60,
+        heartbeatSeconds: (this.opts.heartbeatSeconds ?? 60) * (this.lease ? REPORT_EVERY_HEARTBEATS : 1),
         ...(this.conditions.length ? { conditions: this.conditions } : {}),
       };
-      const reconnected = this.staleSince !== undefined;
       if (reconnected) {
         status.lastStale = { from: rfc3339(this.staleSince as number), until: rfc3339(now), bans: status.blockEvents?.applied ?? 0 };
         this.status.lastStale = status.lastStale;
@@ -172,15 +213,9 @@ export class NodeReporter {
         );
         status.conditions = this.conditions;
       }
-      this.wantAt = Infinity; // changes made while this write runs want their own
       await client.patchStatus({ name: this.opts.node }, status);
-      this.writes++;
-      this.lastWriteAt = now;
-      // Nodes started together (a rollout, a power cut) would otherwise beat together for ever.
-      this.jitter = 0.9 + 0.1 * (this.opts.random ?? Math.random)();
-      this.backoff.reset();
-      this.retryAt = 0;
-      this.warnedMissing = false;
+      this.lastReportAt = now;
+      this.written(now);
       if (reconnected) {
         this.opts.logger.warn({ from: status.lastStale?.from, until: status.lastStale?.until }, 'reached the API server again: reported the time it was cut off');
         this.staleSince = undefined;
@@ -188,6 +223,7 @@ export class NodeReporter {
       }
     } catch (err) {
       this.wantAt = Math.min(this.wantAt, now);
+      this.reportDue ||= reportDue;
       const code = statusCodeOf(err);
       if (code === 401) this.opts.identity.invalidate();
       if (code === 404) {
@@ -204,6 +240,56 @@ export class NodeReporter {
     } finally {
       this.writing = false;
       this.arm();
+    }
+  }
+
+  private written(now: number): void {
+    this.writes++;
+    this.lastWriteAt = now;
+    // Nodes started together (a rollout, a power cut) would otherwise beat together for ever.
+    this.jitter = 0.9 + 0.1 * (this.opts.random ?? Math.random)();
+    this.backoff.reset();
+    this.retryAt = 0;
+    this.warnedMissing = false;
+  }
+
+  /** The node's Lease as its FloodgateNode names it (looked up once, and again a while after it failed). */
+  private async leaseOf(client: ResourceClient<FloodgateNode>, now: number): Promise<NamespacedName | null> {
+    if (this.lease === undefined || (this.lease === null && now >= this.leaseRetryAt)) {
+      const own = await client.get({ name: this.opts.node });
+      this.lease = own.spec?.lease ?? null;
+      if (!this.lease) this.leaseRetryAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs;
+    }
+    return this.lease;
+  }
+
+  /** Renew the Lease with the applied revisions; false if the node may not (its report carries everything meanwhile). */
+  private async renew(client: ResourceClient<FloodgateNode>, lease: NamespacedName, now: number): Promise<boolean> {
+    const leases = new ResourceClient(client.api.rest, LEASES);
+    const heartbeatSeconds = this.opts.heartbeatSeconds ?? 60;
+    try {
+      await leases.patch(
+        lease,
+        nodeLeasePatch({
+          node: this.opts.node,
+          now,
+          durationSeconds: NODE_LEASE_HEARTBEATS * heartbeatSeconds,
+          blockEvents: this.status.blockEvents,
+          signatureRules: this.status.signatureRules,
+        }),
+      );
+      this.leaseWrites++;
+      return true;
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code !== 403 && code !== 404) throw err;
+      this.opts.logger.warn(
+        { lease: `${lease.namespace}/${lease.name}`, code, err: errorMessage(err) },
+        'cannot renew the node Lease: heartbeats go in the FloodgateNode report (the controller creates the Lease and its Role with the node identity)',
+      );
+      this.lease = null;
+      this.leaseRetryAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs;
+      return false;
     }
   }
 }

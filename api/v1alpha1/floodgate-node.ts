@@ -66,6 +66,16 @@ export const floodgateNodeSpecSchema = z
         "The node's own ServiceAccount: the only identity whose ClusterRole lets it write this object's status. " +
           'Set by whoever created the object (the controller, or floodgate node-identity).',
       ),
+    lease: z
+      .object({
+        namespace: matching(DNS_LABEL_PATTERN).max(63).describe('Namespace of the Lease.'),
+        name: matching(DNS_SUBDOMAIN_PATTERN).max(253).describe('Name of the Lease.'),
+      })
+      .optional()
+      .describe(
+        "The node's Lease (coordination.k8s.io/v1): the agent renews it every heartbeat and writes in it how far it has applied " +
+          'each kind, so that this object changes only when something else does (docs/fanout.md). Set with serviceAccount.',
+      ),
   })
   .prefault({})
   .describe('Who reports for this node. The status is written by that agent only.');
@@ -140,7 +150,14 @@ export const floodgateNodeStatusSchema = z
     ownBansTotal: int32().min(0).optional().describe('How many own bans the agent holds (ownBans lists the newest).'),
     lastSync: dateTime().optional().describe('When the agent last listed everything and applied it (start, reconnect, periodic relist).'),
     heartbeatTime: dateTime().optional().describe('When the agent last wrote this report.'),
-    heartbeatSeconds: int32().min(1).max(3600).optional().describe('How often the agent writes it at least: older than 3 of these, it is not reporting.'),
+    heartbeatSeconds: int32()
+      .min(1)
+      .max(18000)
+      .optional()
+      .describe(
+        'How often the agent writes it at least: older than 3 of these, and without a renewed spec.lease, it is not reporting. ' +
+          'An agent that renews its Lease writes this report every 5 heartbeats, or when something in it changes.',
+      ),
     lastStale: z
       .object({
         from: dateTime().describe('The first failed call.'),

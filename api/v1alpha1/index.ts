@@ -14,6 +14,7 @@ export * from './defense-policy.js';
 export * from './block-event.js';
 export * from './signature-rule.js';
 export * from './floodgate-node.js';
+export * from './node-lease.js';
 
 /** Every kind of the API, in CRD apply order; deploy/crds.ts writes one CRD per entry. */
 export const KINDS: readonly KindDefinition[] = Object.freeze([DEFENSE_POLICY, BLOCK_EVENT, SIGNATURE_RULE, FLOODGATE_NODE]);

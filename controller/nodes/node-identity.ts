@@ -17,11 +17,15 @@
 // leaves (startNodeIdentityServer). A host agent gets a kubeconfig for its node's identity from
 // `floodgate node-identity` instead (an administrator runs it).
 //
-// The objects are created on first use and owned by the FloodgateNode, so
-// deleting a node's report (kubectl delete fgn <node>) removes its identity.
+// Beside them the node's Lease (api/v1alpha1/node-lease.ts), with a Role in
+// the release namespace that lets the node's ServiceAccount get and patch that
+// Lease and no other. The objects are created on first use and owned by the
+// FloodgateNode, so deleting a node's report (kubectl delete fgn <node>)
+// removes its identity and its Lease.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import {
   NODE_IDENTITY_AUDIENCE,
@@ -31,7 +35,7 @@ import {
   seal,
   type NodeIdentityResponse,
 } from '../../api/node-identity/v1.js';
-import { API_VERSION, FLOODGATE_NODE, GROUP, type FloodgateNode } from '../../api/v1alpha1/index.js';
+import { API_VERSION, FLOODGATE_NODE, GROUP, NODE_LEASE_LABELS, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import { ResourceClient } from '../../kube/resource-client.js';
 import { ReloadingTlsFiles } from '../../lib/tls-files.js';
 import type { RestClient } from '../../kube/rest-client.js';
@@ -92,12 +96,13 @@ export async function ensureNodeIdentity(rest: RestClient, node: string, namespa
         apiVersion: API_VERSION,
         kind: 'FloodgateNode',
         metadata: { name: node, labels: MANAGED_BY },
-        spec: { serviceAccount: { namespace, name: saName } },
+        spec: { serviceAccount: { namespace, name: saName }, lease: { namespace, name: saName } },
       }),
     () => nodes.get({ name: node }),
   );
-  if (report.spec?.serviceAccount?.name !== saName || report.spec.serviceAccount.namespace !== namespace) {
-    await nodes.patch({ name: node }, { spec: { serviceAccount: { namespace, name: saName } } });
+  const wantSpec = { serviceAccount: { namespace, name: saName }, lease: { namespace, name: saName } };
+  if (!isDeepStrictEqual(report.spec?.serviceAccount, wantSpec.serviceAccount) || !isDeepStrictEqual(report.spec?.lease, wantSpec.lease)) {
+    await nodes.patch({ name: node }, { spec: wantSpec });
   }
   const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: saName, namespace, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(report) } };
   await createOrGet(
@@ -125,7 +130,62 @@ export async function ensureNodeIdentity(rest: RestClient, node: string, namespa
     () => rest.request({ method: 'POST', path: bindingPath, body: binding }),
     () => rest.request({ path: `${bindingPath}/${encodeURIComponent(saName)}` }),
   );
+  await ensureNodeLease(rest, node, namespace, report);
   return { node, serviceAccount: { namespace, name: saName } };
+}
+
+/** The Role of one node in the release namespace: its own Lease only (get, patch; never create or delete). */
+export function nodeLeaseRole(node: string, namespace: string, owner?: FloodgateNode) {
+  const name = nodeServiceAccountName(node);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name, namespace, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
+    rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [name], verbs: ['get', 'patch'] }],
+  };
+}
+
+/**
+ * The node's Lease (api/v1alpha1/node-lease.ts), named as its ServiceAccount,
+ * and the Role and RoleBinding that let that ServiceAccount renew it. Made
+ * never renewed: the controller counts a node by its report until its agent
+ * renews the Lease (an older agent never does).
+ */
+async function ensureNodeLease(rest: RestClient, node: string, namespace: string, owner: FloodgateNode): Promise<void> {
+  const name = nodeServiceAccountName(node);
+  const ns = encodeURIComponent(namespace);
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
+  const lease = {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace, labels: NODE_LEASE_LABELS, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
+    spec: { holderIdentity: node },
+  };
+  await createOrGet(
+    () => rest.request({ method: 'POST', path: leasePath, body: lease }),
+    () => rest.request({ path: `${leasePath}/${encodeURIComponent(name)}` }),
+  );
+  const role = nodeLeaseRole(node, namespace, owner);
+  const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
+  const existing = await createOrGet(
+    () => rest.request<typeof role>({ method: 'POST', path: rolePath, body: role }),
+    () => rest.request<typeof role>({ path: `${rolePath}/${encodeURIComponent(name)}` }),
+  );
+  if (JSON.stringify(existing.rules) !== JSON.stringify(role.rules)) {
+    await rest.request({ method: 'PATCH', path: `${rolePath}/${encodeURIComponent(name)}`, body: { rules: role.rules } });
+  }
+  const bindingPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name, namespace, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  };
+  await createOrGet(
+    () => rest.request({ method: 'POST', path: bindingPath, body: binding }),
+    () => rest.request({ path: `${bindingPath}/${encodeURIComponent(name)}` }),
+  );
 }
 
 /** A token of a ServiceAccount (TokenRequest), for the API server's own audience. */

@@ -9,7 +9,13 @@
 //   - has a node stopped reporting (no heartbeat for 3 of its intervals).
 // Reports are read as the agents wrote them; a report that does not parse
 // counts as a node that does not report.
-import type { FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
+//
+// A node that renews its Lease (api/v1alpha1/node-lease.ts; listed by
+// node-leases.ts) has its heartbeat and applied revisions there: its entry is
+// the report merged with the Lease, the later heartbeat, the higher revision.
+// The agent writes a refusal in the report before any later renewal, so a
+// revision read from the Lease adds only what it holds.
+import type { FloodgateNode, FloodgateNodeStatus, NodeLease } from '../../api/v1alpha1/index.js';
 
 /** A node is silent after this many missed heartbeats. */
 export const SILENT_AFTER_HEARTBEATS = 3;
@@ -26,6 +32,9 @@ export interface NodeEntry {
   failures: ReadonlyMap<string, string>;
   heartbeatAt?: number;
   heartbeatMs: number;
+  /** The node's Lease as its FloodgateNode's spec names it ("namespace/name"). */
+  lease?: string;
+  /** The report as written (with a renewed Lease: its counts overlaid). */
   status: FloodgateNodeStatus;
 }
 
@@ -70,19 +79,112 @@ export function entryOf(node: FloodgateNode): NodeEntry {
     failures: new Map((s.failures ?? []).map((f) => [failureKey(f.kind, f.namespace, f.name), f.message])),
     heartbeatAt: Number.isFinite(heartbeatAt) ? heartbeatAt : undefined,
     heartbeatMs: (s.heartbeatSeconds ?? 60) * 1000,
+    lease: node.spec?.lease ? `${node.spec.lease.namespace}/${node.spec.lease.name}` : undefined,
     status: s,
   };
+}
+
+const later = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
+
+/** A report with its node's renewed Lease: the later heartbeat (at the Lease's pace), the higher revision. */
+export function withLease(e: NodeEntry, l: NodeLease | undefined): NodeEntry {
+  if (!l || l.renewAt === undefined) return e;
+  const counts = (kind: 'blockEvents' | 'signatureRules', k: EnforcedKind) => {
+    const c = e.status[kind];
+    const applied = l.applied[k];
+    if (applied === undefined || (e.heartbeatAt !== undefined && e.heartbeatAt >= (l.renewAt as number))) return c;
+    return { failed: 0, ...c, applied, ...(l.revisions[k] !== undefined ? { revision: l.revisions[k] } : {}) };
+  };
+  const blockEvents = counts('blockEvents', 'BlockEvent');
+  const signatureRules = counts('signatureRules', 'SignatureRule');
+  return {
+    ...e,
+    revisions: { BlockEvent: later(e.revisions.BlockEvent, l.revisions.BlockEvent), SignatureRule: later(e.revisions.SignatureRule, l.revisions.SignatureRule) },
+    heartbeatAt: later(e.heartbeatAt, l.renewAt),
+    heartbeatMs: l.durationMs !== undefined ? l.durationMs / SILENT_AFTER_HEARTBEATS : e.heartbeatMs,
+    status: { ...e.status, ...(blockEvents ? { blockEvents } : {}), ...(signatureRules ? { signatureRules } : {}) },
+  };
+}
+
+/** What a Lease says that matters to counts and silence (a renewal alone moves heartbeatAt only). */
+function sameLease(a: NodeLease | undefined, b: NodeLease | undefined): boolean {
+  return (
+    a?.renewAt === b?.renewAt &&
+    a?.durationMs === b?.durationMs &&
+    a?.revisions.BlockEvent === b?.revisions.BlockEvent &&
+    a?.revisions.SignatureRule === b?.revisions.SignatureRule &&
+    a?.applied.BlockEvent === b?.applied.BlockEvent &&
+    a?.applied.SignatureRule === b?.applied.SignatureRule
+  );
 }
 
 export class NodeReports {
   private readonly nodes = new Map<string, NodeEntry>();
   private readonly byPolicy = new Map<string, Set<string>>();
+  /** Entries as the reports say, before their Lease. */
+  private readonly reports = new Map<string, NodeEntry>();
+  /** "namespace/name" of a Lease → the node whose report names it. */
+  private readonly byLease = new Map<string, string>();
+  /** The last listed Lease of each node. */
+  private readonly leases = new Map<string, NodeLease>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   /** A report was added or changed: the entry before (undefined: new). */
   upsert(node: FloodgateNode): { before?: NodeEntry; after: NodeEntry } {
-    const after = entryOf(node);
+    const report = entryOf(node);
+    const prior = this.reports.get(report.name);
+    if (prior?.lease && this.byLease.get(prior.lease) === report.name) this.byLease.delete(prior.lease);
+    if (report.lease) this.byLease.set(report.lease, report.name);
+    this.reports.set(report.name, report);
+    return this.put(withLease(report, this.leases.get(report.name)));
+  }
+
+  /**
+   * The node Leases as listed now: each is matched to the node whose report
+   * names it (others are returned as unknown). The entries that moved, beyond
+   * a renewal that changes nothing but the heartbeat's time within its lease.
+   */
+  setLeases(listed: readonly NodeLease[]): { moved: { before?: NodeEntry; after: NodeEntry }[]; unknown: string[] } {
+    const moved: { before?: NodeEntry; after: NodeEntry }[] = [];
+    const unknown: string[] = [];
+    const seen = new Set<string>();
+    const apply = (name: string, lease: NodeLease | undefined) => {
+      const prior = this.leases.get(name);
+      if (sameLease(prior, lease)) return;
+      if (lease) this.leases.set(name, lease);
+      else this.leases.delete(name);
+      const report = this.reports.get(name);
+      if (!report) return;
+      const before = this.nodes.get(name);
+      const after = withLease(report, lease);
+      const quiet =
+        before !== undefined &&
+        before.revisions.BlockEvent === after.revisions.BlockEvent &&
+        before.revisions.SignatureRule === after.revisions.SignatureRule &&
+        this.silent(before) === this.silent(after);
+      if (quiet) this.nodes.set(name, after);
+      else moved.push(this.put(after));
+    };
+    for (const l of listed) {
+      const name = this.byLease.get(`${l.namespace}/${l.name}`);
+      if (name === undefined) {
+        unknown.push(`${l.namespace}/${l.name}`);
+        continue;
+      }
+      seen.add(name);
+      apply(name, l);
+    }
+    for (const name of [...this.leases.keys()]) if (!seen.has(name)) apply(name, undefined);
+    return { moved, unknown };
+  }
+
+  /** Some report names a Lease (else there is nothing to list). */
+  get withLeases(): boolean {
+    return this.byLease.size > 0;
+  }
+
+  private put(after: NodeEntry): { before?: NodeEntry; after: NodeEntry } {
     const before = this.nodes.get(after.name);
     if (before) for (const p of before.policies) this.byPolicy.get(p)?.delete(after.name);
     for (const p of after.policies) {
@@ -96,6 +198,10 @@ export class NodeReports {
 
   remove(name: string): NodeEntry | undefined {
     const before = this.nodes.get(name);
+    const report = this.reports.get(name);
+    if (report?.lease && this.byLease.get(report.lease) === name) this.byLease.delete(report.lease);
+    this.reports.delete(name);
+    this.leases.delete(name);
     if (!before) return undefined;
     for (const p of before.policies) this.byPolicy.get(p)?.delete(name);
     this.nodes.delete(name);

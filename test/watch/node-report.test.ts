@@ -1,7 +1,10 @@
 // When a node's FloodgateNode report is written (unit tier, mocked clock):
 // changes at once (coalesced), a newly held ban spread over the nodes that
 // enforce it, so that 1,000 nodes write about reportsPerSecond a second
-// together and not all at once, and the heartbeat.
+// together and not all at once, and the heartbeat. With a node Lease:
+// heartbeats and progress renew the Lease, the report is written on changes
+// and every 5 heartbeats, and a Lease the node may not write sends everything
+// back to the report.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import pino from 'pino';
@@ -9,6 +12,7 @@ import type { FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/inde
 import type { ResourceClient } from '../../kube/resource-client.js';
 import { NodeReporter, type NodeIdentitySource } from '../../agent/kube/node-report.js';
 import { fanOut } from '../../agent/kube/kube-watch.js';
+import { NODE_LEASE_ANNOTATIONS, type nodeLeasePatch } from '../../api/v1alpha1/index.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 
 interface Write {
@@ -17,12 +21,32 @@ interface Write {
   status: FloodgateNodeStatus;
 }
 
-/** The node's own FloodgateNode as the API server keeps it: the writes that reached it. */
-function recordingIdentity(writes: Write[], node: string): NodeIdentitySource {
+interface LeaseWrite {
+  at: number;
+  path: string;
+  body: ReturnType<typeof nodeLeasePatch>;
+}
+
+/**
+ * The node's own FloodgateNode as the API server keeps it: the writes that
+ * reached it; with `lease`, its spec names a Lease, whose patches are recorded
+ * (or answered with `leaseStatus`).
+ */
+function recordingIdentity(writes: Write[], node: string, o: { leaseWrites?: LeaseWrite[]; leaseStatus?: number } = {}): NodeIdentitySource {
   const client = {
+    get: async () => ({ metadata: { name: node }, spec: o.leaseWrites ? { lease: { namespace: 'floodgate', name: `floodgate-node-${node}` } } : {} }),
     patchStatus: async (_ref: unknown, status: FloodgateNodeStatus) => {
       writes.push({ at: Date.now(), node, status });
       return {} as FloodgateNode;
+    },
+    api: {
+      rest: {
+        request: async (r: { method?: string; path: string; body: LeaseWrite['body'] }) => {
+          if (o.leaseStatus) throw Object.assign(new Error(`HTTP ${o.leaseStatus}`), { statusCode: o.leaseStatus });
+          o.leaseWrites?.push({ at: Date.now(), path: `${r.method} ${r.path}`, body: r.body });
+          return {};
+        },
+      },
     },
   } as unknown as ResourceClient<FloodgateNode>;
   return { client: async () => client, invalidate: () => undefined };
@@ -128,6 +152,75 @@ describe('the node report: when it is written', () => {
       last.set(w.node, w.at);
     }
     for (const n of nodes) await n.stop();
+  });
+});
+
+describe('the node report beside a node Lease', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 }));
+  afterEach(() => mock.timers.reset());
+
+  const reporter = (writes: Write[], o: { leaseWrites?: LeaseWrite[]; leaseStatus?: number; random?: () => number } = {}) =>
+    new NodeReporter({ node: 'n1', identity: recordingIdentity(writes, 'n1', o), logger, heartbeatSeconds: 60, random: o.random ?? (() => 0.5) });
+
+  it('heartbeats and progress renew the Lease; the report is written at start, on a change and every 5 heartbeats', async () => {
+    const writes: Write[] = [];
+    const leaseWrites: LeaseWrite[] = [];
+    const r = reporter(writes, { leaseWrites });
+    r.start();
+    await advance(100);
+    assert.equal(writes.length, 1, 'the report at start');
+    assert.equal(writes[0]?.status.heartbeatSeconds, 300, 'it says it is written every 5 heartbeats');
+    assert.equal(leaseWrites.length, 0);
+
+    await advance(60_000);
+    assert.equal(leaseWrites.length, 1, 'the heartbeat renews the Lease');
+    assert.equal(writes.length, 1, 'and not the report');
+    assert.equal(leaseWrites[0]?.path, 'PATCH /apis/coordination.k8s.io/v1/namespaces/floodgate/leases/floodgate-node-n1');
+    assert.equal(leaseWrites[0]?.body.spec.leaseDurationSeconds, 180, 'a renewal counts for 3 heartbeats');
+    assert.match(leaseWrites[0]?.body.spec.renewTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'a MicroTime');
+
+    r.progress({ blockEvents: { applied: 3, failed: 0, revision: 77 } }, 10);
+    await advance(600);
+    assert.equal(leaseWrites.length, 2, 'something newly held renews the Lease with the revision');
+    assert.equal(writes.length, 1);
+    assert.equal(leaseWrites[1]?.body.metadata.annotations[NODE_LEASE_ANNOTATIONS.blockEventsRevision], '77');
+    assert.equal(leaseWrites[1]?.body.metadata.annotations[NODE_LEASE_ANNOTATIONS.blockEventsApplied], '3');
+
+    r.update({ failures: [{ kind: 'BlockEvent', namespace: 'shop', name: 'b', message: 'refused: the gateway' }], blockEvents: { applied: 3, failed: 1, revision: 78 } });
+    await advance(600);
+    assert.equal(writes.length, 2, 'a refusal goes in the report, at once');
+    assert.equal(writes[1]?.status.blockEvents?.revision, 78);
+
+    // Idle: 5 heartbeats later the report is written again, the others renew the Lease.
+    const leasesBefore = leaseWrites.length;
+    await advance(5 * 60_000);
+    assert.equal(writes.length, 3, `the report again within 5 heartbeats (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
+    assert.ok(leaseWrites.length - leasesBefore >= 3, `the other heartbeats renew the Lease (${leaseWrites.length - leasesBefore})`);
+    await r.stop();
+  });
+
+  it('a Lease the node may not write (403) or that is gone (404): everything goes in the report, as without a Lease', async () => {
+    for (const leaseStatus of [403, 404]) {
+      const writes: Write[] = [];
+      const r = reporter(writes, { leaseWrites: [], leaseStatus });
+      r.start();
+      await advance(100);
+      await advance(120_000);
+      assert.equal(writes.length, 3, `${leaseStatus}: the start and two heartbeats in the report`);
+      assert.equal(writes[2]?.status.heartbeatSeconds, 60, `${leaseStatus}: the report's own heartbeat again`);
+      await r.stop();
+    }
+  });
+
+  it('no Lease named (an older controller): the report only, every heartbeat', async () => {
+    const writes: Write[] = [];
+    const r = reporter(writes);
+    r.start();
+    await advance(100);
+    await advance(120_000);
+    assert.equal(writes.length, 3);
+    assert.equal(writes[2]?.status.heartbeatSeconds, 60);
+    await r.stop();
   });
 });
 

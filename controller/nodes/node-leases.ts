@@ -1,0 +1,112 @@
+// Reads the node Leases (api/v1alpha1/node-lease.ts) into NodeReports. The
+// controller lists them rather than watching them: a watch would decode every
+// renewal of every node, which is what the Leases are there to spare it. It
+// lists often while some object's count is incomplete (every 5 ms per node,
+// between 0.5 and 5 s: as often as the nodes' reports could move the count,
+// and at a cost per second that does not grow with the nodes) and otherwise
+// once every idleMs, enough to tell a node that went silent. The list is
+// served from the API server's watch cache (resourceVersion=0).
+import type { Logger } from 'pino';
+import { NODE_LEASE_SELECTOR, parseNodeLease, type NodeLease } from '../../api/v1alpha1/index.js';
+import type { RestClient } from '../../kube/rest-client.js';
+import { errorMessage } from '../../kube/util.js';
+import type { NodeEntry, NodeReports } from './node-reports.js';
+
+export interface NodeLeaseListerOptions {
+  rest: RestClient;
+  /** Where the controller made the node Leases (the node identity namespace). */
+  namespace: string;
+  reports: NodeReports;
+  /** An entry moved (a revision, or its silence): recount what it enforces. */
+  onMoved: (before: NodeEntry | undefined, after: NodeEntry) => void;
+  /** True while some object's node count is incomplete. */
+  waiting: () => boolean;
+  logger: Logger;
+  /** Between lists when no count is waiting. Default 20 s. */
+  idleMs?: number;
+}
+
+export class NodeLeaseLister {
+  private timer?: NodeJS.Timeout;
+  private nextAt = Infinity;
+  private running = false;
+  private stopped = false;
+  private readonly refused = new Set<string>();
+  private failing = false;
+  /** Lists done and Leases last read, for tests and metrics. */
+  readonly stats = { lists: 0, leases: 0, failures: 0 };
+
+  constructor(private readonly opts: NodeLeaseListerOptions) {}
+
+  /** Between lists while a count waits: 5 ms per node, 0.5 to 5 s. */
+  get busyMs(): number {
+    return Math.max(500, Math.min(5000, this.opts.reports.size * 5));
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** A count may have become incomplete (an object's status changed): list within busyMs. */
+  nudge(): void {
+    this.schedule(this.busyMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    const at = Date.now() + ms;
+    if (this.running || at >= this.nextAt) return;
+    this.nextAt = at;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), ms);
+    this.timer.unref();
+  }
+
+  /** List now (tests call it directly). */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.nextAt = Infinity;
+    try {
+      if (!this.opts.reports.withLeases) return;
+      const list = await this.opts.rest.request<{ items?: unknown[] }>({
+        path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`,
+        query: { labelSelector: NODE_LEASE_SELECTOR, resourceVersion: '0' },
+      });
+      const leases: NodeLease[] = [];
+      for (const item of list.items ?? []) {
+        const r = parseNodeLease(item);
+        if (r.ok) leases.push(r.lease);
+        else {
+          const name = (item as { metadata?: { name?: unknown } })?.metadata?.name;
+          const key = `${String(name)}: ${r.error}`;
+          if (!this.refused.has(key)) this.opts.logger.warn({ lease: `${this.opts.namespace}/${String(name)}`, why: r.error }, 'node Lease ignored: it does not match the node Lease contract');
+          this.refused.add(key);
+        }
+      }
+      const { moved } = this.opts.reports.setLeases(leases);
+      for (const m of moved) this.opts.onMoved(m.before, m.after);
+      this.stats.lists++;
+      this.stats.leases = leases.length;
+      if (this.failing) this.opts.logger.info({ namespace: this.opts.namespace }, 'node Leases listed again');
+      this.failing = false;
+    } catch (err) {
+      this.stats.failures++;
+      if (!this.failing) {
+        this.opts.logger.warn(
+          { namespace: this.opts.namespace, err: errorMessage(err) },
+          'cannot list the node Leases (the controller needs list on leases in this namespace): the Leases last listed are used meanwhile',
+        );
+      }
+      this.failing = true;
+    } finally {
+      this.running = false;
+      this.schedule(this.opts.waiting() ? this.busyMs : (this.opts.idleMs ?? 20_000));
+    }
+  }
+}
