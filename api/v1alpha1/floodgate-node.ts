@@ -93,7 +93,10 @@ const counts = z
           'unless failures name it.',
       ),
   })
-  .describe('Enforcement objects of one kind on this node.');
+  .describe(
+    'Enforcement objects of one kind on this node, as of this report\'s last write; an agent that renews spec.lease keeps ' +
+      'the current figures in that Lease\'s annotations (floodgate.dev/blockevents-applied, ...).',
+  );
 
 export const floodgateNodeStatusSchema = z
   .object({

@@ -91,6 +91,7 @@ export class NodeLeaseLister {
       }
       const { moved } = this.opts.reports.setLeases(leases);
       for (const m of moved) this.opts.onMoved(m.before, m.after);
+      this.opts.logger.debug({ leases: leases.length, moved: moved.length }, 'node Leases listed');
       this.stats.lists++;
       this.stats.leases = leases.length;
       if (this.failing) this.opts.logger.info({ namespace: this.opts.namespace }, 'node Leases listed again');

@@ -232,6 +232,11 @@ test('agent.sync: watch (the default) gives the DaemonSet its own ServiceAccount
   const ni = find(watch, 'Role', 'floodgate-controller-node-identity');
   assert.equal(ni.metadata.namespace, 'floodgate-system');
   assert.ok(ni.rules.some((r: Any) => r.resources.includes('serviceaccounts/token') && r.verbs.includes('create')));
+  // The node Leases: it makes them, lists them, and grants each node get and patch on its own.
+  for (const [g, r, v] of [['coordination.k8s.io', 'leases', 'list'], ['coordination.k8s.io', 'leases', 'patch'], ['rbac.authorization.k8s.io', 'roles', 'create'], ['rbac.authorization.k8s.io', 'rolebindings', 'create']] as const) {
+    assert.ok(ni.rules.some((x: Any) => x.apiGroups.includes(g) && x.resources.includes(r) && x.verbs.includes(v)), `the controller lacks ${v} ${r}.${g} in its namespace`);
+  }
+  assert.ok(!ni.rules.some((x: Any) => x.resources.includes('leases') && (x.verbs.includes('delete') || x.verbs.includes('update'))), 'node Leases: no delete, no update beyond its own leader Lease');
 
   const push = await renderObjects({ set: ['agent.daemonset.enabled=true', 'agent.sync=push'] });
   const pcfg = agentConfigSchema.parse(YAML.parse(find(push, 'ConfigMap', 'floodgate-agent').data['agent.yaml']));

@@ -104,6 +104,14 @@ step("RBAC: the node's identity writes its own report and no other's; the agent'
   assert.equal(await can(asAgent, 'patch', `floodgatenodes.floodgate.dev/${node.name}`, '--subresource=status'), 'no', 'the shared identity writes no report');
   assert.equal(await can(asAgent, 'get', 'secrets', '-n', NS), 'no');
   assert.equal(await can(asAgent, 'patch', 'blockevents.floodgate.dev', '-n', NS), 'no');
+  // Its Lease, and no other (docs/fanout.md): renew, never create or delete.
+  const lease = `leases.coordination.k8s.io/floodgate-node-${node.name}`;
+  assert.equal(await can(asNode, 'patch', lease, '-n', NS), 'yes');
+  assert.equal(await can(asNode, 'patch', 'leases.coordination.k8s.io/floodgate-node-another-node', '-n', NS), 'no');
+  assert.equal(await can(asNode, 'patch', 'leases.coordination.k8s.io/floodgate-controller', '-n', NS), 'no', 'not the controller\'s leader Lease');
+  assert.equal(await can(asNode, 'delete', lease, '-n', NS), 'no');
+  assert.equal(await can(asNode, 'create', 'leases.coordination.k8s.io', '-n', NS), 'no');
+  assert.equal(await can(asAgent, 'patch', lease, '-n', NS), 'no', 'the shared identity renews no Lease');
 
   // A real write with the node's identity on another node's report: 403.
   await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: floodgate.dev/v1alpha1\nkind: FloodgateNode\nmetadata: {name: another-node}\nspec: {}\n');
@@ -113,6 +121,17 @@ step("RBAC: the node's identity writes its own report and no other's; the agent'
   assert.match(other.stderr, /forbidden/i);
   const own = await kubectl(node, ['--token', token, 'get', 'floodgatenode.floodgate.dev', node.name]);
   assert.equal(own.exitCode, 0, own.stderr);
+
+  // The agent renews its node's Lease (heartbeats of 5 s), which its FloodgateNode names.
+  const fgn = await getJson<{ spec?: { lease?: { namespace?: string; name?: string } } }>(node, ['floodgatenode.floodgate.dev', node.name]);
+  assert.deepEqual(fgn.spec?.lease, { namespace: NS, name: `floodgate-node-${node.name}` });
+  const renewed = async () => (await getJson<{ spec?: { renewTime?: string; holderIdentity?: string } }>(node, ['lease', '-n', NS, `floodgate-node-${node.name}`])).spec;
+  const first = await eventually('the node Lease renewed', async () => {
+    const l = await renewed();
+    return l?.renewTime ? l : undefined;
+  }, 60_000, 1000);
+  assert.equal(first?.holderIdentity, node.name);
+  await eventually('renewed again', async () => ((await renewed())?.renewTime !== first?.renewTime ? true : undefined), 60_000, 1000);
 });
 
 step('a BlockEvent lands in the node\'s nft set through the watch, and its status counts the node', async () => {

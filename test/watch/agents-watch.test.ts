@@ -9,8 +9,10 @@
 //     enforcing and keeps banning on its own, and once back it reports how
 //     long it was stale and catches up;
 //   - its own bans become BlockEvents bound to its node;
-//   - a node's identity writes its own report and no other's (kubectl auth
-//     can-i --as, and a real attempt answered 403);
+//   - a node's identity writes its own report and Lease and no other's
+//     (kubectl auth can-i --as, and real attempts answered 403);
+//   - heartbeats renew the node's Lease, not its report, and the
+//     controller counts a ban from the Lease;
 //   - the node identity broker gives a pod its node's identity, once per pod
 //     token, and nothing to tokens that are not pod-bound agent tokens;
 //   - the push path of a host agent without a kubeconfig still works beside.
@@ -23,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { NODE_IDENTITY_AUDIENCE, NODE_IDENTITY_PATH, requestKeys } from '../../api/node-identity/v1.js';
-import { BLOCK_EVENT, FLOODGATE_NODE, type BlockEvent, type FloodgateNode } from '../../api/v1alpha1/index.js';
+import { BLOCK_EVENT, FLOODGATE_NODE, NODE_LEASE_ANNOTATIONS, nodeLeasePatch, type BlockEvent, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import { BrokeredIdentity } from '../../agent/kube/node-identity.js';
 import { startController, type RunningController } from '../../controller/controller.js';
 import { loadKubeConfig } from '../../kube/kube-config.js';
@@ -136,8 +138,10 @@ spec:
       return b.status?.phase === 'Active' && b.status.nodes?.summary === '1/1' ? b : undefined;
     });
     assert.match(active.status?.message ?? '', /applied on 1\/1 nodes/);
-    const r = await eventually('report counts it', async () => ((await report()).status?.blockEvents?.applied === 1 ? true : undefined));
-    assert.ok(r);
+    // The node says it holds it: in its Lease at once, in its report at the report's next write.
+    const leaseSays = async () =>
+      (await rest.request<{ metadata: { annotations?: Record<string, string> } }>({ path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/floodgate-node-host-a` })).metadata.annotations?.[NODE_LEASE_ANNOTATIONS.blockEventsApplied];
+    assert.ok(await eventually('the Lease counts it', async () => ((await leaseSays()) === '1' ? true : undefined)));
 
     await blockEvents.delete({ namespace: NS, name: 'first' });
     await eventually('the ban is lifted on the agent', async () => !(await holds(agentA, '203.0.113.10/32')));
@@ -276,6 +280,13 @@ spec:
     assert.equal(await can(['patch', 'blockevents.floodgate.dev', '-n', NS]), 'no', 'it reads BlockEvents, never writes them');
     assert.equal(await can(['watch', 'blockevents.floodgate.dev', '-n', NS]), 'yes');
     assert.equal(await can(['get', 'secrets', '-n', NS]), 'no');
+    // Its own Lease: renew it; nobody else's, and never create or delete one.
+    assert.equal(await can(['patch', 'leases.coordination.k8s.io/floodgate-node-host-a', '-n', NS]), 'yes');
+    assert.equal(await can(['patch', 'leases.coordination.k8s.io/floodgate-node-host-b', '-n', NS]), 'no');
+    assert.equal(await can(['update', 'leases.coordination.k8s.io/floodgate-node-host-b', '-n', NS]), 'no');
+    assert.equal(await can(['delete', 'leases.coordination.k8s.io/floodgate-node-host-a', '-n', NS]), 'no');
+    assert.equal(await can(['create', 'leases.coordination.k8s.io', '-n', NS]), 'no');
+    assert.equal(await can(['list', 'leases.coordination.k8s.io', '-n', NS]), 'no');
 
     // A real attempt with host-a's identity (its kubeconfig) on host-b's report: 403.
     const tokenA = kubeconfigToken(kcA);
@@ -285,9 +296,44 @@ spec:
       new ResourceClient<FloodgateNode>(asA, FLOODGATE_NODE).patchStatus({ name: 'host-b' }, { ownBansTotal: 99 }),
       (err: unknown) => statusCodeOf(err) === 403,
     );
+    // ...and on host-b's Lease, to claim it holds everything: 403.
+    await assert.rejects(
+      asA.request({ method: 'PATCH', path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/floodgate-node-host-b`, body: nodeLeasePatch({ node: 'host-b', now: Date.now(), durationSeconds: 180, blockEvents: { applied: 1, revision: 1e12 } }), contentType: 'application/merge-patch+json' }),
+      (err: unknown) => statusCodeOf(err) === 403,
+    );
     asA.close();
     const b = await nodes.get({ name: 'host-b' });
     assert.notEqual(b.status?.ownBansTotal, 99);
+  });
+
+  it("heartbeats renew the node's Lease, not its FloodgateNode; the controller counts the node from the Lease", async () => {
+    const lease = () => rest.request<{ spec?: { renewTime?: string; holderIdentity?: string; leaseDurationSeconds?: number }; metadata: { annotations?: Record<string, string> } }>({ path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/floodgate-node-host-a` });
+    assert.deepEqual((await report()).spec.lease, { namespace: NS, name: 'floodgate-node-host-a' });
+    // Idle for 6 s (heartbeats of 2 s): the Lease is renewed at every heartbeat, the report at most once (every 5 heartbeats).
+    await eventually('the Lease renewed', async () => ((await lease()).spec?.renewTime ? true : undefined));
+    const renewals = new Set<string>();
+    const reports = new Set<string>();
+    for (const end = Date.now() + 6000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+      renewals.add((await lease()).spec?.renewTime ?? '');
+      reports.add((await report()).metadata.resourceVersion ?? '');
+    }
+    assert.ok(renewals.size >= 3, `renewals in 6 s: ${renewals.size}`);
+    assert.ok(reports.size <= 2, `report writes in 6 s: ${reports.size - 1}`);
+    const l = await lease();
+    assert.equal(l.spec?.holderIdentity, 'host-a');
+    assert.equal(l.spec?.leaseDurationSeconds, 6, '3 heartbeats');
+
+    // A ban newly held is progress: it goes in the Lease, and the BlockEvent's count follows from it.
+    await blockEvents.create(NS, be('by-lease', '203.0.113.40'));
+    await eventually('held on host-a', () => holds(agentA, '203.0.113.40/32'));
+    const counted = await eventually('counted on 1 node', async () => {
+      const x = await blockEvents.get({ namespace: NS, name: 'by-lease' });
+      return x.status?.nodes?.applied === 1 ? x : undefined;
+    });
+    const revision = counted.status?.nodes?.revision as number;
+    assert.ok(Number((await lease()).metadata.annotations?.[NODE_LEASE_ANNOTATIONS.blockEventsRevision]) >= revision, 'the Lease says it has applied that revision');
+    await blockEvents.delete({ namespace: NS, name: 'by-lease' });
+    await eventually('lifted on host-a', async () => !(await holds(agentA, '203.0.113.40/32')));
   });
 
   it('the node identity broker gives a pod its node\'s identity, once per pod token, and nothing else', async () => {

@@ -1,7 +1,7 @@
 // The small parts of the watch (unit tier): label selectors as the API server
 // reads them, who a policy picks, the downward API labels file, the node
 // identity exchange's sealing, node ServiceAccount names, the node report
-// index, and the agent's kube: config section.
+// index with the node Leases, and the agent's kube: config section.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { parseLabelsFile } from '../../agent/kube/start-kube.js';
 import { loadAgentConfig, ConfigError } from '../../agent/config/agent-config.js';
 import { nodeServiceAccountName, requestKeys, seal } from '../../api/node-identity/v1.js';
 import { NodeReports } from '../../controller/nodes/node-reports.js';
-import { DEFENSE_POLICY, resolved, type FloodgateNode } from '../../api/v1alpha1/index.js';
+import { DEFENSE_POLICY, NODE_LEASE_ANNOTATIONS, nodeLeasePatch, parseNodeLease, resolved, type FloodgateNode, type NodeLease } from '../../api/v1alpha1/index.js';
 
 describe('label selectors (metav1.LabelSelector)', () => {
   const labels = { app: 'agent', tier: 'edge' };
@@ -95,6 +95,67 @@ describe('the node report index', () => {
     assert.deepEqual(r.nodesOf('shop/web'), ['mac']);
     r.remove('mac');
     assert.deepEqual(r.nodesOf('shop/api'), []);
+  });
+
+  it("merges each node's Lease, matched by the Lease's name as the report's spec names it, never by what the node wrote in it", () => {
+    let now = Date.parse('2026-01-01T00:10:00Z');
+    const r = new NodeReports(() => now);
+    const withLease = (name: string, status: Record<string, unknown>): FloodgateNode =>
+      ({ ...node(name, status), spec: { lease: { namespace: 'floodgate', name: `floodgate-node-${name}` } } }) as FloodgateNode;
+    // Reports written 10 minutes ago, every 5 heartbeats of 60 s: silent on their own after 15 minutes.
+    r.upsert(withLease('n1', { policies: ['shop/web'], heartbeatTime: '2026-01-01T00:00:00Z', heartbeatSeconds: 300, blockEvents: { applied: 1, failed: 1, revision: 100 } }));
+    r.upsert(withLease('n2', { policies: ['shop/web'], heartbeatTime: '2026-01-01T00:00:00Z', heartbeatSeconds: 300, blockEvents: { applied: 1, failed: 0, revision: 100 } }));
+    const lease = (name: string, renewTime: string, revision: number, applied: number, holder = name) =>
+      parseNodeLease({
+        metadata: { name: `floodgate-node-${name}`, namespace: 'floodgate', annotations: { [NODE_LEASE_ANNOTATIONS.blockEventsRevision]: String(revision), [NODE_LEASE_ANNOTATIONS.blockEventsApplied]: String(applied) } },
+        spec: { holderIdentity: holder, renewTime, leaseDurationSeconds: 180 },
+      });
+    const l1 = lease('n1', '2026-01-01T00:09:30.000000Z', 140, 5);
+    assert.ok(l1.ok);
+    // A lease nobody's report names (another node's name in holderIdentity changes nothing).
+    const stray = parseNodeLease({ metadata: { name: 'floodgate-node-n3', namespace: 'floodgate', annotations: { [NODE_LEASE_ANNOTATIONS.blockEventsRevision]: '999' } }, spec: { holderIdentity: 'n2', renewTime: '2026-01-01T00:09:59.000000Z' } });
+    assert.ok(stray.ok);
+    const { moved, unknown } = r.setLeases([l1.lease, stray.lease]);
+    assert.deepEqual(unknown, ['floodgate/floodgate-node-n3']);
+    assert.deepEqual(moved.map((m) => m.after.name), ['n1']);
+    const n1 = r.get('n1')!;
+    assert.equal(n1.revisions.BlockEvent, 140, 'the higher revision, from the Lease');
+    assert.equal(n1.heartbeatAt, Date.parse('2026-01-01T00:09:30Z'));
+    assert.equal(n1.heartbeatMs, 60_000, 'the Lease counts for 3 heartbeats of 60 s');
+    assert.equal(n1.status.blockEvents?.applied, 5, 'the newer count');
+    assert.equal(n1.status.blockEvents?.failed, 1, 'refusals stay the report\'s');
+    assert.equal(r.get('n2')?.revisions.BlockEvent, 100, 'n2 has no Lease: its report');
+    assert.equal(r.count(['n1', 'n2'], 'BlockEvent', 120, 'BlockEvent/shop/x').applied, 1, 'n1 holds revision 120 (its Lease), n2 not yet');
+
+    // A renewal that moves nothing but the time: no recount.
+    assert.deepEqual(r.setLeases([(lease('n1', '2026-01-01T00:09:50.000000Z', 140, 5) as { lease: NodeLease }).lease]).moved, []);
+    assert.equal(r.get('n1')?.heartbeatAt, Date.parse('2026-01-01T00:09:50Z'));
+    // The Lease stops being renewed: silent after its 180 s, as the report alone would be after 15 minutes.
+    now = Date.parse('2026-01-01T00:13:00Z');
+    assert.equal(r.silent(r.get('n1')!), true);
+    // A report written later than the Lease is the newer count; the revision stays the higher one.
+    r.upsert(withLease('n1', { policies: ['shop/web'], heartbeatTime: '2026-01-01T00:12:59Z', heartbeatSeconds: 300, blockEvents: { applied: 4, failed: 0, revision: 130 } }));
+    assert.equal(r.get('n1')?.status.blockEvents?.applied, 4);
+    assert.equal(r.get('n1')?.revisions.BlockEvent, 140);
+    // The Lease gone from the list: the report alone again.
+    assert.equal(r.setLeases([]).moved.length, 1);
+    assert.equal(r.get('n1')?.revisions.BlockEvent, 130);
+    assert.equal(r.get('n1')?.heartbeatMs, 300_000);
+  });
+
+  it('reads a node Lease by its contract, and refuses one that breaks it with one line', () => {
+    const bad = parseNodeLease({ metadata: { name: 'floodgate-node-n1', namespace: 'floodgate', annotations: { [NODE_LEASE_ANNOTATIONS.blockEventsRevision]: '12; rm -rf' } }, spec: {} });
+    assert.equal(bad.ok, false);
+    assert.match((bad as { error: string }).error, /^metadata\.annotations\.floodgate\.dev\/blockevents-revision: a decimal integer$/);
+    assert.equal(parseNodeLease({ metadata: { name: 'x', namespace: 'floodgate' }, spec: { leaseDurationSeconds: -1 } }).ok, false);
+    const never = parseNodeLease({ metadata: { name: 'x', namespace: 'floodgate' }, spec: { holderIdentity: 'x' } });
+    assert.ok(never.ok && never.lease.renewAt === undefined, 'made by the controller, never renewed');
+    const patch = nodeLeasePatch({ node: 'n1', now: Date.parse('2026-01-01T00:00:00.123Z'), durationSeconds: 180, blockEvents: { applied: 2, revision: 7 } });
+    const read = parseNodeLease({ metadata: { name: 'x', namespace: 'floodgate', ...patch.metadata }, spec: patch.spec });
+    assert.ok(read.ok);
+    assert.equal(read.lease.renewAt, Date.parse('2026-01-01T00:00:00.123Z'));
+    assert.deepEqual(read.lease.revisions, { BlockEvent: 7, SignatureRule: undefined });
+    assert.equal(read.lease.durationMs, 180_000);
   });
 });
 
