@@ -343,7 +343,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     let tokens: string[] = names.map(() => pushToken);
     if (mode === 'watch') {
-      log(`creating ${n} node identities (FloodgateNode, ServiceAccount, ClusterRole, ClusterRoleBinding, token)`);
+      log(`creating ${n} node identities (FloodgateNode, ServiceAccount, ClusterRole, ClusterRoleBinding, Lease, Role, RoleBinding, token)`);
       tokens = await pool(16, names, async (name) => {
         const id = await ensureNodeIdentity(rest, name, NS);
         return (await issueToken(rest, id.serviceAccount, 6 * 3600)).token;

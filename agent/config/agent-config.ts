@@ -65,7 +65,7 @@ export const kubeSectionSchema = z
         allowPlainHttp: z.boolean().default(false),
       })
       .optional(),
-    /** Write the report at least this often (the controller calls a node silent after 3). */
+    /** Renew the node Lease this often (the controller calls a node silent after 3); the report is written at least every 5 (node-report.ts). */
     heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
     /**
      * The reports that count a new ban: the nodes of one policy write about this many a second

@@ -32,6 +32,7 @@ export class NodeLeaseLister {
   private running = false;
   private stopped = false;
   private readonly refused = new Set<string>();
+  private readonly elsewhere = new Set<string>();
   private failing = false;
   /** Lists done and Leases last read, for tests and metrics. */
   readonly stats = { lists: 0, leases: 0, failures: 0 };
@@ -90,6 +91,14 @@ export class NodeLeaseLister {
         }
       }
       const { moved } = this.opts.reports.setLeases(leases);
+      for (const e of this.opts.reports.all()) {
+        if (!e.lease || e.lease.startsWith(`${this.opts.namespace}/`) || this.elsewhere.has(e.name)) continue;
+        this.elsewhere.add(e.name);
+        this.opts.logger.warn(
+          { node: e.name, lease: e.lease, namespace: this.opts.namespace },
+          "this node's Lease is not in the controller's namespace, where it lists them: the node is counted by its report alone (run floodgate node-identity with --namespace set to the controller's)",
+        );
+      }
       for (const m of moved) this.opts.onMoved(m.before, m.after);
       this.opts.logger.debug({ leases: leases.length, moved: moved.length }, 'node Leases listed');
       this.stats.lists++;
