@@ -89,7 +89,8 @@ export class NodeReporter {
   private conditions: Condition[] = [];
   /** Something but progress changed since the FloodgateNode was last written. */
   private reportDue = true;
-  private lastReportAt = 0;
+  /** With a Lease: when the report is written again, if nothing changes before. */
+  private reportDueAt = 0;
   /** The node's Lease: undefined until looked up, null if it has none (looked up again at leaseRetryAt). */
   private lease?: NamespacedName | null;
   private leaseRetryAt = 0;
@@ -190,8 +191,7 @@ export class NodeReporter {
       const reconnected = this.staleSince !== undefined;
       const lease = await this.leaseOf(client, now);
       this.wantAt = Infinity; // changes made while this write runs want their own
-      const reportOverdue = now >= this.lastReportAt + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * 0.9;
-      if (lease && !reportDue && !reconnected && !reportOverdue && (await this.renew(client, lease, now))) {
+      if (lease && !reportDue && !reconnected && now < this.reportDueAt && (await this.renew(client, lease, now))) {
         this.written(now);
         return;
       }
@@ -214,7 +214,9 @@ export class NodeReporter {
         status.conditions = this.conditions;
       }
       await client.patchStatus({ name: this.opts.node }, status);
-      this.lastReportAt = now;
+      // The first wait is random, so that nodes started together spread their reports from the start.
+      const random = (this.opts.random ?? Math.random)();
+      this.reportDueAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * (this.reportDueAt === 0 ? random : 0.9 + 0.1 * random);
       this.written(now);
       if (reconnected) {
         this.opts.logger.warn({ from: status.lastStale?.from, until: status.lastStale?.until }, 'reached the API server again: reported the time it was cut off');

@@ -1,11 +1,13 @@
 // Reads the node Leases (api/v1alpha1/node-lease.ts) into NodeReports. The
 // controller lists them rather than watching them: a watch would decode every
 // renewal of every node, which is what the Leases are there to spare it. It
-// lists often while some object's count is incomplete (every 5 ms per node,
-// between 0.5 and 5 s: as often as the nodes' reports could move the count,
-// and at a cost per second that does not grow with the nodes) and otherwise
-// once every idleMs, enough to tell a node that went silent. The list is
-// served from the API server's watch cache (resourceVersion=0).
+// lists while some object's count is incomplete every 20 ms per node (0.5 to
+// 20 s; the nodes spread what they newly hold over 50 ms per node, at 20
+// reports a second), so that the lists' cost per second does not grow with
+// the nodes, and otherwise every 60 ms per node (20 to 60 s), which still
+// reads every Lease several times before it expires. The list is served from
+// the API server's watch cache (resourceVersion=0); a Lease whose
+// resourceVersion did not move since the last list is not read again.
 import type { Logger } from 'pino';
 import { NODE_LEASE_SELECTOR, parseNodeLease, type NodeLease } from '../../api/v1alpha1/index.js';
 import type { RestClient } from '../../kube/rest-client.js';
@@ -22,8 +24,10 @@ export interface NodeLeaseListerOptions {
   /** True while some object's node count is incomplete. */
   waiting: () => boolean;
   logger: Logger;
-  /** Between lists when no count is waiting. Default 20 s. */
-  idleMs?: number;
+  /** Between lists while a count waits, per node: default 20 ms (0.5 to 20 s). */
+  busyMsPerNode?: number;
+  /** Between lists when no count waits, per node: default 60 ms (20 to 60 s). */
+  idleMsPerNode?: number;
 }
 
 export class NodeLeaseLister {
@@ -34,14 +38,21 @@ export class NodeLeaseLister {
   private readonly refused = new Set<string>();
   private readonly elsewhere = new Set<string>();
   private failing = false;
+  /** The last read of each Lease, by namespace/name, with its resourceVersion. */
+  private read = new Map<string, { rv?: string; lease: NodeLease }>();
   /** Lists done and Leases last read, for tests and metrics. */
   readonly stats = { lists: 0, leases: 0, failures: 0 };
 
   constructor(private readonly opts: NodeLeaseListerOptions) {}
 
-  /** Between lists while a count waits: 5 ms per node, 0.5 to 5 s. */
+  /** Between lists while a count waits. */
   get busyMs(): number {
-    return Math.max(500, Math.min(5000, this.opts.reports.size * 5));
+    return Math.max(500, Math.min(20_000, this.opts.reports.size * (this.opts.busyMsPerNode ?? 20)));
+  }
+
+  /** Between lists when no count waits. */
+  get idleMs(): number {
+    return Math.max(20_000, Math.min(60_000, this.opts.reports.size * (this.opts.idleMsPerNode ?? 60)));
   }
 
   start(): void {
@@ -75,21 +86,33 @@ export class NodeLeaseLister {
     this.nextAt = Infinity;
     try {
       if (!this.opts.reports.withLeases) return;
-      const list = await this.opts.rest.request<{ items?: unknown[] }>({
+      const list = await this.opts.rest.request<{ items?: { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } }[] }>({
         path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`,
         query: { labelSelector: NODE_LEASE_SELECTOR, resourceVersion: '0' },
       });
       const leases: NodeLease[] = [];
+      const read = new Map<string, { rv?: string; lease: NodeLease }>();
       for (const item of list.items ?? []) {
+        const key = `${String(item?.metadata?.namespace)}/${String(item?.metadata?.name)}`;
+        const rv = typeof item?.metadata?.resourceVersion === 'string' ? item.metadata.resourceVersion : undefined;
+        const seen = this.read.get(key);
+        if (rv !== undefined && seen?.rv === rv) {
+          leases.push(seen.lease);
+          read.set(key, seen);
+          continue;
+        }
         const r = parseNodeLease(item);
-        if (r.ok) leases.push(r.lease);
-        else {
+        if (r.ok) {
+          leases.push(r.lease);
+          read.set(key, { rv, lease: r.lease });
+        } else {
           const name = (item as { metadata?: { name?: unknown } })?.metadata?.name;
           const key = `${String(name)}: ${r.error}`;
           if (!this.refused.has(key)) this.opts.logger.warn({ lease: `${this.opts.namespace}/${String(name)}`, why: r.error }, 'node Lease ignored: it does not match the node Lease contract');
           this.refused.add(key);
         }
       }
+      this.read = read;
       const { moved } = this.opts.reports.setLeases(leases);
       for (const e of this.opts.reports.all()) {
         if (!e.lease || e.lease.startsWith(`${this.opts.namespace}/`) || this.elsewhere.has(e.name)) continue;
@@ -116,7 +139,7 @@ export class NodeLeaseLister {
       this.failing = true;
     } finally {
       this.running = false;
-      this.schedule(this.opts.waiting() ? this.busyMs : (this.opts.idleMs ?? 20_000));
+      this.schedule(this.opts.waiting() ? this.busyMs : this.idleMs);
     }
   }
 }

@@ -212,6 +212,23 @@ describe('the node report beside a node Lease', () => {
     }
   });
 
+  it('1,000 nodes started together spread their reports over the 5 heartbeats from the start', async () => {
+    const writes: Write[] = [];
+    const nodes = Array.from({ length: 1000 }, (_, i) => new NodeReporter({ node: `n${i}`, identity: recordingIdentity(writes, `n${i}`, { leaseWrites: [] }), logger, heartbeatSeconds: 60 }));
+    for (const n of nodes) n.start();
+    await advance(1000, 500);
+    assert.equal(writes.length, 1000, 'one report each at start');
+    writes.length = 0;
+    const t0 = Date.now();
+    await advance(300_000, 2000);
+    const perHeartbeat = new Array<number>(5).fill(0);
+    for (const w of writes) perHeartbeat[Math.min(4, Math.floor((w.at - t0) / 60_000))]! += 1;
+    // Without the random first wait all 1,000 would come together after 5 heartbeats.
+    assert.ok(writes.length >= 900 && writes.length <= 1100, `reports in 5 heartbeats: ${writes.length}`);
+    assert.ok(Math.max(...perHeartbeat) < 400, `reports per heartbeat: ${perHeartbeat.join(', ')}`);
+    for (const n of nodes) await n.stop();
+  });
+
   it('no Lease named (an older controller): the report only, every heartbeat', async () => {
     const writes: Write[] = [];
     const r = reporter(writes);
