@@ -91,6 +91,7 @@ export class NodeReporter {
   private reportDue = true;
   /** With a Lease: when the report is written again, if nothing changes before. */
   private reportDueAt = 0;
+  private startedAt = 0;
   /** The node's Lease: undefined until looked up, null if it has none (looked up again at leaseRetryAt). */
   private lease?: NamespacedName | null;
   private leaseRetryAt = 0;
@@ -117,6 +118,7 @@ export class NodeReporter {
   }
 
   start(): void {
+    this.startedAt = this.now();
     this.arm();
   }
 
@@ -214,9 +216,11 @@ export class NodeReporter {
         status.conditions = this.conditions;
       }
       await client.patchStatus({ name: this.opts.node }, status);
-      // The first wait is random, so that nodes started together spread their reports from the start.
+      // After the writes of a start (listed, synced: before the first heartbeat) the wait is
+      // random, so that nodes started together (a rollout, a power cut) spread their reports.
       const random = (this.opts.random ?? Math.random)();
-      this.reportDueAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * (this.reportDueAt === 0 ? random : 0.9 + 0.1 * random);
+      const starting = now < this.startedAt + this.heartbeatMs * 0.9;
+      this.reportDueAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * (starting ? random : 0.9 + 0.1 * random);
       this.written(now);
       if (reconnected) {
         this.opts.logger.warn({ from: status.lastStale?.from, until: status.lastStale?.until }, 'reached the API server again: reported the time it was cut off');
