@@ -5,9 +5,11 @@
 // 20 s; the nodes spread what they newly hold over 50 ms per node, at 20
 // reports a second), so that the lists' cost per second does not grow with
 // the nodes, and otherwise every 60 ms per node (20 to 60 s), which still
-// reads every Lease several times before it expires. The list is served from
-// the API server's watch cache (resourceVersion=0); a Lease whose
-// resourceVersion did not move since the last list is not read again.
+// reads every Lease several times before it expires. The list comes in pages
+// of PAGE Leases, each read and dropped before the next is asked for, so that
+// a list of 1,000 never lives in the controller's heap at once (a large
+// short-lived allocation is what costs a garbage collector most); a Lease
+// whose resourceVersion did not move since the last list is not read again.
 import type { Logger } from 'pino';
 import { NODE_LEASE_SELECTOR, parseNodeLease, type NodeLease } from '../../api/v1alpha1/index.js';
 import type { RestClient } from '../../kube/rest-client.js';
@@ -29,6 +31,11 @@ export interface NodeLeaseListerOptions {
   /** Between lists when no count waits, per node: default 60 ms (20 to 60 s). */
   idleMsPerNode?: number;
 }
+
+/** Leases per page of a list. */
+const PAGE = 100;
+
+type LeaseItem = { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } };
 
 export class NodeLeaseLister {
   private timer?: NodeJS.Timeout;
@@ -86,32 +93,17 @@ export class NodeLeaseLister {
     this.nextAt = Infinity;
     try {
       if (!this.opts.reports.withLeases) return;
-      const list = await this.opts.rest.request<{ items?: { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } }[] }>({
-        path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`,
-        query: { labelSelector: NODE_LEASE_SELECTOR, resourceVersion: '0' },
-      });
       const leases: NodeLease[] = [];
       const read = new Map<string, { rv?: string; lease: NodeLease }>();
-      for (const item of list.items ?? []) {
-        const key = `${String(item?.metadata?.namespace)}/${String(item?.metadata?.name)}`;
-        const rv = typeof item?.metadata?.resourceVersion === 'string' ? item.metadata.resourceVersion : undefined;
-        const seen = this.read.get(key);
-        if (rv !== undefined && seen?.rv === rv) {
-          leases.push(seen.lease);
-          read.set(key, seen);
-          continue;
-        }
-        const r = parseNodeLease(item);
-        if (r.ok) {
-          leases.push(r.lease);
-          read.set(key, { rv, lease: r.lease });
-        } else {
-          const name = (item as { metadata?: { name?: unknown } })?.metadata?.name;
-          const key = `${String(name)}: ${r.error}`;
-          if (!this.refused.has(key)) this.opts.logger.warn({ lease: `${this.opts.namespace}/${String(name)}`, why: r.error }, 'node Lease ignored: it does not match the node Lease contract');
-          this.refused.add(key);
-        }
-      }
+      let next: string | undefined;
+      do {
+        const page = await this.opts.rest.request<{ items?: LeaseItem[]; metadata?: { continue?: string } }>({
+          path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`,
+          query: { labelSelector: NODE_LEASE_SELECTOR, limit: PAGE, continue: next },
+        });
+        this.readPage(page.items ?? [], leases, read);
+        next = page.metadata?.continue || undefined;
+      } while (next);
       this.read = read;
       const { moved } = this.opts.reports.setLeases(leases);
       for (const e of this.opts.reports.all()) {
@@ -140,6 +132,29 @@ export class NodeLeaseLister {
     } finally {
       this.running = false;
       this.schedule(this.opts.waiting() ? this.busyMs : this.idleMs);
+    }
+  }
+
+  /** Read one page of Leases (a Lease that did not move since the last list: as read then). */
+  private readPage(items: LeaseItem[], leases: NodeLease[], read: Map<string, { rv?: string; lease: NodeLease }>): void {
+    for (const item of items) {
+      const key = `${String(item?.metadata?.namespace)}/${String(item?.metadata?.name)}`;
+      const rv = typeof item?.metadata?.resourceVersion === 'string' ? item.metadata.resourceVersion : undefined;
+      const seen = this.read.get(key);
+      if (rv !== undefined && seen?.rv === rv) {
+        leases.push(seen.lease);
+        read.set(key, seen);
+        continue;
+      }
+      const r = parseNodeLease(item);
+      if (r.ok) {
+        leases.push(r.lease);
+        read.set(key, { rv, lease: r.lease });
+      } else if (!this.refused.has(`${key}: ${r.error}`)) {
+        // Once per Lease and reason; its node is counted by its report meanwhile.
+        this.refused.add(`${key}: ${r.error}`);
+        this.opts.logger.warn({ lease: key, why: r.error }, 'node Lease ignored: it does not match the node Lease contract');
+      }
     }
   }
 }
