@@ -20,7 +20,9 @@
 // Knobs: BENCH_FANOUT_NODES (10,100,1000), BENCH_FANOUT_PUSH_NODES (10,100),
 // BENCH_FANOUT_ROUNDS (5), BENCH_FANOUT_ROUND_SECONDS (10), BENCH_FANOUT_WAVE (BlockEvents
 // per round, 1), BENCH_FANOUT_IDLE_SECONDS (a heartbeat, at least 15),
-// BENCH_FANOUT_HEARTBEAT_SECONDS (60, the agent's default), BENCH_CP_STATE_DIR.
+// BENCH_FANOUT_HEARTBEAT_SECONDS (60, the agent's default), BENCH_CP_STATE_DIR; to see
+// where the controller's CPU goes, BENCH_FANOUT_CPU_PROFILE=1, BENCH_FANOUT_TRACE_GC=1
+// (node --trace-gc, in its log) and BENCH_FANOUT_KEEP_LOGS=1.
 // Run it alone on the machine (it starts an API server: under the shared lock).
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -349,7 +351,7 @@ async function main(): Promise<void> {
         return (await issueToken(rest, id.serviceAccount, 6 * 3600)).token;
       });
     }
-    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir: fs.mkdtempSync(path.join(workDir, `${mode}-${n}-`)), cpuProfile: process.env.BENCH_FANOUT_CPU_PROFILE === '1', nodeArgs: controllerImageNodeFlags(), extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
+    const controller = await startControllerProcess({ kubeconfig: cp.kubeconfig, leaseNamespace: NS, workDir: fs.mkdtempSync(path.join(workDir, `${mode}-${n}-`)), cpuProfile: process.env.BENCH_FANOUT_CPU_PROFILE === '1', nodeArgs: [...controllerImageNodeFlags(), ...(process.env.BENCH_FANOUT_TRACE_GC ? ['--trace-gc'] : [])], extraArgs: ['--dashboard-port', '0', ...(mode === 'watch' ? ['--selector-agents-watch'] : [])] });
     const sim = new Sim();
     try {
       // Today's push and poll: agentSelector agents at http://<podIP>:12345, each simulated node on a loopback address of its own.
