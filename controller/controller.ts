@@ -371,6 +371,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onMoved: nodeMoved,
     waiting: () => blockEvents.list().some(incomplete) || signatureRules.list().some(incomplete),
     logger: logger.child({ component: 'node-leases' }),
+    registry,
   });
   // What NodeBans settles: a report that moved only its revisions and heartbeat (most of them,
   // one per node per ban change) has nothing for it, and is not queued. Both sides are the API

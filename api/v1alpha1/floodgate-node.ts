@@ -54,23 +54,22 @@ const objectRef = z
   })
   .describe('An enforcement object.');
 
+/** A namespaced object the node's identity owns. */
+const namespacedRef = (kind: string) =>
+  z.object({
+    namespace: matching(DNS_LABEL_PATTERN).max(63).describe(`Namespace of the ${kind}.`),
+    name: matching(DNS_SUBDOMAIN_PATTERN).max(253).describe(`Name of the ${kind}.`),
+  });
+
 export const floodgateNodeSpecSchema = z
   .object({
-    serviceAccount: z
-      .object({
-        namespace: matching(DNS_LABEL_PATTERN).max(63).describe('Namespace of the ServiceAccount.'),
-        name: matching(DNS_SUBDOMAIN_PATTERN).max(253).describe('Name of the ServiceAccount.'),
-      })
+    serviceAccount: namespacedRef('ServiceAccount')
       .optional()
       .describe(
         "The node's own ServiceAccount: the only identity whose ClusterRole lets it write this object's status. " +
           'Set by whoever created the object (the controller, or floodgate node-identity).',
       ),
-    lease: z
-      .object({
-        namespace: matching(DNS_LABEL_PATTERN).max(63).describe('Namespace of the Lease.'),
-        name: matching(DNS_SUBDOMAIN_PATTERN).max(253).describe('Name of the Lease.'),
-      })
+    lease: namespacedRef('Lease')
       .optional()
       .describe(
         "The node's Lease (coordination.k8s.io/v1): the agent renews it every heartbeat and writes in it how far it has applied " +

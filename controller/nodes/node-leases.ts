@@ -11,6 +11,8 @@
 // short-lived allocation is what costs a garbage collector most); a Lease
 // whose resourceVersion did not move since the last list is not read again.
 import type { Logger } from 'pino';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../lib/metrics.js';
 import { NODE_LEASE_SELECTOR, parseNodeLease, type NodeLease } from '../../api/v1alpha1/index.js';
 import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage } from '../../kube/util.js';
@@ -26,6 +28,7 @@ export interface NodeLeaseListerOptions {
   /** True while some object's node count is incomplete. */
   waiting: () => boolean;
   logger: Logger;
+  registry?: Registry;
   /** Between lists while a count waits, per node: default 20 ms (0.5 to 20 s). */
   busyMsPerNode?: number;
   /** Between lists when no count waits, per node: default 60 ms (20 to 60 s). */
@@ -47,10 +50,18 @@ export class NodeLeaseLister {
   private failing = false;
   /** The last read of each Lease, by namespace/name, with its resourceVersion. */
   private read = new Map<string, { rv?: string; lease: NodeLease }>();
-  /** Lists done and Leases last read, for tests and metrics. */
-  readonly stats = { lists: 0, leases: 0, failures: 0 };
+  private readonly metrics?: { lists: Counter<'result'>; leases: Gauge; moved: Counter };
 
-  constructor(private readonly opts: NodeLeaseListerOptions) {}
+  constructor(private readonly opts: NodeLeaseListerOptions) {
+    const r = opts.registry;
+    if (r) {
+      this.metrics = {
+        lists: counter(r, { name: 'floodgate_node_lease_lists_total', help: 'Lists of the node Leases, by result (ok, error)', labelNames: ['result'] }),
+        leases: gauge(r, { name: 'floodgate_node_leases', help: 'Node Leases read in the last list' }),
+        moved: counter(r, { name: 'floodgate_node_lease_moves_total', help: 'Node Leases whose revision or silence moved between lists (each brings back what it enforces)' }),
+      };
+    }
+  }
 
   /** Between lists while a count waits. */
   get busyMs(): number {
@@ -116,12 +127,13 @@ export class NodeLeaseLister {
       }
       for (const m of moved) this.opts.onMoved(m.before, m.after);
       this.opts.logger.debug({ leases: leases.length, moved: moved.length }, 'node Leases listed');
-      this.stats.lists++;
-      this.stats.leases = leases.length;
+      this.metrics?.lists.inc({ result: 'ok' });
+      this.metrics?.leases.set(leases.length);
+      this.metrics?.moved.inc(moved.length);
       if (this.failing) this.opts.logger.info({ namespace: this.opts.namespace }, 'node Leases listed again');
       this.failing = false;
     } catch (err) {
-      this.stats.failures++;
+      this.metrics?.lists.inc({ result: 'error' });
       if (!this.failing) {
         this.opts.logger.warn(
           { namespace: this.opts.namespace, err: errorMessage(err) },

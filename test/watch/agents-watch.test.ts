@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { NODE_IDENTITY_AUDIENCE, NODE_IDENTITY_PATH, requestKeys } from '../../api/node-identity/v1.js';
 import { BLOCK_EVENT, FLOODGATE_NODE, NODE_LEASE_ANNOTATIONS, nodeLeasePatch, type BlockEvent, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import { BrokeredIdentity } from '../../agent/kube/node-identity.js';
@@ -42,6 +43,7 @@ import { kubeconfigToken, nodeKubeconfig, startRelay, startWatchAgent, type Rela
 const STATE_DIR = process.env.FLOODGATE_CP_STATE_DIR || '/tmp/floodgate-cp-watch';
 const NS = `fgw-${Date.now().toString(36)}`;
 const logger = pino({ level: process.env.FLOODGATE_TEST_LOG ?? 'silent' });
+const registry = new Registry();
 
 describe('agents that watch the API server (real API server, controller and agent)', { timeout: 300_000 }, () => {
   let cp: ControlPlane;
@@ -86,6 +88,7 @@ spec:
         nodeCountDelayMs: 200,
         unblockGiveUpMs: 60_000,
         nodeIdentity: { port: 0, host: '127.0.0.1', agentServiceAccounts: [`${NS}/floodgate-agent`], tokenSeconds: 600 },
+        registry,
       }),
     );
     relay = await startRelay(cp.server);
@@ -335,6 +338,10 @@ spec:
     await eventually('the Lease says it has applied that revision', async () => (Number((await lease()).metadata.annotations?.[NODE_LEASE_ANNOTATIONS.blockEventsRevision]) >= revision ? true : undefined));
     await blockEvents.delete({ namespace: NS, name: 'by-lease' });
     await eventually('lifted on host-a', async () => !(await holds(agentA, '203.0.113.40/32')));
+    // The controller says what it listed.
+    const metric = async (name: string) => Number(/^(\S+) (\S+)$/m.exec((await registry.getSingleMetricAsString(name)).split('\n').filter((l) => l.startsWith(name) && !l.includes('result="error"')).join('\n'))?.[2]);
+    assert.ok((await metric('floodgate_node_lease_lists_total')) >= 1);
+    assert.ok((await metric('floodgate_node_leases')) >= 1, 'host-a\'s Lease at least');
   });
 
   it('the node identity broker gives a pod its node\'s identity, once per pod token, and nothing else', async () => {
