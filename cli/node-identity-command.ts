@@ -2,9 +2,11 @@
 // macOS or Linux agent beside kind or k3d) its node's own identity, so that
 // it can watch the API server like the DaemonSet's agents and write its
 // FloodgateNode, and no other (docs/node-identity.md). Run by an
-// administrator: it creates the FloodgateNode, the node's ServiceAccount and
-// its ClusterRole, and writes a kubeconfig with a token of that
-// ServiceAccount for `floodgate agent --kubeconfig`.
+// administrator: it creates the FloodgateNode, the node's ServiceAccount, its
+// ClusterRole, and its Lease with the Role that lets it renew that Lease (in
+// --namespace, which must be the controller's: the controller lists node
+// Leases there), and writes a kubeconfig with a token of that ServiceAccount
+// for `floodgate agent --kubeconfig`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import YAML from 'yaml';
@@ -24,7 +26,7 @@ export function registerNodeIdentity(program: Command): void {
     .argument('<node>', 'the node name the host agent reports as (its FloodgateNode)')
     .description("create a node's FloodgateNode and own ServiceAccount and write a kubeconfig for a host agent that watches")
     .option('--kubeconfig <file>', 'an administrator\'s kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
-    .option('--namespace <ns>', 'where the node ServiceAccount lives (the release namespace)', 'floodgate')
+    .option('--namespace <ns>', "where the node ServiceAccount and Lease live (the controller's, the release namespace)", 'floodgate')
     .option('--duration <duration>', 'lifetime of the token (the API server may cap it)', '720h')
     .option('--out <file>', 'write the kubeconfig here (mode 0600) instead of stdout')
     .action(async (node: string, flags: Flags) => {
