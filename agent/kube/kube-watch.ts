@@ -118,6 +118,8 @@ export class KubeWatch {
   private again = false;
   private resync = false;
   private listed = false;
+  /** A periodic relist (nothing was missed): its lastSync rides with the next report write. */
+  private relisted = false;
   private stopped = false;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer?: NodeJS.Timeout;
@@ -165,7 +167,7 @@ export class KubeWatch {
       inf.onDelete(changed);
       inf.onListed((reason: RelistReason) => {
         opts.logger.debug({ informer: inf.name, reason }, 'relisted: reconciling everything');
-        this.trigger('listed');
+        this.trigger(reason === 'periodic' ? 'relisted' : 'listed');
       });
     }
   }
@@ -211,11 +213,15 @@ export class KubeWatch {
 
   /**
    * Run a reconcile soon (coalesced). 'listed': after a LIST or a reconnect,
-   * recorded as the report's lastSync; 'resync': the periodic one.
+   * recorded as the report's lastSync and written at once; 'relisted': after
+   * an informer's periodic LIST, recorded too but written with the next
+   * report (every node relists every few minutes: a write each would cost the
+   * controller what the node Lease spares it); 'resync': the periodic reconcile.
    */
-  trigger(why: 'change' | 'resync' | 'listed' = 'change'): void {
+  trigger(why: 'change' | 'resync' | 'listed' | 'relisted' = 'change'): void {
     if (this.stopped) return;
     if (why === 'listed') this.listed = true;
+    if (why === 'relisted') this.relisted = true;
     if (why === 'resync') this.resync = true;
     if (this.running) {
       this.again = true;
@@ -230,17 +236,18 @@ export class KubeWatch {
       do {
         this.again = false;
         if (!this.policies.hasSynced() || (!this.blockEvents.hasSynced() && !this.signatureRules?.hasSynced())) return; // onListed brings us back
-        const listed = this.listed;
+        const listed = this.listed ? 'listed' : this.relisted ? 'relisted' : undefined;
         this.listed = false;
+        this.relisted = false;
         this.resync = false;
         await this.reconcileOnce(listed);
-      } while ((this.again || this.resync || this.listed) && !this.stopped);
+      } while ((this.again || this.resync || this.listed || this.relisted) && !this.stopped);
     } finally {
       this.running = false;
     }
   }
 
-  private async reconcileOnce(listed: boolean): Promise<void> {
+  private async reconcileOnce(listed: 'listed' | 'relisted' | undefined): Promise<void> {
     const started = this.now();
     const policies = this.policies.list().filter((p) => !this.invalidPolicies.has(objectKey(p)));
     // Read first: everything up to these versions is in the caches we reconcile from.
@@ -265,7 +272,7 @@ export class KubeWatch {
         const wait = this.backoff.next();
         this.opts.logger.error({ kind, err: errorMessage(err), retryInMs: wait }, 'applying what this agent watches failed');
         if (this.retryTimer) clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => this.trigger(listed ? 'listed' : 'change'), wait);
+        this.retryTimer = setTimeout(() => this.trigger(listed ?? 'change'), wait);
         return;
       }
       const revision = Number(revisionText);
@@ -284,7 +291,7 @@ export class KubeWatch {
     this.report(policies, listed, done);
   }
 
-  private report(policies: readonly DefensePolicy[], listed: boolean, now: number): void {
+  private report(policies: readonly DefensePolicy[], listed: 'listed' | 'relisted' | undefined, now: number): void {
     const reporter = this.opts.reporter;
     if (!reporter) return;
     const invalid = (kind: EnforcedKind, map: Map<string, string>): ReportedFailure[] =>
@@ -336,12 +343,13 @@ export class KubeWatch {
     const entries = [...(bans?.entries ?? []).map((e) => `b ${e}`), ...(rules?.entries ?? []).map((e) => `s ${e}`)];
     const news = entries.filter((e) => !this.lastEntries.has(e));
     this.lastEntries = new Set(entries);
-    if (text !== this.lastFields || listed) {
+    const synced = listed ? { lastSync: rfc3339(now) } : {};
+    if (text !== this.lastFields || listed === 'listed') {
       this.lastFields = text;
-      reporter.update({ ...withCounts, ...(listed ? { lastSync: rfc3339(now) } : {}) });
+      reporter.update({ ...withCounts, ...synced });
     } else if (news.length) {
-      reporter.progress(withCounts, fanOut(news, policies, (kind, key) => (kind === 'b' ? this.blockEvents.getByKey(key) : this.signatureRules?.getByKey(key))));
-    } else reporter.quietly(withCounts);
-    if (listed && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
+      reporter.progress({ ...withCounts, ...synced }, fanOut(news, policies, (kind, key) => (kind === 'b' ? this.blockEvents.getByKey(key) : this.signatureRules?.getByKey(key))));
+    } else reporter.quietly({ ...withCounts, ...synced });
+    if (listed === 'listed' && !reporter.isStale()) reporter.synced('True', 'Resynced', `listed and applied at ${rfc3339(now)}`);
   }
 }

@@ -150,7 +150,9 @@ export const floodgateNodeStatusSchema = z
       .optional()
       .describe(`Bans the agent made on its own (auto-defense, its API): the controller records them as BlockEvents (at most ${MAX_REPORTED_OWN_BANS}).`),
     ownBansTotal: int32().min(0).optional().describe('How many own bans the agent holds (ownBans lists the newest).'),
-    lastSync: dateTime().optional().describe('When the agent last listed everything and applied it (start, reconnect, periodic relist).'),
+    lastSync: dateTime()
+      .optional()
+      .describe('When the agent last listed everything and applied it (start, reconnect, periodic relist; a periodic relist\'s is written with the next report).'),
     heartbeatTime: dateTime().optional().describe('When the agent last wrote this report.'),
     heartbeatSeconds: int32()
       .min(1)

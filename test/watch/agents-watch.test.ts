@@ -12,7 +12,8 @@
 //   - a node's identity writes its own report and Lease and no other's
 //     (kubectl auth can-i --as, and real attempts answered 403);
 //   - heartbeats renew the node's Lease, not its report, and the
-//     controller counts a ban from the Lease;
+//     controller counts a ban from the Lease; periodic relists do not
+//     write the report;
 //   - the node identity broker gives a pod its node's identity, once per pod
 //     token, and nothing to tokens that are not pod-bound agent tokens;
 //   - the push path of a host agent without a kubeconfig still works beside.
@@ -342,6 +343,27 @@ spec:
     const metric = async (name: string) => Number(/^(\S+) (\S+)$/m.exec((await registry.getSingleMetricAsString(name)).split('\n').filter((l) => l.startsWith(name) && !l.includes('result="error"')).join('\n'))?.[2]);
     assert.ok((await metric('floodgate_node_lease_lists_total')) >= 1);
     assert.ok((await metric('floodgate_node_leases')) >= 1, 'host-a\'s Lease at least');
+  });
+
+  it("an agent's periodic relists do not write its report (their lastSync rides with the next write)", async () => {
+    const kcR = await nodeKubeconfig(cp.kubeconfig, 'host-r', NS, tmp, relay.url);
+    const agentR = await startWatchAgent({
+      config: { kube: { kubeconfig: kcR, nodeName: 'host-r', labels: { app: 'fgw-agent' }, namespace: NS, heartbeatSeconds: 600, relistSeconds: 10 } },
+      dir: fs.mkdtempSync(path.join(tmp, 'r-')),
+    });
+    try {
+      const synced = await eventually('host-r reports Synced', async () => {
+        const r = await nodes.get({ name: 'host-r' });
+        return r.status?.conditions?.some((c) => c.type === 'Synced' && c.status === 'True') ? r : undefined;
+      });
+      const periodic = () => agentR.log().split('\n').filter((l) => l.includes('"reason":"periodic"')).length;
+      await eventually('two periodic relists of each informer', async () => (periodic() >= 4 ? true : undefined), 40_000, 500);
+      const after = await nodes.get({ name: 'host-r' });
+      // Every node relists every few minutes; a report write each would bring back what the node Lease spares the controller.
+      assert.equal(after.metadata.resourceVersion, synced.metadata.resourceVersion, `the report was written ${periodic()} relists later`);
+    } finally {
+      await agentR.stop();
+    }
   });
 
   it('the node identity broker gives a pod its node\'s identity, once per pod token, and nothing else', async () => {
