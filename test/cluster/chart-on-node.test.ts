@@ -36,6 +36,7 @@ import {
   newPodReady,
   nftTables,
   nodeChartValues,
+  nodeHolds,
   nodeReport,
   readyOf,
   removeChartAndNode,
@@ -399,7 +400,7 @@ step('a flood from the lab while a selected pod passes its memory threshold (liv
   const table = await kubectlOk(node, ['get', 'be', '-n', NS]);
   assert.match(table, /\sNODES\s/, table);
   assert.match(table, new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}\\S*\\s+web\\s+Active\\s.*\\s1/1\\s`), table);
-  assert.ok(((await nodeReport(node))?.status?.blockEvents?.applied ?? 0) >= 1, 'the node reports the ban applied');
+  assert.ok((await nodeHolds(node, 'blockevents')) >= 1, 'the node reports the ban applied (its Lease)');
   // The ban is nft's, made inside the agent pod (host network): the same set from the host and from the pod.
   assert.match(await hostBans(), new RegExp(`${node.lab.ip.replace(/\./g, '\\.')}`));
   const inPod = await docker(['exec', containerId(await podOf('agent')), 'nft', 'list', 'set', 'inet', 'floodgate', 'hosts4']);
@@ -430,7 +431,7 @@ step("a SignatureRule reaches the agent through its watch: its rule and counter 
     return x.status?.phase === 'Active' && x.status.nodes?.summary === '1/1' ? x : undefined;
   }, 60_000, 500);
   assert.ok(sr);
-  await eventually('the node reports the rule applied', async () => ((await nodeReport(node))?.status?.signatureRules?.applied ?? 0) >= 1, 60_000, 1000);
+  await eventually('the node reports the rule applied (its Lease)', async () => ((await nodeHolds(node, 'signaturerules')) >= 1 ? true : undefined), 60_000, 1000);
   const table = await kubectlOk(node, ['get', 'sr', '-n', NS]);
   assert.match(table, /^ssdp\s.*\sActive\s/m, table);
   await kubectlOk(node, ['delete', 'signaturerule.floodgate.dev', 'ssdp', '-n', NS, '--timeout=60s']);

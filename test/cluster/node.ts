@@ -19,6 +19,7 @@
  *   FLOODGATE_IMAGE_TAG       tag of the built images (default dev)
  *   FLOODGATE_TEST_VERBOSE=1  stream the scripts' progress lines to stderr
  */
+import type { FloodgateNode } from '../../api/v1alpha1/index.js';
 import assert from 'node:assert/strict';
 import fs, { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -211,18 +212,7 @@ export interface Pod {
   };
 }
 /** A node's FloodgateNode, as its agent reports it (agent.sync=watch). */
-export interface FloodgateNode {
-  metadata: { name: string };
-  spec?: { serviceAccount?: { namespace: string; name: string } };
-  status?: {
-    agent?: { mode?: string; pod?: string; backend?: string };
-    policies?: string[];
-    blockEvents?: { applied?: number };
-    signatureRules?: { applied?: number };
-    conditions?: Condition[];
-    heartbeatTime?: string;
-  };
-}
+export type { FloodgateNode };
 
 export const readyOf = (p: Pod) => p.status.conditions?.find((c) => c.type === 'Ready');
 
@@ -299,6 +289,23 @@ export async function hostBans(): Promise<string> {
 export async function nodeReport(node: KubeNode): Promise<FloodgateNode | undefined> {
   const r = await kubectl(node, ['get', 'floodgatenode.floodgate.dev', node.name, '-o', 'json']);
   return r.exitCode === 0 ? (JSON.parse(r.stdout) as FloodgateNode) : undefined;
+}
+
+/**
+ * How many of a kind the node holds now, as a user reads it: its node Lease
+ * (docs/fanout.md: the agent renews it with its counts; the FloodgateNode has
+ * them as of its last write, up to 5 heartbeats old), or the report when its
+ * Lease has no count yet.
+ */
+export async function nodeHolds(node: KubeNode, kind: 'blockevents' | 'signaturerules'): Promise<number> {
+  const report = await nodeReport(node);
+  const lease = report?.spec?.lease;
+  if (lease) {
+    const r = await kubectl(node, ['get', 'lease', '-n', lease.namespace, lease.name, '-o', 'json']);
+    const held = r.exitCode === 0 ? (JSON.parse(r.stdout) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.[`floodgate.dev/${kind}-applied`] : undefined;
+    if (held !== undefined) return Number(held);
+  }
+  return (kind === 'blockevents' ? report?.status?.blockEvents?.applied : report?.status?.signatureRules?.applied) ?? 0;
 }
 
 /**
