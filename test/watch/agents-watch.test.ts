@@ -348,7 +348,8 @@ spec:
   it("an agent's periodic relists do not write its report (their lastSync rides with the next write)", async () => {
     const kcR = await nodeKubeconfig(cp.kubeconfig, 'host-r', NS, tmp, relay.url);
     const agentR = await startWatchAgent({
-      config: { kube: { kubeconfig: kcR, nodeName: 'host-r', labels: { app: 'fgw-agent' }, namespace: NS, heartbeatSeconds: 600, relistSeconds: 10 } },
+      // Debug: the informers log their periodic relists at that level.
+      config: { logLevel: 'debug', kube: { kubeconfig: kcR, nodeName: 'host-r', labels: { app: 'fgw-agent' }, namespace: NS, heartbeatSeconds: 600, relistSeconds: 10 } },
       dir: fs.mkdtempSync(path.join(tmp, 'r-')),
     });
     try {
