@@ -35,7 +35,7 @@ import {
   seal,
   type NodeIdentityResponse,
 } from '../../api/node-identity/v1.js';
-import { API_VERSION, FLOODGATE_NODE, GROUP, NODE_LEASE_LABELS, type FloodgateNode } from '../../api/v1alpha1/index.js';
+import { API_VERSION, FLOODGATE_NODE, GROUP, NODE_LEASE_LABELS, NODE_LEASE_SELECTOR, type FloodgateNode } from '../../api/v1alpha1/index.js';
 import { ResourceClient } from '../../kube/resource-client.js';
 import { ReloadingTlsFiles } from '../../lib/tls-files.js';
 import type { RestClient } from '../../kube/rest-client.js';
@@ -161,10 +161,14 @@ async function ensureNodeLease(rest: RestClient, node: string, namespace: string
     metadata: { name, namespace, labels: NODE_LEASE_LABELS, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
     spec: { holderIdentity: node },
   };
-  await createOrGet(
-    () => rest.request({ method: 'POST', path: leasePath, body: lease }),
-    () => rest.request({ path: `${leasePath}/${encodeURIComponent(name)}` }),
+  const found = await createOrGet(
+    () => rest.request<{ metadata?: { labels?: Record<string, string> } }>({ method: 'POST', path: leasePath, body: lease }),
+    () => rest.request<{ metadata?: { labels?: Record<string, string> } }>({ path: `${leasePath}/${encodeURIComponent(name)}` }),
   );
+  // A Lease of that name that someone else made is not ours to hand to a node.
+  if (Object.entries(NODE_LEASE_LABELS).some(([k, v]) => found.metadata?.labels?.[k] !== v)) {
+    throw new Error(`Lease ${namespace}/${name} exists and is not a floodgate node Lease (labels ${NODE_LEASE_SELECTOR}): refusing to let node ${node} write it`);
+  }
   const role = nodeLeaseRole(node, namespace, owner);
   const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
   const existing = await createOrGet(

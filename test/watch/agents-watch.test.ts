@@ -308,6 +308,12 @@ spec:
     asA.close();
     const b = await nodes.get({ name: 'host-b' });
     assert.notEqual(b.status?.ownBansTotal, 99);
+
+    // A Lease of a node's name that floodgate did not make is never handed to the node.
+    await k(['-n', NS, 'create', '-f', '-'], `apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: floodgate-node-host-x}\nspec: {holderIdentity: someone-else}\n`);
+    await assert.rejects(nodeKubeconfig(cp.kubeconfig, 'host-x', NS, tmp), /Lease .*floodgate-node-host-x exists and is not a floodgate node Lease/);
+    const asX = await kubectl(cp.kubeconfig, ['auth', 'can-i', 'patch', 'leases.coordination.k8s.io/floodgate-node-host-x', '-n', NS, `--as=system:serviceaccount:${NS}:floodgate-node-host-x`]);
+    assert.equal(asX.stdout.trim(), 'no');
   });
 
   it("heartbeats renew the node's Lease, not its FloodgateNode; what it newly holds goes in the Lease and is counted", async () => {
