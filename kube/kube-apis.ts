@@ -42,6 +42,9 @@ export class CoreClient implements CoreApi {
   }
 }
 
+/** Where Leases are served, for ResourceClient. */
+export const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', scope: 'Namespaced' } as const;
+
 export class LeaseClient implements LeaseApi {
   constructor(private readonly rest: RestClient) {}
 

@@ -104,6 +104,9 @@ function admit<T extends Watched>(kind: WatchedKind, invalid: Map<string, string
   };
 }
 
+/** What a reconcile follows: a list to write at once, a periodic relist to write with the next report, or neither. */
+type Listed = 'listed' | 'relisted' | undefined;
+
 export class KubeWatch {
   readonly blockEvents: Informer<BlockEvent>;
   readonly policies: Informer<DefensePolicy>;
@@ -236,7 +239,7 @@ export class KubeWatch {
       do {
         this.again = false;
         if (!this.policies.hasSynced() || (!this.blockEvents.hasSynced() && !this.signatureRules?.hasSynced())) return; // onListed brings us back
-        const listed = this.listed ? 'listed' : this.relisted ? 'relisted' : undefined;
+        const listed: Listed = this.listed ? 'listed' : this.relisted ? 'relisted' : undefined;
         this.listed = false;
         this.relisted = false;
         this.resync = false;
@@ -247,7 +250,7 @@ export class KubeWatch {
     }
   }
 
-  private async reconcileOnce(listed: 'listed' | 'relisted' | undefined): Promise<void> {
+  private async reconcileOnce(listed: Listed): Promise<void> {
     const started = this.now();
     const policies = this.policies.list().filter((p) => !this.invalidPolicies.has(objectKey(p)));
     // Read first: everything up to these versions is in the caches we reconcile from.
@@ -291,7 +294,7 @@ export class KubeWatch {
     this.report(policies, listed, done);
   }
 
-  private report(policies: readonly DefensePolicy[], listed: 'listed' | 'relisted' | undefined, now: number): void {
+  private report(policies: readonly DefensePolicy[], listed: Listed, now: number): void {
     const reporter = this.opts.reporter;
     if (!reporter) return;
     const invalid = (kind: EnforcedKind, map: Map<string, string>): ReportedFailure[] =>

@@ -36,6 +36,7 @@ import {
   type FloodgateNode,
   type FloodgateNodeStatus,
 } from '../../api/v1alpha1/index.js';
+import { LEASES } from '../../kube/kube-apis.js';
 import { ResourceClient, type NamespacedName } from '../../kube/resource-client.js';
 import { errorMessage, statusCodeOf } from '../../kube/util.js';
 
@@ -63,8 +64,6 @@ export interface NodeReporterOptions {
 
 /** With a Lease, the FloodgateNode is written at least every this many heartbeats. */
 export const REPORT_EVERY_HEARTBEATS = 5;
-
-const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', scope: 'Namespaced' } as const;
 
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');

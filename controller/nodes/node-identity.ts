@@ -36,7 +36,9 @@ import {
   type NodeIdentityResponse,
 } from '../../api/node-identity/v1.js';
 import { API_VERSION, FLOODGATE_NODE, GROUP, NODE_LEASE_LABELS, NODE_LEASE_SELECTOR, type FloodgateNode } from '../../api/v1alpha1/index.js';
+import { LEASES } from '../../kube/kube-apis.js';
 import { ResourceClient } from '../../kube/resource-client.js';
+import { labelsMatch } from '../../lib/label-match.js';
 import { ReloadingTlsFiles } from '../../lib/tls-files.js';
 import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage, statusCodeOf } from '../../kube/util.js';
@@ -58,7 +60,7 @@ export function nodeClusterRole(node: string, owner?: FloodgateNode) {
   const name = nodeServiceAccountName(node);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
+    kind: 'ClusterRole' as const,
     metadata: { name, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
     rules: [
       { apiGroups: [GROUP], resources: ['floodgatenodes'], resourceNames: [node], verbs: ['get'] },
@@ -109,27 +111,7 @@ export async function ensureNodeIdentity(rest: RestClient, node: string, namespa
     () => rest.request({ method: 'POST', path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts`, body: sa }),
     () => rest.request({ path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(saName)}` }),
   );
-  const role = nodeClusterRole(node, report);
-  const rolePath = '/apis/rbac.authorization.k8s.io/v1/clusterroles';
-  const existing = await createOrGet(
-    () => rest.request<typeof role>({ method: 'POST', path: rolePath, body: role }),
-    () => rest.request<typeof role>({ path: `${rolePath}/${encodeURIComponent(saName)}` }),
-  );
-  if (JSON.stringify(existing.rules) !== JSON.stringify(role.rules)) {
-    await rest.request({ method: 'PATCH', path: `${rolePath}/${encodeURIComponent(saName)}`, body: { rules: role.rules } });
-  }
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: saName, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(report) },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: saName },
-    subjects: [{ kind: 'ServiceAccount', name: saName, namespace }],
-  };
-  const bindingPath = '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings';
-  await createOrGet(
-    () => rest.request({ method: 'POST', path: bindingPath, body: binding }),
-    () => rest.request({ path: `${bindingPath}/${encodeURIComponent(saName)}` }),
-  );
+  await ensureRoleBound(rest, nodeClusterRole(node, report), { node, serviceAccount: { namespace, name: saName }, owner: report });
   await ensureNodeLease(rest, node, namespace, report);
   return { node, serviceAccount: { namespace, name: saName } };
 }
@@ -139,7 +121,7 @@ export function nodeLeaseRole(node: string, namespace: string, owner?: Floodgate
   const name = nodeServiceAccountName(node);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
+    kind: 'Role' as const,
     metadata: { name, namespace, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
     rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [name], verbs: ['get', 'patch'] }],
   };
@@ -153,24 +135,36 @@ export function nodeLeaseRole(node: string, namespace: string, owner?: Floodgate
  */
 async function ensureNodeLease(rest: RestClient, node: string, namespace: string, owner: FloodgateNode): Promise<void> {
   const name = nodeServiceAccountName(node);
-  const ns = encodeURIComponent(namespace);
-  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
   const lease = {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name, namespace, labels: NODE_LEASE_LABELS, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
     spec: { holderIdentity: node },
   };
+  const leases = new ResourceClient<typeof lease>(rest, LEASES);
   const found = await createOrGet(
-    () => rest.request<{ metadata?: { labels?: Record<string, string> } }>({ method: 'POST', path: leasePath, body: lease }),
-    () => rest.request<{ metadata?: { labels?: Record<string, string> } }>({ path: `${leasePath}/${encodeURIComponent(name)}` }),
+    () => leases.create(namespace, lease),
+    () => leases.get({ namespace, name }),
   );
   // A Lease of that name that someone else made is not ours to hand to a node.
-  if (Object.entries(NODE_LEASE_LABELS).some(([k, v]) => found.metadata?.labels?.[k] !== v)) {
+  if (!labelsMatch({ matchLabels: NODE_LEASE_LABELS }, found.metadata.labels ?? {})) {
     throw new Error(`Lease ${namespace}/${name} exists and is not a floodgate node Lease (labels ${NODE_LEASE_SELECTOR}): refusing to let node ${node} write it`);
   }
-  const role = nodeLeaseRole(node, namespace, owner);
-  const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
+  await ensureRoleBound(rest, nodeLeaseRole(node, namespace, owner), { node, serviceAccount: { namespace, name }, owner });
+}
+
+/**
+ * A node's (Cluster)Role, its rules rewritten when they differ, and its
+ * (Cluster)RoleBinding to the node's ServiceAccount, of the same name.
+ */
+async function ensureRoleBound(
+  rest: RestClient,
+  role: { kind: 'ClusterRole' | 'Role'; metadata: { name: string; namespace?: string }; rules: unknown[] },
+  o: { node: string; serviceAccount: { namespace: string; name: string }; owner: FloodgateNode },
+): Promise<void> {
+  const { name, namespace } = role.metadata;
+  const base = `/apis/rbac.authorization.k8s.io/v1${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}`;
+  const rolePath = `${base}/${role.kind === 'Role' ? 'roles' : 'clusterroles'}`;
   const existing = await createOrGet(
     () => rest.request<typeof role>({ method: 'POST', path: rolePath, body: role }),
     () => rest.request<typeof role>({ path: `${rolePath}/${encodeURIComponent(name)}` }),
@@ -178,14 +172,14 @@ async function ensureNodeLease(rest: RestClient, node: string, namespace: string
   if (JSON.stringify(existing.rules) !== JSON.stringify(role.rules)) {
     await rest.request({ method: 'PATCH', path: `${rolePath}/${encodeURIComponent(name)}`, body: { rules: role.rules } });
   }
-  const bindingPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
   const binding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: { name, namespace, labels: MANAGED_BY, annotations: { 'floodgate.dev/node': node }, ...ownedBy(owner) },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    kind: `${role.kind}Binding`,
+    metadata: { name, ...(namespace ? { namespace } : {}), labels: MANAGED_BY, annotations: { 'floodgate.dev/node': o.node }, ...ownedBy(o.owner) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: role.kind, name },
+    subjects: [{ kind: 'ServiceAccount', ...o.serviceAccount }],
   };
+  const bindingPath = rolePath.replace(/roles$/, 'rolebindings');
   await createOrGet(
     () => rest.request({ method: 'POST', path: bindingPath, body: binding }),
     () => rest.request({ path: `${bindingPath}/${encodeURIComponent(name)}` }),

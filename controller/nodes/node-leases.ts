@@ -14,6 +14,8 @@ import type { Logger } from 'pino';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { counter, gauge } from '../../lib/metrics.js';
 import { NODE_LEASE_SELECTOR, parseNodeLease, type NodeLease } from '../../api/v1alpha1/index.js';
+import { LEASES } from '../../kube/kube-apis.js';
+import { ResourceClient } from '../../kube/resource-client.js';
 import type { RestClient } from '../../kube/rest-client.js';
 import { errorMessage } from '../../kube/util.js';
 import type { NodeEntry, NodeReports } from './node-reports.js';
@@ -52,7 +54,10 @@ export class NodeLeaseLister {
   private read = new Map<string, { rv?: string; lease: NodeLease }>();
   private readonly metrics?: { lists: Counter<'result'>; leases: Gauge; moved: Counter };
 
+  private readonly leases: ResourceClient<LeaseItem>;
+
   constructor(private readonly opts: NodeLeaseListerOptions) {
+    this.leases = new ResourceClient<LeaseItem>(opts.rest, LEASES);
     const r = opts.registry;
     if (r) {
       this.metrics = {
@@ -108,12 +113,9 @@ export class NodeLeaseLister {
       const read = new Map<string, { rv?: string; lease: NodeLease }>();
       let next: string | undefined;
       do {
-        const page = await this.opts.rest.request<{ items?: LeaseItem[]; metadata?: { continue?: string } }>({
-          path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`,
-          query: { labelSelector: NODE_LEASE_SELECTOR, limit: PAGE, continue: next },
-        });
-        this.readPage(page.items ?? [], leases, read);
-        next = page.metadata?.continue || undefined;
+        const page = await this.leases.list(this.opts.namespace, { labelSelector: NODE_LEASE_SELECTOR, limit: PAGE, continue: next });
+        this.readPage(page.items, leases, read);
+        next = page.metadata.continue || undefined;
       } while (next);
       this.read = read;
       const { moved } = this.opts.reports.setLeases(leases);
