@@ -347,15 +347,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       }
     }
   };
-  const silentSeen = new Map<string, boolean>();
   const silenceTimer = setInterval(() => {
-    for (const e of nodeReports.all()) {
-      const silent = nodeReports.silent(e);
-      if (silentSeen.get(e.name) !== silent) {
-        if (silentSeen.has(e.name)) nodeMoved(undefined, e);
-        silentSeen.set(e.name, silent);
-      }
-    }
+    for (const e of nodeReports.takeSilenceChanges()) nodeMoved(undefined, e);
     for (const name of nodeBans.unsettled) nodeQueue?.add(name);
   }, 5000);
   silenceTimer.unref();

@@ -62,8 +62,16 @@ export interface NodeReporterOptions {
   onReconnected?: () => void;
 }
 
-/** With a Lease, the FloodgateNode is written at least every this many heartbeats. */
-export const REPORT_EVERY_HEARTBEATS = 5;
+/**
+ * With a Lease, the FloodgateNode is written at least every this many
+ * heartbeats: the kubelet's ratio (its node Lease every 10 s, its Node status
+ * every 5 minutes). Every report is an event the controller decodes; at 1,000
+ * nodes every 5 heartbeats was the larger part of what its CPU grew by
+ * (docs/fanout.md).
+ */
+export const REPORT_EVERY_HEARTBEATS = 30;
+/** A node whose Lease could not be used (none named, 403, 404) looks for it again after this many heartbeats. */
+const LEASE_RETRY_HEARTBEATS = 5;
 
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -263,7 +271,7 @@ export class NodeReporter {
     if (this.lease === undefined || (this.lease === null && now >= this.leaseRetryAt)) {
       const own = await client.get({ name: this.opts.node });
       this.lease = own.spec?.lease ?? null;
-      if (!this.lease) this.leaseRetryAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs;
+      if (!this.lease) this.leaseRetryAt = now + LEASE_RETRY_HEARTBEATS * this.heartbeatMs;
     }
     return this.lease;
   }
@@ -293,7 +301,7 @@ export class NodeReporter {
         'cannot renew the node Lease: heartbeats go in the FloodgateNode report (the controller creates the Lease and its Role with the node identity)',
       );
       this.lease = null;
-      this.leaseRetryAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs;
+      this.leaseRetryAt = now + LEASE_RETRY_HEARTBEATS * this.heartbeatMs;
       return false;
     }
   }

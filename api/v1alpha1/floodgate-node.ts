@@ -156,11 +156,11 @@ export const floodgateNodeStatusSchema = z
     heartbeatTime: dateTime().optional().describe('When the agent last wrote this report.'),
     heartbeatSeconds: int32()
       .min(1)
-      .max(18000)
+      .max(30 * 3600)
       .optional()
       .describe(
         'How often the agent writes it at least: older than 3 of these, and without a renewed spec.lease, it is not reporting. ' +
-          'An agent that renews its Lease writes this report every 5 heartbeats, or when something in it changes.',
+          'An agent that renews its Lease writes this report every 30 heartbeats, or when something in it changes.',
       ),
     lastStale: z
       .object({

@@ -1,15 +1,18 @@
 // Reads the node Leases (api/v1alpha1/node-lease.ts) into NodeReports. The
-// controller lists them rather than watching them: a watch would decode every
-// renewal of every node, which is what the Leases are there to spare it. It
-// lists while some object's count is incomplete every 20 ms per node (0.5 to
-// 20 s; the nodes spread what they newly hold over 50 ms per node, at 20
-// reports a second), so that the lists' cost per second does not grow with
-// the nodes, and otherwise every 60 ms per node (20 to 60 s), which still
-// reads every Lease several times before it expires. The list comes in pages
-// of PAGE Leases, each read and dropped before the next is asked for, so that
-// a list of 1,000 never lives in the controller's heap at once (a large
-// short-lived allocation is what costs a garbage collector most); a Lease
-// whose resourceVersion did not move since the last list is not read again.
+// controller lists them rather than watching them: a watch decodes every
+// renewal of every node one event at a time, and measured at 1,000 nodes that
+// cost the controller more than these lists do (docs/fanout.md). While some
+// object's count is incomplete it lists every 55 ms per node (0.5 to 60 s):
+// the nodes spread what they newly hold over 50 ms per node (20 reports a
+// second), so one list after a new object has every node's answer, and a
+// count completes in about one spread; lists at a faster pace would read the
+// same Leases again for a partial count. Otherwise every 60 ms per node (20
+// to 60 s), which still reads every Lease three times before it expires. The
+// list comes in pages of PAGE Leases, each read and dropped before the next is
+// asked for, so that a list of 1,000 never lives in the controller's heap at
+// once (a large short-lived allocation is what costs a garbage collector
+// most); a Lease whose resourceVersion did not move since the last list is
+// not read again.
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { counter, gauge } from '../../lib/metrics.js';
@@ -31,7 +34,7 @@ export interface NodeLeaseListerOptions {
   waiting: () => boolean;
   logger: Logger;
   registry?: Registry;
-  /** Between lists while a count waits, per node: default 20 ms (0.5 to 20 s). */
+  /** Between lists while a count waits, per node: default 55 ms (0.5 to 60 s). */
   busyMsPerNode?: number;
   /** Between lists when no count waits, per node: default 60 ms (20 to 60 s). */
   idleMsPerNode?: number;
@@ -70,7 +73,7 @@ export class NodeLeaseLister {
 
   /** Between lists while a count waits. */
   get busyMs(): number {
-    return Math.max(500, Math.min(20_000, this.opts.reports.size * (this.opts.busyMsPerNode ?? 20)));
+    return Math.max(500, Math.min(60_000, this.opts.reports.size * (this.opts.busyMsPerNode ?? 55)));
   }
 
   /** Between lists when no count waits. */

@@ -127,6 +127,15 @@ export class NodeReports {
   private readonly byLease = new Map<string, string>();
   /** The last listed Lease of each node. */
   private readonly leases = new Map<string, NodeLease>();
+  /**
+   * The nodes that are silent, kept as entries change and swept when the
+   * first heartbeat can have run out (nextSilenceAt), so that asking which of
+   * a policy's 1,000 nodes are silent does not check 1,000 heartbeats.
+   */
+  private readonly silentNames = new Set<string>();
+  private nextSilenceAt = Infinity;
+  /** Nodes whose silence a sweep changed, for takeSilenceChanges(). */
+  private readonly silenceChanged = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -163,8 +172,10 @@ export class NodeReports {
         before.revisions.BlockEvent === after.revisions.BlockEvent &&
         before.revisions.SignatureRule === after.revisions.SignatureRule &&
         this.silent(before) === this.silent(after);
-      if (quiet) this.nodes.set(name, after);
-      else moved.push(this.put(after));
+      if (quiet) {
+        this.nodes.set(name, after);
+        this.markSilence(after);
+      } else moved.push(this.put(after));
     };
     for (const l of listed) {
       const name = this.byLease.get(`${l.namespace}/${l.name}`);
@@ -193,7 +204,43 @@ export class NodeReports {
       set.add(after.name);
     }
     this.nodes.set(after.name, after);
+    this.markSilence(after);
     return { before, after };
+  }
+
+  private markSilence(e: NodeEntry, now = this.now()): void {
+    if (this.silent(e, now)) this.silentNames.add(e.name);
+    else {
+      this.silentNames.delete(e.name);
+      this.nextSilenceAt = Math.min(this.nextSilenceAt, (e.heartbeatAt as number) + SILENT_AFTER_HEARTBEATS * e.heartbeatMs);
+    }
+  }
+
+  /** Recheck every node's silence if one can have run out since the last sweep. */
+  private sweep(now = this.now()): void {
+    if (now < this.nextSilenceAt) return;
+    this.nextSilenceAt = Infinity;
+    for (const e of this.nodes.values()) {
+      const was = this.silentNames.has(e.name);
+      this.markSilence(e, now);
+      if (was !== this.silentNames.has(e.name)) this.silenceChanged.add(e.name);
+    }
+  }
+
+  /** The entries whose silence changed with time (not with a report or a Lease) since the last call. */
+  takeSilenceChanges(now = this.now()): NodeEntry[] {
+    this.sweep(now);
+    const changed = [...this.silenceChanged].flatMap((n) => this.nodes.get(n) ?? []);
+    this.silenceChanged.clear();
+    return changed;
+  }
+
+  /** How many nodes enforce this policy's objects, and which of them are silent now. */
+  policyNodes(policyKey: string, now = this.now()): { count: number; silent: string[] } {
+    const set = this.byPolicy.get(policyKey);
+    if (!set) return { count: 0, silent: [] };
+    this.sweep(now);
+    return { count: set.size, silent: this.silentNames.size ? [...this.silentNames].filter((n) => set.has(n)) : [] };
   }
 
   remove(name: string): NodeEntry | undefined {
@@ -202,6 +249,8 @@ export class NodeReports {
     if (report?.lease && this.byLease.get(report.lease) === name) this.byLease.delete(report.lease);
     this.reports.delete(name);
     this.leases.delete(name);
+    this.silentNames.delete(name);
+    this.silenceChanged.delete(name);
     if (!before) return undefined;
     for (const p of before.policies) this.byPolicy.get(p)?.delete(name);
     this.nodes.delete(name);

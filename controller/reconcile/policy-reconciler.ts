@@ -93,7 +93,7 @@ export class PolicyReconciler {
     const watching = Boolean(deps.nodes && deps.selectorAgentsWatch && policy.spec.agentSelector);
     // The nodes whose reports list this policy: the Ready message, AgentsReachable, and
     // status.enforcingNodes, which the agents that watch read to spread their progress reports.
-    const nodeNames = deps.nodes?.nodesOf(key);
+    const policyNodes = deps.nodes?.policyNodes(key);
     const { agents, problems, refusals = [] } = watching ? { agents: [], problems: [], refusals: [] } : await deps.resolver.resolve(policy);
     const failures: { name: string; err: AgentApiError | Error }[] = [];
     const settings = signatureSettings(policy);
@@ -124,7 +124,7 @@ export class PolicyReconciler {
         ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'InvalidSchedule', message: `trigger.schedule "${policy.spec.trigger.schedule}" is not a valid cron expression` }
         : noAgents
           ? { type: DefensePolicyConditions.Ready, status: 'False', reason: 'NoAgents', message: 'set spec.agents or spec.agentSelector' }
-          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: watching ? `policy accepted; ${nodeNames?.length ?? 0} node(s) watching` : `policy accepted; ${agents.length} agent(s)` },
+          : { type: DefensePolicyConditions.Ready, status: 'True', reason: 'Reconciled', message: watching ? `policy accepted; ${policyNodes?.count ?? 0} node(s) watching` : `policy accepted; ${agents.length} agent(s)` },
       gen,
       now,
     );
@@ -137,16 +137,14 @@ export class PolicyReconciler {
     const before = findCondition(conditions, DefensePolicyConditions.AgentsReachable);
     if (watching) {
       // The agents watch the API server: they are there when their FloodgateNode reports say so.
-      const nodes = deps.nodes as NodeReports;
-      const names = nodeNames ?? [];
-      const silent = names.filter((n) => { const e = nodes.get(n); return !e || nodes.silent(e); });
-      reachable = names.length > 0 && silent.length === 0;
-      reason = names.length === 0 ? 'NoNodesReporting' : 'NodesNotReporting';
+      const { count, silent } = policyNodes ?? { count: 0, silent: [] };
+      reachable = count > 0 && silent.length === 0;
+      reason = count === 0 ? 'NoNodesReporting' : 'NodesNotReporting';
       conditions = setCondition(
         conditions,
         reachable
-          ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'NodesReporting', message: `${names.length} node(s) enforce it (their agents watch the API server)` }
-          : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: names.length === 0 ? 'no FloodgateNode report lists this policy: are the agents running, and does agentSelector match their labels?' : `${silent.length} of ${names.length} node(s) stopped reporting: ${silent.slice(0, 10).join(', ')}` },
+          ? { type: DefensePolicyConditions.AgentsReachable, status: 'True', reason: 'NodesReporting', message: `${count} node(s) enforce it (their agents watch the API server)` }
+          : { type: DefensePolicyConditions.AgentsReachable, status: 'False', reason, message: count === 0 ? 'no FloodgateNode report lists this policy: are the agents running, and does agentSelector match their labels?' : `${silent.length} of ${count} node(s) stopped reporting: ${silent.slice(0, 10).join(', ')}` },
         gen,
         now,
       );
@@ -173,7 +171,7 @@ export class PolicyReconciler {
     const name = policy.metadata.name ?? '';
     const activeBlocks = deps.listBlockEvents().filter((b) => b.metadata.namespace === ns && b.spec.policyRef?.name === name && b.status?.phase === 'Active').length;
     const activeSignatureRules = deps.listSignatureRules?.().filter((r) => r.metadata.namespace === ns && r.spec.policyRef?.name === name && r.status?.phase === 'Active').length;
-    const nodeCount = nodeNames?.length;
+    const nodeCount = policyNodes?.count;
     const status: DefensePolicyStatus = {
       observedGeneration: gen,
       conditions,

@@ -294,7 +294,7 @@ export async function nodeReport(node: KubeNode): Promise<FloodgateNode | undefi
 /**
  * How many of a kind the node holds now, as a user reads it: its node Lease
  * (docs/fanout.md: the agent renews it with its counts; the FloodgateNode has
- * them as of its last write, up to 5 heartbeats old), or the report when its
+ * them as of its last write, up to 30 heartbeats old), or the report when its
  * Lease has no count yet.
  */
 export async function nodeHolds(node: KubeNode, kind: 'blockevents' | 'signaturerules'): Promise<number> {

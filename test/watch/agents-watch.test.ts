@@ -319,7 +319,7 @@ spec:
   it("heartbeats renew the node's Lease, not its FloodgateNode; what it newly holds goes in the Lease and is counted", async () => {
     const lease = () => rest.request<{ spec?: { renewTime?: string; holderIdentity?: string; leaseDurationSeconds?: number }; metadata: { annotations?: Record<string, string> } }>({ path: `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/floodgate-node-host-a` });
     assert.deepEqual((await report()).spec.lease, { namespace: NS, name: 'floodgate-node-host-a' });
-    // Idle for 6 s (heartbeats of 2 s): the Lease is renewed at every heartbeat, the report at most once (every 5 heartbeats).
+    // Idle for 6 s (heartbeats of 2 s): the Lease is renewed at every heartbeat, the report at most once (every 30 heartbeats).
     await eventually('the Lease renewed', async () => ((await lease()).spec?.renewTime ? true : undefined));
     const renewals = new Set<string>();
     const reports = new Set<string>();
@@ -341,7 +341,7 @@ spec:
       return x.status?.nodes?.applied === 1 ? x : undefined;
     });
     const revision = counted.status?.nodes?.revision as number;
-    // The count may come from the report (its turn every 5 heartbeats) or from the Lease; the Lease says so too.
+    // The count may come from the report (its turn every 30 heartbeats) or from the Lease; the Lease says so too.
     await eventually('the Lease says it has applied that revision', async () => (Number((await lease()).metadata.annotations?.[NODE_LEASE_ANNOTATIONS.blockEventsRevision]) >= revision ? true : undefined));
     await blockEvents.delete({ namespace: NS, name: 'by-lease' });
     await eventually('lifted on host-a', async () => !(await holds(agentA, '203.0.113.40/32')));

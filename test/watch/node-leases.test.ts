@@ -87,15 +87,16 @@ describe('the node Lease lister', () => {
     assert.equal(lines.filter((l) => l.includes('does not match the node Lease contract')).length, 1);
   });
 
-  it('lists while a count waits every 20 ms per node (0.5 to 20 s), otherwise every 60 ms per node (20 to 60 s)', () => {
+  it('lists while a count waits every 55 ms per node (0.5 to 60 s), otherwise every 60 ms per node (20 to 60 s)', () => {
     const reports = new NodeReports();
     const lister = (n: number) => {
       for (let i = reports.size; i < n; i++) reports.upsert(report(`n${i}`));
       return new NodeLeaseLister({ rest: fakeRest([], { pages: 0, queries: [] }), namespace: NS, reports, onMoved: () => undefined, waiting: () => true, logger: pino({ level: 'silent' }) });
     };
-    assert.deepEqual([lister(10).busyMs, lister(10).idleMs], [500, 20_000]);
-    assert.deepEqual([lister(100).busyMs, lister(100).idleMs], [2_000, 20_000]);
-    assert.deepEqual([lister(1000).busyMs, lister(1000).idleMs], [20_000, 60_000]);
-    assert.deepEqual([lister(5000).busyMs, lister(5000).idleMs], [20_000, 60_000]);
+    assert.deepEqual([lister(5).busyMs, lister(5).idleMs], [500, 20_000]);
+    assert.deepEqual([lister(10).busyMs, lister(10).idleMs], [550, 20_000]);
+    assert.deepEqual([lister(100).busyMs, lister(100).idleMs], [5_500, 20_000]);
+    assert.deepEqual([lister(1000).busyMs, lister(1000).idleMs], [55_000, 60_000]);
+    assert.deepEqual([lister(5000).busyMs, lister(5000).idleMs], [60_000, 60_000]);
   });
 });

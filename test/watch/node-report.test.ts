@@ -3,14 +3,14 @@
 // enforce it, so that 1,000 nodes write about reportsPerSecond a second
 // together and not all at once, and the heartbeat. With a node Lease:
 // heartbeats and progress renew the Lease, the report is written on changes
-// and every 5 heartbeats, and a Lease the node may not write sends everything
+// and every 30 heartbeats, and a Lease the node may not write sends everything
 // back to the report.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import pino from 'pino';
 import type { FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/index.js';
 import type { ResourceClient } from '../../kube/resource-client.js';
-import { NodeReporter, type NodeIdentitySource } from '../../agent/kube/node-report.js';
+import { NodeReporter, REPORT_EVERY_HEARTBEATS, type NodeIdentitySource } from '../../agent/kube/node-report.js';
 import { fanOut } from '../../agent/kube/kube-watch.js';
 import { NODE_LEASE_ANNOTATIONS, type nodeLeasePatch } from '../../api/v1alpha1/index.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
@@ -162,14 +162,14 @@ describe('the node report beside a node Lease', () => {
   const reporter = (writes: Write[], o: { leaseWrites?: LeaseWrite[]; leaseStatus?: number; random?: () => number } = {}) =>
     new NodeReporter({ node: 'n1', identity: recordingIdentity(writes, 'n1', o), logger, heartbeatSeconds: 60, random: o.random ?? (() => 0.5) });
 
-  it('heartbeats and progress renew the Lease; the report is written at start, on a change and every 5 heartbeats', async () => {
+  it('heartbeats and progress renew the Lease; the report is written at start, on a change and every 30 heartbeats', async () => {
     const writes: Write[] = [];
     const leaseWrites: LeaseWrite[] = [];
     const r = reporter(writes, { leaseWrites });
     r.start();
     await advance(100);
     assert.equal(writes.length, 1, 'the report at start');
-    assert.equal(writes[0]?.status.heartbeatSeconds, 300, 'it says it is written every 5 heartbeats');
+    assert.equal(writes[0]?.status.heartbeatSeconds, 1800, 'it says it is written every 30 heartbeats');
     assert.equal(leaseWrites.length, 0);
 
     await advance(60_000);
@@ -191,11 +191,13 @@ describe('the node report beside a node Lease', () => {
     assert.equal(writes.length, 2, 'a refusal goes in the report, at once');
     assert.equal(writes[1]?.status.blockEvents?.revision, 78);
 
-    // Idle: 5 heartbeats later the report is written again, the others renew the Lease.
+    // Idle: the heartbeats renew the Lease; 30 heartbeats later the report is written again.
     const leasesBefore = leaseWrites.length;
-    await advance(5 * 60_000);
-    assert.equal(writes.length, 3, `the report again within 5 heartbeats (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
-    assert.ok(leaseWrites.length - leasesBefore >= 3, `the other heartbeats renew the Lease (${leaseWrites.length - leasesBefore})`);
+    await advance(26 * 60_000);
+    assert.equal(writes.length, 2, `no report for 26 heartbeats (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
+    await advance(4 * 60_000);
+    assert.equal(writes.length, 3, `the report again within 30 heartbeats (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
+    assert.ok(leaseWrites.length - leasesBefore >= 25, `the other heartbeats renew the Lease (${leaseWrites.length - leasesBefore})`);
     await r.stop();
   });
 
@@ -212,7 +214,7 @@ describe('the node report beside a node Lease', () => {
     }
   });
 
-  it('1,000 nodes started together spread their reports over the 5 heartbeats from the start', async () => {
+  it('1,000 nodes started together spread their reports over the 30 heartbeats from the start', async () => {
     const writes: Write[] = [];
     const nodes = Array.from({ length: 1000 }, (_, i) => new NodeReporter({ node: `n${i}`, identity: recordingIdentity(writes, `n${i}`, { leaseWrites: [] }), logger, heartbeatSeconds: 60 }));
     for (const n of nodes) n.start();
@@ -223,12 +225,12 @@ describe('the node report beside a node Lease', () => {
     assert.equal(writes.length, 2000, 'two reports each at start');
     writes.length = 0;
     const t0 = Date.now();
-    await advance(300_000, 2000);
-    const perHeartbeat = new Array<number>(5).fill(0);
-    for (const w of writes) perHeartbeat[Math.min(4, Math.floor((w.at - t0) / 60_000))]! += 1;
-    // Without the random first wait all 1,000 would come together after 5 heartbeats.
-    assert.ok(writes.length >= 900 && writes.length <= 1100, `reports in 5 heartbeats: ${writes.length}`);
-    assert.ok(Math.max(...perHeartbeat) < 400, `reports per heartbeat: ${perHeartbeat.join(', ')}`);
+    await advance(REPORT_EVERY_HEARTBEATS * 60_000, 2000);
+    const perHeartbeat = new Array<number>(REPORT_EVERY_HEARTBEATS).fill(0);
+    for (const w of writes) perHeartbeat[Math.min(REPORT_EVERY_HEARTBEATS - 1, Math.floor((w.at - t0) / 60_000))]! += 1;
+    // Without the random first wait all 1,000 would come together after 30 heartbeats.
+    assert.ok(writes.length >= 900 && writes.length <= 1100, `reports in 30 heartbeats: ${writes.length}`);
+    assert.ok(Math.max(...perHeartbeat) < 100, `reports per heartbeat: ${perHeartbeat.join(', ')}`);
     for (const n of nodes) await n.stop();
   });
 

@@ -97,12 +97,40 @@ describe('the node report index', () => {
     assert.deepEqual(r.nodesOf('shop/api'), []);
   });
 
+  it("says which of a policy's nodes are silent as time passes, and hands each change of silence to the controller once", () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const r = new NodeReports(() => now);
+    const beat = (name: string, at: string, policies = ['shop/web']) => r.upsert(node(name, { policies, heartbeatTime: at, heartbeatSeconds: 10 }));
+    beat('a', '2026-01-01T00:00:00Z');
+    beat('b', '2026-01-01T00:00:20Z');
+    beat('c', '2026-01-01T00:00:00Z', ['shop/api']);
+    r.upsert(node('never', { policies: ['shop/web'] }));
+    assert.deepEqual(r.policyNodes('shop/web'), { count: 3, silent: ['never'] }, 'a node that never beat is silent from the start');
+    assert.deepEqual(r.takeSilenceChanges(), [], 'nothing changed with time yet');
+    // 31 s: a and c have missed 3 heartbeats of 10 s; b has not.
+    now = Date.parse('2026-01-01T00:00:31Z');
+    assert.deepEqual(r.policyNodes('shop/web').silent.sort(), ['a', 'never']);
+    assert.deepEqual(r.policyNodes('shop/api').silent, ['c']);
+    assert.deepEqual(r.takeSilenceChanges().map((e) => e.name).sort(), ['a', 'c'], 'each change once');
+    assert.deepEqual(r.takeSilenceChanges(), []);
+    // a beats again: not silent, and that change is the report's (the caller sees it in upsert's before/after).
+    beat('a', '2026-01-01T00:00:31Z');
+    assert.deepEqual(r.policyNodes('shop/web').silent, ['never']);
+    assert.deepEqual(r.takeSilenceChanges(), []);
+    now = Date.parse('2026-01-01T00:00:52Z');
+    assert.deepEqual(r.policyNodes('shop/web').silent.sort(), ['b', 'never']);
+    r.remove('b');
+    assert.deepEqual(r.takeSilenceChanges(), [], 'a removed node is not handed back');
+    assert.deepEqual(r.policyNodes('shop/web'), { count: 2, silent: ['never'] });
+    assert.deepEqual(r.policyNodes('shop/none'), { count: 0, silent: [] });
+  });
+
   it("merges each node's Lease, matched by the Lease's name as the report's spec names it, never by what the node wrote in it", () => {
     let now = Date.parse('2026-01-01T00:10:00Z');
     const r = new NodeReports(() => now);
     const withLease = (name: string, status: Record<string, unknown>): FloodgateNode =>
       ({ ...node(name, status), spec: { lease: { namespace: 'floodgate', name: `floodgate-node-${name}` } } }) as FloodgateNode;
-    // Reports written 10 minutes ago, every 5 heartbeats of 60 s: silent on their own after 15 minutes.
+    // Reports written 10 minutes ago, every 5 minutes (heartbeatSeconds 300): silent on their own after 15 minutes.
     r.upsert(withLease('n1', { policies: ['shop/web'], heartbeatTime: '2026-01-01T00:00:00Z', heartbeatSeconds: 300, blockEvents: { applied: 1, failed: 1, revision: 100 } }));
     r.upsert(withLease('n2', { policies: ['shop/web'], heartbeatTime: '2026-01-01T00:00:00Z', heartbeatSeconds: 300, blockEvents: { applied: 1, failed: 0, revision: 100 } }));
     const lease = (name: string, renewTime: string, revision: number, applied: number, holder = name) =>
