@@ -186,7 +186,7 @@ export const FLOODGATE_NODE = defineKind({
   spec: floodgateNodeSpecSchema,
   status: floodgateNodeStatusSchema,
   printerColumns: [
-    { name: 'Bans', type: 'integer', description: 'BlockEvents held in the firewall.', jsonPath: '.status.blockEvents.applied' },
+    { name: 'Bans', type: 'integer', description: 'BlockEvents held in the firewall at the last report (with a node Lease, at most 30 heartbeats old: the Lease has the count now).', jsonPath: '.status.blockEvents.applied' },
     { name: 'Failed', type: 'integer', description: 'BlockEvents the agent refused.', jsonPath: '.status.blockEvents.failed' },
     { name: 'Own', type: 'integer', description: 'Bans the agent made on its own.', jsonPath: '.status.ownBansTotal' },
     { name: 'Backend', type: 'string', description: 'Firewall backend.', jsonPath: '.status.agent.backend' },
