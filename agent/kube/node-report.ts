@@ -30,6 +30,7 @@ import { Backoff } from '../../lib/backoff.js';
 import { setCondition } from '../../api/v1alpha1/conditions.js';
 import {
   FloodgateNodeConditions,
+  MAX_REPORT_SECONDS,
   NODE_LEASE_HEARTBEATS,
   nodeLeasePatch,
   type Condition,
@@ -64,10 +65,10 @@ export interface NodeReporterOptions {
 
 /**
  * With a Lease, the FloodgateNode is written at least every this many
- * heartbeats: the kubelet's ratio (its node Lease every 10 s, its Node status
- * every 5 minutes). Every report is an event the controller decodes; at 1,000
- * nodes every 5 heartbeats was the larger part of what its CPU grew by
- * (docs/fanout.md).
+ * heartbeats (and every MAX_REPORT_SECONDS): the kubelet's ratio (its node
+ * Lease every 10 s, its Node status every 5 minutes). Every report is an
+ * event the controller decodes; at 1,000 nodes every 5 heartbeats was a large
+ * part of what its CPU grew by (docs/fanout.md).
  */
 export const REPORT_EVERY_HEARTBEATS = 30;
 /** A node whose Lease could not be used (none named, 403, 404) looks for it again after this many heartbeats. */
@@ -117,6 +118,12 @@ export class NodeReporter {
 
   get heartbeatMs(): number {
     return (this.opts.heartbeatSeconds ?? 60) * 1000;
+  }
+
+  /** How often the report is written at least: every heartbeat, or with a Lease every REPORT_EVERY_HEARTBEATS. */
+  private get reportSeconds(): number {
+    const s = this.opts.heartbeatSeconds ?? 60;
+    return this.lease ? Math.min(s * REPORT_EVERY_HEARTBEATS, MAX_REPORT_SECONDS) : s;
   }
 
   /** True while writes fail (the API server cannot be reached). */
@@ -208,7 +215,7 @@ export class NodeReporter {
       const status: FloodgateNodeStatus = {
         ...this.status,
         heartbeatTime: rfc3339(now),
-        heartbeatSeconds: (this.opts.heartbeatSeconds ?? 60) * (this.lease ? REPORT_EVERY_HEARTBEATS : 1),
+        heartbeatSeconds: this.reportSeconds,
         ...(this.conditions.length ? { conditions: this.conditions } : {}),
       };
       if (reconnected) {
@@ -227,7 +234,7 @@ export class NodeReporter {
       // random, so that nodes started together (a rollout, a power cut) spread their reports.
       const random = (this.opts.random ?? Math.random)();
       const starting = now < this.startedAt + this.heartbeatMs * 0.9;
-      this.reportDueAt = now + REPORT_EVERY_HEARTBEATS * this.heartbeatMs * (starting ? random : 0.9 + 0.1 * random);
+      this.reportDueAt = now + this.reportSeconds * 1000 * (starting ? random : 0.9 + 0.1 * random);
       this.written(now);
       if (reconnected) {
         this.opts.logger.warn({ from: status.lastStale?.from, until: status.lastStale?.until }, 'reached the API server again: reported the time it was cut off');

@@ -97,6 +97,9 @@ const counts = z
       'the current figures in that Lease\'s annotations (floodgate.dev/blockevents-applied, ...).',
   );
 
+/** The longest a report may say it goes unwritten (status.heartbeatSeconds): 5 hours. */
+export const MAX_REPORT_SECONDS = 18_000;
+
 export const floodgateNodeStatusSchema = z
   .object({
     agent: z
@@ -156,11 +159,11 @@ export const floodgateNodeStatusSchema = z
     heartbeatTime: dateTime().optional().describe('When the agent last wrote this report.'),
     heartbeatSeconds: int32()
       .min(1)
-      .max(30 * 3600)
+      .max(MAX_REPORT_SECONDS)
       .optional()
       .describe(
         'How often the agent writes it at least: older than 3 of these, and without a renewed spec.lease, it is not reporting. ' +
-          'An agent that renews its Lease writes this report every 30 heartbeats, or when something in it changes.',
+          'An agent that renews its Lease writes this report every 30 heartbeats (at most 5 hours apart), or when something in it changes.',
       ),
     lastStale: z
       .object({

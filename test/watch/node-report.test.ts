@@ -12,7 +12,7 @@ import type { FloodgateNode, FloodgateNodeStatus } from '../../api/v1alpha1/inde
 import type { ResourceClient } from '../../kube/resource-client.js';
 import { NodeReporter, REPORT_EVERY_HEARTBEATS, type NodeIdentitySource } from '../../agent/kube/node-report.js';
 import { fanOut } from '../../agent/kube/kube-watch.js';
-import { NODE_LEASE_ANNOTATIONS, type nodeLeasePatch } from '../../api/v1alpha1/index.js';
+import { NODE_LEASE_ANNOTATIONS, floodgateNodeStatusSchema, type nodeLeasePatch } from '../../api/v1alpha1/index.js';
 import type { BlockEvent, DefensePolicy } from '../../api/v1alpha1/index.js';
 
 interface Write {
@@ -198,6 +198,18 @@ describe('the node report beside a node Lease', () => {
     await advance(4 * 60_000);
     assert.equal(writes.length, 3, `the report again within 30 heartbeats (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
     assert.ok(leaseWrites.length - leasesBefore >= 25, `the other heartbeats renew the Lease (${leaseWrites.length - leasesBefore})`);
+    await r.stop();
+  });
+
+  it('with long heartbeats the report is still written every 5 hours, which is what its schema allows it to say', async () => {
+    const writes: Write[] = [];
+    const r = new NodeReporter({ node: 'n1', identity: recordingIdentity(writes, 'n1', { leaseWrites: [] }), logger, heartbeatSeconds: 3600, random: () => 0.5 });
+    r.start();
+    await advance(100);
+    assert.equal(writes[0]?.status.heartbeatSeconds, 18_000, '30 heartbeats of an hour would be 30 hours');
+    assert.ok(floodgateNodeStatusSchema.safeParse(writes[0]?.status).success, 'the report passes its own schema');
+    await advance(5 * 3600_000, 60_000);
+    assert.equal(writes.length, 2, `the report again within 5 hours (${writes.map((w) => w.at - 1_000_000).join(', ')})`);
     await r.stop();
   });
 
